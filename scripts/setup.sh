@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(g++ cmake ninja-build libtorch-dev libopenblas0-openmp libcli11-dev nlohmann-json3-dev libspdlog-dev libgtest-dev)
+packages=(g++ cmake ninja-build libtorch-dev libopenblas0-openmp libcli11-dev nlohmann-json3-dev libspdlog-dev libgtest-dev libsentencepiece-dev pkg-config)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -267,7 +267,8 @@ LoadedModel load_model_for_inference(const std::string& path, const torch::Devic
   LoadedModel out;
   out.config = reader.config();
   out.tokenizer = reader.tokenizer();
-  out.model = make_model(out.config.model, out.tokenizer->vocab_size(), out.config.data.seq_len);
+  out.model = make_model(out.config.model, out.tokenizer->vocab_size(), out.config.data.seq_len,
+                         out.config.objective == "ar");
   reader.load_model(*out.model, device);
   out.model->eval();
   return out;

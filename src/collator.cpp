@@ -117,4 +117,35 @@ Batch collate_at_rates(const std::vector<const Example*>& examples, const torch:
   return batch;
 }
 
+Batch collate_ar(const std::vector<const Example*>& examples, int64_t bos_id, int64_t first_scored) {
+  const int64_t B = static_cast<int64_t>(examples.size());
+  if (B == 0) throw Error("collate: empty batch");
+  const int64_t L = static_cast<int64_t>(examples[0]->ids.size());
+  torch::Tensor input = torch::empty({B, L}, torch::kInt64);
+  torch::Tensor target = torch::empty({B, L}, torch::kInt64);
+  torch::Tensor scored = torch::zeros({B, L}, torch::kBool);
+  auto in = input.accessor<int64_t, 2>();
+  auto tgt = target.accessor<int64_t, 2>();
+  auto sc = scored.accessor<bool, 2>();
+  for (int64_t b = 0; b < B; ++b) {
+    const Example& e = *examples[b];
+    if (static_cast<int64_t>(e.ids.size()) != L) throw Error("collate: examples of different lengths");
+    in[b][0] = bos_id;
+    for (int64_t i = 0; i < L; ++i) {
+      if (i + 1 < L) in[b][i + 1] = e.ids[i];
+      tgt[b][i] = e.ids[i];
+      sc[b][i] = i >= std::max(e.n_prompt, first_scored) && i < e.n_content;
+    }
+  }
+  Batch batch;
+  batch.input = input;
+  batch.target = target;
+  batch.masked = scored;  // the positions whose token is predicted
+  batch.maskable = scored;
+  batch.loss_weight = scored.to(torch::kFloat32);
+  batch.loss_norm = std::max(1.0, scored.sum().item<double>());
+  batch.t = torch::zeros({B}, torch::kFloat32);
+  return batch;
+}
+
 }  // namespace dlm

@@ -94,13 +94,20 @@ class ObjectReader {
 };
 
 void apply_data(DataConfig& c, const json& j, const std::string& p) {
-  ObjectReader(j, p, {"kind", "path", "format", "separator", "seq_len", "val_fraction", "val_max", "shuffle_seed"})
+  ObjectReader(j, p, {"kind", "path", "format", "separator", "seq_len", "val_fraction", "val_max", "shuffle_seed",
+                      "val_path", "cache_dir"})
       .field("kind", c.kind).field("path", c.path).field("format", c.format).field("separator", c.separator)
       .field("seq_len", c.seq_len).field("val_fraction", c.val_fraction).field("val_max", c.val_max)
-      .field("shuffle_seed", c.shuffle_seed);
+      .field("shuffle_seed", c.shuffle_seed).field("val_path", c.val_path).field("cache_dir", c.cache_dir);
 }
 void apply_tokenizer(TokenizerConfig& c, const json& j, const std::string& p) {
-  ObjectReader(j, p, {"kind"}).field("kind", c.kind);
+  ObjectReader(j, p, {"kind", "path", "vocab_size", "model_type", "character_coverage", "train_max_bytes"})
+      .field("kind", c.kind).field("path", c.path).field("vocab_size", c.vocab_size).field("model_type", c.model_type)
+      .field("character_coverage", c.character_coverage).field("train_max_bytes", c.train_max_bytes);
+}
+void apply_eval(EvalConfig& c, const json& j, const std::string& p) {
+  ObjectReader(j, p, {"t_samples", "seed", "batch_size", "levels"})
+      .field("t_samples", c.t_samples).field("seed", c.seed).field("batch_size", c.batch_size).field("levels", c.levels);
 }
 void apply_model(ModelConfig& c, const json& j, const std::string& p) {
   ObjectReader(j, p, {"type", "d_model", "n_layer", "n_head", "d_ff", "dropout", "norm", "pos", "tie_head",
@@ -154,11 +161,15 @@ void check(bool ok, const std::string& path, const T& value, const std::string& 
 json to_json(const Config& c) {
   return {
       {"name", c.name},
+      {"objective", c.objective},
       {"data",
        {{"kind", c.data.kind}, {"path", c.data.path}, {"format", c.data.format}, {"separator", c.data.separator},
         {"seq_len", c.data.seq_len}, {"val_fraction", c.data.val_fraction}, {"val_max", c.data.val_max},
-        {"shuffle_seed", c.data.shuffle_seed}}},
-      {"tokenizer", {{"kind", c.tokenizer.kind}}},
+        {"shuffle_seed", c.data.shuffle_seed}, {"val_path", c.data.val_path}, {"cache_dir", c.data.cache_dir}}},
+      {"tokenizer",
+       {{"kind", c.tokenizer.kind}, {"path", c.tokenizer.path}, {"vocab_size", c.tokenizer.vocab_size},
+        {"model_type", c.tokenizer.model_type}, {"character_coverage", c.tokenizer.character_coverage},
+        {"train_max_bytes", c.tokenizer.train_max_bytes}}},
       {"model",
        {{"type", c.model.type}, {"d_model", c.model.d_model}, {"n_layer", c.model.n_layer},
         {"n_head", c.model.n_head}, {"d_ff", c.model.d_ff}, {"dropout", c.model.dropout}, {"norm", c.model.norm},
@@ -180,18 +191,22 @@ json to_json(const Config& c) {
         {"weight_decay", c.train.weight_decay}, {"beta1", c.train.beta1}, {"beta2", c.train.beta2},
         {"grad_clip", c.train.grad_clip}, {"seed", c.train.seed}, {"eval_every", c.train.eval_every},
         {"log_every", c.train.log_every}, {"threads", c.train.threads}, {"device", c.train.device}}},
+      {"eval",
+       {{"t_samples", c.eval.t_samples}, {"seed", c.eval.seed}, {"batch_size", c.eval.batch_size},
+        {"levels", c.eval.levels}}},
   };
 }
 
 void apply_json(Config& c, const json& j, const std::string& path) {
-  ObjectReader top(j, path, {"name", "data", "tokenizer", "model", "diffusion", "sample", "train"});
-  top.field("name", c.name);
+  ObjectReader top(j, path, {"name", "objective", "data", "tokenizer", "model", "diffusion", "sample", "train", "eval"});
+  top.field("name", c.name).field("objective", c.objective);
   if (const json* s = top.child("data")) apply_data(c.data, *s, join_path(path, "data"));
   if (const json* s = top.child("tokenizer")) apply_tokenizer(c.tokenizer, *s, join_path(path, "tokenizer"));
   if (const json* s = top.child("model")) apply_model(c.model, *s, join_path(path, "model"));
   if (const json* s = top.child("diffusion")) apply_diffusion(c.diffusion, *s, join_path(path, "diffusion"));
   if (const json* s = top.child("sample")) apply_sample(c.sample, *s, join_path(path, "sample"));
   if (const json* s = top.child("train")) apply_train(c.train, *s, join_path(path, "train"));
+  if (const json* s = top.child("eval")) apply_eval(c.eval, *s, join_path(path, "eval"));
 }
 
 void apply_override(Config& c, const std::string& assignment) {
@@ -217,7 +232,10 @@ void apply_override(Config& c, const std::string& assignment) {
 }
 
 void validate(const Config& c) {
-  check_one_of("data.kind", c.data.kind, {"lines", "documents", "pairs", "text"});
+  check_one_of("objective", c.objective, {"diffusion", "ar"});
+  check(c.objective != "ar" || c.model.type == "transformer", "objective", "\"ar\"",
+        "needs model.type transformer (the causal twin of the denoiser)");
+  check_one_of("data.kind", c.data.kind, {"lines", "documents", "pairs", "text", "corpus"});
   check_one_of("data.format", c.data.format, {"auto", "plain", "jsonl", "tsv"});
   check(!c.data.path.empty(), "data.path", "\"\"", "a training file is required");
   check(c.data.seq_len >= 2, "data.seq_len", c.data.seq_len, "must be >= 2");
@@ -226,7 +244,21 @@ void validate(const Config& c) {
   check(c.data.val_max >= 0, "data.val_max", c.data.val_max, "must be >= 0");
   check(c.data.kind != "pairs" || !c.data.separator.empty(), "data.separator", "\"\"", "pairs need a separator");
 
-  check_one_of("tokenizer.kind", c.tokenizer.kind, {"char", "byte"});
+  check_one_of("tokenizer.kind", c.tokenizer.kind, {"char", "byte", "bpe", "sentencepiece"});
+  check(c.tokenizer.kind != "bpe" || !c.tokenizer.path.empty(), "tokenizer.path", "\"\"",
+        "a bpe tokenizer needs the folder of its vocabulary files");
+  check_one_of("tokenizer.model_type", c.tokenizer.model_type, {"unigram", "bpe"});
+  check(c.tokenizer.vocab_size >= 300 && c.tokenizer.vocab_size <= 1000000, "tokenizer.vocab_size",
+        c.tokenizer.vocab_size, "must be in [300, 1000000] (byte fallback alone takes 256 pieces)");
+  check(c.tokenizer.character_coverage > 0.0 && c.tokenizer.character_coverage <= 1.0,
+        "tokenizer.character_coverage", c.tokenizer.character_coverage, "must be in (0, 1]");
+  check(c.tokenizer.train_max_bytes > 0, "tokenizer.train_max_bytes", c.tokenizer.train_max_bytes, "must be > 0");
+  check(c.eval.t_samples >= 1, "eval.t_samples", c.eval.t_samples, "must be >= 1");
+  check(c.eval.batch_size >= 1, "eval.batch_size", c.eval.batch_size, "must be >= 1");
+  for (size_t i = 0; i < c.eval.levels.size(); ++i) {
+    check(c.eval.levels[i] > 0.0 && c.eval.levels[i] <= 1.0, "eval.levels[" + std::to_string(i) + "]",
+          c.eval.levels[i], "must be in (0, 1]");
+  }
 
   const auto& m = c.model;
   check_one_of("model.type", m.type, {"transformer", "mlp"});
@@ -317,6 +349,19 @@ std::string dump_json(const json& j, int indent) {
   return j.dump(indent, ' ', false, json::error_handler_t::replace);
 }
 
+void write_atomically(const std::string& path, const std::string& bytes) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) throw Error("cannot write " + tmp);
+    out << bytes;
+    if (!out.flush()) throw Error("cannot write " + tmp + " (disk full?)");
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) throw Error("cannot move " + tmp + " to " + path + ": " + ec.message());
+}
+
 Config load_config_file(const std::string& path) {
   const json j = parse_json(read_file(path), path);
   Config c;
@@ -326,8 +371,11 @@ Config load_config_file(const std::string& path) {
     throw Error(path + ": " + e.what());
   }
   if (!j.contains("name")) c.name = std::filesystem::path(path).stem().string();
-  if (!c.data.path.empty() && std::filesystem::path(c.data.path).is_relative()) {
-    c.data.path = (std::filesystem::path(path).parent_path() / c.data.path).lexically_normal().string();
+  // Paths in a config file are relative to the file, not to where dtrain runs.
+  for (std::string* p : {&c.data.path, &c.data.val_path, &c.tokenizer.path}) {
+    if (!p->empty() && std::filesystem::path(*p).is_relative()) {
+      *p = (std::filesystem::path(path).parent_path() / *p).lexically_normal().string();
+    }
   }
   return c;
 }

@@ -50,6 +50,9 @@ std::vector<TextExample> read_examples(const DataConfig& c) { return parse_examp
 
 std::vector<TextExample> parse_examples(const DataConfig& c, const std::string& content) {
   const std::string format = resolve_format(c);
+  if (c.kind == "corpus" && format != "plain" && format != "jsonl") {
+    throw Error("data.format '" + format + "' is not supported for data.kind 'corpus' (use plain or jsonl)");
+  }
   if (c.kind == "text" && format != "plain") {
     throw Error("data.format '" + format + "' is not supported for data.kind 'text' (use plain)");
   }
@@ -58,7 +61,8 @@ std::vector<TextExample> parse_examples(const DataConfig& c, const std::string& 
 
   std::vector<TextExample> out;
   const auto where = [&](size_t i) { return c.path + ":" + std::to_string(i + 1); };
-  if (c.kind == "text") {
+  if (c.kind == "text" || (c.kind == "corpus" && format == "plain")) {
+    // A plain corpus file is one document.
     if (!is_blank(content)) out.push_back({"", content, c.path});
   } else if (format == "jsonl") {
     for (size_t i = 0; i < lines.size(); ++i) {
@@ -100,7 +104,7 @@ std::vector<TextExample> parse_examples(const DataConfig& c, const std::string& 
       doc += lines[i] + "\n";
     }
   } else {
-    throw Error("unknown data.kind '" + c.kind + "' (valid: lines, documents, pairs, text)");
+    throw Error("unknown data.kind '" + c.kind + "' (valid: lines, documents, pairs, text, corpus)");
   }
   if (out.empty()) throw Error(c.path + ": no usable example (the file is empty or blank)");
   return out;

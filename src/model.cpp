@@ -50,26 +50,45 @@ AttentionImpl::AttentionImpl(int64_t d_model, int64_t n_head, double dropout, bo
   proj_ = register_module("proj", torch::nn::Linear(d_model, d_model));
 }
 
-torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) {
-  // B = batch, L = length, D = d_model, H = heads, Dh = D / H
+torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
+                                    LayerCache* cache, int64_t offset) {
+  // B = batch, L = new positions, T = all positions attended to, D = d_model, H = heads, Dh = D / H
   const int64_t B = x.size(0), L = x.size(1), D = x.size(2), H = n_head_, Dh = D / H;
   const torch::Tensor qkv = qkv_->forward(x).view({B, L, 3, H, Dh}).permute({2, 0, 3, 1, 4});  // (3, B, H, L, Dh)
   torch::Tensor q = qkv[0], k = qkv[1], v = qkv[2];
   if (rotary_) {
-    const torch::Tensor c = torch::cat({cos, cos}, -1).slice(0, 0, L);  // (L, Dh)
-    const torch::Tensor s = torch::cat({sin, sin}, -1).slice(0, 0, L);
+    const torch::Tensor c = torch::cat({cos, cos}, -1).slice(0, offset, offset + L);  // (L, Dh)
+    const torch::Tensor s = torch::cat({sin, sin}, -1).slice(0, offset, offset + L);
     q = q * c + rotate_half(q) * s;
     k = k * c + rotate_half(k) * s;
   }
+  if (cache) {
+    if (cache->k.defined()) {
+      k = torch::cat({cache->k, k}, 2);
+      v = torch::cat({cache->v, v}, 2);
+    }
+    cache->k = k;
+    cache->v = v;
+  }
+  const int64_t T = k.size(2);
+  // Query i sits at position T - L + i and sees keys 0 .. T - L + i. One new query sees every key.
+  const bool need_mask = causal_ && L > 1;
   const double p = is_training() ? dropout_ : 0.0;
   torch::Tensor y;
 #if TORCH_VERSION_MAJOR >= 2
   // Fused attention (flash / memory-efficient kernels) where LibTorch 2.x provides it.
-  y = at::scaled_dot_product_attention(q, k, v, {}, p, causal_);
+  if (need_mask && T != L) {
+    const torch::Tensor allowed =
+        torch::ones({L, T}, torch::TensorOptions().dtype(torch::kBool).device(x.device())).tril(T - L);
+    y = at::scaled_dot_product_attention(q, k, v, allowed, p, false);
+  } else {
+    y = at::scaled_dot_product_attention(q, k, v, {}, p, need_mask);
+  }
 #else
-  torch::Tensor att = torch::matmul(q, k.transpose(-2, -1)) / std::sqrt(static_cast<double>(Dh));  // (B, H, L, L)
-  if (causal_) {
-    const torch::Tensor future = torch::ones({L, L}, torch::TensorOptions().dtype(torch::kBool).device(x.device())).triu(1);
+  torch::Tensor att = torch::matmul(q, k.transpose(-2, -1)) / std::sqrt(static_cast<double>(Dh));  // (B, H, L, T)
+  if (need_mask) {
+    const torch::Tensor future =
+        torch::ones({L, T}, torch::TensorOptions().dtype(torch::kBool).device(x.device())).triu(T - L + 1);
     att = att.masked_fill(future, -std::numeric_limits<float>::infinity());
   }
   att = torch::softmax(att, -1);
@@ -99,20 +118,20 @@ BlockImpl::BlockImpl(const ModelConfig& c, bool causal) {
 }
 
 torch::Tensor BlockImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
-                                 const torch::Tensor& cond) {
+                                 const torch::Tensor& cond, LayerCache* cache, int64_t offset) {
   if (!ada_) {
-    torch::Tensor h = x + drop_->forward(attn_->forward(norm1_->forward(x), cos, sin));
+    torch::Tensor h = x + drop_->forward(attn_->forward(norm1_->forward(x), cos, sin, cache, offset));
     return h + drop_->forward(fc_out_->forward(torch::gelu(fc_->forward(norm2_->forward(h)))));
   }
   const auto mod = ada_->forward(cond).unsqueeze(1).chunk(6, -1);  // 6 x (B, 1, D)
   torch::Tensor a = norm1_->forward(x) * (1 + mod[1]) + mod[0];
-  torch::Tensor h = x + mod[2] * drop_->forward(attn_->forward(a, cos, sin));
+  torch::Tensor h = x + mod[2] * drop_->forward(attn_->forward(a, cos, sin, cache, offset));
   torch::Tensor m = norm2_->forward(h) * (1 + mod[4]) + mod[3];
   return h + mod[5] * drop_->forward(fc_out_->forward(torch::gelu(fc_->forward(m))));
 }
 
 TransformerImpl::TransformerImpl(const ModelConfig& c, int64_t vocab_size, int64_t max_len, bool causal)
-    : config_(c), max_len_(max_len) {
+    : config_(c), max_len_(max_len), causal_(causal) {
   if (c.d_model % c.n_head != 0) {
     throw Error("model.d_model (" + std::to_string(c.d_model) + ") must be divisible by model.n_head (" +
                 std::to_string(c.n_head) + ")");
@@ -155,12 +174,17 @@ TransformerImpl::TransformerImpl(const ModelConfig& c, int64_t vocab_size, int64
   }
 }
 
+torch::Tensor TransformerImpl::embed(const torch::Tensor& ids, int64_t offset) {
+  const int64_t L = ids.size(1);
+  TORCH_CHECK(offset + L <= max_len_, "sequence of ", offset + L, " tokens exceeds the model's context of ", max_len_);
+  torch::Tensor x = tok_emb_->forward(ids);  // (B, L, D)
+  if (pos_emb_) x = x + pos_emb_->forward(torch::arange(offset, offset + L, ids.options()));
+  return x;
+}
+
 torch::Tensor TransformerImpl::forward(const torch::Tensor& ids, const torch::Tensor& t) {
   // B = batch, L = length, D = d_model, V = vocabulary
-  const int64_t L = ids.size(1);
-  TORCH_CHECK(L <= max_len_, "sequence of ", L, " tokens exceeds the model's context of ", max_len_);
-  torch::Tensor x = tok_emb_->forward(ids);  // (B, L, D)
-  if (pos_emb_) x = x + pos_emb_->forward(torch::arange(L, ids.options()));
+  torch::Tensor x = embed(ids, 0);
   torch::Tensor cond;
   if (time_mlp_) {
     cond = time_mlp_->forward(t.to(x.dtype()).view({-1, 1}));  // (B, D)
@@ -172,6 +196,20 @@ torch::Tensor TransformerImpl::forward(const torch::Tensor& ids, const torch::Te
   }
   x = norm_f_->forward(x);
   return head_ ? head_->forward(x) : torch::matmul(x, tok_emb_->weight.t());  // (B, L, V)
+}
+
+torch::Tensor TransformerImpl::forward_cached(const torch::Tensor& ids, KVCache& cache) {
+  TORCH_CHECK(causal_, "forward_cached needs a causal model");
+  TORCH_CHECK(config_.time_cond == "none", "forward_cached needs a model without time conditioning");
+  const int64_t offset = cache.length;
+  if (cache.layers.empty()) cache.layers.resize(blocks_->size());
+  torch::Tensor x = drop_->forward(embed(ids, offset));
+  for (size_t i = 0; i < blocks_->size(); ++i) {
+    x = blocks_[i]->as<Block>()->forward(x, rope_cos_, rope_sin_, torch::Tensor(), &cache.layers[i], offset);
+  }
+  cache.length = offset + ids.size(1);
+  x = norm_f_->forward(x);
+  return head_ ? head_->forward(x) : torch::matmul(x, tok_emb_->weight.t());
 }
 
 MlpDenoiserImpl::MlpDenoiserImpl(const ModelConfig& c, int64_t vocab_size, int64_t max_len)
@@ -192,8 +230,9 @@ torch::Tensor MlpDenoiserImpl::forward(const torch::Tensor& ids, const torch::Te
   return x.view({B, max_len_, vocab_size_}).slice(1, 0, L);                      // (B, L, V)
 }
 
-std::shared_ptr<DenoiserImpl> make_model(const ModelConfig& c, int64_t vocab_size, int64_t max_len) {
-  if (c.type == "transformer") return std::make_shared<TransformerImpl>(c, vocab_size, max_len);
+std::shared_ptr<DenoiserImpl> make_model(const ModelConfig& c, int64_t vocab_size, int64_t max_len, bool causal) {
+  if (c.type == "transformer") return std::make_shared<TransformerImpl>(c, vocab_size, max_len, causal);
+  if (causal) throw Error("model.type '" + c.type + "' has no causal form (the ar objective needs a transformer)");
   if (c.type == "mlp") return std::make_shared<MlpDenoiserImpl>(c, vocab_size, max_len);
   throw Error("unknown model.type '" + c.type + "' (valid: transformer, mlp)");
 }

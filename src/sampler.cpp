@@ -130,6 +130,54 @@ GenerateResult generate(DenoiserImpl& model, const torch::Tensor& canvas, const 
   return result;
 }
 
+GenerateResult generate_ar(TransformerImpl& model, const torch::Tensor& start, int64_t n_new,
+                           const SamplerOptions& o, int64_t eos_id, torch::Generator& gen, bool use_cache,
+                           const StepCallback& on_step) {
+  torch::NoGradGuard no_grad;
+  const bool was_training = model.is_training();
+  model.eval();
+  if (!model.causal()) throw Error("autoregressive sampling needs a model trained with objective \"ar\"");
+  if (start.size(1) < 1) throw Error("autoregressive sampling needs at least the BOS token to start from");
+  if (start.size(1) + n_new - 1 > model.max_len()) {
+    throw Error("prompt (" + std::to_string(start.size(1) - 1) + " tokens) + " + std::to_string(n_new) +
+                " new tokens exceed the model's context of " + std::to_string(model.max_len()) + " tokens");
+  }
+  const int64_t B = start.size(0);
+  const torch::Device device = start.device();
+  KVCache cache;
+  torch::Tensor seq = start.clone();  // (B, T) everything fed so far
+  torch::Tensor out = torch::empty({B, 0}, start.options());
+  torch::Tensor done = torch::zeros({B}, torch::TensorOptions().dtype(torch::kBool).device(device));
+  GenerateResult result;
+  for (int64_t i = 0; i < n_new; ++i) {
+    torch::Tensor logits;
+    if (use_cache) {
+      // The first pass fills the cache with the whole start; later ones feed the newest token.
+      const torch::Tensor feed = i == 0 ? seq : seq.narrow(1, seq.size(1) - 1, 1);
+      logits = model.forward_cached(feed, cache);
+    } else {
+      logits = model.forward(seq, torch::zeros({B}, torch::TensorOptions().device(device)));
+    }
+    ++result.forward_passes;
+    torch::Tensor last = logits.select(1, logits.size(1) - 1).to(torch::kFloat64).unsqueeze(1);  // (B, 1, V)
+    if (gen.device() != last.device()) last = last.to(gen.device());
+    torch::Tensor next = choose_tokens(last, o, gen).to(torch::kInt64).to(device).view({B, 1});
+    // Rows that already ended keep emitting EOS, so the batch stays rectangular.
+    if (eos_id >= 0) next = torch::where(done.unsqueeze(1), torch::full_like(next, eos_id), next);
+    seq = torch::cat({seq, next}, 1);
+    out = torch::cat({out, next}, 1);
+    ++result.steps;
+    if (on_step) on_step(i, out);
+    if (eos_id >= 0) {
+      done = done.logical_or(next.view({B}).eq(eos_id));
+      if (done.all().item<bool>()) break;
+    }
+  }
+  if (was_training) model.train();
+  result.tokens = out;
+  return result;
+}
+
 Canvas prefix_canvas(const std::vector<int64_t>& prefix_ids, int64_t length, int64_t num_samples, int64_t mask_id,
                      const torch::Device& device) {
   const int64_t P = static_cast<int64_t>(prefix_ids.size());

@@ -2,9 +2,12 @@
 #include "dlm/tokenizer.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <set>
 
+#include "dlm/bpe_tokenizer.h"
 #include "dlm/error.h"
+#include "dlm/sentencepiece_tokenizer.h"
 #include "dlm/utf8.h"
 
 namespace dlm {
@@ -28,6 +31,8 @@ void check_id(int64_t id, int64_t vocab_size) {
 }
 
 }  // namespace
+
+void Tokenizer::check_id(int64_t id) const { dlm::check_id(id, vocab_size()); }
 
 CharTokenizer CharTokenizer::build(const std::vector<std::string>& texts) {
   std::set<char32_t> seen;
@@ -61,14 +66,14 @@ std::vector<int64_t> CharTokenizer::encode(const std::string& text) const {
 std::string CharTokenizer::decode(const std::vector<int64_t>& ids) const {
   std::string out;
   for (int64_t id : ids) {
-    check_id(id, vocab_size());
+    check_id(id);
     if (id >= SpecialTokens::kCount) out += utf8_encode(chars_[id - SpecialTokens::kCount]);
   }
   return out;
 }
 
 std::string CharTokenizer::piece(int64_t id) const {
-  check_id(id, vocab_size());
+  check_id(id);
   if (id < SpecialTokens::kCount) return special_piece(id);
   return utf8_encode(chars_[id - SpecialTokens::kCount]);
 }
@@ -89,7 +94,7 @@ std::vector<int64_t> ByteTokenizer::encode(const std::string& text) const {
 std::string ByteTokenizer::decode(const std::vector<int64_t>& ids) const {
   std::string bytes;
   for (int64_t id : ids) {
-    check_id(id, vocab_size());
+    check_id(id);
     if (id >= SpecialTokens::kCount) bytes += static_cast<char>(id - SpecialTokens::kCount);
   }
   if (utf8_valid(bytes)) return bytes;
@@ -110,7 +115,7 @@ std::string ByteTokenizer::decode(const std::vector<int64_t>& ids) const {
 }
 
 std::string ByteTokenizer::piece(int64_t id) const {
-  check_id(id, vocab_size());
+  check_id(id);
   if (id < SpecialTokens::kCount) return special_piece(id);
   const unsigned char b = static_cast<unsigned char>(id - SpecialTokens::kCount);
   if (b < 0x80) return std::string(1, static_cast<char>(b));
@@ -121,10 +126,26 @@ std::string ByteTokenizer::piece(int64_t id) const {
 
 nlohmann::json ByteTokenizer::to_json() const { return {{"kind", "byte"}}; }
 
-std::unique_ptr<Tokenizer> build_tokenizer(const TokenizerConfig& config, const std::vector<std::string>& texts) {
+std::unique_ptr<Tokenizer> build_tokenizer(const TokenizerConfig& config, const std::vector<std::string>& texts,
+                                           const std::string& work_dir) {
   if (config.kind == "char") return std::make_unique<CharTokenizer>(CharTokenizer::build(texts));
   if (config.kind == "byte") return std::make_unique<ByteTokenizer>();
-  throw Error("unknown tokenizer kind '" + config.kind + "' (valid: char, byte)");
+  if (config.kind == "bpe") {
+    if (config.path.empty()) throw Error("tokenizer.path: a bpe tokenizer needs the folder with its vocabulary files");
+    return load_bpe_tokenizer(config.path);
+  }
+  if (config.kind == "sentencepiece") {
+    if (!config.path.empty()) return load_sentencepiece_model(config.path);
+    return train_sentencepiece(config, texts, work_dir);
+  }
+  throw Error("unknown tokenizer kind '" + config.kind + "' (valid: char, byte, bpe, sentencepiece)");
+}
+
+std::unique_ptr<Tokenizer> load_tokenizer_files(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) throw Error("tokenizer '" + path + "' does not exist");
+  if (std::filesystem::is_directory(path, ec)) return load_bpe_tokenizer(path);
+  return load_sentencepiece_model(path);
 }
 
 std::unique_ptr<Tokenizer> tokenizer_from_json(const nlohmann::json& j) {
@@ -133,6 +154,8 @@ std::unique_ptr<Tokenizer> tokenizer_from_json(const nlohmann::json& j) {
   }
   const std::string kind = j["kind"];
   if (kind == "byte") return std::make_unique<ByteTokenizer>();
+  if (kind == "bpe") return bpe_tokenizer_from_json(j);
+  if (kind == "sentencepiece") return sentencepiece_from_json(j);
   if (kind == "char") {
     if (!j.contains("code_points") || !j["code_points"].is_array()) throw Error("char tokenizer has no 'code_points'");
     std::vector<char32_t> chars;

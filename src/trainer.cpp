@@ -12,6 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include "dlm/checkpoint.h"
+#include "dlm/corpus.h"
 #include "dlm/device.h"
 #include "dlm/error.h"
 #include "dlm/tokenizer.h"
@@ -23,20 +24,6 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
 const std::vector<double> kDefaultLevels = {1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1};
-
-// Writes `text` to `path` through a temporary file and a rename.
-void write_atomically(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw Error("cannot write " + tmp);
-    out << text;
-    if (!out.flush()) throw Error("cannot write " + tmp + " (disk full?)");
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) throw Error("cannot move " + tmp + " to " + path + ": " + ec.message());
-}
 
 // Fails before training starts, not after an hour, when the run directory cannot take files.
 void check_writable(const std::string& dir) {
@@ -93,7 +80,61 @@ Error non_finite(int64_t step, const std::string& what) {
                "checkpoint is kept (try a lower train.lr or train.grad_clip)");
 }
 
+// FNV-1a, 64 bit: names a cached tokenizer after what it was trained from.
+uint64_t fnv1a(const std::string& bytes, uint64_t h = 1469598103934665603ULL) {
+  for (unsigned char c : bytes) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+
+// The tokenizer of a new run. A SentencePiece model trained here is kept in the token cache under a
+// name derived from its settings and the training file, so runs on the same data (a diffusion model
+// and its autoregressive twin) share one vocabulary and train it once.
+std::unique_ptr<Tokenizer> make_run_tokenizer(const Config& config, const std::vector<TextExample>& raw,
+                                              const std::string& cache_dir) {
+  const TokenizerConfig& tc = config.tokenizer;
+  if (tc.kind != "sentencepiece" || !tc.path.empty()) return build_tokenizer(tc, vocabulary_texts(raw));
+  const nlohmann::json settings = to_json(config)["tokenizer"];
+  char key[17];
+  std::snprintf(key, sizeof(key), "%016llx",
+                static_cast<unsigned long long>(fnv1a(read_file(config.data.path), fnv1a(settings.dump()))));
+  const fs::path dir = fs::path(cache_dir) / (std::string("spm-") + key);
+  const fs::path model = dir / "tokenizer.model";
+  std::error_code ec;
+  if (fs::exists(model, ec)) {
+    spdlog::info("tokenizer: reusing {}", model.string());
+    TokenizerConfig load = tc;
+    load.path = model.string();
+    return build_tokenizer(load, {});
+  }
+  spdlog::info("tokenizer: training a {} SentencePiece model of {} pieces", tc.model_type, tc.vocab_size);
+  auto tok = build_tokenizer(tc, vocabulary_texts(raw), dir.string());
+  spdlog::info("tokenizer: saved {}", model.string());
+  return tok;
+}
+
+// What the loop trains and validates on: examples held in memory, or blocks streamed from a token
+// file. Both are addressed by index, so the order is a function of the step.
+struct TrainingData {
+  Dataset memory;
+  CorpusData corpus;
+  bool is_corpus = false;
+  int64_t n_train = 0;
+  std::vector<Example> val;  ///< periodic validation (corpus: the first data.val_max blocks)
+
+  Example train_at(int64_t i) const {
+    return is_corpus ? corpus.train->block(i) : memory.train[static_cast<size_t>(i)];
+  }
+};
+
 }  // namespace
+
+std::string default_cache_dir(const Config& config, const std::string& run_dir) {
+  if (!config.data.cache_dir.empty()) return config.data.cache_dir;
+  return (fs::path(run_dir).parent_path() / ".token-cache").string();
+}
 
 double learning_rate(const TrainConfig& c, int64_t step) {
   if (c.warmup > 0 && step < c.warmup) return c.lr * static_cast<double>(step + 1) / static_cast<double>(c.warmup);
@@ -152,6 +193,32 @@ std::vector<LevelMetrics> evaluate_by_level(DenoiserImpl& model, const std::vect
   return out;
 }
 
+LevelMetrics evaluate_ar(DenoiserImpl& model, const std::vector<Example>& examples, int64_t bos_id,
+                         int64_t first_scored, int64_t batch_size, const torch::Device& device) {
+  torch::NoGradGuard no_grad;
+  const bool was_training = model.is_training();
+  model.eval();
+  double loss_sum = 0.0, correct = 0.0, count = 0.0;
+  for (size_t start = 0; start < examples.size(); start += static_cast<size_t>(batch_size)) {
+    std::vector<const Example*> group;
+    for (size_t i = start; i < std::min(examples.size(), start + static_cast<size_t>(batch_size)); ++i) {
+      group.push_back(&examples[i]);
+    }
+    const Batch batch = collate_ar(group, bos_id, first_scored);
+    const torch::Tensor logits = model.forward(batch.input.to(device), batch.t.to(device)).to(torch::kFloat32);
+    const torch::Tensor target = batch.target.to(device);
+    const torch::Tensor scored = batch.masked.to(device);
+    const torch::Tensor ce = torch::nn::functional::cross_entropy(
+        logits.reshape({-1, logits.size(-1)}), target.reshape({-1}),
+        torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
+    loss_sum += (ce * scored.reshape({-1}).to(torch::kFloat32)).sum().item<double>();
+    correct += logits.argmax(-1).eq(target).logical_and(scored).sum().item<double>();
+    count += scored.sum().item<double>();
+  }
+  if (was_training) model.train();
+  return {0.0, count > 0 ? loss_sum / count : 0.0, count > 0 ? correct / count : 0.0};
+}
+
 TrainSummary train(const Config& config_in, const TrainOptions& options) {
   Config config = config_in;
   validate(config);
@@ -168,21 +235,34 @@ TrainSummary train(const Config& config_in, const TrainOptions& options) {
   // Data and tokenizer: a resumed run keeps the tokenizer it was trained with.
   std::unique_ptr<CheckpointReader> reader;
   if (options.resume) reader = std::make_unique<CheckpointReader>(last_path);
+  const std::string cache_dir = default_cache_dir(config, run_dir);
   const std::vector<TextExample> raw = read_examples(config.data);
-  std::unique_ptr<Tokenizer> tokenizer =
-      reader ? reader->tokenizer() : build_tokenizer(config.tokenizer, vocabulary_texts(raw));
-  const Dataset data = make_dataset(config.data, *tokenizer, raw);
-  if (config.diffusion.prefix_len > 0) {
-    for (const auto& e : data.train) {
-      if (e.n_content <= config.diffusion.prefix_len) {
-        spdlog::warn("some examples are no longer than diffusion.prefix_len ({}): nothing of them is learned",
-                     config.diffusion.prefix_len);
-        break;
+  std::unique_ptr<Tokenizer> tokenizer = reader ? reader->tokenizer() : make_run_tokenizer(config, raw, cache_dir);
+  TrainingData data;
+  if (config.data.kind == "corpus") {
+    data.is_corpus = true;
+    data.corpus = open_corpus(config.data, *tokenizer, cache_dir);
+    data.n_train = data.corpus.train->size();
+    const int64_t n_val = config.data.val_max > 0 ? std::min(config.data.val_max, data.corpus.val->size())
+                                                  : data.corpus.val->size();
+    for (int64_t i = 0; i < n_val; ++i) data.val.push_back(data.corpus.val->block(i));
+  } else {
+    data.memory = make_dataset(config.data, *tokenizer, raw);
+    data.n_train = static_cast<int64_t>(data.memory.train.size());
+    data.val = data.memory.val;
+    if (config.diffusion.prefix_len > 0) {
+      for (const auto& e : data.memory.train) {
+        if (e.n_content <= config.diffusion.prefix_len) {
+          spdlog::warn("some examples are no longer than diffusion.prefix_len ({}): nothing of them is learned",
+                       config.diffusion.prefix_len);
+          break;
+        }
       }
     }
   }
+  const bool ar = config.objective == "ar";
 
-  std::shared_ptr<DenoiserImpl> model = make_model(config.model, tokenizer->vocab_size(), config.data.seq_len);
+  std::shared_ptr<DenoiserImpl> model = make_model(config.model, tokenizer->vocab_size(), config.data.seq_len, ar);
   model->to(device);
   // A checkpoint holds the weights and AdamW's two moments; last.pt, best.pt and a temporary copy
   // must fit. Better to say so now than after an hour of training.
@@ -228,14 +308,21 @@ TrainSummary train(const Config& config_in, const TrainOptions& options) {
   write_atomically((fs::path(run_dir) / "config.json").string(), dump_json(to_json(config), 2) + "\n");
   write_atomically((fs::path(run_dir) / "tokenizer.json").string(), dump_json(tokenizer->to_json()) + "\n");
   spdlog::info("config: {}", dump_json(to_json(config)));
-  spdlog::info("data: {} train / {} validation examples{}, {} tokens each; vocabulary {}", data.train.size(),
-               data.val.size(), data.val_is_train ? " (too few to hold out: validating on training data)" : "",
-               config.data.seq_len, tokenizer->vocab_size());
-  spdlog::info("model: {} with {} parameters on {} ({} threads)", config.model.type, count_parameters(*model),
-               device.str(), threads);
+  if (data.is_corpus) {
+    spdlog::info("data: {} training blocks ({} tokens, {} documents), {} validation blocks ({} documents; {} used "
+                 "for periodic validation), {} tokens each; vocabulary {}",
+                 data.n_train, data.corpus.train->n_tokens(), data.corpus.train_docs, data.corpus.val->size(),
+                 data.corpus.val_docs, data.val.size(), config.data.seq_len, tokenizer->vocab_size());
+  } else {
+    spdlog::info("data: {} train / {} validation examples{}, {} tokens each; vocabulary {}", data.n_train,
+                 data.val.size(), data.memory.val_is_train ? " (too few to hold out: validating on training data)" : "",
+                 config.data.seq_len, tokenizer->vocab_size());
+  }
+  spdlog::info("model: {} {} with {} parameters on {} ({} threads)", ar ? "causal" : "bidirectional",
+               config.model.type, count_parameters(*model), device.str(), threads);
 
   const std::vector<double>& levels = config.diffusion.rate_dist == "discrete" ? config.diffusion.rates : kDefaultLevels;
-  const int64_t n_train = static_cast<int64_t>(data.train.size());
+  const int64_t n_train = data.n_train;
   const int64_t B = tc.batch_size;
   const bool bar = options.progress == 1 || (options.progress == -1 && ::isatty(STDERR_FILENO));
   const std::string metrics_path = (fs::path(run_dir) / "metrics.jsonl").string();
@@ -248,13 +335,13 @@ TrainSummary train(const Config& config_in, const TrainOptions& options) {
   // from the step alone and a resumed run sees the same batches.
   std::vector<int64_t> order;
   int64_t order_epoch = -1;
-  const auto example_at = [&](int64_t global) -> const Example* {
+  const auto example_at = [&](int64_t global) -> Example {
     const int64_t epoch = global / n_train;
     if (epoch != order_epoch) {
       order = shuffled_indices(n_train, static_cast<uint64_t>(tc.seed) * 1000003ULL + static_cast<uint64_t>(epoch));
       order_epoch = epoch;
     }
-    return &data.train[order[global % n_train]];
+    return data.train_at(order[global % n_train]);
   };
 
   TrainSummary summary;
@@ -282,10 +369,13 @@ TrainSummary train(const Config& config_in, const TrainOptions& options) {
     optimizer.zero_grad();
     double step_loss = 0.0;
     for (int64_t micro = 0; micro < tc.grad_accum; ++micro) {
-      std::vector<const Example*> group;
+      std::vector<Example> examples;
       const int64_t base = (step * tc.grad_accum + micro) * B;
-      for (int64_t i = 0; i < B; ++i) group.push_back(example_at(base + i));
-      const Batch batch = collate(group, config.diffusion, tokenizer->mask_id(), mask_gen);
+      for (int64_t i = 0; i < B; ++i) examples.push_back(example_at(base + i));
+      std::vector<const Example*> group;
+      for (const auto& e : examples) group.push_back(&e);
+      const Batch batch = ar ? collate_ar(group, tokenizer->bos_id())
+                             : collate(group, config.diffusion, tokenizer->mask_id(), mask_gen);
       const torch::Tensor logits = model->forward(batch.input.to(device), batch.t.to(device));
       const torch::Tensor loss = batch_loss(logits, batch) / static_cast<double>(tc.grad_accum);
       loss.backward();
@@ -325,17 +415,20 @@ TrainSummary train(const Config& config_in, const TrainOptions& options) {
     }
 
     if (state.step % tc.eval_every == 0 || state.step == tc.steps) {
-      const auto val = evaluate_by_level(*model, data.val, config.diffusion, levels, tokenizer->mask_id(),
-                                         std::max<int64_t>(B, 64), device, static_cast<uint64_t>(tc.seed) + 7);
+      // Diffusion: mean over masking levels; ar: next-token loss and accuracy.
+      const auto val = ar ? std::vector<LevelMetrics>{evaluate_ar(*model, data.val, tokenizer->bos_id(), 0,
+                                                                  std::max<int64_t>(B, 64), device)}
+                          : evaluate_by_level(*model, data.val, config.diffusion, levels, tokenizer->mask_id(),
+                                              std::max<int64_t>(B, 64), device, static_cast<uint64_t>(tc.seed) + 7);
       double val_loss = 0.0, val_acc = 0.0;
       for (const auto& l : val) val_loss += l.loss / static_cast<double>(val.size());
       for (const auto& l : val) val_acc += l.accuracy / static_cast<double>(val.size());
       if (bar) std::fprintf(stderr, "\n");
       const double train_loss = loss_window / std::max<int64_t>(1, loss_count);
-      spdlog::info("step {} train {:.4f} val {:.4f} acc {:.3f} | by masking level {}", state.step, train_loss, val_loss,
-                   val_acc, levels_summary(val));
+      spdlog::info("step {} train {:.4f} val {:.4f} acc {:.3f}{}{}", state.step, train_loss, val_loss, val_acc,
+                   ar ? "" : " | by masking level ", ar ? "" : levels_summary(val));
       nlohmann::json by_level = nlohmann::json::array();
-      for (const auto& l : val) by_level.push_back({{"rate", l.rate}, {"loss", l.loss}, {"accuracy", l.accuracy}});
+      for (const auto& l : val) if (!ar) by_level.push_back({{"rate", l.rate}, {"loss", l.loss}, {"accuracy", l.accuracy}});
       metrics << nlohmann::json{{"step", state.step},       {"train_loss", train_loss}, {"val_loss", val_loss},
                                 {"val_accuracy", val_acc},  {"lr", lr},                 {"tokens_per_s", tok_per_s},
                                 {"elapsed_s", elapsed},     {"levels", by_level}}

@@ -36,6 +36,11 @@ torch::Tensor sample_rates(int64_t batch_size, const DiffusionConfig& config, to
 Batch collate(const std::vector<const Example*>& examples, const DiffusionConfig& config,
               int64_t mask_id, torch::Generator& generator);
 
+// The autoregressive twin's batch: input is [BOS] + ids[:-1], target is ids, so position j predicts
+// token j from tokens before it, the first one included. Scored: content positions from
+// max(prompt, first_scored) on (the prompt of a pair and padding are not scored).
+Batch collate_ar(const std::vector<const Example*>& examples, int64_t bos_id, int64_t first_scored = 0);
+
 // Masks a batch at the given per-sample rates (validation per masking level uses a fixed rate).
 Batch collate_at_rates(const std::vector<const Example*>& examples, const torch::Tensor& rates,
                        const DiffusionConfig& config, int64_t mask_id, torch::Generator& generator);

@@ -12,7 +12,7 @@
 namespace dlm {
 
 struct DataConfig {
-  std::string kind = "lines";        ///< lines | documents | pairs | text
+  std::string kind = "lines";        ///< lines | documents | pairs | text | corpus (token blocks)
   std::string path;                  ///< training file (relative paths resolve against the config file)
   std::string format = "auto";       ///< auto | plain | jsonl | tsv (auto: by file extension)
   std::string separator = ">";       ///< pairs in plain format: prompt and answer split at the first one
@@ -20,10 +20,19 @@ struct DataConfig {
   double val_fraction = 0.1;         ///< share of examples held out for validation
   int64_t val_max = 512;             ///< at most this many validation examples
   int64_t shuffle_seed = 1234;       ///< seed of the deterministic shuffle before the split
+  std::string val_path;              ///< corpus: validation file; empty holds out the last documents
+  std::string cache_dir;             ///< corpus: token caches; empty means .token-cache beside the run
 };
 
 struct TokenizerConfig {
-  std::string kind = "char";         ///< char (code points seen in the data) | byte (256 bytes)
+  std::string kind = "char";         ///< char (code points seen in the data) | byte (256 bytes) |
+                                     ///< bpe (GPT-2/RoBERTa files) | sentencepiece (trained or loaded)
+  std::string path;                  ///< bpe: folder of vocab.json+merges.txt or encoder.json+vocab.bpe;
+                                     ///< sentencepiece: a .model to load (empty: train one on the data)
+  int64_t vocab_size = 8000;         ///< sentencepiece training: pieces including specials
+  std::string model_type = "unigram";  ///< sentencepiece training: unigram | bpe
+  double character_coverage = 1.0;   ///< sentencepiece training: share of characters kept as pieces
+  int64_t train_max_bytes = 20000000;  ///< sentencepiece training: at most this much text is used
 };
 
 struct ModelConfig {
@@ -82,14 +91,24 @@ struct TrainConfig {
   std::string device = "auto";        ///< auto | cpu | cuda
 };
 
+// Likelihood evaluation (dtrain --eval and the final evaluation of a corpus run).
+struct EvalConfig {
+  int64_t t_samples = 8;              ///< diffusion bound: masking rates drawn per block (antithetic)
+  int64_t seed = 4321;                ///< fixes the rates and masks, so figures repeat exactly
+  int64_t batch_size = 32;            ///< blocks per forward pass
+  std::vector<double> levels = {1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1};  ///< per-level table
+};
+
 struct Config {
   std::string name = "run";           ///< run name; default run directory is runs/<name>
+  std::string objective = "diffusion";  ///< diffusion (masked denoising) | ar (causal next-token twin)
   DataConfig data;
   TokenizerConfig tokenizer;
   ModelConfig model;
   DiffusionConfig diffusion;
   SampleConfig sample;
   TrainConfig train;
+  EvalConfig eval;
 };
 
 nlohmann::json to_json(const Config& config);
@@ -117,5 +136,9 @@ std::string dump_json(const nlohmann::json& j, int indent = -1);
 
 // Reads a whole file; throws dlm::Error naming the path when it cannot be read.
 std::string read_file(const std::string& path);
+
+// Writes `bytes` to `path` through `path.tmp` and a rename, so a reader sees the old file or the
+// whole new one. Throws dlm::Error naming the path on failure.
+void write_atomically(const std::string& path, const std::string& bytes);
 
 }  // namespace dlm

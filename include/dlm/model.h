@@ -1,11 +1,13 @@
-// Denoising models. `forward(ids, t)` maps a (B, L) canvas and the masking rate t (B) to logits
-// (B, L, V) and does nothing else: the loss, masking and sampling live elsewhere.
-// Transformer: bidirectional pre-norm encoder (learned or rotary positions, LayerNorm or RMSNorm,
-// optional conditioning on t). MlpDenoiser: seed 001's toy (embed, flatten, concat t, one hidden layer).
+// Models. `forward(ids, t)` maps a (B, L) canvas and the masking rate t (B) to logits (B, L, V) and
+// does nothing else: the loss, masking and sampling live elsewhere.
+// Transformer: pre-norm encoder (learned or rotary positions, LayerNorm or RMSNorm, optional
+// conditioning on t); bidirectional for diffusion, causal for the autoregressive twin, which also
+// runs incrementally over a KV cache. MlpDenoiser: seed 001's toy (embed, flatten, concat t, one hidden layer).
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include <torch/torch.h>
 
@@ -44,11 +46,22 @@ class NormImpl : public torch::nn::Module {
 };
 TORCH_MODULE(Norm);
 
+// Keys and values of the positions already seen, per layer, for incremental causal decoding.
+struct LayerCache {
+  torch::Tensor k, v;  ///< (B, H, T, Dh), undefined while empty
+};
+struct KVCache {
+  std::vector<LayerCache> layers;
+  int64_t length = 0;  ///< positions held
+};
+
 class AttentionImpl : public torch::nn::Module {
  public:
   AttentionImpl(int64_t d_model, int64_t n_head, double dropout, bool rotary, bool causal);
-  // x: (B, L, D); cos/sin: (L, d_head / 2) rotary tables or undefined.
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin);
+  // x: (B, L, D); cos/sin: (max_len, d_head / 2) rotary tables or undefined. With `cache`, x holds
+  // positions offset .. offset + L - 1, attends to the cached ones too, and is appended to the cache.
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
+                        LayerCache* cache = nullptr, int64_t offset = 0);
 
  private:
   int64_t n_head_;
@@ -64,7 +77,7 @@ class BlockImpl : public torch::nn::Module {
   BlockImpl(const ModelConfig& config, bool causal);
   // cond: (B, D) conditioning vector for adaLN, or undefined.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
-                        const torch::Tensor& cond);
+                        const torch::Tensor& cond, LayerCache* cache = nullptr, int64_t offset = 0);
 
  private:
   Norm norm1_{nullptr}, norm2_{nullptr};
@@ -80,10 +93,16 @@ class TransformerImpl : public DenoiserImpl {
   TransformerImpl(const ModelConfig& config, int64_t vocab_size, int64_t max_len, bool causal = false);
   torch::Tensor forward(const torch::Tensor& ids, const torch::Tensor& t) override;
   int64_t max_len() const override { return max_len_; }
+  bool causal() const { return causal_; }
+  // Causal models only: logits (B, L, V) of ids (B, L) placed after the cache's positions; their
+  // keys and values are appended, so a sampler feeds each new token once.
+  torch::Tensor forward_cached(const torch::Tensor& ids, KVCache& cache);
 
  private:
+  torch::Tensor embed(const torch::Tensor& ids, int64_t offset);
   ModelConfig config_;
   int64_t max_len_;
+  bool causal_;
   torch::nn::Embedding tok_emb_{nullptr}, pos_emb_{nullptr};
   torch::nn::Sequential time_mlp_{nullptr};
   torch::nn::ModuleList blocks_{nullptr};
@@ -107,8 +126,10 @@ class MlpDenoiserImpl : public DenoiserImpl {
 };
 TORCH_MODULE(MlpDenoiser);
 
-// Builds the model named by config.type for a vocabulary and context length.
-std::shared_ptr<DenoiserImpl> make_model(const ModelConfig& config, int64_t vocab_size, int64_t max_len);
+// Builds the model named by config.type for a vocabulary and context length; `causal` gives the
+// autoregressive twin (transformer only).
+std::shared_ptr<DenoiserImpl> make_model(const ModelConfig& config, int64_t vocab_size, int64_t max_len,
+                                         bool causal = false);
 
 int64_t count_parameters(const torch::nn::Module& module);
 

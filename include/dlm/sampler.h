@@ -57,6 +57,16 @@ GenerateResult generate(DenoiserImpl& model, const torch::Tensor& canvas, const 
                         const SamplerOptions& options, int64_t mask_id, torch::Generator& generator,
                         const StepCallback& on_step = nullptr);
 
+// Autoregressive sampling from the causal twin: rows start as [BOS] + prefix (B, 1 + P) and grow by
+// one token per forward pass for `n_new` tokens, or until every row has produced `eos_id`
+// (-1: never stop early). With `use_cache` each pass feeds only the newest token and reuses the
+// keys and values of the others; without, it reruns the whole sequence (the reference the cache
+// must agree with). Token choice as for diffusion (greedy, top-k, nucleus, temperature). Returns
+// the generated tokens (B, n) without BOS and prefix; steps = forward_passes = tokens generated.
+GenerateResult generate_ar(TransformerImpl& model, const torch::Tensor& start, int64_t n_new,
+                           const SamplerOptions& options, int64_t eos_id, torch::Generator& generator,
+                           bool use_cache = true, const StepCallback& on_step = nullptr);
+
 // A batch to denoise: `num_samples` rows of the prefix (fixed) followed by `length` masks.
 struct Canvas {
   torch::Tensor tokens;  ///< (N, P + length) int64

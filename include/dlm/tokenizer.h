@@ -1,6 +1,7 @@
-// Tokenizers: a character-level one over the Unicode code points seen in the training data, and a
-// byte-level one over all 256 bytes. Both reserve ids 0..4 for the special tokens, so pad and mask
-// are always distinct, and both serialise to JSON so a checkpoint carries its tokenizer.
+// Tokenizers: the interface, a character-level one over the Unicode code points seen in the training
+// data, and a byte-level one over all 256 bytes. These two reserve ids 0..4 for the special tokens;
+// subword tokenizers (bpe_tokenizer.h, sentencepiece_tokenizer.h) keep their native ids and say where
+// their specials are. Every tokenizer serialises to JSON so a checkpoint carries its tokenizer.
 #pragma once
 
 #include <cstdint>
@@ -15,7 +16,7 @@
 
 namespace dlm {
 
-// Fixed ids of the special tokens, shared by every tokenizer.
+// Ids of the special tokens of the char and byte tokenizers.
 struct SpecialTokens {
   static constexpr int64_t kPad = 0;
   static constexpr int64_t kMask = 1;
@@ -37,11 +38,17 @@ class Tokenizer {
   virtual int64_t vocab_size() const = 0;
   virtual nlohmann::json to_json() const = 0;
 
-  int64_t pad_id() const { return SpecialTokens::kPad; }
-  int64_t mask_id() const { return SpecialTokens::kMask; }
-  int64_t bos_id() const { return SpecialTokens::kBos; }
-  int64_t eos_id() const { return SpecialTokens::kEos; }
-  int64_t sep_id() const { return SpecialTokens::kSep; }
+  // Special ids; pad, mask, bos, eos and sep are distinct in every tokenizer.
+  virtual int64_t pad_id() const { return SpecialTokens::kPad; }
+  virtual int64_t mask_id() const { return SpecialTokens::kMask; }
+  virtual int64_t bos_id() const { return SpecialTokens::kBos; }
+  virtual int64_t eos_id() const { return SpecialTokens::kEos; }
+  virtual int64_t sep_id() const { return SpecialTokens::kSep; }
+  bool is_special(int64_t id) const {
+    return id == pad_id() || id == mask_id() || id == bos_id() || id == eos_id() || id == sep_id();
+  }
+  // Throws dlm::Error naming the id when it is outside [0, vocab_size).
+  void check_id(int64_t id) const;
 };
 
 class CharTokenizer : public Tokenizer {
@@ -71,8 +78,15 @@ class ByteTokenizer : public Tokenizer {
   nlohmann::json to_json() const override;
 };
 
-// Builds the tokenizer named by `config` from the training texts.
-std::unique_ptr<Tokenizer> build_tokenizer(const TokenizerConfig& config, const std::vector<std::string>& texts);
+// Builds the tokenizer named by `config`: char from the training texts, byte, bpe or sentencepiece
+// from the files at config.path, or a SentencePiece model trained on the texts. `work_dir` receives
+// the files a trained tokenizer leaves (the .model and its training input); empty means a temporary folder.
+std::unique_ptr<Tokenizer> build_tokenizer(const TokenizerConfig& config, const std::vector<std::string>& texts,
+                                           const std::string& work_dir = "");
+
+// Loads a tokenizer from files: a SentencePiece `.model`, or a folder with `vocab.json` + `merges.txt`
+// or `encoder.json` + `vocab.bpe` (byte-level BPE). Throws dlm::Error naming what is missing.
+std::unique_ptr<Tokenizer> load_tokenizer_files(const std::string& path);
 
 // Rebuilds a tokenizer saved by Tokenizer::to_json. Throws dlm::Error on a malformed description.
 std::unique_ptr<Tokenizer> tokenizer_from_json(const nlohmann::json& j);

@@ -52,6 +52,15 @@ std::vector<LevelMetrics> evaluate_by_level(DenoiserImpl& model, const std::vect
                                             int64_t mask_id, int64_t batch_size, const torch::Device& device,
                                             uint64_t seed);
 
+// The autoregressive twin's validation: mean next-token cross-entropy and accuracy over the
+// positions collate_ar scores (rate is 0).
+LevelMetrics evaluate_ar(DenoiserImpl& model, const std::vector<Example>& examples, int64_t bos_id,
+                         int64_t first_scored, int64_t batch_size, const torch::Device& device);
+
+// Where a run's token files and trained tokenizers are cached: data.cache_dir, else .token-cache
+// beside the run directory (shared by the runs under one folder).
+std::string default_cache_dir(const Config& config, const std::string& run_dir);
+
 TrainSummary train(const Config& config, const TrainOptions& options);
 
 }  // namespace dlm

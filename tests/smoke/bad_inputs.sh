@@ -40,7 +40,7 @@ expect_fail "diffusion.rates' = \[\]: needs at least one rate" "$DTRAIN" --confi
 expect_fail "train.steps' = 0: must be >= 1" "$DTRAIN" --config "$SMOKE/tiny.json" --set train.steps=0
 expect_fail "data.val_fraction' = 1.5" "$DTRAIN" --config "$SMOKE/tiny.json" --set data.val_fraction=1.5
 expect_fail "diffusion.prefix_len' = 10: must be >= 0 and < data.seq_len" "$DTRAIN" --config "$SMOKE/tiny.json" --set diffusion.prefix_len=10
-expect_fail "data.kind': unknown value 'csv' \(valid: lines, documents, pairs, text\)" "$DTRAIN" --config "$SMOKE/tiny.json" --set data.kind=csv
+expect_fail "data.kind': unknown value 'csv' \(valid: lines, documents, pairs, text, corpus\)" "$DTRAIN" --config "$SMOKE/tiny.json" --set data.kind=csv
 expect_fail "override 'model.d_model' must look like section.key=value" "$DTRAIN" --config "$SMOKE/tiny.json" --set model.d_model
 expect_fail "unknown device 'tpu'|train.device' = tpu" "$DTRAIN" --config "$SMOKE/tiny.json" --device tpu
 cfg array.json '[1, 2]'

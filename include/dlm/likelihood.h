@@ -1,0 +1,65 @@
+// Likelihood of held-out text: MDLM's continuous-time bound (negative ELBO) for diffusion models and
+// the exact negative log-likelihood for the autoregressive twin, reported as nats/token, bits/byte
+// and perplexity over the same scored positions, so the two objectives compare directly.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "dlm/checkpoint.h"
+#include "dlm/dataset.h"
+#include "dlm/model.h"
+#include "dlm/trainer.h"
+
+namespace dlm {
+
+struct Likelihood {
+  double nats = 0.0;   ///< total negative log-likelihood, or its upper bound, in nats
+  int64_t tokens = 0;  ///< scored tokens
+  double nats_per_token() const { return tokens > 0 ? nats / static_cast<double>(tokens) : 0.0; }
+};
+
+// MDLM's bound on -log p(x[first..n_content) | x[0..first)) summed over `blocks`. With absorbing
+// masks and alpha_t = 1 - t the continuous-time bound E_t[(1/t) sum_masked CE] equals, after
+// integrating t out given the number masked, n * E_{k ~ U{1..n}} [(1/k) sum over k random masked
+// positions of CE], where n is a block's scored count. Each block draws `t_samples` values of k,
+// stratified (k_s = 1 + floor(n * frac(u + s / S)), one u per block), so S = n visits every k once
+// and the estimate is exact; the model's time input is k / n, as in training. `seed` fixes u and
+// the masks.
+Likelihood diffusion_bound(DenoiserImpl& model, const std::vector<Example>& blocks, int64_t first_scored,
+                           int64_t mask_id, int64_t t_samples, uint64_t seed, int64_t batch_size,
+                           const torch::Device& device);
+
+// Exact -log p of the same positions under a causal model fed [BOS] + the block (see collate_ar).
+Likelihood ar_likelihood(DenoiserImpl& model, const std::vector<Example>& blocks, int64_t first_scored,
+                         int64_t bos_id, int64_t batch_size, const torch::Device& device);
+
+struct EvalReport {
+  std::string objective;          ///< diffusion | ar
+  int64_t blocks = 0;             ///< validation blocks (or examples) evaluated
+  int64_t parameters = 0;
+  int64_t step = 0;               ///< training step of the checkpoint
+  Likelihood likelihood;
+  double bytes_per_token = 0.0;   ///< UTF-8 bytes of validation text per token (0: unknown)
+  int64_t t_samples = 0;          ///< diffusion: draws of k per block
+  uint64_t seed = 0;
+  std::vector<LevelMetrics> levels;  ///< diffusion: loss and accuracy per masking level
+  double seconds = 0.0;
+  double bits_per_byte() const;
+  double perplexity() const;
+};
+
+// Evaluates a loaded checkpoint on its run's validation data (the corpus's validation blocks, or
+// the held-out examples), with the settings in config.eval. `run_dir` locates the token cache.
+EvalReport evaluate_checkpoint(const LoadedModel& loaded, int64_t step, const std::string& run_dir,
+                               const torch::Device& device);
+
+// The report as a plain-text table, the per-level losses included.
+std::string format_report(const EvalReport& report);
+
+nlohmann::json to_json(const EvalReport& report);
+
+}  // namespace dlm

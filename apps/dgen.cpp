@@ -188,7 +188,13 @@ int main(int argc, char** argv) {
       std::vector<int64_t> ids(out[r].data_ptr<int64_t>(), out[r].data_ptr<int64_t>() + out.size(1));
       std::vector<int64_t> body(ids.begin() + first, ids.end());
       body = dlm::cut_at_eos(body, tok.eos_id(), tok.pad_id());
-      const std::string text = prefix + tok.decode(body);
+      // Decoded together with the prefix, so a subword tokenizer keeps the space that starts the first
+      // new word; the prefix itself is printed exactly as typed.
+      std::vector<int64_t> both = prefix_ids;
+      both.insert(both.end(), body.begin(), body.end());
+      const std::string joined = tok.decode(both), head = tok.decode(prefix_ids);
+      const std::string text = joined.compare(0, head.size(), head) == 0 ? prefix + joined.substr(head.size())
+                                                                        : prefix + tok.decode(body);
       if (format == "jsonl") {
         const nlohmann::json j = {{"text", text},   {"prefix", prefix},
                                   {"steps", result.steps}, {"forward_passes", result.forward_passes},

@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "dlm/bpe_tokenizer.h"
 #include "dlm/error.h"
 #include "dlm/tokenizer.h"
 #include "dlm/utf8.h"
@@ -39,6 +40,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       chars.decode(ids);
     } catch (const dlm::Error&) {
     }
+  }
+  // GPT-2's byte-level BPE: every valid text round-trips; arbitrary ids decode or fail cleanly.
+  static const auto gpt2 = dlm::load_bpe_tokenizer(DLM_SOURCE_DIR "/data/gpt2");
+  try {
+    const auto bpe_ids = gpt2->encode(text);
+    if (!valid || gpt2->decode(bpe_ids) != text) std::abort();
+  } catch (const dlm::Error&) {
+    if (valid) std::abort();
+  }
+  std::vector<int64_t> wide;
+  for (size_t i = 0; i + 2 < size; i += 3) wide.push_back((data[i] << 8 | data[i + 1]) * 2 - 40 + (data[i + 2] & 1));
+  try {
+    if (!dlm::utf8_valid(gpt2->decode(wide))) std::abort();
+  } catch (const dlm::Error&) {
   }
   return 0;
 }

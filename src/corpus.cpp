@@ -127,7 +127,6 @@ std::string cached_token_file(const DataConfig& data, const std::string& source,
   std::error_code ec;
   if (fs::exists(path, ec)) {
     TokenFile check(path);  // a damaged cache fails loudly rather than training on garbage
-    spdlog::info("tokens: reusing {} ({} tokens, {} documents)", path, check.n_tokens(), check.n_docs());
     return path;
   }
   DataConfig c = data;
@@ -149,8 +148,6 @@ std::string cached_token_file(const DataConfig& data, const std::string& source,
   fs::create_directories(cache_dir, ec);
   if (ec) throw Error("cannot create token cache folder " + cache_dir + ": " + ec.message());
   write_token_file(path, ids, bytes, tokenizer.eos_id());
-  spdlog::info("tokens: wrote {} ({} tokens, {} documents, {:.2f} bytes/token)", path, n, docs.size(),
-               static_cast<double>(content.size()) / static_cast<double>(std::max<int64_t>(1, n)));
   return path;
 }
 
@@ -183,10 +180,13 @@ double BlockSource::bytes_per_token() const {
 CorpusData open_corpus(const DataConfig& data, const Tokenizer& tokenizer, const std::string& cache_dir) {
   const int64_t L = data.seq_len;
   CorpusData out;
-  auto train = std::make_shared<const TokenFile>(cached_token_file(data, data.path, tokenizer, cache_dir));
+  const std::string train_path = cached_token_file(data, data.path, tokenizer, cache_dir);
+  auto train = std::make_shared<const TokenFile>(train_path);
+  std::string val_path;
   int64_t train_end = train->n_tokens();
   if (!data.val_path.empty()) {
-    auto val = std::make_shared<const TokenFile>(cached_token_file(data, data.val_path, tokenizer, cache_dir));
+    val_path = cached_token_file(data, data.val_path, tokenizer, cache_dir);
+    auto val = std::make_shared<const TokenFile>(val_path);
     out.val = std::make_unique<BlockSource>(val, 0, val->n_tokens(), L, tokenizer.pad_id(), false);
     out.val_docs = val->n_docs();
   } else {
@@ -211,6 +211,9 @@ CorpusData open_corpus(const DataConfig& data, const Tokenizer& tokenizer, const
     throw Error(data.path + ": no validation block of " + std::to_string(L) + " tokens (set data.val_path, or a " +
                 "data.val_fraction that holds out at least one block of text)");
   }
+  spdlog::info("tokens: {} ({} tokens, {:.2f} bytes/token){}", train_path, train->n_tokens(),
+               static_cast<double>(train->source_bytes()) / static_cast<double>(std::max<int64_t>(1, train->n_tokens())),
+               data.val_path.empty() ? "" : ", validation " + val_path);
   return out;
 }
 

@@ -92,4 +92,24 @@ expect_fail "is a directory|has no best.pt or last.pt" "$DGEN" --checkpoint adir
 expect_fail "nowhere/last.pt: checkpoint not found" "$DTRAIN" --resume nowhere
 expect_fail "drop --config" "$DTRAIN" --resume runs/tiny --config "$SMOKE/tiny.json"
 expect_fail "tensor '.*' has shape .* in the checkpoint but" "$DTRAIN" --resume runs/tiny --set model.d_model=64 --set model.n_head=2
+# Tokenizer tools: bad bytes, bad ids, bad JSON, missing or foreign tokenizer files.
+GPT2="$SMOKE/../../data/gpt2"
+expect_fail "standard input: invalid UTF-8 \(byte 0xE9 at offset 3\)" bash -c 'printf "caf\xe9" | "$0" --tokenize --tokenizer "$1"' "$DGEN" "$GPT2"
+expect_fail "token id 99999999 is out of range" bash -c 'echo "{\"ids\": [1, 99999999]}" | "$0" --detokenize --tokenizer "$1"' "$DGEN" "$GPT2"
+expect_fail "token id -1 is out of range" bash -c 'echo "[-1]" | "$0" --detokenize --tokenizer "$1"' "$DGEN" "$GPT2"
+expect_fail "standard input: malformed JSON" bash -c 'echo "{\"ids\": [1," | "$0" --detokenize --tokenizer "$1"' "$DGEN" "$GPT2"
+expect_fail "ids\[1\] is not an integer" bash -c 'echo "{\"ids\": [1, \"x\"]}" | "$0" --detokenize --tokenizer "$1"' "$DGEN" "$GPT2"
+expect_fail "expected \{\"ids\": \[...\]\}" bash -c 'echo "{\"text\": 1}" | "$0" --detokenize --tokenizer "$1"' "$DGEN" "$GPT2"
+expect_fail "tokenizer 'missing.model' does not exist" bash -c 'echo hi | "$0" --tokenize --tokenizer missing.model' "$DGEN"
+expect_fail "not a SentencePiece model" bash -c 'echo hi | "$0" --tokenize --tokenizer "$1"' "$DGEN" tiny.txt
+mkdir -p emptyvocab
+expect_fail "emptyvocab" bash -c 'echo hi | "$0" --tokenize --tokenizer emptyvocab' "$DGEN"
+expect_fail "--tokenizer goes with --tokenize" "$DGEN" --tokenizer "$GPT2"
+# Corpus runs and evaluation.
+expect_fail "needs model.type transformer" "$DTRAIN" --config "$SMOKE/tiny.json" --set objective=ar --set model.type=mlp
+expect_fail "unknown value 'gpt'" "$DTRAIN" --config "$SMOKE/tiny.json" --set objective=gpt
+expect_fail "the corpus has 57 training tokens, fewer than one block of 64" "$DTRAIN" --config "$SMOKE/tiny.json" --set data.kind=corpus --set data.seq_len=64 --set tokenizer.kind=byte
+expect_fail "nowhere: checkpoint not found" "$DTRAIN" --eval nowhere
+expect_fail "with --eval only eval.\* and data.\* keys can change" "$DTRAIN" --eval runs/tiny --set model.d_model=8
+expect_fail "eval.t_samples' = 0: must be >= 1" "$DTRAIN" --eval runs/tiny --set eval.t_samples=0
 echo "bad inputs: ok ($checks cases)"

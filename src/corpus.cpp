@@ -33,13 +33,13 @@ uint64_t fnv1a(const std::string& bytes, uint64_t h = 1469598103934665603ULL) {
   return h;
 }
 
-std::string hex(uint64_t v) {
+}  // namespace
+
+std::string cache_key(const std::string& settings, const std::string& content) {
   char buf[17];
-  std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(v));
+  std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(fnv1a(content, fnv1a(settings))));
   return buf;
 }
-
-}  // namespace
 
 TokenFile::TokenFile(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY);
@@ -122,8 +122,8 @@ void write_token_file(const std::string& path, const std::vector<std::vector<int
 std::string cached_token_file(const DataConfig& data, const std::string& source, const Tokenizer& tokenizer,
                               const std::string& cache_dir) {
   const std::string content = read_file(source);
-  const uint64_t key = fnv1a(content, fnv1a(tokenizer.to_json().dump() + "\n" + data.format + "\n"));
-  const std::string path = (fs::path(cache_dir) / (fs::path(source).stem().string() + "-" + hex(key) + ".tok")).string();
+  const std::string key = cache_key(tokenizer.to_json().dump() + "\n" + data.format + "\n", content);
+  const std::string path = (fs::path(cache_dir) / (fs::path(source).stem().string() + "-" + key + ".tok")).string();
   std::error_code ec;
   if (fs::exists(path, ec)) {
     TokenFile check(path);  // a damaged cache fails loudly rather than training on garbage

@@ -80,15 +80,6 @@ Error non_finite(int64_t step, const std::string& what) {
                "checkpoint is kept (try a lower train.lr or train.grad_clip)");
 }
 
-// FNV-1a, 64 bit: names a cached tokenizer after what it was trained from.
-uint64_t fnv1a(const std::string& bytes, uint64_t h = 1469598103934665603ULL) {
-  for (unsigned char c : bytes) {
-    h ^= c;
-    h *= 1099511628211ULL;
-  }
-  return h;
-}
-
 // The tokenizer of a new run. A SentencePiece model trained here is kept in the token cache under a
 // name derived from its settings and the training file, so runs on the same data (a diffusion model
 // and its autoregressive twin) share one vocabulary and train it once.
@@ -96,11 +87,8 @@ std::unique_ptr<Tokenizer> make_run_tokenizer(const Config& config, const std::v
                                               const std::string& cache_dir) {
   const TokenizerConfig& tc = config.tokenizer;
   if (tc.kind != "sentencepiece" || !tc.path.empty()) return build_tokenizer(tc, vocabulary_texts(raw));
-  const nlohmann::json settings = to_json(config)["tokenizer"];
-  char key[17];
-  std::snprintf(key, sizeof(key), "%016llx",
-                static_cast<unsigned long long>(fnv1a(read_file(config.data.path), fnv1a(settings.dump()))));
-  const fs::path dir = fs::path(cache_dir) / (std::string("spm-") + key);
+  const std::string key = cache_key(to_json(config)["tokenizer"].dump(), read_file(config.data.path));
+  const fs::path dir = fs::path(cache_dir) / ("spm-" + key);
   const fs::path model = dir / "tokenizer.model";
   std::error_code ec;
   if (fs::exists(model, ec)) {

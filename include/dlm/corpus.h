@@ -40,6 +40,10 @@ class TokenFile {
   std::vector<int64_t> doc_starts_;
 };
 
+// A 16-hex-digit FNV-1a digest of `settings` then `content`: names cached files after what they were
+// made from, so an edited file or other settings never reuse a stale one.
+std::string cache_key(const std::string& settings, const std::string& content);
+
 // Writes the token file for `documents`: each document's ids followed by `eos_id`. `doc_bytes` are
 // the documents' UTF-8 sizes (for bits per byte). Written through a temporary file and a rename.
 void write_token_file(const std::string& path, const std::vector<std::vector<int64_t>>& documents,

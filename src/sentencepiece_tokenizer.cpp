@@ -46,8 +46,8 @@ struct Shim {
   decltype(&dlm_spm_train) train;
 };
 
-// Candidates: $DLM_SPM_LIBRARY, beside the running program, its parent folder (tests run from
-// build/tests), and the build folder this copy of dlm was compiled in.
+// Candidates: $DLM_SPM_LIBRARY, beside the running program, and its parent folder (tests run from
+// build/tests).
 std::vector<std::string> shim_candidates() {
   std::vector<std::string> out;
   if (const char* env = std::getenv("DLM_SPM_LIBRARY")) out.push_back(env);
@@ -58,9 +58,6 @@ std::vector<std::string> shim_candidates() {
     out.push_back((dir / "libdlm_spm.so").string());
     out.push_back((dir.parent_path() / "libdlm_spm.so").string());
   }
-#ifdef DLM_SPM_BUILD_PATH
-  out.push_back(DLM_SPM_BUILD_PATH);
-#endif
   return out;
 }
 

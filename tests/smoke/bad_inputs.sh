@@ -26,7 +26,7 @@ expect_fail 'latin1.txt:2: invalid UTF-8' "$DTRAIN" --config latin1.json
 expect_fail "unknown value 'wavy'" "$DTRAIN" --config "$SMOKE/tiny.json" --set sample.schedule=wavy
 # Unknown keys at every level, wrong types, out-of-range values.
 expect_fail "unknown config key 'modle'" "$DTRAIN" --config "$SMOKE/tiny.json" --set modle.d_model=3
-for section in data tokenizer model diffusion sample train; do
+for section in data tokenizer model diffusion sample train eval; do
   expect_fail "unknown config key '$section.bogus'" "$DTRAIN" --config "$SMOKE/tiny.json" --set "$section.bogus=1"
 done
 expect_fail "model.tie_head.*expected true or false" "$DTRAIN" --config "$SMOKE/tiny.json" --set model.tie_head=yes

@@ -101,7 +101,8 @@ expect_fail "standard input: malformed JSON" bash -c 'echo "{\"ids\": [1," | "$0
 expect_fail "ids\[1\] is not an integer" bash -c 'echo "{\"ids\": [1, \"x\"]}" | "$0" --detokenize --tokenizer "$1"' "$DGEN" "$GPT2"
 expect_fail "expected \{\"ids\": \[...\]\}" bash -c 'echo "{\"text\": 1}" | "$0" --detokenize --tokenizer "$1"' "$DGEN" "$GPT2"
 expect_fail "tokenizer 'missing.model' does not exist" bash -c 'echo hi | "$0" --tokenize --tokenizer missing.model' "$DGEN"
-expect_fail "not a SentencePiece model" bash -c 'echo hi | "$0" --tokenize --tokenizer "$1"' "$DGEN" tiny.txt
+# (The sanitizer build cannot open SentencePiece at all and says so, in one line.)
+expect_fail "not a SentencePiece model|not available in sanitizer builds" bash -c 'echo hi | "$0" --tokenize --tokenizer "$1"' "$DGEN" tiny.txt
 mkdir -p emptyvocab
 expect_fail "emptyvocab" bash -c 'echo hi | "$0" --tokenize --tokenizer emptyvocab' "$DGEN"
 expect_fail "--tokenizer goes with --tokenize" "$DGEN" --tokenizer "$GPT2"

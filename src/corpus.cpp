@@ -135,7 +135,6 @@ std::string cached_token_file(const DataConfig& data, const std::string& source,
   std::vector<std::vector<int64_t>> ids;
   std::vector<int64_t> bytes;
   ids.reserve(docs.size());
-  int64_t n = 0;
   for (const auto& d : docs) {
     try {
       ids.push_back(tokenizer.encode(d.text));
@@ -143,7 +142,6 @@ std::string cached_token_file(const DataConfig& data, const std::string& source,
       throw Error(d.where + ": " + e.what());
     }
     bytes.push_back(static_cast<int64_t>(d.text.size()));
-    n += static_cast<int64_t>(ids.back().size()) + 1;
   }
   fs::create_directories(cache_dir, ec);
   if (ec) throw Error("cannot create token cache folder " + cache_dir + ": " + ec.message());

@@ -71,9 +71,8 @@ int main(int argc, char** argv) {
         dlm::apply_override(loaded.config, o);
       }
       dlm::validate(loaded.config);
-      const int64_t step = dlm::CheckpointReader(path).state().step;
       const std::string run = std::filesystem::path(path).parent_path().string();
-      const dlm::EvalReport report = dlm::evaluate_checkpoint(loaded, step, run.empty() ? "." : run, dev);
+      const dlm::EvalReport report = dlm::evaluate_checkpoint(loaded, run.empty() ? "." : run, dev);
       std::printf("%s: %s", path.c_str(), dlm::format_report(report).c_str());
       if (!eval_json.empty()) dlm::write_atomically(eval_json, dlm::dump_json(dlm::to_json(report), 2) + "\n");
       return 0;

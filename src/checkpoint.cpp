@@ -271,6 +271,7 @@ LoadedModel load_model_for_inference(const std::string& path, const torch::Devic
                          out.config.objective == "ar");
   reader.load_model(*out.model, device);
   out.model->eval();
+  out.step = reader.state().step;
   return out;
 }
 

@@ -97,8 +97,10 @@ Likelihood ar_likelihood(DenoiserImpl& model, const std::vector<Example>& blocks
     const Batch batch = collate_ar(group, bos_id, first_scored);
     const torch::Tensor logits = model.forward(batch.input.to(device), batch.t.to(device));
     const torch::Tensor ce = token_ce(logits, batch.target.to(device)).to(torch::kFloat64);
-    out.nats += (ce * batch.masked.to(device).to(torch::kFloat64)).sum().item<double>();
-    out.tokens += batch.masked.sum().item<int64_t>();
+    const torch::Tensor scored = batch.masked.to(device);
+    out.nats += (ce * scored.to(torch::kFloat64)).sum().item<double>();
+    out.tokens += scored.sum().item<int64_t>();
+    out.correct += logits.argmax(-1).eq(batch.target.to(device)).logical_and(scored).sum().item<int64_t>();
   }
   if (was_training) model.train();
   return out;
@@ -110,15 +112,14 @@ double EvalReport::bits_per_byte() const {
 
 double EvalReport::perplexity() const { return std::exp(likelihood.nats_per_token()); }
 
-EvalReport evaluate_checkpoint(const LoadedModel& loaded, int64_t step, const std::string& run_dir,
-                               const torch::Device& device) {
+EvalReport evaluate_checkpoint(const LoadedModel& loaded, const std::string& run_dir, const torch::Device& device) {
   const auto t0 = std::chrono::steady_clock::now();
   const Config& config = loaded.config;
   const Tokenizer& tok = *loaded.tokenizer;
   EvalReport r;
   r.objective = config.objective;
   r.parameters = count_parameters(*loaded.model);
-  r.step = step;
+  r.step = loaded.step;
   r.seed = static_cast<uint64_t>(config.eval.seed);
   std::vector<Example> val;
   if (config.data.kind == "corpus") {

@@ -145,8 +145,8 @@ GenerateResult generate_ar(TransformerImpl& model, const torch::Tensor& start, i
   const int64_t B = start.size(0);
   const torch::Device device = start.device();
   KVCache cache;
-  torch::Tensor seq = start.clone();  // (B, T) everything fed so far
-  torch::Tensor out = torch::empty({B, 0}, start.options());
+  const int64_t n_start = start.size(1);
+  torch::Tensor seq = start.clone();  // (B, T) everything fed so far; generated tokens from n_start on
   torch::Tensor done = torch::zeros({B}, torch::TensorOptions().dtype(torch::kBool).device(device));
   GenerateResult result;
   for (int64_t i = 0; i < n_new; ++i) {
@@ -165,16 +165,15 @@ GenerateResult generate_ar(TransformerImpl& model, const torch::Tensor& start, i
     // Rows that already ended keep emitting EOS, so the batch stays rectangular.
     if (eos_id >= 0) next = torch::where(done.unsqueeze(1), torch::full_like(next, eos_id), next);
     seq = torch::cat({seq, next}, 1);
-    out = torch::cat({out, next}, 1);
     ++result.steps;
-    if (on_step) on_step(i, out);
+    if (on_step) on_step(i, seq.narrow(1, n_start, i + 1));
     if (eos_id >= 0) {
       done = done.logical_or(next.view({B}).eq(eos_id));
       if (done.all().item<bool>()) break;
     }
   }
   if (was_training) model.train();
-  result.tokens = out;
+  result.tokens = seq.narrow(1, n_start, seq.size(1) - n_start);
   return result;
 }
 

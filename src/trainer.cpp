@@ -15,6 +15,7 @@
 #include "dlm/corpus.h"
 #include "dlm/device.h"
 #include "dlm/error.h"
+#include "dlm/likelihood.h"
 #include "dlm/tokenizer.h"
 
 namespace dlm {
@@ -183,28 +184,9 @@ std::vector<LevelMetrics> evaluate_by_level(DenoiserImpl& model, const std::vect
 
 LevelMetrics evaluate_ar(DenoiserImpl& model, const std::vector<Example>& examples, int64_t bos_id,
                          int64_t first_scored, int64_t batch_size, const torch::Device& device) {
-  torch::NoGradGuard no_grad;
-  const bool was_training = model.is_training();
-  model.eval();
-  double loss_sum = 0.0, correct = 0.0, count = 0.0;
-  for (size_t start = 0; start < examples.size(); start += static_cast<size_t>(batch_size)) {
-    std::vector<const Example*> group;
-    for (size_t i = start; i < std::min(examples.size(), start + static_cast<size_t>(batch_size)); ++i) {
-      group.push_back(&examples[i]);
-    }
-    const Batch batch = collate_ar(group, bos_id, first_scored);
-    const torch::Tensor logits = model.forward(batch.input.to(device), batch.t.to(device)).to(torch::kFloat32);
-    const torch::Tensor target = batch.target.to(device);
-    const torch::Tensor scored = batch.masked.to(device);
-    const torch::Tensor ce = torch::nn::functional::cross_entropy(
-        logits.reshape({-1, logits.size(-1)}), target.reshape({-1}),
-        torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
-    loss_sum += (ce * scored.reshape({-1}).to(torch::kFloat32)).sum().item<double>();
-    correct += logits.argmax(-1).eq(target).logical_and(scored).sum().item<double>();
-    count += scored.sum().item<double>();
-  }
-  if (was_training) model.train();
-  return {0.0, count > 0 ? loss_sum / count : 0.0, count > 0 ? correct / count : 0.0};
+  const Likelihood l = ar_likelihood(model, examples, first_scored, bos_id, batch_size, device);
+  const double n = static_cast<double>(std::max<int64_t>(1, l.tokens));
+  return {0.0, l.nats / n, static_cast<double>(l.correct) / n};
 }
 
 TrainSummary train(const Config& config_in, const TrainOptions& options) {

@@ -53,6 +53,7 @@ struct LoadedModel {
   Config config;
   std::unique_ptr<Tokenizer> tokenizer;
   std::shared_ptr<DenoiserImpl> model;
+  int64_t step = 0;  ///< optimizer steps the weights were trained for
 };
 LoadedModel load_model_for_inference(const std::string& path, const torch::Device& device);
 

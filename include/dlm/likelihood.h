@@ -19,6 +19,7 @@ namespace dlm {
 struct Likelihood {
   double nats = 0.0;   ///< total negative log-likelihood, or its upper bound, in nats
   int64_t tokens = 0;  ///< scored tokens
+  int64_t correct = 0; ///< ar only: scored tokens that are the model's argmax
   double nats_per_token() const { return tokens > 0 ? nats / static_cast<double>(tokens) : 0.0; }
 };
 
@@ -54,8 +55,7 @@ struct EvalReport {
 
 // Evaluates a loaded checkpoint on its run's validation data (the corpus's validation blocks, or
 // the held-out examples), with the settings in config.eval. `run_dir` locates the token cache.
-EvalReport evaluate_checkpoint(const LoadedModel& loaded, int64_t step, const std::string& run_dir,
-                               const torch::Device& device);
+EvalReport evaluate_checkpoint(const LoadedModel& loaded, const std::string& run_dir, const torch::Device& device);
 
 // The report as a plain-text table, the per-level losses included.
 std::string format_report(const EvalReport& report);

@@ -9,14 +9,13 @@
 #include <vector>
 
 #include <CLI/CLI.hpp>
-#include <spdlog/sinks/stdout_color_sinks.h>
-#include <spdlog/spdlog.h>
 
 #include "dlm/checkpoint.h"
 #include "dlm/config.h"
 #include "dlm/device.h"
 #include "dlm/error.h"
 #include "dlm/likelihood.h"
+#include "dlm/log.h"
 #include "dlm/trainer.h"
 
 namespace {
@@ -55,8 +54,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   dlm::tune_allocator();
 
-  spdlog::set_default_logger(spdlog::stderr_color_mt("dtrain"));
-  spdlog::set_pattern("[%H:%M:%S] %v");
+  dlm::log::setup("dtrain");
   return dlm::run_tool("dtrain", [&] {
     if (!eval_path.empty()) {
       if (!config_path.empty() || !resume_dir.empty()) throw dlm::Error("--eval takes everything from the checkpoint; drop --config and --resume");
@@ -103,9 +101,9 @@ int main(int argc, char** argv) {
     sigaction(SIGTERM, &action, nullptr);
     const dlm::TrainSummary s = dlm::train(config, options);
     if (s.interrupted) return 0;
-    spdlog::info("done: {} steps, final val loss {:.4f}, best {:.4f}; checkpoints in {}", s.steps, s.final_val_loss,
+    dlm::log::info("done: {} steps, final val loss {:.4f}, best {:.4f}; checkpoints in {}", s.steps, s.final_val_loss,
                  s.best_val_loss, s.run_dir);
-    spdlog::info("generate with: dgen --checkpoint {}", s.run_dir);
+    dlm::log::info("generate with: dgen --checkpoint {}", s.run_dir);
     return 0;
   });
 }

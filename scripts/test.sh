@@ -1,9 +1,35 @@
 #!/usr/bin/env bash
-# Sets up and builds dlm, runs every test (unit tests and smoke runs of dtrain/dgen), then runs the
-# suite again under AddressSanitizer + UndefinedBehaviorSanitizer with short fuzzing runs
-# (scripts/sanitize.sh).
+# Sets up, builds and runs every test (unit tests and smoke runs of dtrain/dgen) for each LibTorch
+# flavour:
+#   scripts/test.sh                  both flavours (what CI runs)
+#   scripts/test.sh --torch debian   Debian's LibTorch 1.13 in build/, then the same suite under
+#                                    AddressSanitizer + UndefinedBehaviorSanitizer with short fuzz runs
+#                                    (scripts/sanitize.sh)
+#   scripts/test.sh --torch pip      LibTorch 2.x from the torch wheel (CUDA compiled in) in build-torch2/
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
-ctest --test-dir build --output-on-failure -j"$(nproc)"
-scripts/sanitize.sh
+
+flavour=all
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --torch) flavour="${2:-}"; shift 2 || { echo "test: --torch needs a value (debian or pip)" >&2; exit 2; } ;;
+    --torch=*) flavour="${1#--torch=}"; shift ;;
+    *) echo "test: unknown option '$1' (valid: --torch debian|pip)" >&2; exit 2 ;;
+  esac
+done
+case "$flavour" in all|debian|pip) ;; *) echo "test: unknown LibTorch flavour '$flavour' (valid: debian, pip)" >&2; exit 2 ;; esac
+
+if [ "$flavour" != pip ]; then
+  scripts/setup.sh --torch debian
+  ctest --test-dir build --output-on-failure -j"$(nproc)"
+  scripts/sanitize.sh
+fi
+if [ "$flavour" != debian ]; then
+  scripts/setup.sh --torch pip
+  # The 2.x binaries must carry LibTorch's CUDA library, even though nothing here can run it.
+  if ! ldd build-torch2/dtrain | grep -q 'libtorch_cuda\.so'; then
+    echo "test: build-torch2/dtrain does not link libtorch_cuda.so" >&2
+    exit 1
+  fi
+  ctest --test-dir build-torch2 --output-on-failure -j"$(nproc)"
+fi

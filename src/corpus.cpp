@@ -10,9 +10,8 @@
 #include <filesystem>
 #include <fstream>
 
-#include <spdlog/spdlog.h>
-
 #include "dlm/error.h"
+#include "dlm/log.h"
 
 namespace dlm {
 namespace {
@@ -209,7 +208,7 @@ CorpusData open_corpus(const DataConfig& data, const Tokenizer& tokenizer, const
     throw Error(data.path + ": no validation block of " + std::to_string(L) + " tokens (set data.val_path, or a " +
                 "data.val_fraction that holds out at least one block of text)");
   }
-  spdlog::info("tokens: {} ({} tokens, {:.2f} bytes/token){}", train_path, train->n_tokens(),
+  log::info("tokens: {} ({} tokens, {:.2f} bytes/token){}", train_path, train->n_tokens(),
                static_cast<double>(train->source_bytes()) / static_cast<double>(std::max<int64_t>(1, train->n_tokens())),
                data.val_path.empty() ? "" : ", validation " + val_path);
   return out;

@@ -9,13 +9,13 @@
 #include <unistd.h>
 
 #include <ATen/CPUGeneratorImpl.h>
-#include <spdlog/spdlog.h>
 
 #include "dlm/checkpoint.h"
 #include "dlm/corpus.h"
 #include "dlm/device.h"
 #include "dlm/error.h"
 #include "dlm/likelihood.h"
+#include "dlm/log.h"
 #include "dlm/tokenizer.h"
 
 namespace dlm {
@@ -93,14 +93,14 @@ std::unique_ptr<Tokenizer> make_run_tokenizer(const Config& config, const std::v
   const fs::path model = dir / "tokenizer.model";
   std::error_code ec;
   if (fs::exists(model, ec)) {
-    spdlog::info("tokenizer: reusing {}", model.string());
+    log::info("tokenizer: reusing {}", model.string());
     TokenizerConfig load = tc;
     load.path = model.string();
     return build_tokenizer(load, {});
   }
-  spdlog::info("tokenizer: training a {} SentencePiece model of {} pieces", tc.model_type, tc.vocab_size);
+  log::info("tokenizer: training a {} SentencePiece model of {} pieces", tc.model_type, tc.vocab_size);
   auto tok = build_tokenizer(tc, vocabulary_texts(raw), dir.string());
-  spdlog::info("tokenizer: saved {}", model.string());
+  log::info("tokenizer: saved {}", model.string());
   return tok;
 }
 
@@ -223,7 +223,7 @@ TrainSummary train(const Config& config_in, const TrainOptions& options) {
     if (config.diffusion.prefix_len > 0) {
       for (const auto& e : data.memory.train) {
         if (e.n_content <= config.diffusion.prefix_len) {
-          spdlog::warn("some examples are no longer than diffusion.prefix_len ({}): nothing of them is learned",
+          log::warn("some examples are no longer than diffusion.prefix_len ({}): nothing of them is learned",
                        config.diffusion.prefix_len);
           break;
         }
@@ -269,26 +269,26 @@ TrainSummary train(const Config& config_in, const TrainOptions& options) {
     state = reader->state();
     if (state.mask_rng.defined()) mask_gen.set_state(state.mask_rng);
     if (state.dropout_rng.defined()) { at::Generator g = at::detail::getDefaultCPUGenerator(); g.set_state(state.dropout_rng); }
-    spdlog::info("resuming {} at step {}", run_dir, state.step);
+    log::info("resuming {} at step {}", run_dir, state.step);
     if (state.step >= tc.steps) {
-      spdlog::info("run already finished {} of {} steps (raise train.steps with --set to continue)", state.step, tc.steps);
+      log::info("run already finished {} of {} steps (raise train.steps with --set to continue)", state.step, tc.steps);
     }
   }
 
   write_atomically((fs::path(run_dir) / "config.json").string(), dump_json(to_json(config), 2) + "\n");
   write_atomically((fs::path(run_dir) / "tokenizer.json").string(), dump_json(tokenizer->to_json()) + "\n");
-  spdlog::info("config: {}", dump_json(to_json(config)));
+  log::info("config: {}", dump_json(to_json(config)));
   if (data.is_corpus) {
-    spdlog::info("data: {} training blocks ({} tokens, {} documents), {} validation blocks ({} documents; {} used "
+    log::info("data: {} training blocks ({} tokens, {} documents), {} validation blocks ({} documents; {} used "
                  "for periodic validation), {} tokens each; vocabulary {}",
                  data.n_train, data.corpus.train->n_tokens(), data.corpus.train_docs, data.corpus.val->size(),
                  data.corpus.val_docs, data.val.size(), config.data.seq_len, tokenizer->vocab_size());
   } else {
-    spdlog::info("data: {} train / {} validation examples{}, {} tokens each; vocabulary {}", data.n_train,
+    log::info("data: {} train / {} validation examples{}, {} tokens each; vocabulary {}", data.n_train,
                  data.val.size(), data.memory.val_is_train ? " (too few to hold out: validating on training data)" : "",
                  config.data.seq_len, tokenizer->vocab_size());
   }
-  spdlog::info("model: {} {} with {} parameters on {} ({} threads)", ar ? "causal" : "bidirectional",
+  log::info("model: {} {} with {} parameters on {} ({} threads)", ar ? "causal" : "bidirectional",
                config.model.type, count_parameters(*model), device.str(), threads);
 
   const std::vector<double>& levels = config.diffusion.rate_dist == "discrete" ? config.diffusion.rates : kDefaultLevels;
@@ -376,7 +376,7 @@ TrainSummary train(const Config& config_in, const TrainOptions& options) {
                    step_loss, tok_per_s, format_duration(eta).c_str());
       std::fflush(stderr);
     } else if (state.step % tc.log_every == 0) {
-      spdlog::info("step {}/{} loss {:.4f} lr {:.2e} {:.0f} tok/s ETA {}", state.step, tc.steps,
+      log::info("step {}/{} loss {:.4f} lr {:.2e} {:.0f} tok/s ETA {}", state.step, tc.steps,
                    loss_window / std::max<int64_t>(1, loss_count), lr, tok_per_s, format_duration(eta));
     }
     if (state.step % tc.log_every == 0) {
@@ -395,7 +395,7 @@ TrainSummary train(const Config& config_in, const TrainOptions& options) {
       for (const auto& l : val) val_acc += l.accuracy / static_cast<double>(val.size());
       if (bar) std::fprintf(stderr, "\n");
       const double train_loss = loss_window / std::max<int64_t>(1, loss_count);
-      spdlog::info("step {} train {:.4f} val {:.4f} acc {:.3f}{}{}", state.step, train_loss, val_loss, val_acc,
+      log::info("step {} train {:.4f} val {:.4f} acc {:.3f}{}{}", state.step, train_loss, val_loss, val_acc,
                    ar ? "" : " | by masking level ", ar ? "" : levels_summary(val));
       nlohmann::json by_level = nlohmann::json::array();
       for (const auto& l : val) if (!ar) by_level.push_back({{"rate", l.rate}, {"loss", l.loss}, {"accuracy", l.accuracy}});
@@ -420,7 +420,7 @@ TrainSummary train(const Config& config_in, const TrainOptions& options) {
     if (stop && state.step < tc.steps) {
       if (state.step % tc.eval_every != 0) save_last();
       if (bar) std::fprintf(stderr, "\n");
-      spdlog::info("stopped at step {}; continue with: dtrain --resume {}", state.step, run_dir);
+      log::info("stopped at step {}; continue with: dtrain --resume {}", state.step, run_dir);
       summary.interrupted = true;
       break;
     }

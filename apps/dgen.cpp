@@ -12,6 +12,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "dlm/blas.h"
 #include "dlm/checkpoint.h"
 #include "dlm/config.h"
 #include "dlm/device.h"
@@ -82,7 +83,7 @@ int main(int argc, char** argv) {
   int64_t length = 0, steps = 0, top_k = 0, num_samples = 1, threads = 0;
   double temperature = 0, top_p = 0;
   uint64_t seed = 1234;
-  bool show_steps = false, tokenize = false, detokenize = false;
+  bool show_steps = false, tokenize = false, detokenize = false, verbose = false;
   std::string tokenizer_path;
   app.add_option("--checkpoint", checkpoint, "checkpoint file or run directory (default: the latest run in runs/LATEST)");
   app.add_option("--prefix", prefix, "text the sample starts with; never masked (default: none)");
@@ -105,12 +106,16 @@ int main(int argc, char** argv) {
                  "for --tokenize/--detokenize: a SentencePiece .model, a folder with vocab.json + merges.txt or "
                  "encoder.json + vocab.bpe, or a checkpoint / run directory (default: --checkpoint)");
   app.add_option("--threads", threads, "CPU threads (default: 0 = core count)");
+  app.add_flag("--verbose", verbose, "print the BLAS library and its kernels on stderr (default: only when they are slow)");
   CLI11_PARSE(app, argc, argv);
   dlm::tune_allocator();
 
   return dlm::run_tool("dgen", [&] {
     if (tokenize || detokenize) return run_tokenizer_tool(tokenizer_path.empty() ? checkpoint : tokenizer_path, tokenize, format == "jsonl");
     if (app.count("--tokenizer")) throw dlm::Error("--tokenizer goes with --tokenize or --detokenize");
+    // After the tokenizer tools, which multiply no matrices: a restart costs them half a second.
+    const dlm::BlasStatus blas = dlm::ensure_blas_kernels(argv);  // may restart the program once
+    if (verbose || blas.warning) std::fprintf(stderr, "%s\n", blas.line.c_str());
     const torch::Device dev = dlm::resolve_device(device);
     dlm::set_threads(threads);
     const std::string path = dlm::resolve_checkpoint_path(checkpoint);

@@ -10,6 +10,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "dlm/blas.h"
 #include "dlm/checkpoint.h"
 #include "dlm/config.h"
 #include "dlm/device.h"
@@ -56,6 +57,7 @@ int main(int argc, char** argv) {
 
   dlm::log::setup("dtrain");
   return dlm::run_tool("dtrain", [&] {
+    dlm::ensure_blas_kernels(argv);  // may restart the program once; the trainer reports the choice
     if (!eval_path.empty()) {
       if (!config_path.empty() || !resume_dir.empty()) throw dlm::Error("--eval takes everything from the checkpoint; drop --config and --resume");
       const torch::Device dev = dlm::resolve_device(device.empty() ? "auto" : device);

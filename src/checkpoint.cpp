@@ -1,5 +1,5 @@
 // Checkpoint files: one TorchScript archive holding a JSON "meta" string (format tag, config,
-// tokenizer, training state, tensor names), the model tensors, optimizer state and RNG states.
+// tokenizer, training state, tensor names), the model tensors and the optimizer state.
 #include "dlm/checkpoint.h"
 
 #include <array>
@@ -11,6 +11,8 @@
 
 #include <fcntl.h>
 #include <unistd.h>
+
+#include <torch/version.h>
 
 #include "dlm/error.h"
 
@@ -126,10 +128,45 @@ void verify_archive(const std::string& path, const std::string& bytes) {
   }
 }
 
+// The optimizer's key for a parameter's state: its address, as a string in 1.13, as a pointer in 2.x.
+auto state_key(const torch::Tensor& param) {
+#if TORCH_VERSION_MAJOR >= 2
+  return static_cast<void*>(param.unsafeGetTensorImpl());
+#else
+  return c10::guts::to_string(param.unsafeGetTensorImpl());
+#endif
+}
+
+// AdamW's moments by parameter name, on the CPU. LibTorch's own optimizer archive keys each state by
+// the parameter's address, printed in hex by 1.13 and parsed as decimal by 2.x: a 1.13 file loses
+// every state but one in 2.x. Names and plain tensors read alike in every version and from any device.
+void write_adamw_state(torch::serialize::OutputArchive& archive, nlohmann::json& meta, DenoiserImpl& model,
+                       torch::optim::AdamW& optimizer) {
+  std::vector<std::string> names;
+  std::vector<int64_t> steps;
+  c10::List<at::Tensor> exp_avg, exp_avg_sq;
+  for (const auto& p : model.named_parameters()) {
+    const torch::optim::AdamWParamState* s = adamw_state(optimizer, p.value());
+    if (!s) continue;
+    names.push_back(p.key());
+    steps.push_back(s->step());
+    exp_avg.push_back(s->exp_avg().detach().to(torch::kCPU));
+    exp_avg_sq.push_back(s->exp_avg_sq().detach().to(torch::kCPU));
+  }
+  meta["adamw"] = {{"names", names}, {"steps", steps}};
+  archive.write("adamw_exp_avg", c10::IValue(exp_avg));
+  archive.write("adamw_exp_avg_sq", c10::IValue(exp_avg_sq));
+}
+
 }  // namespace
 
+torch::optim::AdamWParamState* adamw_state(torch::optim::AdamW& optimizer, const torch::Tensor& param) {
+  const auto it = optimizer.state().find(state_key(param));
+  return it == optimizer.state().end() ? nullptr : static_cast<torch::optim::AdamWParamState*>(it->second.get());
+}
+
 void save_checkpoint(const std::string& path, const Config& config, const Tokenizer& tokenizer, DenoiserImpl& model,
-                     torch::optim::Optimizer* optimizer, const TrainState& state) {
+                     torch::optim::AdamW* optimizer, const TrainState& state) {
   const auto tensors = model_tensors(model);
   nlohmann::json meta = {{"format", kFormat},
                          {"version", kVersion},
@@ -146,15 +183,9 @@ void save_checkpoint(const std::string& path, const Config& config, const Tokeni
   meta["model_keys"] = names;
 
   torch::serialize::OutputArchive archive;
-  archive.write("meta", c10::IValue(dump_json(meta)));
   archive.write("model", c10::IValue(values));
-  if (optimizer) {
-    torch::serialize::OutputArchive opt;
-    optimizer->save(opt);
-    archive.write("optimizer", opt);
-  }
-  if (state.mask_rng.defined()) archive.write("mask_rng", state.mask_rng);
-  if (state.dropout_rng.defined()) archive.write("dropout_rng", state.dropout_rng);
+  if (optimizer) write_adamw_state(archive, meta, model, *optimizer);
+  archive.write("meta", c10::IValue(dump_json(meta)));
 
   // Write beside the target, flush to disk, then rename: a reader sees the old file or the new one.
   const std::string tmp = path + ".tmp";
@@ -186,7 +217,9 @@ CheckpointReader::CheckpointReader(const std::string& path) : path_(path) {
   }
   verify_archive(path, bytes);
   try {
-    archive_.load_from(bytes.data(), bytes.size());  // the bytes just verified, not a second read
+    // The bytes just verified, not a second read. Every tensor lands on the CPU whatever device wrote
+    // it (a CUDA run's optimizer moments included); the caller moves it where it is needed.
+    archive_.load_from(bytes.data(), bytes.size(), torch::Device(torch::kCPU));
   } catch (const c10::Error& e) {
     throw Error(path + ": not a readable checkpoint (truncated, corrupted or not a dlm file): " + first_line(e.what()));
   } catch (const std::exception& e) {
@@ -215,11 +248,8 @@ CheckpointReader::CheckpointReader(const std::string& path) : path_(path) {
   tokenizer_json_ = meta.value("tokenizer", nlohmann::json());
   state_.step = meta.value("step", int64_t{0});
   if (meta.contains("best_val") && meta["best_val"].is_number()) state_.best_val = meta["best_val"].get<double>();
-  torch::Tensor t;
-  if (archive_.try_read("mask_rng", t)) state_.mask_rng = t;
-  torch::Tensor d;
-  if (archive_.try_read("dropout_rng", d)) state_.dropout_rng = d;
   model_keys_ = meta.value("model_keys", std::vector<std::string>());
+  adamw_ = meta.value("adamw", nlohmann::json());
 }
 
 std::unique_ptr<Tokenizer> CheckpointReader::tokenizer() const {
@@ -252,13 +282,37 @@ void CheckpointReader::load_model(DenoiserImpl& model, const torch::Device& devi
   model.to(device);
 }
 
-void CheckpointReader::load_optimizer(torch::optim::Optimizer& optimizer) {
-  torch::serialize::InputArchive opt;
-  if (!archive_.try_read("optimizer", opt)) throw Error(path_ + ": checkpoint has no optimizer state");
-  try {
-    optimizer.load(opt);
-  } catch (const c10::Error& e) {
-    throw Error(path_ + ": optimizer state does not match: " + first_line(e.what()));
+void CheckpointReader::load_optimizer(torch::optim::AdamW& optimizer, DenoiserImpl& model) {
+  c10::IValue avg, avg_sq;
+  if (adamw_.is_null()) {
+    // Written before dlm stored the moments by name: LibTorch's own archive (same-version only).
+    torch::serialize::InputArchive opt;
+    if (!archive_.try_read("optimizer", opt)) throw Error(path_ + ": checkpoint has no optimizer state");
+    try {
+      optimizer.load(opt);
+    } catch (const c10::Error& e) {
+      throw Error(path_ + ": optimizer state does not match: " + first_line(e.what()));
+    }
+    return;
+  }
+  const auto names = adamw_.value("names", std::vector<std::string>());
+  const auto steps = adamw_.value("steps", std::vector<int64_t>());
+  if (!archive_.try_read("adamw_exp_avg", avg) || !archive_.try_read("adamw_exp_avg_sq", avg_sq) ||
+      !avg.isTensorList() || !avg_sq.isTensorList() || avg.toTensorList().size() != names.size() ||
+      avg_sq.toTensorList().size() != names.size() || steps.size() != names.size()) {
+    throw Error(path_ + ": checkpoint optimizer state is incomplete");
+  }
+  const auto params = model.named_parameters();
+  for (size_t i = 0; i < names.size(); ++i) {
+    const torch::Tensor* p = params.find(names[i]);
+    if (!p || avg.toTensorList().get(i).sizes() != p->sizes()) {
+      throw Error(path_ + ": optimizer state for '" + names[i] + "' does not match the model");
+    }
+    auto state = std::make_unique<torch::optim::AdamWParamState>();
+    state->step(steps[i]);
+    state->exp_avg(avg.toTensorList().get(i).to(p->device()));
+    state->exp_avg_sq(avg_sq.toTensorList().get(i).to(p->device()));
+    optimizer.state()[state_key(*p)] = std::move(state);
   }
 }
 

@@ -111,10 +111,11 @@ void apply_eval(EvalConfig& c, const json& j, const std::string& p) {
 }
 void apply_model(ModelConfig& c, const json& j, const std::string& p) {
   ObjectReader(j, p, {"type", "d_model", "n_layer", "n_head", "d_ff", "dropout", "norm", "pos", "tie_head",
-                      "time_cond", "mlp_hidden"})
+                      "time_cond", "mlp_hidden", "attention"})
       .field("type", c.type).field("d_model", c.d_model).field("n_layer", c.n_layer).field("n_head", c.n_head)
       .field("d_ff", c.d_ff).field("dropout", c.dropout).field("norm", c.norm).field("pos", c.pos)
-      .field("tie_head", c.tie_head).field("time_cond", c.time_cond).field("mlp_hidden", c.mlp_hidden);
+      .field("tie_head", c.tie_head).field("time_cond", c.time_cond).field("mlp_hidden", c.mlp_hidden)
+      .field("attention", c.attention);
 }
 void apply_diffusion(DiffusionConfig& c, const json& j, const std::string& p) {
   ObjectReader(j, p, {"rate_dist", "rates", "eps", "rate_per", "prefix_len", "prefix_prob", "loss_on", "weighting",
@@ -173,7 +174,7 @@ json to_json(const Config& c) {
       {"model",
        {{"type", c.model.type}, {"d_model", c.model.d_model}, {"n_layer", c.model.n_layer},
         {"n_head", c.model.n_head}, {"d_ff", c.model.d_ff}, {"dropout", c.model.dropout}, {"norm", c.model.norm},
-        {"pos", c.model.pos}, {"tie_head", c.model.tie_head}, {"time_cond", c.model.time_cond},
+        {"pos", c.model.pos}, {"tie_head", c.model.tie_head}, {"time_cond", c.model.time_cond}, {"attention", c.model.attention},
         {"mlp_hidden", c.model.mlp_hidden}}},
       {"diffusion",
        {{"rate_dist", c.diffusion.rate_dist}, {"rates", c.diffusion.rates}, {"eps", c.diffusion.eps},
@@ -277,6 +278,7 @@ void validate(const Config& c) {
     check((m.d_model / m.n_head) % 2 == 0, "model.d_model", m.d_model, "rotary positions need an even head size");
   }
   check_one_of("model.time_cond", m.time_cond, {"none", "add", "adaln"});
+  check_one_of("model.attention", m.attention, {"auto", "fused", "explicit"});
   check(m.mlp_hidden > 0, "model.mlp_hidden", m.mlp_hidden, "must be > 0");
 
   const auto& d = c.diffusion;

@@ -73,6 +73,7 @@ Likelihood diffusion_bound(DenoiserImpl& model, const std::vector<Example>& bloc
       rates.push_back(rows[i].rate);
       weights.push_back(rows[i].weight);
     }
+    // cpu: the collator builds batches on the CPU; they move to the device below
     const Batch batch = collate_at_rates(group, torch::tensor(rates, torch::kFloat64), dc, mask_id, gen);
     const torch::Tensor logits = model.forward(batch.input.to(device), batch.t.to(device));
     const torch::Tensor ce = token_ce(logits, batch.target.to(device)).to(torch::kFloat64);  // (B, L)

@@ -2,6 +2,7 @@
 #include "dlm/model.h"
 
 #include <cmath>
+#include <limits>
 
 #include <torch/version.h>
 
@@ -21,7 +22,7 @@ torch::Tensor rotate_half(const torch::Tensor& x) {
 }  // namespace
 
 RMSNormImpl::RMSNormImpl(int64_t dim, double eps) : eps_(eps) {
-  weight = register_parameter("weight", torch::ones({dim}));
+  weight = register_parameter("weight", torch::ones({dim}));  // cpu: parameters move with Module::to
 }
 
 torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
@@ -44,15 +45,53 @@ torch::Tensor NormImpl::forward(const torch::Tensor& x) {
   return layer_norm_ ? layer_norm_->forward(x) : rms_norm_->forward(x);
 }
 
-AttentionImpl::AttentionImpl(int64_t d_model, int64_t n_head, double dropout, bool rotary, bool causal)
-    : n_head_(n_head), dropout_(dropout), rotary_(rotary), causal_(causal) {
+AttentionKernel parse_attention_kernel(const std::string& name) {
+  if (name == "explicit") return AttentionKernel::kExplicit;
+#if TORCH_VERSION_MAJOR >= 2
+  if (name == "auto" || name == "fused") return AttentionKernel::kFused;
+#else
+  if (name == "auto") return AttentionKernel::kExplicit;
+  if (name == "fused") throw Error("model.attention 'fused' needs LibTorch 2.x (this build has " TORCH_VERSION "); use auto or explicit");
+#endif
+  throw Error("unknown model.attention '" + name + "' (valid: auto, fused, explicit)");
+}
+
+torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, bool causal, double dropout,
+                     AttentionKernel kernel) {
+  // L = queries, T = keys; one new query sees every key, so it needs no mask.
+  const int64_t L = q.size(2), T = k.size(2);
+  const bool need_mask = causal && L > 1;
+#if TORCH_VERSION_MAJOR >= 2
+  if (kernel == AttentionKernel::kFused) {
+    if (!need_mask || T == L) return at::scaled_dot_product_attention(q, k, v, {}, dropout, need_mask);
+    // Chunked prefill after a cache: SDPA's is_causal aligns the diagonal to the top-left, so the
+    // offset diagonal needs an explicit mask.
+    const torch::Tensor allowed = torch::ones({L, T}, q.options().dtype(torch::kBool)).tril(T - L);
+    return at::scaled_dot_product_attention(q, k, v, allowed, dropout, false);
+  }
+#else
+  TORCH_CHECK(kernel == AttentionKernel::kExplicit, "fused attention needs LibTorch 2.x");
+#endif
+  torch::Tensor att = torch::matmul(q, k.transpose(-2, -1)) / std::sqrt(static_cast<double>(q.size(-1)));  // (B, H, L, T)
+  if (need_mask) {
+    const torch::Tensor future = torch::ones({L, T}, q.options().dtype(torch::kBool)).triu(T - L + 1);
+    att = att.masked_fill(future, -std::numeric_limits<float>::infinity());
+  }
+  att = torch::softmax(att, -1);
+  if (dropout > 0.0) att = torch::dropout(att, dropout, true);
+  return torch::matmul(att, v);  // (B, H, L, Dh)
+}
+
+AttentionImpl::AttentionImpl(int64_t d_model, int64_t n_head, double dropout, bool rotary, bool causal,
+                             AttentionKernel kernel)
+    : n_head_(n_head), dropout_(dropout), rotary_(rotary), causal_(causal), kernel_(kernel) {
   qkv_ = register_module("qkv", torch::nn::Linear(d_model, 3 * d_model));
   proj_ = register_module("proj", torch::nn::Linear(d_model, d_model));
 }
 
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
                                     LayerCache* cache, int64_t offset) {
-  // B = batch, L = new positions, T = all positions attended to, D = d_model, H = heads, Dh = D / H
+  // B = batch, L = new positions, D = d_model, H = heads, Dh = D / H
   const int64_t B = x.size(0), L = x.size(1), D = x.size(2), H = n_head_, Dh = D / H;
   const torch::Tensor qkv = qkv_->forward(x).view({B, L, 3, H, Dh}).permute({2, 0, 3, 1, 4});  // (3, B, H, L, Dh)
   torch::Tensor q = qkv[0], k = qkv[1], v = qkv[2];
@@ -70,33 +109,8 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
     cache->k = k;
     cache->v = v;
   }
-  const int64_t T = k.size(2);
-  // Query i sits at position T - L + i and sees keys 0 .. T - L + i. One new query sees every key.
-  const bool need_mask = causal_ && L > 1;
-  const double p = is_training() ? dropout_ : 0.0;
-  torch::Tensor y;
-#if TORCH_VERSION_MAJOR >= 2
-  // Fused attention (flash / memory-efficient kernels) where LibTorch 2.x provides it.
-  if (need_mask && T != L) {
-    const torch::Tensor allowed =
-        torch::ones({L, T}, torch::TensorOptions().dtype(torch::kBool).device(x.device())).tril(T - L);
-    y = at::scaled_dot_product_attention(q, k, v, allowed, p, false);
-  } else {
-    y = at::scaled_dot_product_attention(q, k, v, {}, p, need_mask);
-  }
-#else
-  torch::Tensor att = torch::matmul(q, k.transpose(-2, -1)) / std::sqrt(static_cast<double>(Dh));  // (B, H, L, T)
-  if (need_mask) {
-    const torch::Tensor future =
-        torch::ones({L, T}, torch::TensorOptions().dtype(torch::kBool).device(x.device())).triu(T - L + 1);
-    att = att.masked_fill(future, -std::numeric_limits<float>::infinity());
-  }
-  att = torch::softmax(att, -1);
-  if (p > 0.0) att = torch::dropout(att, p, true);
-  y = torch::matmul(att, v);  // (B, H, L, Dh)
-#endif
-  y = y.transpose(1, 2).contiguous().view({B, L, D});
-  return proj_->forward(y);
+  const torch::Tensor y = attend(q, k, v, causal_, is_training() ? dropout_ : 0.0, kernel_);
+  return proj_->forward(y.transpose(1, 2).contiguous().view({B, L, D}));
 }
 
 BlockImpl::BlockImpl(const ModelConfig& c, bool causal) {
@@ -104,7 +118,8 @@ BlockImpl::BlockImpl(const ModelConfig& c, bool causal) {
   const bool adaln = c.time_cond == "adaln";
   // With adaLN the norms carry no affine parameters: shift and scale come from t.
   norm1_ = register_module("norm1", Norm(c.norm, c.d_model, !adaln));
-  attn_ = register_module("attn", Attention(c.d_model, c.n_head, c.dropout, c.pos == "rotary", causal));
+  attn_ = register_module("attn", Attention(c.d_model, c.n_head, c.dropout, c.pos == "rotary", causal,
+                                            parse_attention_kernel(c.attention)));
   norm2_ = register_module("norm2", Norm(c.norm, c.d_model, !adaln));
   fc_ = register_module("fc", torch::nn::Linear(c.d_model, d_ff));
   fc_out_ = register_module("fc_out", torch::nn::Linear(d_ff, c.d_model));
@@ -141,8 +156,9 @@ TransformerImpl::TransformerImpl(const ModelConfig& c, int64_t vocab_size, int64
     pos_emb_ = register_module("pos_emb", torch::nn::Embedding(max_len, c.d_model));
   } else {
     const int64_t half = c.d_model / c.n_head / 2;
+    // cpu: the tables are buffers, which move with Module::to
     const torch::Tensor inv_freq = torch::pow(10000.0, -torch::arange(half, torch::kFloat32) / static_cast<double>(half));
-    const torch::Tensor angles = torch::outer(torch::arange(max_len, torch::kFloat32), inv_freq);  // (L, Dh/2)
+    const torch::Tensor angles = torch::outer(torch::arange(max_len, torch::kFloat32), inv_freq);  // cpu: (L, Dh/2)
     rope_cos_ = register_buffer("rope_cos", angles.cos());
     rope_sin_ = register_buffer("rope_sin", angles.sin());
   }

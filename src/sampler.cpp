@@ -180,10 +180,11 @@ GenerateResult generate_ar(TransformerImpl& model, const torch::Tensor& start, i
 Canvas prefix_canvas(const std::vector<int64_t>& prefix_ids, int64_t length, int64_t num_samples, int64_t mask_id,
                      const torch::Device& device) {
   const int64_t P = static_cast<int64_t>(prefix_ids.size());
-  Canvas c;
+  Canvas c;  // cpu: built here, moved to `device` below
   c.tokens = torch::full({num_samples, P + length}, mask_id, torch::kInt64);
-  c.fixed = torch::zeros({num_samples, P + length}, torch::kBool);
+  c.fixed = torch::zeros({num_samples, P + length}, torch::kBool);  // cpu: moved below
   if (P > 0) {
+    // cpu: copied into the CPU canvas
     c.tokens.narrow(1, 0, P).copy_(torch::tensor(prefix_ids, torch::kInt64).expand({num_samples, P}));
     c.fixed.narrow(1, 0, P).fill_(true);
   }

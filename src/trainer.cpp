@@ -8,14 +8,14 @@
 #include <limits>
 #include <unistd.h>
 
-#include <ATen/CPUGeneratorImpl.h>
-
+#include "dlm/blas.h"
 #include "dlm/checkpoint.h"
 #include "dlm/corpus.h"
 #include "dlm/device.h"
 #include "dlm/error.h"
 #include "dlm/likelihood.h"
 #include "dlm/log.h"
+#include "dlm/random.h"
 #include "dlm/tokenizer.h"
 
 namespace dlm {
@@ -59,8 +59,6 @@ std::string levels_summary(const std::vector<LevelMetrics>& levels) {
   }
   return out;
 }
-
-at::Generator make_cpu_generator(uint64_t seed) { return at::detail::createCPUGenerator(seed); }
 
 // A run killed after its last checkpoint logged evaluations it will redo: drop them so the
 // resumed run's metrics read as one run.
@@ -125,6 +123,41 @@ std::string default_cache_dir(const Config& config, const std::string& run_dir) 
   return (fs::path(run_dir).parent_path() / ".token-cache").string();
 }
 
+torch::optim::AdamW make_optimizer(DenoiserImpl& model, const TrainConfig& tc) {
+  // Two groups: no weight decay on biases and norm weights.
+  std::vector<torch::Tensor> decay, no_decay;
+  for (const auto& p : model.named_parameters()) (p.value().dim() >= 2 ? decay : no_decay).push_back(p.value());
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  groups.emplace_back(decay, std::make_unique<torch::optim::AdamWOptions>(tc.lr));
+  groups.emplace_back(no_decay, std::make_unique<torch::optim::AdamWOptions>(tc.lr));
+  torch::optim::AdamW optimizer(std::move(groups));
+  set_hyperparameters(optimizer, tc, 0);
+  return optimizer;
+}
+
+void set_hyperparameters(torch::optim::AdamW& optimizer, const TrainConfig& tc, int64_t step) {
+  auto& groups = optimizer.param_groups();
+  for (size_t i = 0; i < groups.size(); ++i) {
+    auto& o = static_cast<torch::optim::AdamWOptions&>(groups[i].options());
+    o.lr(learning_rate(tc, step)).betas({tc.beta1, tc.beta2}).weight_decay(i == 0 ? tc.weight_decay : 0.0);
+  }
+}
+
+void restore_optimizer(CheckpointReader& reader, torch::optim::AdamW& optimizer, DenoiserImpl& model,
+                       const TrainConfig& tc, const torch::Device& device) {
+  reader.load_optimizer(optimizer, model);
+  // LibTorch >= 2.4 also restores each group's options; 1.13 keeps the constructor's. The config
+  // decides on both, so a resumed run has the same hyperparameters whichever LibTorch wrote or reads it.
+  set_hyperparameters(optimizer, tc, reader.state().step);
+  // Saved moments load on the CPU; they must live where the parameters do.
+  for (auto& item : optimizer.state()) {
+    auto& s = static_cast<torch::optim::AdamWParamState&>(*item.second);
+    s.exp_avg(s.exp_avg().to(device));
+    s.exp_avg_sq(s.exp_avg_sq().to(device));
+    if (s.max_exp_avg_sq().defined()) s.max_exp_avg_sq(s.max_exp_avg_sq().to(device));
+  }
+}
+
 double learning_rate(const TrainConfig& c, int64_t step) {
   if (c.warmup > 0 && step < c.warmup) return c.lr * static_cast<double>(step + 1) / static_cast<double>(c.warmup);
   const double span = static_cast<double>(std::max<int64_t>(1, c.steps - c.warmup));
@@ -156,13 +189,14 @@ std::vector<LevelMetrics> evaluate_by_level(DenoiserImpl& model, const std::vect
   at_level.prefix_prob = 0.0;
   std::vector<LevelMetrics> out;
   for (double rate : levels) {
-    at::Generator gen = make_cpu_generator(seed);  // same masks at every evaluation
+    torch::Generator gen = cpu_generator(seed);  // same masks at every evaluation
     double loss_sum = 0.0, correct = 0.0, count = 0.0;
     for (size_t start = 0; start < examples.size(); start += static_cast<size_t>(batch_size)) {
       std::vector<const Example*> group;
       for (size_t i = start; i < std::min(examples.size(), start + static_cast<size_t>(batch_size)); ++i) {
         group.push_back(&examples[i]);
       }
+      // cpu: the collator builds batches on the CPU; they move to the device below
       const torch::Tensor rates = torch::full({static_cast<int64_t>(group.size())}, rate, torch::kFloat64);
       const Batch batch = collate_at_rates(group, rates, at_level, mask_id, gen);
       const torch::Tensor logits = model.forward(batch.input.to(device), batch.t.to(device)).to(torch::kFloat32);
@@ -200,7 +234,7 @@ TrainSummary train(const Config& config_in, const TrainOptions& options) {
   const torch::Device device = resolve_device(tc.device);
   const int64_t threads = set_threads(tc.threads);
   if (!options.resume) check_writable(run_dir);
-  torch::manual_seed(static_cast<uint64_t>(tc.seed));  // weights and dropout
+  torch::manual_seed(static_cast<uint64_t>(tc.seed));  // initial weights
 
   // Data and tokenizer: a resumed run keeps the tokenizer it was trained with.
   std::unique_ptr<CheckpointReader> reader;
@@ -244,31 +278,12 @@ TrainSummary train(const Config& config_in, const TrainOptions& options) {
                 "checkpoints need about " + std::to_string(need >> 20) + " MiB; free some space or use --run-dir");
   }
 
-  // AdamW; no weight decay on biases and norm weights.
-  std::vector<torch::Tensor> decay, no_decay;
-  for (const auto& p : model->named_parameters()) (p.value().dim() >= 2 ? decay : no_decay).push_back(p.value());
-  std::vector<torch::optim::OptimizerParamGroup> groups;
-  groups.emplace_back(decay, std::make_unique<torch::optim::AdamWOptions>(
-                                 torch::optim::AdamWOptions(tc.lr).betas({tc.beta1, tc.beta2}).weight_decay(tc.weight_decay)));
-  groups.emplace_back(no_decay, std::make_unique<torch::optim::AdamWOptions>(
-                                    torch::optim::AdamWOptions(tc.lr).betas({tc.beta1, tc.beta2}).weight_decay(0.0)));
-  torch::optim::AdamW optimizer(std::move(groups));
-
-  at::Generator mask_gen = make_cpu_generator(static_cast<uint64_t>(tc.seed) + 1);
+  torch::optim::AdamW optimizer = make_optimizer(*model, tc);
   TrainState state;
   if (reader) {
     reader->load_model(*model, device);
-    reader->load_optimizer(optimizer);
-    // Saved optimizer moments load on the CPU; they must live where the parameters do.
-    for (auto& item : optimizer.state()) {
-      auto& s = static_cast<torch::optim::AdamWParamState&>(*item.second);
-      s.exp_avg(s.exp_avg().to(device));
-      s.exp_avg_sq(s.exp_avg_sq().to(device));
-      if (s.max_exp_avg_sq().defined()) s.max_exp_avg_sq(s.max_exp_avg_sq().to(device));
-    }
+    restore_optimizer(*reader, optimizer, *model, tc, device);
     state = reader->state();
-    if (state.mask_rng.defined()) mask_gen.set_state(state.mask_rng);
-    if (state.dropout_rng.defined()) { at::Generator g = at::detail::getDefaultCPUGenerator(); g.set_state(state.dropout_rng); }
     log::info("resuming {} at step {}", run_dir, state.step);
     if (state.step >= tc.steps) {
       log::info("run already finished {} of {} steps (raise train.steps with --set to continue)", state.step, tc.steps);
@@ -288,6 +303,8 @@ TrainSummary train(const Config& config_in, const TrainOptions& options) {
                  data.val.size(), data.memory.val_is_train ? " (too few to hold out: validating on training data)" : "",
                  config.data.seq_len, tokenizer->vocab_size());
   }
+  const BlasStatus blas = blas_report();
+  if (blas.warning) log::warn("{}", blas.line); else log::info("{}", blas.line);
   log::info("model: {} {} with {} parameters on {} ({} threads)", ar ? "causal" : "bidirectional",
                config.model.type, count_parameters(*model), device.str(), threads);
 
@@ -326,8 +343,6 @@ TrainSummary train(const Config& config_in, const TrainOptions& options) {
   const int64_t first_step = state.step;
   // Writes last.pt with everything an exact resume needs, then records the run as the latest.
   const auto save_last = [&] {
-    state.mask_rng = mask_gen.get_state();
-    state.dropout_rng = at::detail::getDefaultCPUGenerator().get_state();
     save_checkpoint(last_path, config, *tokenizer, *model, &optimizer, state);
     fs::create_directories(fs::path(latest_run_marker()).parent_path());
     write_atomically(latest_run_marker(), fs::absolute(run_dir).lexically_normal().string() + "\n");
@@ -335,7 +350,7 @@ TrainSummary train(const Config& config_in, const TrainOptions& options) {
 
   for (int64_t step = state.step; step < tc.steps; ++step) {
     const double lr = learning_rate(tc, step);
-    for (auto& group : optimizer.param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
+    set_hyperparameters(optimizer, tc, step);
     optimizer.zero_grad();
     double step_loss = 0.0;
     for (int64_t micro = 0; micro < tc.grad_accum; ++micro) {
@@ -344,6 +359,10 @@ TrainSummary train(const Config& config_in, const TrainOptions& options) {
       for (int64_t i = 0; i < B; ++i) examples.push_back(example_at(base + i));
       std::vector<const Example*> group;
       for (const auto& e : examples) group.push_back(&e);
+      // Masks and dropout are functions of the seed and the micro-batch, on every device.
+      const uint64_t micro_index = static_cast<uint64_t>(step * tc.grad_accum + micro);
+      seed_default_generator(device, derive_seed(static_cast<uint64_t>(tc.seed), Stream::kDropout, micro_index));
+      torch::Generator mask_gen = cpu_generator(derive_seed(static_cast<uint64_t>(tc.seed), Stream::kMasking, micro_index));
       const Batch batch = ar ? collate_ar(group, tokenizer->bos_id())
                              : collate(group, config.diffusion, tokenizer->mask_id(), mask_gen);
       const torch::Tensor logits = model->forward(batch.input.to(device), batch.t.to(device));

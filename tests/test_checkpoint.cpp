@@ -1,4 +1,5 @@
-// Checkpoints: reload gives identical logits; truncated, foreign or mismatched files are clear errors.
+// Checkpoints: reload gives identical logits; truncated, foreign or mismatched files are clear errors;
+// files written by LibTorch 1.13, by 2.x and by a CUDA run all load here.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -6,6 +7,7 @@
 
 #include "dlm/checkpoint.h"
 #include "dlm/error.h"
+#include "dlm/trainer.h"
 #include "test_util.h"
 
 namespace {
@@ -58,10 +60,16 @@ TEST(Checkpoint, OptimizerStateRoundTrips) {
   const std::string path = testing::TempDir() + "/opt.pt";
   dlm::save_checkpoint(path, f.config, f.tokenizer, *f.model, &opt, {});
   torch::optim::AdamW other(f.model->parameters(), torch::optim::AdamWOptions(1e-3));
-  dlm::CheckpointReader(path).load_optimizer(other);
-  const auto& a = static_cast<torch::optim::AdamWParamState&>(*opt.state().begin()->second);
-  const auto& b = static_cast<torch::optim::AdamWParamState&>(*other.state().begin()->second);
-  EXPECT_EQ(a.step(), b.step());
+  dlm::CheckpointReader(path).load_optimizer(other, *f.model);
+  ASSERT_EQ(other.state().size(), opt.state().size());
+  for (const auto& p : f.model->named_parameters()) {
+    const auto* a = dlm::adamw_state(opt, p.value());
+    const auto* b = dlm::adamw_state(other, p.value());
+    ASSERT_TRUE(a && b) << p.key();
+    EXPECT_EQ(a->step(), b->step()) << p.key();
+    EXPECT_TRUE(torch::equal(a->exp_avg(), b->exp_avg())) << p.key();
+    EXPECT_TRUE(torch::equal(a->exp_avg_sq(), b->exp_avg_sq())) << p.key();
+  }
 }
 
 TEST(Checkpoint, TruncatedFileIsAClearError) {
@@ -126,6 +134,53 @@ TEST(Checkpoint, RunDirectoryResolvesToBestThenLast) {
   dlm::save_checkpoint(dir + "/best.pt", f.config, f.tokenizer, *f.model, nullptr, {});
   EXPECT_EQ(std::filesystem::path(dlm::resolve_checkpoint_path(dir)).filename(), "best.pt");
   EXPECT_THROW(dlm::resolve_checkpoint_path(dir + "/nothing"), dlm::Error);
+}
+
+}  // namespace
+
+namespace {
+
+// Checkpoints written by the other LibTorch flavour (tests/fixtures/checkpoints/, made by
+// tests/tools/ckpt_fixture on each) load here and give the logits recorded when they were written.
+void expect_fixture_reads_alike(const std::string& name, const std::string& record) {
+  const std::string dir = std::string(DLM_SOURCE_DIR) + "/tests/fixtures/checkpoints/";
+  const nlohmann::json expected = nlohmann::json::parse(dlm::read_file(dir + record + ".json"));
+  const std::string path = dir + name + ".pt";
+  const auto loaded = dlm::load_model_for_inference(path, torch::kCPU);
+  const auto ids = torch::tensor(expected["ids"].get<std::vector<int64_t>>(), torch::kInt64).view({1, -1});
+  const auto t = torch::tensor({expected["t"].get<float>()});
+  const auto logits = loaded.model->forward(ids, t).flatten().to(torch::kFloat64);
+  const auto want = torch::tensor(expected["logits"].get<std::vector<double>>(), torch::kFloat64);
+  ASSERT_EQ(logits.numel(), want.numel()) << name;
+  EXPECT_LT((logits - want).abs().max().item<double>(), 1e-5) << name << " (written by " << expected["written_by"] << ")";
+
+  dlm::CheckpointReader reader(path);
+  EXPECT_EQ(reader.state().step, 1) << name;
+  torch::optim::AdamW optimizer = dlm::make_optimizer(*loaded.model, reader.config().train);
+  dlm::restore_optimizer(reader, optimizer, *loaded.model, reader.config().train, torch::kCPU);
+  double moments = 0.0;
+  for (const auto& item : optimizer.state()) {
+    const auto& s = static_cast<torch::optim::AdamWParamState&>(*item.second);
+    EXPECT_EQ(s.exp_avg().device(), torch::Device(torch::kCPU)) << name;
+    moments += s.exp_avg().abs().sum().item<double>();
+  }
+  EXPECT_NEAR(moments, expected["exp_avg_abs_sum"].get<double>(), 1e-6 * expected["exp_avg_abs_sum"].get<double>()) << name;
+}
+
+TEST(CheckpointFlavours, ReadsCheckpointsWrittenByLibTorch1And2) {
+  expect_fixture_reads_alike("torch1", "torch1");
+  expect_fixture_reads_alike("torch2", "torch2");
+}
+
+// cuda.pt is torch2.pt with every storage marked as saved from cuda:0 (relocate_to_cuda.py).
+TEST(CheckpointFlavours, CheckpointFromACudaRunLoadsOnTheCpu) {
+  const std::string path = std::string(DLM_SOURCE_DIR) + "/tests/fixtures/checkpoints/cuda.pt";
+  if (!torch::cuda::is_available()) {
+    // Read as it was saved, the file wants a GPU: proof that the fixture is a CUDA checkpoint.
+    torch::serialize::InputArchive raw;
+    EXPECT_ANY_THROW(raw.load_from(path));
+  }
+  expect_fixture_reads_alike("cuda", "torch2");
 }
 
 }  // namespace

@@ -1,9 +1,14 @@
-// Models: shapes for every variant, bidirectional vs causal attention, and a tiny model overfitting.
+// Models: shapes for every variant, bidirectional vs causal attention, fused vs explicit attention
+// kernels (KV cache included), and a tiny model overfitting.
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include <ATen/CPUGeneratorImpl.h>
+#include <torch/version.h>
 
 #include "dlm/collator.h"
+#include "dlm/error.h"
 #include "dlm/model.h"
 #include "dlm/trainer.h"
 
@@ -115,6 +120,85 @@ TEST(Trainer, LearningRateWarmsUpThenDecaysToTheFloor) {
   EXPECT_NEAR(dlm::learning_rate(c, 9), 1.0, 1e-12);
   EXPECT_NEAR(dlm::learning_rate(c, 60), 0.55, 1e-12);
   EXPECT_NEAR(dlm::learning_rate(c, 110), 0.1, 1e-12);
+}
+
+}  // namespace
+
+namespace {
+
+// The attention kernels this LibTorch has: fused only on 2.x.
+std::vector<dlm::AttentionKernel> kernels() {
+  std::vector<dlm::AttentionKernel> out = {dlm::AttentionKernel::kExplicit};
+  if (dlm::parse_attention_kernel("auto") == dlm::AttentionKernel::kFused) out.push_back(dlm::AttentionKernel::kFused);
+  return out;
+}
+
+TEST(Attention, FusedIsTheDefaultExactlyWhereLibTorchHasIt) {
+#if TORCH_VERSION_MAJOR >= 2
+  EXPECT_EQ(dlm::parse_attention_kernel("auto"), dlm::AttentionKernel::kFused);
+  EXPECT_EQ(dlm::parse_attention_kernel("fused"), dlm::AttentionKernel::kFused);
+#else
+  EXPECT_EQ(dlm::parse_attention_kernel("auto"), dlm::AttentionKernel::kExplicit);
+  EXPECT_THROW(dlm::parse_attention_kernel("fused"), dlm::Error);
+#endif
+  EXPECT_EQ(dlm::parse_attention_kernel("explicit"), dlm::AttentionKernel::kExplicit);
+  EXPECT_THROW(dlm::parse_attention_kernel("flash"), dlm::Error);
+}
+
+// The explicit kernel against attention written out position by position.
+TEST(Attention, ExplicitKernelMatchesAttentionWrittenOut) {
+  torch::manual_seed(1);
+  const int64_t L = 3, T = 5, Dh = 4;
+  const auto q = torch::randn({1, 1, L, Dh}), k = torch::randn({1, 1, T, Dh}), v = torch::randn({1, 1, T, Dh});
+  const auto y = dlm::attend(q, k, v, /*causal=*/true, 0.0, dlm::AttentionKernel::kExplicit);
+  for (int64_t i = 0; i < L; ++i) {
+    const int64_t seen = T - L + i + 1;  // query i sits at position T - L + i
+    const auto scores = (k[0][0].slice(0, 0, seen) * q[0][0][i]).sum(-1) / std::sqrt(static_cast<double>(Dh));
+    const auto expected = (torch::softmax(scores, 0).unsqueeze(1) * v[0][0].slice(0, 0, seen)).sum(0);
+    EXPECT_TRUE(torch::allclose(y[0][0][i], expected, 1e-5, 1e-6)) << "query " << i;
+  }
+}
+
+#if TORCH_VERSION_MAJOR >= 2  // LibTorch 1.x has no fused kernel (FusedIsTheDefault... checks that it refuses one)
+TEST(Attention, FusedAndExplicitKernelsAgreeWithAndWithoutMasks) {
+  torch::manual_seed(2);
+  for (bool causal : {false, true}) {
+    for (int64_t L : {1, 4, 7}) {  // 7 of 7 keys (no cache), 4 and 1 new queries after a cache
+      const auto q = torch::randn({2, 3, L, 8}), k = torch::randn({2, 3, 7, 8}), v = torch::randn({2, 3, 7, 8});
+      const auto a = dlm::attend(q, k, v, causal, 0.0, dlm::AttentionKernel::kExplicit);
+      const auto b = dlm::attend(q, k, v, causal, 0.0, kernels().back());
+      EXPECT_LT((a - b).abs().max().item<double>(), 1e-5) << "causal " << causal << " L " << L;
+    }
+  }
+}
+#endif
+
+// Whole models: bidirectional and causal, full passes and the KV-cache path in chunks, with every
+// kernel against the explicit one.
+TEST(Attention, ModelsGiveTheSameLogitsWithEveryKernel) {
+  for (bool causal : {false, true}) {
+    auto c = small();
+    c.pos = "rotary";
+    c.attention = "explicit";
+    torch::manual_seed(3);
+    dlm::TransformerImpl reference(c, 20, 16, causal);
+    reference.eval();
+    const auto ids = torch::randint(2, 20, {2, 11});
+    const auto expected = reference.forward(ids, torch::zeros({2}));
+    for (const auto kernel : kernels()) {
+      c.attention = kernel == dlm::AttentionKernel::kFused ? "fused" : "explicit";
+      torch::manual_seed(3);
+      dlm::TransformerImpl model(c, 20, 16, causal);
+      model.eval();
+      EXPECT_LT((model.forward(ids, torch::zeros({2})) - expected).abs().max().item<double>(), 1e-5) << c.attention;
+      if (!causal) continue;
+      dlm::KVCache cache;  // prefill 5, a chunk of 4 (offset diagonal mask), then one at a time
+      std::vector<torch::Tensor> parts = {model.forward_cached(ids.slice(1, 0, 5), cache),
+                                          model.forward_cached(ids.slice(1, 5, 9), cache)};
+      for (int64_t i = 9; i < 11; ++i) parts.push_back(model.forward_cached(ids.slice(1, i, i + 1), cache));
+      EXPECT_LT((torch::cat(parts, 1) - expected).abs().max().item<double>(), 1e-5) << c.attention << " cached";
+    }
+  }
 }
 
 }  // namespace

@@ -24,7 +24,7 @@ dlm::Config tiny_config(const std::string& dir) {
   c.model.d_model = 32;
   c.model.n_layer = 1;
   c.model.n_head = 2;
-  c.model.dropout = 0.1;  // dropout RNG must be restored too
+  c.model.dropout = 0.1;  // dropout draws must repeat after a resume too
   c.train.steps = 24;
   c.train.batch_size = 8;
   c.train.warmup = 4;
@@ -111,6 +111,47 @@ TEST(Trainer, UnwritableRunDirectoryFailsBeforeTraining) {
   dlm::TrainOptions o;
   o.run_dir = root + "/file/run";  // a path below a regular file cannot be created
   EXPECT_THROW(dlm::train(c, o), dlm::Error);
+}
+
+}  // namespace
+
+namespace {
+
+// LibTorch >= 2.4 restores each parameter group's options from a checkpoint, 1.13 does not: a resumed
+// run must take its hyperparameters from the config on both.
+TEST(Trainer, ResumedOptimizerTakesItsHyperparametersFromTheConfig) {
+  const std::string dir = testing::TempDir() + "/opt_hparams";
+  dlm::Config c = tiny_config(dir);
+  dlm::CharTokenizer tokenizer = dlm::CharTokenizer::build({"asharvi"});
+  auto model = dlm::make_model(c.model, tokenizer.vocab_size(), c.data.seq_len);
+  c.train.lr = 1e-2;
+  c.train.weight_decay = 0.5;
+  c.train.beta1 = 0.8;
+  torch::optim::AdamW written = dlm::make_optimizer(*model, c.train);
+  model->forward(torch::randint(0, 5, {2, 10}), torch::rand({2})).sum().backward();
+  written.step();
+  dlm::TrainState state;
+  state.step = 7;
+  dlm::save_checkpoint(dir + "/last.pt", c, tokenizer, *model, &written, state);
+
+  dlm::TrainConfig resumed = c.train;
+  resumed.lr = 3e-4;
+  resumed.weight_decay = 0.01;
+  resumed.beta1 = 0.9;
+  torch::optim::AdamW optimizer = dlm::make_optimizer(*model, resumed);
+  dlm::CheckpointReader reader(dir + "/last.pt");
+  dlm::restore_optimizer(reader, optimizer, *model, resumed, torch::kCPU);
+  const auto& groups = optimizer.param_groups();
+  ASSERT_EQ(groups.size(), 2u);
+  for (size_t i = 0; i < groups.size(); ++i) {
+    const auto& o = static_cast<const torch::optim::AdamWOptions&>(groups[i].options());
+    EXPECT_DOUBLE_EQ(o.lr(), dlm::learning_rate(resumed, 7)) << "group " << i;
+    EXPECT_DOUBLE_EQ(std::get<0>(o.betas()), 0.9) << "group " << i;
+    EXPECT_DOUBLE_EQ(o.weight_decay(), i == 0 ? 0.01 : 0.0) << "group " << i;
+  }
+  // The moments themselves do come from the checkpoint.
+  const auto& s = static_cast<torch::optim::AdamWParamState&>(*optimizer.state().begin()->second);
+  EXPECT_EQ(s.step(), 1);
 }
 
 }  // namespace

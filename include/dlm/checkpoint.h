@@ -1,4 +1,4 @@
-// Checkpoints: model weights, optimizer state, step, RNG states, the resolved config and the
+// Checkpoints: model weights, optimizer state, step, the resolved config and the
 // tokenizer in one file. Writes go to a temporary file that is renamed into place, so a checkpoint
 // is never half-written; a truncated or foreign file is reported as such, never as a crash.
 #pragma once
@@ -19,14 +19,17 @@ namespace dlm {
 struct TrainState {
   int64_t step = 0;                                        ///< optimizer steps done
   double best_val = std::numeric_limits<double>::infinity();  ///< best validation loss so far
-  // The data order needs no state: it is a function of the step (see trainer.cpp).
-  torch::Tensor mask_rng;                                  ///< torch generator state of the collator
-  torch::Tensor dropout_rng;                               ///< default CPU generator state (dropout)
+  // The data order, the masks and dropout need no state: they are functions of the seed and the
+  // step (see random.h).
 };
 
-// Saves atomically to `path` (via `path`.tmp + rename). `optimizer` may be null.
+// The AdamW state of `param` in `optimizer`, or null before its first step.
+torch::optim::AdamWParamState* adamw_state(torch::optim::AdamW& optimizer, const torch::Tensor& param);
+
+// Saves atomically to `path` (via `path`.tmp + rename). `optimizer` may be null. Every tensor is
+// stored on the CPU by name, so the file reads alike in LibTorch 1.13 and 2.x and off a GPU.
 void save_checkpoint(const std::string& path, const Config& config, const Tokenizer& tokenizer,
-                     DenoiserImpl& model, torch::optim::Optimizer* optimizer, const TrainState& state);
+                     DenoiserImpl& model, torch::optim::AdamW* optimizer, const TrainState& state);
 
 // Opens a checkpoint; the config and tokenizer are read at once, tensors on demand.
 class CheckpointReader {
@@ -37,7 +40,8 @@ class CheckpointReader {
   std::unique_ptr<Tokenizer> tokenizer() const;
   // Loads weights; throws dlm::Error when the shapes do not match the model.
   void load_model(DenoiserImpl& model, const torch::Device& device);
-  void load_optimizer(torch::optim::Optimizer& optimizer);
+  // Loads AdamW's moments for `model`'s parameters (onto their device); hyperparameters are not stored.
+  void load_optimizer(torch::optim::AdamW& optimizer, DenoiserImpl& model);
 
  private:
   std::string path_;
@@ -46,6 +50,7 @@ class CheckpointReader {
   nlohmann::json tokenizer_json_;
   TrainState state_;
   std::vector<std::string> model_keys_;
+  nlohmann::json adamw_;  ///< names and steps of the stored AdamW moments; null in older files
 };
 
 // Everything dgen needs: the model rebuilt from the checkpoint's own config, in eval mode.

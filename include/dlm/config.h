@@ -47,6 +47,8 @@ struct ModelConfig {
   bool tie_head = true;              ///< output head shares the token embedding
   std::string time_cond = "none";    ///< none | add (embedding of t added) | adaln (DiT-style)
   int64_t mlp_hidden = 256;          ///< hidden width of the mlp model
+  std::string attention = "auto";    ///< auto | fused (LibTorch 2.x SDPA) | explicit (matmul, softmax);
+                                     ///< auto is fused where LibTorch has it
 };
 
 struct DiffusionConfig {

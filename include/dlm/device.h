@@ -14,6 +14,24 @@ torch::Device resolve_device(const std::string& name);
 // Sets LibTorch's intra-op threads; 0 means the number of cores. Returns the count in effect.
 int64_t set_threads(int64_t threads);
 
+// Autocast to `dtype` (bfloat16 on CPU; bfloat16 or float16 on CUDA) on `device` for the guard's
+// lifetime: matmuls run in the reduced type, reductions and the weights stay fp32. The previous state is
+// restored on exit. LibTorch 2.4 replaced the per-backend functions with per-device ones; both are
+// handled here. Devices without autocast (e.g. meta) are left as they are.
+class AutocastGuard {
+ public:
+  AutocastGuard(const torch::Device& device, torch::ScalarType dtype);
+  ~AutocastGuard();
+  AutocastGuard(const AutocastGuard&) = delete;
+  AutocastGuard& operator=(const AutocastGuard&) = delete;
+
+ private:
+  torch::DeviceType type_;
+  bool active_ = false;
+  bool was_enabled_ = false;
+  torch::ScalarType was_dtype_ = torch::kFloat32;
+};
+
 // Process-wide allocator tuning for training and sampling loops (glibc only; no-op elsewhere).
 void tune_allocator();
 

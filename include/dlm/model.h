@@ -55,9 +55,21 @@ struct KVCache {
   int64_t length = 0;  ///< positions held
 };
 
+// How attention is computed. kFused is LibTorch 2.x's scaled_dot_product_attention (flash and
+// memory-efficient kernels); kExplicit is matmul, mask, softmax, matmul, which every version has.
+enum class AttentionKernel { kFused, kExplicit };
+// auto | fused | explicit; auto is fused where LibTorch has it. Throws dlm::Error for fused on 1.x.
+AttentionKernel parse_attention_kernel(const std::string& name);
+
+// Attention of q (B, H, L, Dh) over k, v (B, H, T, Dh), T >= L. With `causal`, query i sits at
+// position T - L + i and sees keys 0 .. T - L + i (a KV cache holds the first T - L positions).
+// `dropout` applies to the attention weights.
+torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, bool causal, double dropout,
+                     AttentionKernel kernel);
+
 class AttentionImpl : public torch::nn::Module {
  public:
-  AttentionImpl(int64_t d_model, int64_t n_head, double dropout, bool rotary, bool causal);
+  AttentionImpl(int64_t d_model, int64_t n_head, double dropout, bool rotary, bool causal, AttentionKernel kernel);
   // x: (B, L, D); cos/sin: (max_len, d_head / 2) rotary tables or undefined. With `cache`, x holds
   // positions offset .. offset + L - 1, attends to the cached ones too, and is appended to the cache.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
@@ -68,6 +80,7 @@ class AttentionImpl : public torch::nn::Module {
   double dropout_;
   bool rotary_;
   bool causal_;
+  AttentionKernel kernel_;
   torch::nn::Linear qkv_{nullptr}, proj_{nullptr};
 };
 TORCH_MODULE(Attention);

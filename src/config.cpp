@@ -10,6 +10,19 @@
 #include "dlm/utf8.h"
 
 namespace dlm {
+
+const std::vector<std::pair<Activation, std::string>>& enum_names(Activation*) {
+  static const std::vector<std::pair<Activation, std::string>> names = {
+      {Activation::kGelu, "gelu"}, {Activation::kRelu2, "relu2"}, {Activation::kSwiglu, "swiglu"}};
+  return names;
+}
+
+const std::vector<std::pair<Precision, std::string>>& enum_names(Precision*) {
+  static const std::vector<std::pair<Precision, std::string>> names = {{Precision::kFp32, "fp32"},
+                                                                       {Precision::kBf16, "bf16"}};
+  return names;
+}
+
 namespace {
 
 using nlohmann::json;
@@ -56,6 +69,29 @@ void read_value(const json& j, const std::string& path, std::vector<double>& out
     values.push_back(j[i].get<double>());
   }
   out = values;
+}
+
+// Enum-valued settings: a string from the enum's name table, or an error naming the valid ones.
+template <class E, class = decltype(enum_names(static_cast<E*>(nullptr)))>
+void read_value(const json& j, const std::string& path, E& out) {
+  if (!j.is_string()) type_error(path, "a string", j);
+  std::string valid;
+  for (const auto& [value, name] : enum_names(static_cast<E*>(nullptr))) {
+    if (name == j.get<std::string>()) {
+      out = value;
+      return;
+    }
+    valid += (valid.empty() ? "" : ", ") + name;
+  }
+  throw Error("config key '" + path + "': unknown value " + dump_json(j) + " (valid: " + valid + ")");
+}
+
+template <class E>
+const std::string& enum_name(E value) {
+  for (const auto& [v, name] : enum_names(static_cast<E*>(nullptr))) {
+    if (v == value) return name;
+  }
+  throw Error("config: enum value without a name");  // a table that misses a value: a programming error
 }
 
 // Reads the fields of one JSON object. Unknown keys are rejected up front with the valid ones listed,
@@ -111,11 +147,13 @@ void apply_eval(EvalConfig& c, const json& j, const std::string& p) {
 }
 void apply_model(ModelConfig& c, const json& j, const std::string& p) {
   ObjectReader(j, p, {"type", "d_model", "n_layer", "n_head", "d_ff", "dropout", "norm", "pos", "tie_head",
-                      "time_cond", "mlp_hidden", "attention"})
+                      "time_cond", "mlp_hidden", "attention", "activation", "norm_weight", "emb_norm", "qk_norm",
+                      "bias"})
       .field("type", c.type).field("d_model", c.d_model).field("n_layer", c.n_layer).field("n_head", c.n_head)
       .field("d_ff", c.d_ff).field("dropout", c.dropout).field("norm", c.norm).field("pos", c.pos)
       .field("tie_head", c.tie_head).field("time_cond", c.time_cond).field("mlp_hidden", c.mlp_hidden)
-      .field("attention", c.attention);
+      .field("attention", c.attention).field("activation", c.activation).field("norm_weight", c.norm_weight)
+      .field("emb_norm", c.emb_norm).field("qk_norm", c.qk_norm).field("bias", c.bias);
 }
 void apply_diffusion(DiffusionConfig& c, const json& j, const std::string& p) {
   ObjectReader(j, p, {"rate_dist", "rates", "eps", "rate_per", "prefix_len", "prefix_prob", "loss_on", "weighting",
@@ -132,12 +170,14 @@ void apply_sample(SampleConfig& c, const json& j, const std::string& p) {
 }
 void apply_train(TrainConfig& c, const json& j, const std::string& p) {
   ObjectReader(j, p, {"steps", "batch_size", "grad_accum", "lr", "min_lr_ratio", "warmup", "weight_decay", "beta1",
-                      "beta2", "grad_clip", "seed", "eval_every", "log_every", "threads", "device"})
+                      "beta2", "grad_clip", "seed", "eval_every", "log_every", "threads", "device",
+                      "precision"})
       .field("steps", c.steps).field("batch_size", c.batch_size).field("grad_accum", c.grad_accum)
       .field("lr", c.lr).field("min_lr_ratio", c.min_lr_ratio).field("warmup", c.warmup)
       .field("weight_decay", c.weight_decay).field("beta1", c.beta1).field("beta2", c.beta2)
       .field("grad_clip", c.grad_clip).field("seed", c.seed).field("eval_every", c.eval_every)
-      .field("log_every", c.log_every).field("threads", c.threads).field("device", c.device);
+      .field("log_every", c.log_every).field("threads", c.threads).field("device", c.device)
+      .field("precision", c.precision);
 }
 
 void check_one_of(const std::string& path, const std::string& value, const std::vector<std::string>& valid) {
@@ -175,6 +215,8 @@ json to_json(const Config& c) {
        {{"type", c.model.type}, {"d_model", c.model.d_model}, {"n_layer", c.model.n_layer},
         {"n_head", c.model.n_head}, {"d_ff", c.model.d_ff}, {"dropout", c.model.dropout}, {"norm", c.model.norm},
         {"pos", c.model.pos}, {"tie_head", c.model.tie_head}, {"time_cond", c.model.time_cond}, {"attention", c.model.attention},
+        {"activation", enum_name(c.model.activation)}, {"norm_weight", c.model.norm_weight},
+        {"emb_norm", c.model.emb_norm}, {"qk_norm", c.model.qk_norm}, {"bias", c.model.bias},
         {"mlp_hidden", c.model.mlp_hidden}}},
       {"diffusion",
        {{"rate_dist", c.diffusion.rate_dist}, {"rates", c.diffusion.rates}, {"eps", c.diffusion.eps},
@@ -191,7 +233,8 @@ json to_json(const Config& c) {
         {"lr", c.train.lr}, {"min_lr_ratio", c.train.min_lr_ratio}, {"warmup", c.train.warmup},
         {"weight_decay", c.train.weight_decay}, {"beta1", c.train.beta1}, {"beta2", c.train.beta2},
         {"grad_clip", c.train.grad_clip}, {"seed", c.train.seed}, {"eval_every", c.train.eval_every},
-        {"log_every", c.train.log_every}, {"threads", c.train.threads}, {"device", c.train.device}}},
+        {"log_every", c.train.log_every}, {"threads", c.train.threads}, {"device", c.train.device},
+        {"precision", enum_name(c.train.precision)}}},
       {"eval",
        {{"t_samples", c.eval.t_samples}, {"seed", c.eval.seed}, {"batch_size", c.eval.batch_size},
         {"levels", c.eval.levels}}},

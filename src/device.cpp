@@ -88,6 +88,11 @@ AutocastGuard::~AutocastGuard() {
   set_autocast(type_, was_enabled_, was_dtype_);
 }
 
+std::unique_ptr<AutocastGuard> autocast_for(Precision precision, const torch::Device& device) {
+  if (precision == Precision::kFp32) return nullptr;
+  return std::make_unique<AutocastGuard>(device, torch::kBFloat16);
+}
+
 void tune_allocator() {
 #ifdef __GLIBC__
   // LibTorch frees and reallocates the same multi-megabyte activations every step; glibc would hand

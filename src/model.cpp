@@ -21,20 +21,35 @@ torch::Tensor rotate_half(const torch::Tensor& x) {
 
 }  // namespace
 
-RMSNormImpl::RMSNormImpl(int64_t dim, double eps) : eps_(eps) {
-  weight = register_parameter("weight", torch::ones({dim}));  // cpu: parameters move with Module::to
+torch::Tensor rms_norm(const torch::Tensor& x, double eps) {
+  const torch::Tensor xf = x.to(torch::kFloat32);
+  return (xf * torch::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + eps)).to(x.scalar_type());
+}
+
+torch::Tensor activate(const torch::Tensor& h, Activation activation) {
+  switch (activation) {
+    case Activation::kGelu: return torch::gelu(h);
+    case Activation::kRelu2: return torch::relu(h).square();
+    case Activation::kSwiglu: {
+      const auto parts = h.chunk(2, -1);
+      return torch::silu(parts[0]) * parts[1];
+    }
+  }
+  throw Error("unknown activation");
+}
+
+RMSNormImpl::RMSNormImpl(int64_t dim, double eps, bool with_weight) : eps_(eps) {
+  if (with_weight) weight = register_parameter("weight", torch::ones({dim}));  // cpu: parameters move with Module::to
 }
 
 torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
-  const torch::Tensor xf = x.to(torch::kFloat32);
-  const torch::Tensor y = xf * torch::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + eps_);
-  return y.to(x.scalar_type()) * weight;
+  const torch::Tensor y = rms_norm(x, eps_);
+  return weight.defined() ? y * weight : y;
 }
 
 NormImpl::NormImpl(const std::string& kind, int64_t dim, bool affine) {
   if (kind == "rmsnorm") {
-    rms_norm_ = register_module("rms_norm", RMSNorm(dim));
-    if (!affine) rms_norm_->weight.requires_grad_(false);
+    rms_norm_ = register_module("rms_norm", RMSNorm(dim, 1e-6, affine));
   } else {
     layer_norm_ = register_module(
         "layer_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim}).elementwise_affine(affine)));
@@ -82,11 +97,15 @@ torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch
   return torch::matmul(att, v);  // (B, H, L, Dh)
 }
 
-AttentionImpl::AttentionImpl(int64_t d_model, int64_t n_head, double dropout, bool rotary, bool causal,
-                             AttentionKernel kernel)
-    : n_head_(n_head), dropout_(dropout), rotary_(rotary), causal_(causal), kernel_(kernel) {
-  qkv_ = register_module("qkv", torch::nn::Linear(d_model, 3 * d_model));
-  proj_ = register_module("proj", torch::nn::Linear(d_model, d_model));
+AttentionImpl::AttentionImpl(const ModelConfig& c, bool causal)
+    : n_head_(c.n_head),
+      dropout_(c.dropout),
+      rotary_(c.pos == "rotary"),
+      causal_(causal),
+      qk_norm_(c.qk_norm),
+      kernel_(parse_attention_kernel(c.attention)) {
+  qkv_ = register_module("qkv", torch::nn::Linear(torch::nn::LinearOptions(c.d_model, 3 * c.d_model).bias(c.bias)));
+  proj_ = register_module("proj", torch::nn::Linear(torch::nn::LinearOptions(c.d_model, c.d_model).bias(c.bias)));
 }
 
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
@@ -100,6 +119,11 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
     const torch::Tensor s = torch::cat({sin, sin}, -1).slice(0, offset, offset + L);
     q = q * c + rotate_half(q) * s;
     k = k * c + rotate_half(k) * s;
+  }
+  if (qk_norm_) {
+    // Unit-RMS queries and keys: the attention logits stay bounded however the weights grow.
+    q = rms_norm(q);
+    k = rms_norm(k);
   }
   if (cache) {
     if (cache->k.defined()) {
@@ -116,13 +140,15 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
 BlockImpl::BlockImpl(const ModelConfig& c, bool causal) {
   const int64_t d_ff = c.d_ff > 0 ? c.d_ff : 4 * c.d_model;
   const bool adaln = c.time_cond == "adaln";
+  activation_ = c.activation;
   // With adaLN the norms carry no affine parameters: shift and scale come from t.
-  norm1_ = register_module("norm1", Norm(c.norm, c.d_model, !adaln));
-  attn_ = register_module("attn", Attention(c.d_model, c.n_head, c.dropout, c.pos == "rotary", causal,
-                                            parse_attention_kernel(c.attention)));
-  norm2_ = register_module("norm2", Norm(c.norm, c.d_model, !adaln));
-  fc_ = register_module("fc", torch::nn::Linear(c.d_model, d_ff));
-  fc_out_ = register_module("fc_out", torch::nn::Linear(d_ff, c.d_model));
+  norm1_ = register_module("norm1", Norm(c.norm, c.d_model, !adaln && c.norm_weight));
+  attn_ = register_module("attn", Attention(c, causal));
+  norm2_ = register_module("norm2", Norm(c.norm, c.d_model, !adaln && c.norm_weight));
+  // SwiGLU's first projection gives the gate and the value side by side.
+  const int64_t d_in = c.activation == Activation::kSwiglu ? 2 * d_ff : d_ff;
+  fc_ = register_module("fc", torch::nn::Linear(torch::nn::LinearOptions(c.d_model, d_in).bias(c.bias)));
+  fc_out_ = register_module("fc_out", torch::nn::Linear(torch::nn::LinearOptions(d_ff, c.d_model).bias(c.bias)));
   drop_ = register_module("drop", torch::nn::Dropout(c.dropout));
   if (adaln) {
     ada_ = register_module("ada", torch::nn::Linear(c.d_model, 6 * c.d_model));
@@ -136,14 +162,16 @@ torch::Tensor BlockImpl::forward(const torch::Tensor& x, const torch::Tensor& co
                                  const torch::Tensor& cond, LayerCache* cache, int64_t offset) {
   if (!ada_) {
     torch::Tensor h = x + drop_->forward(attn_->forward(norm1_->forward(x), cos, sin, cache, offset));
-    return h + drop_->forward(fc_out_->forward(torch::gelu(fc_->forward(norm2_->forward(h)))));
+    return h + drop_->forward(mlp(norm2_->forward(h)));
   }
   const auto mod = ada_->forward(cond).unsqueeze(1).chunk(6, -1);  // 6 x (B, 1, D)
   torch::Tensor a = norm1_->forward(x) * (1 + mod[1]) + mod[0];
   torch::Tensor h = x + mod[2] * drop_->forward(attn_->forward(a, cos, sin, cache, offset));
   torch::Tensor m = norm2_->forward(h) * (1 + mod[4]) + mod[3];
-  return h + mod[5] * drop_->forward(fc_out_->forward(torch::gelu(fc_->forward(m))));
+  return h + mod[5] * drop_->forward(mlp(m));
 }
+
+torch::Tensor BlockImpl::mlp(const torch::Tensor& x) { return fc_out_->forward(activate(fc_->forward(x), activation_)); }
 
 TransformerImpl::TransformerImpl(const ModelConfig& c, int64_t vocab_size, int64_t max_len, bool causal)
     : config_(c), max_len_(max_len), causal_(causal) {
@@ -168,7 +196,7 @@ TransformerImpl::TransformerImpl(const ModelConfig& c, int64_t vocab_size, int64
   }
   blocks_ = register_module("blocks", torch::nn::ModuleList());
   for (int64_t i = 0; i < c.n_layer; ++i) blocks_->push_back(Block(c, causal));
-  norm_f_ = register_module("norm_f", Norm(c.norm, c.d_model));
+  norm_f_ = register_module("norm_f", Norm(c.norm, c.d_model, c.norm_weight));
   if (!c.tie_head) head_ = register_module("head", torch::nn::Linear(torch::nn::LinearOptions(c.d_model, vocab_size).bias(false)));
   drop_ = register_module("drop", torch::nn::Dropout(c.dropout));
 
@@ -195,7 +223,7 @@ torch::Tensor TransformerImpl::embed(const torch::Tensor& ids, int64_t offset) {
   TORCH_CHECK(offset + L <= max_len_, "sequence of ", offset + L, " tokens exceeds the model's context of ", max_len_);
   torch::Tensor x = tok_emb_->forward(ids);  // (B, L, D)
   if (pos_emb_) x = x + pos_emb_->forward(torch::arange(offset, offset + L, ids.options()));
-  return x;
+  return config_.emb_norm ? rms_norm(x) : x;
 }
 
 torch::Tensor TransformerImpl::forward(const torch::Tensor& ids, const torch::Tensor& t) {

@@ -258,7 +258,7 @@ TrainSummary train(const Config& config_in, const TrainOptions& options) {
       for (const auto& e : data.memory.train) {
         if (e.n_content <= config.diffusion.prefix_len) {
           log::warn("some examples are no longer than diffusion.prefix_len ({}): nothing of them is learned",
-                       config.diffusion.prefix_len);
+                    config.diffusion.prefix_len);
           break;
         }
       }
@@ -365,7 +365,11 @@ TrainSummary train(const Config& config_in, const TrainOptions& options) {
       torch::Generator mask_gen = cpu_generator(derive_seed(static_cast<uint64_t>(tc.seed), Stream::kMasking, micro_index));
       const Batch batch = ar ? collate_ar(group, tokenizer->bos_id())
                              : collate(group, config.diffusion, tokenizer->mask_id(), mask_gen);
-      const torch::Tensor logits = model->forward(batch.input.to(device), batch.t.to(device));
+      torch::Tensor logits;
+      {
+        const auto autocast = autocast_for(tc.precision, device);
+        logits = model->forward(batch.input.to(device), batch.t.to(device));
+      }
       const torch::Tensor loss = batch_loss(logits, batch) / static_cast<double>(tc.grad_accum);
       loss.backward();
       step_loss += loss.item<double>();

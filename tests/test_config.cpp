@@ -105,3 +105,22 @@ TEST(Config, RoundTripsThroughJson) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(Config, EnumSettingsAreParsedOnceAndRoundTrip) {
+  dlm::Config c;
+  dlm::apply_override(c, "model.activation=relu2");
+  EXPECT_EQ(c.model.activation, dlm::Activation::kRelu2);
+  EXPECT_EQ(dlm::to_json(c)["model"]["activation"], "relu2");
+  dlm::Config back;
+  dlm::apply_json(back, dlm::to_json(c));
+  EXPECT_EQ(back.model.activation, dlm::Activation::kRelu2);
+  const std::string msg = dlm_test::error_of([&] { dlm::apply_override(c, "model.activation=tanh"); });
+  EXPECT_NE(msg.find("model.activation"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("gelu, relu2, swiglu"), std::string::npos) << msg;
+  EXPECT_NE(dlm_test::error_of([&] { dlm::apply_override(c, "model.activation=3"); }).find("expected a string"),
+            std::string::npos);
+}
+
+}  // namespace

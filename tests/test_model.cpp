@@ -8,6 +8,7 @@
 #include <torch/version.h>
 
 #include "dlm/collator.h"
+#include "dlm/device.h"
 #include "dlm/error.h"
 #include "dlm/model.h"
 #include "dlm/trainer.h"
@@ -79,35 +80,44 @@ TEST(Model, TimeConditioningChangesThePrediction) {
 }
 
 TEST(Model, TinyModelOverfitsATinyBatch) {
-  torch::manual_seed(0);
-  at::Generator gen = at::detail::createCPUGenerator(0);
-  auto c = small();
-  c.time_cond = "add";
-  auto model = dlm::make_model(c, 16, 8);
-  std::vector<dlm::Example> data(2);
-  data[0].ids = {5, 6, 7, 8, 3, 0, 0, 0};
-  data[0].n_content = 5;
-  data[1].ids = {9, 10, 11, 12, 13, 14, 3, 0};
-  data[1].n_content = 7;
-  std::vector<const dlm::Example*> batch;
-  for (int i = 0; i < 16; ++i) batch.push_back(&data[i % 2]);
-  dlm::DiffusionConfig dc;
-  torch::optim::AdamW opt(model->parameters(), torch::optim::AdamWOptions(3e-3));
-  double first = 0;
-  for (int step = 0; step < 300; ++step) {
-    const auto b = dlm::collate(batch, dc, 1, gen);
-    const auto loss = dlm::batch_loss(model->forward(b.input, b.t), b);
-    opt.zero_grad();
-    loss.backward();
-    opt.step();
-    if (step == 0) first = loss.item<double>();
+  for (const auto precision : {dlm::Precision::kFp32, dlm::Precision::kBf16}) {
+    SCOPED_TRACE(precision == dlm::Precision::kBf16 ? "bf16" : "fp32");
+    torch::manual_seed(0);
+    at::Generator gen = at::detail::createCPUGenerator(0);
+    auto c = small();
+    c.time_cond = "add";
+    auto model = dlm::make_model(c, 16, 8);
+    std::vector<dlm::Example> data(2);
+    data[0].ids = {5, 6, 7, 8, 3, 0, 0, 0};
+    data[0].n_content = 5;
+    data[1].ids = {9, 10, 11, 12, 13, 14, 3, 0};
+    data[1].n_content = 7;
+    std::vector<const dlm::Example*> batch;
+    for (int i = 0; i < 16; ++i) batch.push_back(&data[i % 2]);
+    dlm::DiffusionConfig dc;
+    torch::optim::AdamW opt(model->parameters(), torch::optim::AdamWOptions(3e-3));
+    double first = 0;
+    for (int step = 0; step < 300; ++step) {
+      const auto b = dlm::collate(batch, dc, 1, gen);
+      torch::Tensor logits;
+      {
+        const auto autocast = dlm::autocast_for(precision, torch::kCPU);
+        logits = model->forward(b.input, b.t);
+        if (precision == dlm::Precision::kBf16) EXPECT_EQ(logits.scalar_type(), torch::kBFloat16);
+      }
+      const auto loss = dlm::batch_loss(logits, b);
+      opt.zero_grad();
+      loss.backward();
+      opt.step();
+      if (step == 0) first = loss.item<double>();
+    }
+    EXPECT_GT(first, 2.0);
+    // Fully masked, the two examples are indistinguishable (loss near ln 2 per differing token); at
+    // 50% masking the visible half identifies the example and the model fills the rest exactly.
+    const auto metrics = dlm::evaluate_by_level(*model, data, dc, {0.5}, 1, 2, torch::kCPU, 1);
+    EXPECT_LT(metrics[0].loss, 0.05);
+    EXPECT_DOUBLE_EQ(metrics[0].accuracy, 1.0);
   }
-  EXPECT_GT(first, 2.0);
-  // Fully masked, the two examples are indistinguishable (loss near ln 2 per differing token); at
-  // 50% masking the visible half identifies the example and the model fills the rest exactly.
-  const auto metrics = dlm::evaluate_by_level(*model, data, dc, {0.5}, 1, 2, torch::kCPU, 1);
-  EXPECT_LT(metrics[0].loss, 0.05);
-  EXPECT_DOUBLE_EQ(metrics[0].accuracy, 1.0);
 }
 
 TEST(Trainer, LearningRateWarmsUpThenDecaysToTheFloor) {
@@ -199,6 +209,87 @@ TEST(Attention, ModelsGiveTheSameLogitsWithEveryKernel) {
       EXPECT_LT((torch::cat(parts, 1) - expected).abs().max().item<double>(), 1e-5) << c.attention << " cached";
     }
   }
+}
+
+}  // namespace
+
+namespace {
+
+// Architecture knobs: each changes the model as documented.
+TEST(ModelKnobs, WeightlessNormsHaveNoParameters) {
+  for (const std::string norm : {"layernorm", "rmsnorm"}) {
+    auto c = small();
+    c.norm = norm;
+    c.norm_weight = false;
+    dlm::TransformerImpl model(c, 20, 16);
+    for (const auto& p : model.named_parameters()) EXPECT_EQ(p.key().find("norm"), std::string::npos) << p.key();
+    c.norm_weight = true;
+    dlm::TransformerImpl with_weights(c, 20, 16);
+    EXPECT_EQ(dlm::count_parameters(with_weights) - dlm::count_parameters(model), (2 * 2 + 1) * 32 * (norm == "layernorm" ? 2 : 1));
+  }
+}
+
+TEST(ModelKnobs, NoBiasMeansNoBiasParameters) {
+  auto c = small();
+  c.bias = false;
+  dlm::TransformerImpl model(c, 20, 16);
+  for (const auto& p : model.named_parameters()) {
+    const bool in_block_linear = p.key().find("attn.") != std::string::npos || p.key().find(".fc") != std::string::npos;
+    EXPECT_FALSE(in_block_linear && p.key().find("bias") != std::string::npos) << p.key();
+  }
+}
+
+TEST(ModelKnobs, ActivationsComputeWhatTheyAreNamed) {
+  const auto h = torch::tensor({-2.0f, -0.5f, 0.0f, 1.5f, 3.0f, 0.25f});
+  EXPECT_TRUE(torch::allclose(dlm::activate(h, dlm::Activation::kRelu2), torch::tensor({0.0f, 0.0f, 0.0f, 2.25f, 9.0f, 0.0625f})));
+  EXPECT_TRUE(torch::allclose(dlm::activate(h, dlm::Activation::kGelu), torch::gelu(h)));
+  // swiglu: silu(first half) * second half
+  const auto expected = torch::silu(h.slice(0, 0, 3)) * h.slice(0, 3, 6);
+  EXPECT_TRUE(torch::allclose(dlm::activate(h, dlm::Activation::kSwiglu), expected));
+  auto c = small();
+  c.activation = dlm::Activation::kSwiglu;
+  dlm::TransformerImpl model(c, 20, 16);
+  EXPECT_EQ(model.forward(torch::randint(2, 20, {2, 5}), torch::zeros({2})).sizes(), (std::vector<int64_t>{2, 5, 20}));
+}
+
+// QK-norm makes attention blind to the scale of the query and key projections.
+TEST(ModelKnobs, QkNormNormalisesQueriesAndKeys) {
+  for (bool qk_norm : {false, true}) {
+    auto c = small();
+    c.pos = "rotary";
+    c.qk_norm = qk_norm;
+    torch::manual_seed(4);
+    dlm::TransformerImpl model(c, 20, 16);
+    model.eval();
+    const auto ids = torch::randint(2, 20, {1, 8});
+    const auto before = model.forward(ids, torch::zeros({1}));
+    {
+      torch::NoGradGuard g;
+      for (auto& p : model.named_parameters()) {
+        if (p.key().find("qkv.weight") != std::string::npos) p.value().slice(0, 0, 2 * c.d_model).mul_(10.0);
+      }
+    }
+    const double change = (model.forward(ids, torch::zeros({1})) - before).abs().max().item<double>();
+    if (qk_norm) EXPECT_LT(change, 1e-4);
+    else EXPECT_GT(change, 1e-2);
+  }
+}
+
+TEST(ModelKnobs, EmbeddingNormGivesUnitRmsInputs) {
+  const auto x = torch::randn({2, 3, 16}) * 5.0;
+  const auto y = dlm::rms_norm(x);
+  EXPECT_TRUE(torch::allclose(y.pow(2).mean(-1), torch::ones({2, 3}), 1e-4, 1e-4));
+  auto c = small();
+  c.emb_norm = true;
+  torch::manual_seed(5);
+  dlm::TransformerImpl normed(c, 20, 16);
+  c.emb_norm = false;
+  torch::manual_seed(5);
+  dlm::TransformerImpl plain(c, 20, 16);
+  normed.eval();
+  plain.eval();
+  const auto ids = torch::randint(2, 20, {1, 6});
+  EXPECT_FALSE(torch::allclose(normed.forward(ids, torch::zeros({1})), plain.forward(ids, torch::zeros({1}))));
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -35,6 +36,18 @@ struct TokenizerConfig {
   int64_t train_max_bytes = 20000000;  ///< sentencepiece training: at most this much text is used
 };
 
+// MLP activation: gelu(x W1) W2 | relu(x W1)^2 W2 | (silu(x Wg) * x W1) W2.
+enum class Activation { kGelu, kRelu2, kSwiglu };
+
+// Arithmetic of the forward pass: fp32, or bf16 autocast (matmuls in bf16; weights, optimizer state
+// and reductions stay fp32).
+enum class Precision { kFp32, kBf16 };
+
+// The names of an enum-valued setting, as the config spells them; the config reads and writes
+// enums only through these tables, so adding a value touches one place.
+const std::vector<std::pair<Activation, std::string>>& enum_names(Activation*);
+const std::vector<std::pair<Precision, std::string>>& enum_names(Precision*);
+
 struct ModelConfig {
   std::string type = "transformer";  ///< transformer | mlp (seed 001's toy)
   int64_t d_model = 128;             ///< width of the residual stream
@@ -49,6 +62,11 @@ struct ModelConfig {
   int64_t mlp_hidden = 256;          ///< hidden width of the mlp model
   std::string attention = "auto";    ///< auto | fused (LibTorch 2.x SDPA) | explicit (matmul, softmax);
                                      ///< auto is fused where LibTorch has it
+  Activation activation = Activation::kGelu;  ///< gelu | relu2 | swiglu (MLP of the transformer blocks)
+  bool norm_weight = true;           ///< norms carry a learned per-channel weight (false: weightless)
+  bool emb_norm = false;             ///< weightless RMS norm on the token embeddings
+  bool qk_norm = false;              ///< weightless RMS norm on each head's queries and keys (after rotary)
+  bool bias = true;                  ///< biases in the attention and MLP projections
 };
 
 struct DiffusionConfig {
@@ -91,6 +109,7 @@ struct TrainConfig {
   int64_t log_every = 50;             ///< steps between plain log lines (non-terminal output)
   int64_t threads = 0;                ///< CPU threads; 0 means the core count
   std::string device = "auto";        ///< auto | cpu | cuda
+  Precision precision = Precision::kFp32;  ///< fp32 | bf16 (autocast for training, validation and sampling)
 };
 
 // Likelihood evaluation (dtrain --eval and the final evaluation of a corpus run).

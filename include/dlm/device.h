@@ -2,9 +2,12 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include <torch/torch.h>
+
+#include "dlm/config.h"
 
 namespace dlm {
 
@@ -31,6 +34,9 @@ class AutocastGuard {
   bool was_enabled_ = false;
   torch::ScalarType was_dtype_ = torch::kFloat32;
 };
+
+// The autocast `precision` asks for on `device` while the returned guard lives (null for fp32).
+std::unique_ptr<AutocastGuard> autocast_for(Precision precision, const torch::Device& device);
 
 // Process-wide allocator tuning for training and sampling loops (glibc only; no-op elsewhere).
 void tune_allocator();

@@ -22,12 +22,19 @@ class DenoiserImpl : public torch::nn::Module {
   virtual int64_t max_len() const = 0;
 };
 
-// RMSNorm: x / rms(x) * weight (LibTorch 1.13 has no module for it).
+// x / rms(x) over the last dimension, computed in fp32 and returned in x's type.
+torch::Tensor rms_norm(const torch::Tensor& x, double eps = 1e-6);
+
+// The MLP's nonlinearity on the first projection's output h: gelu(h), relu(h)^2, or for swiglu
+// silu(gate) * value with h = [gate, value] (h is twice the MLP width then).
+torch::Tensor activate(const torch::Tensor& h, Activation activation);
+
+// RMSNorm: x / rms(x) * weight, or without `weight` no parameter at all (LibTorch 1.13 has no module for it).
 class RMSNormImpl : public torch::nn::Module {
  public:
-  RMSNormImpl(int64_t dim, double eps = 1e-6);
+  explicit RMSNormImpl(int64_t dim, double eps = 1e-6, bool with_weight = true);
   torch::Tensor forward(const torch::Tensor& x);
-  torch::Tensor weight;
+  torch::Tensor weight;  ///< undefined when weightless
 
  private:
   double eps_;
@@ -69,7 +76,8 @@ torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch
 
 class AttentionImpl : public torch::nn::Module {
  public:
-  AttentionImpl(int64_t d_model, int64_t n_head, double dropout, bool rotary, bool causal, AttentionKernel kernel);
+  // Reads d_model, n_head, dropout, pos (rotary), attention (the kernel), qk_norm and bias.
+  AttentionImpl(const ModelConfig& config, bool causal);
   // x: (B, L, D); cos/sin: (max_len, d_head / 2) rotary tables or undefined. With `cache`, x holds
   // positions offset .. offset + L - 1, attends to the cached ones too, and is appended to the cache.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
@@ -80,6 +88,7 @@ class AttentionImpl : public torch::nn::Module {
   double dropout_;
   bool rotary_;
   bool causal_;
+  bool qk_norm_;
   AttentionKernel kernel_;
   torch::nn::Linear qkv_{nullptr}, proj_{nullptr};
 };
@@ -98,6 +107,8 @@ class BlockImpl : public torch::nn::Module {
   torch::nn::Linear fc_{nullptr}, fc_out_{nullptr};
   torch::nn::Dropout drop_{nullptr};
   torch::nn::Linear ada_{nullptr};  // adaLN: cond -> (shift, scale, gate) x 2
+  Activation activation_;
+  torch::Tensor mlp(const torch::Tensor& x);
 };
 TORCH_MODULE(Block);
 

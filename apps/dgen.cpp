@@ -149,7 +149,7 @@ int main(int argc, char** argv) {
     }
     so.counted_fixed = dlm::counted_prefix_tokens(loaded.config, P);
     const int64_t N = num_samples;
-    const bool ar = loaded.config.objective == "ar";
+    const bool ar = loaded.config.objective == dlm::Objective::kAr;
     // The autoregressive twin starts from [BOS] + prefix and grows by one token per step; the
     // denoiser fills a canvas of prefix + masks.
     const dlm::Canvas canvas = dlm::prefix_canvas(prefix_ids, n_new, N, tok.mask_id(), dev);
@@ -209,7 +209,7 @@ int main(int argc, char** argv) {
         const nlohmann::json j = {{"text", text},   {"prefix", prefix},
                                   {"steps", result.steps}, {"forward_passes", result.forward_passes},
                                   {"tokens", static_cast<int64_t>(body.size())}, {"seed", seed},
-                                  {"sample", r}, {"seconds", seconds}, {"objective", loaded.config.objective}};
+                                  {"sample", r}, {"seconds", seconds}, {"objective", dlm::enum_name(loaded.config.objective)}};
         std::printf("%s\n", dlm::dump_json(j).c_str());
       } else {
         std::printf("%s\n", text.c_str());

@@ -9,7 +9,8 @@
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 1) return 0;
   // The first byte picks the kind, format and length; the rest is the file.
-  static const char* kKinds[] = {"lines", "documents", "pairs", "text"};
+  static const dlm::DataKind kKinds[] = {dlm::DataKind::kLines, dlm::DataKind::kDocuments, dlm::DataKind::kPairs,
+                                         dlm::DataKind::kText};
   static const char* kFormats[] = {"plain", "jsonl", "tsv", "plain"};
   dlm::DataConfig c;
   c.kind = kKinds[data[0] & 3];

@@ -322,7 +322,7 @@ LoadedModel load_model_for_inference(const std::string& path, const torch::Devic
   out.config = reader.config();
   out.tokenizer = reader.tokenizer();
   out.model = make_model(out.config.model, out.tokenizer->vocab_size(), out.config.data.seq_len,
-                         out.config.objective == "ar");
+                         out.config.objective == Objective::kAr);
   reader.load_model(*out.model, device);
   out.model->eval();
   out.step = reader.state().step;

@@ -103,9 +103,9 @@ Batch collate_at_rates(const std::vector<const Example*>& examples, const torch:
   // The model sees the fraction actually masked, which is what the sampler will show it.
   batch.t = (k / torch::clamp_min(n_maskable, 1.0)).to(torch::kFloat32);
 
-  const torch::Tensor scored = c.loss_on == "all" ? maskable : masked;
+  const torch::Tensor scored = c.loss_on == LossOn::kAll ? maskable : masked;
   torch::Tensor w = scored.to(torch::kFloat32);
-  if (c.weighting == "elbo") {
+  if (c.weighting == Weighting::kElbo) {
     // MDLM's bound: masked cross-entropy weighted by 1/t, averaged over all maskable tokens.
     const torch::Tensor inv_t = (1.0 / rate).to(torch::kFloat32).unsqueeze(1);
     w = torch::where(masked, w * inv_t, w);

@@ -11,15 +11,43 @@
 
 namespace dlm {
 
-const std::vector<std::pair<Activation, std::string>>& enum_names(Activation*) {
-  static const std::vector<std::pair<Activation, std::string>> names = {
+const EnumNames<DataKind>& enum_names(DataKind*) {
+  static const EnumNames<DataKind> names = {{DataKind::kLines, "lines"}, {DataKind::kDocuments, "documents"},
+                                            {DataKind::kPairs, "pairs"}, {DataKind::kText, "text"},
+                                            {DataKind::kCorpus, "corpus"}};
+  return names;
+}
+const EnumNames<Objective>& enum_names(Objective*) {
+  static const EnumNames<Objective> names = {{Objective::kDiffusion, "diffusion"}, {Objective::kAr, "ar"}};
+  return names;
+}
+const EnumNames<NormKind>& enum_names(NormKind*) {
+  static const EnumNames<NormKind> names = {{NormKind::kLayerNorm, "layernorm"}, {NormKind::kRmsNorm, "rmsnorm"}};
+  return names;
+}
+const EnumNames<PosKind>& enum_names(PosKind*) {
+  static const EnumNames<PosKind> names = {{PosKind::kLearned, "learned"}, {PosKind::kRotary, "rotary"}};
+  return names;
+}
+const EnumNames<TimeCond>& enum_names(TimeCond*) {
+  static const EnumNames<TimeCond> names = {{TimeCond::kNone, "none"}, {TimeCond::kAdd, "add"}, {TimeCond::kAdaln, "adaln"}};
+  return names;
+}
+const EnumNames<LossOn>& enum_names(LossOn*) {
+  static const EnumNames<LossOn> names = {{LossOn::kMasked, "masked"}, {LossOn::kAll, "all"}};
+  return names;
+}
+const EnumNames<Weighting>& enum_names(Weighting*) {
+  static const EnumNames<Weighting> names = {{Weighting::kNone, "none"}, {Weighting::kElbo, "elbo"}};
+  return names;
+}
+const EnumNames<Activation>& enum_names(Activation*) {
+  static const EnumNames<Activation> names = {
       {Activation::kGelu, "gelu"}, {Activation::kRelu2, "relu2"}, {Activation::kSwiglu, "swiglu"}};
   return names;
 }
-
-const std::vector<std::pair<Precision, std::string>>& enum_names(Precision*) {
-  static const std::vector<std::pair<Precision, std::string>> names = {{Precision::kFp32, "fp32"},
-                                                                       {Precision::kBf16, "bf16"}};
+const EnumNames<Precision>& enum_names(Precision*) {
+  static const EnumNames<Precision> names = {{Precision::kFp32, "fp32"}, {Precision::kBf16, "bf16"}};
   return names;
 }
 
@@ -83,15 +111,7 @@ void read_value(const json& j, const std::string& path, E& out) {
     }
     valid += (valid.empty() ? "" : ", ") + name;
   }
-  throw Error("config key '" + path + "': unknown value " + dump_json(j) + " (valid: " + valid + ")");
-}
-
-template <class E>
-const std::string& enum_name(E value) {
-  for (const auto& [v, name] : enum_names(static_cast<E*>(nullptr))) {
-    if (v == value) return name;
-  }
-  throw Error("config: enum value without a name");  // a table that misses a value: a programming error
+  throw Error("config key '" + path + "': unknown value '" + j.get<std::string>() + "' (valid: " + valid + ")");
 }
 
 // Reads the fields of one JSON object. Unknown keys are rejected up front with the valid ones listed,
@@ -202,9 +222,9 @@ void check(bool ok, const std::string& path, const T& value, const std::string& 
 json to_json(const Config& c) {
   return {
       {"name", c.name},
-      {"objective", c.objective},
+      {"objective", enum_name(c.objective)},
       {"data",
-       {{"kind", c.data.kind}, {"path", c.data.path}, {"format", c.data.format}, {"separator", c.data.separator},
+       {{"kind", enum_name(c.data.kind)}, {"path", c.data.path}, {"format", c.data.format}, {"separator", c.data.separator},
         {"seq_len", c.data.seq_len}, {"val_fraction", c.data.val_fraction}, {"val_max", c.data.val_max},
         {"shuffle_seed", c.data.shuffle_seed}, {"val_path", c.data.val_path}, {"cache_dir", c.data.cache_dir}}},
       {"tokenizer",
@@ -213,8 +233,8 @@ json to_json(const Config& c) {
         {"train_max_bytes", c.tokenizer.train_max_bytes}}},
       {"model",
        {{"type", c.model.type}, {"d_model", c.model.d_model}, {"n_layer", c.model.n_layer},
-        {"n_head", c.model.n_head}, {"d_ff", c.model.d_ff}, {"dropout", c.model.dropout}, {"norm", c.model.norm},
-        {"pos", c.model.pos}, {"tie_head", c.model.tie_head}, {"time_cond", c.model.time_cond}, {"attention", c.model.attention},
+        {"n_head", c.model.n_head}, {"d_ff", c.model.d_ff}, {"dropout", c.model.dropout}, {"norm", enum_name(c.model.norm)},
+        {"pos", enum_name(c.model.pos)}, {"tie_head", c.model.tie_head}, {"time_cond", enum_name(c.model.time_cond)}, {"attention", c.model.attention},
         {"activation", enum_name(c.model.activation)}, {"norm_weight", c.model.norm_weight},
         {"emb_norm", c.model.emb_norm}, {"qk_norm", c.model.qk_norm}, {"bias", c.model.bias},
         {"mlp_hidden", c.model.mlp_hidden}}},
@@ -222,7 +242,7 @@ json to_json(const Config& c) {
        {{"rate_dist", c.diffusion.rate_dist}, {"rates", c.diffusion.rates}, {"eps", c.diffusion.eps},
         {"rate_per", c.diffusion.rate_per}, {"prefix_len", c.diffusion.prefix_len},
         {"prefix_prob", c.diffusion.prefix_prob},
-        {"loss_on", c.diffusion.loss_on}, {"weighting", c.diffusion.weighting},
+        {"loss_on", enum_name(c.diffusion.loss_on)}, {"weighting", enum_name(c.diffusion.weighting)},
         {"mask_pad", c.diffusion.mask_pad}}},
       {"sample",
        {{"steps", c.sample.steps}, {"schedule", c.sample.schedule}, {"strategy", c.sample.strategy},
@@ -276,17 +296,15 @@ void apply_override(Config& c, const std::string& assignment) {
 }
 
 void validate(const Config& c) {
-  check_one_of("objective", c.objective, {"diffusion", "ar"});
-  check(c.objective != "ar" || c.model.type == "transformer", "objective", "\"ar\"",
+  check(c.objective != Objective::kAr || c.model.type == "transformer", "objective", "\"ar\"",
         "needs model.type transformer (the causal twin of the denoiser)");
-  check_one_of("data.kind", c.data.kind, {"lines", "documents", "pairs", "text", "corpus"});
   check_one_of("data.format", c.data.format, {"auto", "plain", "jsonl", "tsv"});
   check(!c.data.path.empty(), "data.path", "\"\"", "a training file is required");
   check(c.data.seq_len >= 2, "data.seq_len", c.data.seq_len, "must be >= 2");
   check(c.data.val_fraction >= 0.0 && c.data.val_fraction < 1.0, "data.val_fraction", c.data.val_fraction,
         "must be in [0, 1)");
   check(c.data.val_max >= 0, "data.val_max", c.data.val_max, "must be >= 0");
-  check(c.data.kind != "pairs" || !c.data.separator.empty(), "data.separator", "\"\"", "pairs need a separator");
+  check(c.data.kind != DataKind::kPairs || !c.data.separator.empty(), "data.separator", "\"\"", "pairs need a separator");
 
   check_one_of("tokenizer.kind", c.tokenizer.kind, {"char", "byte", "bpe", "sentencepiece"});
   check(c.tokenizer.kind != "bpe" || !c.tokenizer.path.empty(), "tokenizer.path", "\"\"",
@@ -315,12 +333,9 @@ void validate(const Config& c) {
   }
   check(m.d_ff >= 0, "model.d_ff", m.d_ff, "must be >= 0 (0 means 4 * d_model)");
   check(m.dropout >= 0.0 && m.dropout < 1.0, "model.dropout", m.dropout, "must be in [0, 1)");
-  check_one_of("model.norm", m.norm, {"layernorm", "rmsnorm"});
-  check_one_of("model.pos", m.pos, {"learned", "rotary"});
-  if (m.pos == "rotary") {
+  if (m.pos == PosKind::kRotary) {
     check((m.d_model / m.n_head) % 2 == 0, "model.d_model", m.d_model, "rotary positions need an even head size");
   }
-  check_one_of("model.time_cond", m.time_cond, {"none", "add", "adaln"});
   check_one_of("model.attention", m.attention, {"auto", "fused", "explicit"});
   check(m.mlp_hidden > 0, "model.mlp_hidden", m.mlp_hidden, "must be > 0");
 
@@ -336,8 +351,6 @@ void validate(const Config& c) {
   check(d.prefix_len >= 0 && d.prefix_len < c.data.seq_len, "diffusion.prefix_len", d.prefix_len,
         "must be >= 0 and < data.seq_len (" + std::to_string(c.data.seq_len) + ")");
   check(d.prefix_prob >= 0.0 && d.prefix_prob <= 1.0, "diffusion.prefix_prob", d.prefix_prob, "must be in [0, 1]");
-  check_one_of("diffusion.loss_on", d.loss_on, {"masked", "all"});
-  check_one_of("diffusion.weighting", d.weighting, {"none", "elbo"});
 
   const auto& s = c.sample;
   check(s.steps >= 1, "sample.steps", s.steps, "must be >= 1");

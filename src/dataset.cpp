@@ -50,10 +50,10 @@ std::vector<TextExample> read_examples(const DataConfig& c) { return parse_examp
 
 std::vector<TextExample> parse_examples(const DataConfig& c, const std::string& content) {
   const std::string format = resolve_format(c);
-  if (c.kind == "corpus" && format != "plain" && format != "jsonl") {
+  if (c.kind == DataKind::kCorpus && format != "plain" && format != "jsonl") {
     throw Error("data.format '" + format + "' is not supported for data.kind 'corpus' (use plain or jsonl)");
   }
-  if (c.kind == "text" && format != "plain") {
+  if (c.kind == DataKind::kText && format != "plain") {
     throw Error("data.format '" + format + "' is not supported for data.kind 'text' (use plain)");
   }
   std::vector<std::string> lines = split_lines(content);
@@ -61,24 +61,24 @@ std::vector<TextExample> parse_examples(const DataConfig& c, const std::string& 
 
   std::vector<TextExample> out;
   const auto where = [&](size_t i) { return c.path + ":" + std::to_string(i + 1); };
-  if (c.kind == "text" || (c.kind == "corpus" && format == "plain")) {
+  if (c.kind == DataKind::kText || (c.kind == DataKind::kCorpus && format == "plain")) {
     // A plain corpus file is one document.
     if (!is_blank(content)) out.push_back({"", content, c.path});
   } else if (format == "jsonl") {
     for (size_t i = 0; i < lines.size(); ++i) {
       if (is_blank(lines[i])) continue;
       const nlohmann::json j = parse_json(lines[i], where(i));
-      if (c.kind == "pairs") {
+      if (c.kind == DataKind::kPairs) {
         out.push_back({json_string(j, "prompt", where(i)) + c.separator, json_string(j, "answer", where(i)), where(i)});
       } else {
         out.push_back({"", json_string(j, "text", where(i)), where(i)});
       }
     }
-  } else if (c.kind == "lines") {
+  } else if (c.kind == DataKind::kLines) {
     for (size_t i = 0; i < lines.size(); ++i) {
       if (!is_blank(lines[i])) out.push_back({"", lines[i], where(i)});
     }
-  } else if (c.kind == "pairs") {
+  } else if (c.kind == DataKind::kPairs) {
     const std::string sep = format == "tsv" ? "\t" : c.separator;
     for (size_t i = 0; i < lines.size(); ++i) {
       if (is_blank(lines[i])) continue;
@@ -90,8 +90,8 @@ std::vector<TextExample> parse_examples(const DataConfig& c, const std::string& 
       // The separator stays part of the prompt, so `--prefix "hello>"` is exactly what training saw.
       out.push_back({lines[i].substr(0, pos) + c.separator, lines[i].substr(pos + sep.size()), where(i)});
     }
-  } else if (c.kind == "documents") {
-    // Documents are separated by blank lines; each keeps its trailing newline.
+  } else {
+    // Documents (the only kind left) are separated by blank lines; each keeps its trailing newline.
     std::string doc;
     size_t first = 0;
     for (size_t i = 0; i <= lines.size(); ++i) {
@@ -103,8 +103,6 @@ std::vector<TextExample> parse_examples(const DataConfig& c, const std::string& 
       if (doc.empty()) first = i;
       doc += lines[i] + "\n";
     }
-  } else {
-    throw Error("unknown data.kind '" + c.kind + "' (valid: lines, documents, pairs, text, corpus)");
   }
   if (out.empty()) throw Error(c.path + ": no usable example (the file is empty or blank)");
   return out;
@@ -143,7 +141,7 @@ Dataset make_dataset(const DataConfig& c, const Tokenizer& tok, const std::vecto
     e.ids = std::move(ids);
     all.push_back(std::move(e));
   };
-  if (c.kind == "text") {
+  if (c.kind == DataKind::kText) {
     // One corpus cut into windows of seq_len tokens; text runs on across windows, so only the
     // last (partial) window carries EOS.
     for (const auto& ex : examples) {

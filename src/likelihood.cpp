@@ -123,7 +123,7 @@ EvalReport evaluate_checkpoint(const LoadedModel& loaded, const std::string& run
   r.step = loaded.step;
   r.seed = static_cast<uint64_t>(config.eval.seed);
   std::vector<Example> val;
-  if (config.data.kind == "corpus") {
+  if (config.data.kind == DataKind::kCorpus) {
     const CorpusData corpus = open_corpus(config.data, tok, default_cache_dir(config, run_dir));
     for (int64_t i = 0; i < corpus.val->size(); ++i) val.push_back(corpus.val->block(i));
     r.bytes_per_token = corpus.val->bytes_per_token();
@@ -133,7 +133,7 @@ EvalReport evaluate_checkpoint(const LoadedModel& loaded, const std::string& run
   r.blocks = static_cast<int64_t>(val.size());
   const int64_t first = config.diffusion.prefix_len;
   const int64_t batch = config.eval.batch_size;
-  if (config.objective == "ar") {
+  if (config.objective == Objective::kAr) {
     r.likelihood = ar_likelihood(*loaded.model, val, first, tok.bos_id(), batch, device);
   } else {
     r.t_samples = config.eval.t_samples;
@@ -146,7 +146,7 @@ EvalReport evaluate_checkpoint(const LoadedModel& loaded, const std::string& run
 }
 
 std::string format_report(const EvalReport& r) {
-  const bool ar = r.objective == "ar";
+  const bool ar = r.objective == Objective::kAr;
   char buf[256];
   std::string out;
   std::snprintf(buf, sizeof(buf), "%s model, %ld parameters, step %ld; %ld validation blocks, %ld scored tokens\n",
@@ -185,7 +185,7 @@ std::string format_report(const EvalReport& r) {
 nlohmann::json to_json(const EvalReport& r) {
   nlohmann::json levels = nlohmann::json::array();
   for (const auto& l : r.levels) levels.push_back({{"rate", l.rate}, {"loss", l.loss}, {"accuracy", l.accuracy}});
-  return {{"objective", r.objective},
+  return {{"objective", enum_name(r.objective)},
           {"parameters", r.parameters},
           {"step", r.step},
           {"blocks", r.blocks},

@@ -47,8 +47,8 @@ torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
   return weight.defined() ? y * weight : y;
 }
 
-NormImpl::NormImpl(const std::string& kind, int64_t dim, bool affine) {
-  if (kind == "rmsnorm") {
+NormImpl::NormImpl(NormKind kind, int64_t dim, bool affine) {
+  if (kind == NormKind::kRmsNorm) {
     rms_norm_ = register_module("rms_norm", RMSNorm(dim, 1e-6, affine));
   } else {
     layer_norm_ = register_module(
@@ -100,7 +100,7 @@ torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch
 AttentionImpl::AttentionImpl(const ModelConfig& c, bool causal)
     : n_head_(c.n_head),
       dropout_(c.dropout),
-      rotary_(c.pos == "rotary"),
+      rotary_(c.pos == PosKind::kRotary),
       causal_(causal),
       qk_norm_(c.qk_norm),
       kernel_(parse_attention_kernel(c.attention)) {
@@ -139,7 +139,7 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
 
 BlockImpl::BlockImpl(const ModelConfig& c, bool causal) {
   const int64_t d_ff = c.d_ff > 0 ? c.d_ff : 4 * c.d_model;
-  const bool adaln = c.time_cond == "adaln";
+  const bool adaln = c.time_cond == TimeCond::kAdaln;
   activation_ = c.activation;
   // With adaLN the norms carry no affine parameters: shift and scale come from t.
   norm1_ = register_module("norm1", Norm(c.norm, c.d_model, !adaln && c.norm_weight));
@@ -180,7 +180,7 @@ TransformerImpl::TransformerImpl(const ModelConfig& c, int64_t vocab_size, int64
                 std::to_string(c.n_head) + ")");
   }
   tok_emb_ = register_module("tok_emb", torch::nn::Embedding(vocab_size, c.d_model));
-  if (c.pos == "learned") {
+  if (c.pos == PosKind::kLearned) {
     pos_emb_ = register_module("pos_emb", torch::nn::Embedding(max_len, c.d_model));
   } else {
     const int64_t half = c.d_model / c.n_head / 2;
@@ -190,7 +190,7 @@ TransformerImpl::TransformerImpl(const ModelConfig& c, int64_t vocab_size, int64
     rope_cos_ = register_buffer("rope_cos", angles.cos());
     rope_sin_ = register_buffer("rope_sin", angles.sin());
   }
-  if (c.time_cond != "none") {
+  if (c.time_cond != TimeCond::kNone) {
     time_mlp_ = register_module("time_mlp", torch::nn::Sequential(torch::nn::Linear(1, c.d_model), torch::nn::SiLU(),
                                                                   torch::nn::Linear(c.d_model, c.d_model)));
   }
@@ -232,11 +232,11 @@ torch::Tensor TransformerImpl::forward(const torch::Tensor& ids, const torch::Te
   torch::Tensor cond;
   if (time_mlp_) {
     cond = time_mlp_->forward(t.to(x.dtype()).view({-1, 1}));  // (B, D)
-    if (config_.time_cond == "add") x = x + cond.unsqueeze(1);
+    if (config_.time_cond == TimeCond::kAdd) x = x + cond.unsqueeze(1);
   }
   x = drop_->forward(x);
   for (const auto& block : *blocks_) {
-    x = block->as<Block>()->forward(x, rope_cos_, rope_sin_, config_.time_cond == "adaln" ? cond : torch::Tensor());
+    x = block->as<Block>()->forward(x, rope_cos_, rope_sin_, config_.time_cond == TimeCond::kAdaln ? cond : torch::Tensor());
   }
   x = norm_f_->forward(x);
   return head_ ? head_->forward(x) : torch::matmul(x, tok_emb_->weight.t());  // (B, L, V)
@@ -244,7 +244,7 @@ torch::Tensor TransformerImpl::forward(const torch::Tensor& ids, const torch::Te
 
 torch::Tensor TransformerImpl::forward_cached(const torch::Tensor& ids, KVCache& cache) {
   TORCH_CHECK(causal_, "forward_cached needs a causal model");
-  TORCH_CHECK(config_.time_cond == "none", "forward_cached needs a model without time conditioning");
+  TORCH_CHECK(config_.time_cond == TimeCond::kNone, "forward_cached needs a model without time conditioning");
   const int64_t offset = cache.length;
   if (cache.layers.empty()) cache.layers.resize(blocks_->size());
   torch::Tensor x = drop_->forward(embed(ids, offset));

@@ -194,7 +194,7 @@ Canvas prefix_canvas(const std::vector<int64_t>& prefix_ids, int64_t length, int
 }
 
 int64_t counted_prefix_tokens(const Config& config, int64_t prefix_tokens) {
-  const bool conditioning = config.data.kind == "pairs" || config.diffusion.prefix_prob > 0.0;
+  const bool conditioning = config.data.kind == DataKind::kPairs || config.diffusion.prefix_prob > 0.0;
   return conditioning ? 0 : prefix_tokens - std::min(prefix_tokens, config.diffusion.prefix_len);
 }
 

@@ -243,7 +243,7 @@ TrainSummary train(const Config& config_in, const TrainOptions& options) {
   const std::vector<TextExample> raw = read_examples(config.data);
   std::unique_ptr<Tokenizer> tokenizer = reader ? reader->tokenizer() : make_run_tokenizer(config, raw, cache_dir);
   TrainingData data;
-  if (config.data.kind == "corpus") {
+  if (config.data.kind == DataKind::kCorpus) {
     data.is_corpus = true;
     data.corpus = open_corpus(config.data, *tokenizer, cache_dir);
     data.n_train = data.corpus.train->size();
@@ -264,7 +264,7 @@ TrainSummary train(const Config& config_in, const TrainOptions& options) {
       }
     }
   }
-  const bool ar = config.objective == "ar";
+  const bool ar = config.objective == Objective::kAr;
 
   std::shared_ptr<DenoiserImpl> model = make_model(config.model, tokenizer->vocab_size(), config.data.seq_len, ar);
   model->to(device);

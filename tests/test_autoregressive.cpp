@@ -8,6 +8,7 @@
 #include "dlm/error.h"
 #include "dlm/model.h"
 #include "dlm/sampler.h"
+#include "test_util.h"
 
 namespace {
 
@@ -17,7 +18,7 @@ dlm::ModelConfig small(const std::string& pos) {
   c.n_layer = 2;
   c.n_head = 4;
   c.dropout = 0.0;
-  c.pos = pos;
+  c.pos = dlm_test::enum_from<dlm::PosKind>(pos);
   return c;
 }
 

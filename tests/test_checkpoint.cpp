@@ -24,8 +24,8 @@ struct Fixture {
     config.model.d_model = 32;
     config.model.n_layer = 2;
     config.model.n_head = 4;
-    config.model.pos = "rotary";
-    config.model.time_cond = "adaln";
+    config.model.pos = dlm::PosKind::kRotary;
+    config.model.time_cond = dlm::TimeCond::kAdaln;
     torch::manual_seed(3);
     model = dlm::make_model(config.model, tokenizer.vocab_size(), config.data.seq_len);
     // Perturb the zero-initialised adaLN weights so the test covers them.

@@ -97,13 +97,13 @@ TEST(Collator, LossWeights) {
   EXPECT_TRUE(batch.loss_weight.eq(batch.masked.to(torch::kFloat32)).all().item<bool>());
   EXPECT_DOUBLE_EQ(batch.loss_norm, 10.0);
 
-  c.weighting = "elbo";  // masked CE / t over all maskable tokens
+  c.weighting = dlm::Weighting::kElbo;  // masked CE / t over all maskable tokens
   batch = dlm::collate_at_rates({&a}, rates, c, 1, gen);
   EXPECT_FLOAT_EQ(batch.loss_weight.masked_select(batch.masked).mean().item<float>(), 2.0f);
   EXPECT_DOUBLE_EQ(batch.loss_norm, 20.0);
 
-  c.weighting = "none";
-  c.loss_on = "all";
+  c.weighting = dlm::Weighting::kNone;
+  c.loss_on = dlm::LossOn::kAll;
   batch = dlm::collate_at_rates({&a}, rates, c, 1, gen);
   EXPECT_EQ(batch.loss_weight.sum().item<float>(), 20.0f);
 }

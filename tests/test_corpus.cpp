@@ -46,7 +46,7 @@ std::string jsonl(const std::vector<std::string>& docs) {
 
 dlm::DataConfig corpus_config(const std::string& path, int64_t seq_len) {
   dlm::DataConfig c;
-  c.kind = "corpus";
+  c.kind = dlm::DataKind::kCorpus;
   c.path = path;
   c.seq_len = seq_len;
   c.val_fraction = 0.2;

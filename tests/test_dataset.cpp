@@ -5,6 +5,7 @@
 
 #include "dlm/dataset.h"
 #include "dlm/error.h"
+#include "test_util.h"
 
 namespace {
 
@@ -16,7 +17,7 @@ std::string write(const std::string& name, const std::string& content) {
 
 dlm::DataConfig config(const std::string& kind, const std::string& path, int64_t seq_len = 16) {
   dlm::DataConfig c;
-  c.kind = kind;
+  c.kind = dlm_test::enum_from<dlm::DataKind>(kind);
   c.path = path;
   c.seq_len = seq_len;
   c.val_fraction = 0.0;

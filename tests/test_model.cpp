@@ -12,6 +12,7 @@
 #include "dlm/error.h"
 #include "dlm/model.h"
 #include "dlm/trainer.h"
+#include "test_util.h"
 
 namespace {
 
@@ -33,9 +34,9 @@ TEST(Model, EveryVariantMapsIdsToLogits) {
       for (const std::string cond : {"none", "add", "adaln"}) {
         for (bool tie : {true, false}) {
           auto c = small();
-          c.pos = pos;
-          c.norm = norm;
-          c.time_cond = cond;
+          c.pos = dlm_test::enum_from<dlm::PosKind>(pos);
+          c.norm = dlm_test::enum_from<dlm::NormKind>(norm);
+          c.time_cond = dlm_test::enum_from<dlm::TimeCond>(cond);
           c.tie_head = tie;
           auto model = dlm::make_model(c, 20, 16);
           const auto logits = model->forward(ids, t);
@@ -55,7 +56,7 @@ TEST(Model, AttentionIsBidirectionalUnlessCausal) {
   torch::manual_seed(0);
   for (const std::string pos : {"learned", "rotary"}) {
     auto c = small();
-    c.pos = pos;
+    c.pos = dlm_test::enum_from<dlm::PosKind>(pos);
     dlm::TransformerImpl bi(c, 20, 16), causal(c, 20, 16, /*causal=*/true);
     bi.eval();
     causal.eval();
@@ -72,7 +73,7 @@ TEST(Model, AttentionIsBidirectionalUnlessCausal) {
 TEST(Model, TimeConditioningChangesThePrediction) {
   torch::manual_seed(0);
   auto c = small();
-  c.time_cond = "add";
+  c.time_cond = dlm::TimeCond::kAdd;
   auto model = dlm::make_model(c, 20, 16);
   model->eval();
   const auto ids = torch::randint(2, 20, {1, 8});
@@ -85,7 +86,7 @@ TEST(Model, TinyModelOverfitsATinyBatch) {
     torch::manual_seed(0);
     at::Generator gen = at::detail::createCPUGenerator(0);
     auto c = small();
-    c.time_cond = "add";
+    c.time_cond = dlm::TimeCond::kAdd;
     auto model = dlm::make_model(c, 16, 8);
     std::vector<dlm::Example> data(2);
     data[0].ids = {5, 6, 7, 8, 3, 0, 0, 0};
@@ -188,7 +189,7 @@ TEST(Attention, FusedAndExplicitKernelsAgreeWithAndWithoutMasks) {
 TEST(Attention, ModelsGiveTheSameLogitsWithEveryKernel) {
   for (bool causal : {false, true}) {
     auto c = small();
-    c.pos = "rotary";
+    c.pos = dlm::PosKind::kRotary;
     c.attention = "explicit";
     torch::manual_seed(3);
     dlm::TransformerImpl reference(c, 20, 16, causal);
@@ -219,7 +220,7 @@ namespace {
 TEST(ModelKnobs, WeightlessNormsHaveNoParameters) {
   for (const std::string norm : {"layernorm", "rmsnorm"}) {
     auto c = small();
-    c.norm = norm;
+    c.norm = dlm_test::enum_from<dlm::NormKind>(norm);
     c.norm_weight = false;
     dlm::TransformerImpl model(c, 20, 16);
     for (const auto& p : model.named_parameters()) EXPECT_EQ(p.key().find("norm"), std::string::npos) << p.key();
@@ -256,7 +257,7 @@ TEST(ModelKnobs, ActivationsComputeWhatTheyAreNamed) {
 TEST(ModelKnobs, QkNormNormalisesQueriesAndKeys) {
   for (bool qk_norm : {false, true}) {
     auto c = small();
-    c.pos = "rotary";
+    c.pos = dlm::PosKind::kRotary;
     c.qk_norm = qk_norm;
     torch::manual_seed(4);
     dlm::TransformerImpl model(c, 20, 16);

@@ -151,7 +151,7 @@ TEST(Sampler, PrefixCanvasAndTheTokensThatCountInTime) {
   config.diffusion.prefix_prob = 0.5;
   EXPECT_EQ(dlm::counted_prefix_tokens(config, 5), 0);
   config.diffusion.prefix_prob = 0.0;
-  config.data.kind = "pairs";
+  config.data.kind = dlm::DataKind::kPairs;
   EXPECT_EQ(dlm::counted_prefix_tokens(config, 5), 0);
 }
 

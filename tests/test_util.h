@@ -4,6 +4,9 @@
 #include <functional>
 #include <string>
 
+#include <stdexcept>
+
+#include "dlm/config.h"
 #include "dlm/error.h"
 
 namespace dlm_test {
@@ -16,6 +19,15 @@ inline std::string error_of(const std::function<void()>& f) {
     return e.what();
   }
   return "";
+}
+
+// The enum value a config name stands for (tests loop over names to label their failures).
+template <class E>
+E enum_from(const std::string& name) {
+  for (const auto& [value, n] : dlm::enum_names(static_cast<E*>(nullptr))) {
+    if (n == name) return value;
+  }
+  throw std::invalid_argument("no such enum name: " + name);
 }
 
 }  // namespace dlm_test

@@ -12,8 +12,47 @@
 
 namespace dlm {
 
+// Enum-valued settings. Each is read from its config name once, when the config is read.
+enum class DataKind { kLines, kDocuments, kPairs, kText, kCorpus };
+enum class Objective { kDiffusion, kAr };
+enum class NormKind { kLayerNorm, kRmsNorm };
+enum class PosKind { kLearned, kRotary };
+enum class TimeCond { kNone, kAdd, kAdaln };
+enum class LossOn { kMasked, kAll };
+enum class Weighting { kNone, kElbo };
+// MLP activation: gelu(x W1) W2 | relu(x W1)^2 W2 | (silu(x Wg) * x W1) W2.
+enum class Activation { kGelu, kRelu2, kSwiglu };
+
+// Arithmetic of the forward pass: fp32, or bf16 autocast (matmuls in bf16; weights, optimizer state
+// and reductions stay fp32).
+enum class Precision { kFp32, kBf16 };
+
+// The names of an enum-valued setting, as the config spells them; the config reads and writes
+// enums only through these tables, so adding a value touches one place.
+template <class E>
+using EnumNames = std::vector<std::pair<E, std::string>>;
+const EnumNames<DataKind>& enum_names(DataKind*);
+const EnumNames<Objective>& enum_names(Objective*);
+const EnumNames<NormKind>& enum_names(NormKind*);
+const EnumNames<PosKind>& enum_names(PosKind*);
+const EnumNames<TimeCond>& enum_names(TimeCond*);
+const EnumNames<LossOn>& enum_names(LossOn*);
+const EnumNames<Weighting>& enum_names(Weighting*);
+const EnumNames<Activation>& enum_names(Activation*);
+const EnumNames<Precision>& enum_names(Precision*);
+
+// The config name of an enum value (for messages and to_json).
+template <class E>
+const std::string& enum_name(E value) {
+  for (const auto& [v, name] : enum_names(static_cast<E*>(nullptr))) {
+    if (v == value) return name;
+  }
+  static const std::string unnamed = "?";  // a table missing a value: a programming error
+  return unnamed;
+}
+
 struct DataConfig {
-  std::string kind = "lines";        ///< lines | documents | pairs | text | corpus (token blocks)
+  DataKind kind = DataKind::kLines;  ///< lines | documents | pairs | text | corpus (token blocks)
   std::string path;                  ///< training file (relative paths resolve against the config file)
   std::string format = "auto";       ///< auto | plain | jsonl | tsv (auto: by file extension)
   std::string separator = ">";       ///< pairs in plain format: prompt and answer split at the first one
@@ -36,18 +75,6 @@ struct TokenizerConfig {
   int64_t train_max_bytes = 20000000;  ///< sentencepiece training: at most this much text is used
 };
 
-// MLP activation: gelu(x W1) W2 | relu(x W1)^2 W2 | (silu(x Wg) * x W1) W2.
-enum class Activation { kGelu, kRelu2, kSwiglu };
-
-// Arithmetic of the forward pass: fp32, or bf16 autocast (matmuls in bf16; weights, optimizer state
-// and reductions stay fp32).
-enum class Precision { kFp32, kBf16 };
-
-// The names of an enum-valued setting, as the config spells them; the config reads and writes
-// enums only through these tables, so adding a value touches one place.
-const std::vector<std::pair<Activation, std::string>>& enum_names(Activation*);
-const std::vector<std::pair<Precision, std::string>>& enum_names(Precision*);
-
 struct ModelConfig {
   std::string type = "transformer";  ///< transformer | mlp (seed 001's toy)
   int64_t d_model = 128;             ///< width of the residual stream
@@ -55,10 +82,10 @@ struct ModelConfig {
   int64_t n_head = 4;                ///< attention heads; must divide d_model
   int64_t d_ff = 0;                  ///< MLP width; 0 means 4 * d_model
   double dropout = 0.1;              ///< dropout on attention output, MLP output and embeddings
-  std::string norm = "layernorm";    ///< layernorm | rmsnorm
-  std::string pos = "learned";       ///< learned | rotary
+  NormKind norm = NormKind::kLayerNorm;  ///< layernorm | rmsnorm
+  PosKind pos = PosKind::kLearned;   ///< learned | rotary
   bool tie_head = true;              ///< output head shares the token embedding
-  std::string time_cond = "none";    ///< none | add (embedding of t added) | adaln (DiT-style)
+  TimeCond time_cond = TimeCond::kNone;  ///< none | add (embedding of t added) | adaln (DiT-style)
   int64_t mlp_hidden = 256;          ///< hidden width of the mlp model
   std::string attention = "auto";    ///< auto | fused (LibTorch 2.x SDPA) | explicit (matmul, softmax);
                                      ///< auto is fused where LibTorch has it
@@ -77,8 +104,8 @@ struct DiffusionConfig {
   int64_t prefix_len = 0;             ///< first tokens of every example never masked (seed 003: 16)
   double prefix_prob = 0.0;           ///< share of examples that keep a random-length prefix unmasked,
                                       ///< so the model learns to continue any prefix (dgen --prefix)
-  std::string loss_on = "masked";     ///< masked (MDLM, LLaDA) | all (seed 001)
-  std::string weighting = "none";     ///< none | elbo (1/t, MDLM's bound)
+  LossOn loss_on = LossOn::kMasked;   ///< masked (MDLM, LLaDA) | all (seed 001)
+  Weighting weighting = Weighting::kNone;  ///< none | elbo (1/t, MDLM's bound)
   bool mask_pad = true;               ///< padding after EOS is masked and scored (else never touched)
 };
 
@@ -122,7 +149,7 @@ struct EvalConfig {
 
 struct Config {
   std::string name = "run";           ///< run name; default run directory is runs/<name>
-  std::string objective = "diffusion";  ///< diffusion (masked denoising) | ar (causal next-token twin)
+  Objective objective = Objective::kDiffusion;  ///< diffusion (masked denoising) | ar (causal next-token twin)
   DataConfig data;
   TokenizerConfig tokenizer;
   ModelConfig model;

@@ -39,7 +39,7 @@ Likelihood ar_likelihood(DenoiserImpl& model, const std::vector<Example>& blocks
                          int64_t bos_id, int64_t batch_size, const torch::Device& device);
 
 struct EvalReport {
-  std::string objective;          ///< diffusion | ar
+  Objective objective = Objective::kDiffusion;
   int64_t blocks = 0;             ///< validation blocks (or examples) evaluated
   int64_t parameters = 0;
   int64_t step = 0;               ///< training step of the checkpoint

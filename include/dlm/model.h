@@ -44,7 +44,7 @@ TORCH_MODULE(RMSNorm);
 // LayerNorm or RMSNorm behind one interface, picked by ModelConfig::norm.
 class NormImpl : public torch::nn::Module {
  public:
-  NormImpl(const std::string& kind, int64_t dim, bool affine = true);
+  NormImpl(NormKind kind, int64_t dim, bool affine = true);
   torch::Tensor forward(const torch::Tensor& x);
 
  private:

@@ -23,7 +23,7 @@ int main(int argc, char** argv) {
   c.model.d_model = 16;
   c.model.n_layer = 1;
   c.model.n_head = 2;
-  c.model.pos = "rotary";
+  c.model.pos = dlm::PosKind::kRotary;
   c.model.dropout = 0.0;
   const dlm::CharTokenizer tokenizer = dlm::CharTokenizer::build({"abcde"});
   torch::manual_seed(5);

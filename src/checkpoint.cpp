@@ -293,6 +293,13 @@ void CheckpointReader::load_optimizer(torch::optim::AdamW& optimizer, DenoiserIm
     } catch (const c10::Error& e) {
       throw Error(path_ + ": optimizer state does not match: " + first_line(e.what()));
     }
+    // Those moments load on the CPU; they must live where the parameters do.
+    for (const auto& p : model.parameters()) {
+      if (torch::optim::AdamWParamState* s = adamw_state(optimizer, p)) {
+        s->exp_avg(s->exp_avg().to(p.device()));
+        s->exp_avg_sq(s->exp_avg_sq().to(p.device()));
+      }
+    }
     return;
   }
   const auto names = adamw_.value("names", std::vector<std::string>());
@@ -302,16 +309,17 @@ void CheckpointReader::load_optimizer(torch::optim::AdamW& optimizer, DenoiserIm
       avg_sq.toTensorList().size() != names.size() || steps.size() != names.size()) {
     throw Error(path_ + ": checkpoint optimizer state is incomplete");
   }
+  const c10::List<at::Tensor> avgs = avg.toTensorList(), avg_sqs = avg_sq.toTensorList();
   const auto params = model.named_parameters();
   for (size_t i = 0; i < names.size(); ++i) {
     const torch::Tensor* p = params.find(names[i]);
-    if (!p || avg.toTensorList().get(i).sizes() != p->sizes()) {
+    if (!p || avgs.get(i).sizes() != p->sizes()) {
       throw Error(path_ + ": optimizer state for '" + names[i] + "' does not match the model");
     }
     auto state = std::make_unique<torch::optim::AdamWParamState>();
     state->step(steps[i]);
-    state->exp_avg(avg.toTensorList().get(i).to(p->device()));
-    state->exp_avg_sq(avg_sq.toTensorList().get(i).to(p->device()));
+    state->exp_avg(avgs.get(i).to(p->device()));
+    state->exp_avg_sq(avg_sqs.get(i).to(p->device()));
     optimizer.state()[state_key(*p)] = std::move(state);
   }
 }

@@ -6,6 +6,9 @@
 #include <ATen/autocast_mode.h>
 #include <torch/version.h>
 
+// LibTorch 2.4 replaced the per-backend autocast functions with per-device ones.
+#define DLM_PER_DEVICE_AUTOCAST (TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4))
+
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -40,7 +43,7 @@ int64_t set_threads(int64_t threads) {
 namespace {
 
 bool autocast_enabled(torch::DeviceType type) {
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+#if DLM_PER_DEVICE_AUTOCAST
   return at::autocast::is_autocast_enabled(type);
 #else
   return type == torch::kCPU ? at::autocast::is_cpu_enabled() : at::autocast::is_enabled();
@@ -48,7 +51,7 @@ bool autocast_enabled(torch::DeviceType type) {
 }
 
 torch::ScalarType autocast_dtype(torch::DeviceType type) {
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+#if DLM_PER_DEVICE_AUTOCAST
   return at::autocast::get_autocast_dtype(type);
 #else
   return type == torch::kCPU ? at::autocast::get_autocast_cpu_dtype() : at::autocast::get_autocast_gpu_dtype();
@@ -56,7 +59,7 @@ torch::ScalarType autocast_dtype(torch::DeviceType type) {
 }
 
 void set_autocast(torch::DeviceType type, bool enabled, torch::ScalarType dtype) {
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+#if DLM_PER_DEVICE_AUTOCAST
   at::autocast::set_autocast_enabled(type, enabled);
   at::autocast::set_autocast_dtype(type, dtype);
 #else

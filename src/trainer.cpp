@@ -144,18 +144,11 @@ void set_hyperparameters(torch::optim::AdamW& optimizer, const TrainConfig& tc, 
 }
 
 void restore_optimizer(CheckpointReader& reader, torch::optim::AdamW& optimizer, DenoiserImpl& model,
-                       const TrainConfig& tc, const torch::Device& device) {
+                       const TrainConfig& tc) {
   reader.load_optimizer(optimizer, model);
   // LibTorch >= 2.4 also restores each group's options; 1.13 keeps the constructor's. The config
   // decides on both, so a resumed run has the same hyperparameters whichever LibTorch wrote or reads it.
   set_hyperparameters(optimizer, tc, reader.state().step);
-  // Saved moments load on the CPU; they must live where the parameters do.
-  for (auto& item : optimizer.state()) {
-    auto& s = static_cast<torch::optim::AdamWParamState&>(*item.second);
-    s.exp_avg(s.exp_avg().to(device));
-    s.exp_avg_sq(s.exp_avg_sq().to(device));
-    if (s.max_exp_avg_sq().defined()) s.max_exp_avg_sq(s.max_exp_avg_sq().to(device));
-  }
 }
 
 double learning_rate(const TrainConfig& c, int64_t step) {
@@ -282,7 +275,7 @@ TrainSummary train(const Config& config_in, const TrainOptions& options) {
   TrainState state;
   if (reader) {
     reader->load_model(*model, device);
-    restore_optimizer(*reader, optimizer, *model, tc, device);
+    restore_optimizer(*reader, optimizer, *model, tc);
     state = reader->state();
     log::info("resuming {} at step {}", run_dir, state.step);
     if (state.step >= tc.steps) {

@@ -140,7 +140,7 @@ TEST(Trainer, ResumedOptimizerTakesItsHyperparametersFromTheConfig) {
   resumed.beta1 = 0.9;
   torch::optim::AdamW optimizer = dlm::make_optimizer(*model, resumed);
   dlm::CheckpointReader reader(dir + "/last.pt");
-  dlm::restore_optimizer(reader, optimizer, *model, resumed, torch::kCPU);
+  dlm::restore_optimizer(reader, optimizer, *model, resumed);
   const auto& groups = optimizer.param_groups();
   ASSERT_EQ(groups.size(), 2u);
   for (size_t i = 0; i < groups.size(); ++i) {

@@ -40,7 +40,8 @@ class CheckpointReader {
   std::unique_ptr<Tokenizer> tokenizer() const;
   // Loads weights; throws dlm::Error when the shapes do not match the model.
   void load_model(DenoiserImpl& model, const torch::Device& device);
-  // Loads AdamW's moments for `model`'s parameters (onto their device); hyperparameters are not stored.
+  // Loads AdamW's moments for `model`'s parameters onto the parameters' devices; hyperparameters are
+  // not stored.
   void load_optimizer(torch::optim::AdamW& optimizer, DenoiserImpl& model);
 
  private:

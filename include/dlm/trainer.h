@@ -45,10 +45,10 @@ torch::optim::AdamW make_optimizer(DenoiserImpl& model, const TrainConfig& confi
 // Sets every group's learning rate (for `step`), betas and weight decay from `config`.
 void set_hyperparameters(torch::optim::AdamW& optimizer, const TrainConfig& config, int64_t step);
 
-// Loads the optimizer state of `reader` (moments onto `device`) and re-applies `config`'s
-// hyperparameters at the checkpoint's step, so both LibTorch flavours resume alike.
+// Loads the optimizer state of `reader` (moments onto the parameters' devices) and re-applies
+// `config`'s hyperparameters at the checkpoint's step, so both LibTorch flavours resume alike.
 void restore_optimizer(CheckpointReader& reader, torch::optim::AdamW& optimizer, DenoiserImpl& model,
-                       const TrainConfig& config, const torch::Device& device);
+                       const TrainConfig& config);
 
 // Loss of one batch: sum(w * ce) / loss_norm.
 torch::Tensor batch_loss(const torch::Tensor& logits, const Batch& batch);

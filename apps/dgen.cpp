@@ -180,6 +180,7 @@ int main(int argc, char** argv) {
     if (show_steps) on_step = [&](int64_t step, const torch::Tensor& x) { show(step + 1, x); };
     const auto t0 = std::chrono::steady_clock::now();
     dlm::GenerateResult result;
+    const auto autocast = dlm::autocast_for(loaded.config.train.precision, dev);
     if (ar) {
       auto* causal = dynamic_cast<dlm::TransformerImpl*>(loaded.model.get());
       if (!causal) throw dlm::Error(path + ": an ar checkpoint must hold a transformer");

@@ -170,9 +170,15 @@ Dataset make_dataset(const DataConfig& c, const Tokenizer& tok, const std::vecto
   Dataset ds;
   const int64_t n = static_cast<int64_t>(all.size());
   int64_t n_val = std::min<int64_t>(c.val_max, static_cast<int64_t>(static_cast<double>(n) * c.val_fraction));
-  const std::vector<int64_t> order = shuffled_indices(n, static_cast<uint64_t>(c.shuffle_seed));
   if (n_val <= 0 || n_val >= n) n_val = 0;
-  for (int64_t i = 0; i < n; ++i) (i < n_val ? ds.val : ds.train).push_back(all[order[i]]);
+  if (c.kind == DataKind::kText) {
+    // Running text validates on its end: a random window would sit between training windows
+    // that share its sentences, and the usual split of a corpus file is first 90% / last 10%.
+    for (int64_t i = 0; i < n; ++i) (i >= n - n_val ? ds.val : ds.train).push_back(all[static_cast<size_t>(i)]);
+  } else {
+    const std::vector<int64_t> order = shuffled_indices(n, static_cast<uint64_t>(c.shuffle_seed));
+    for (int64_t i = 0; i < n; ++i) (i < n_val ? ds.val : ds.train).push_back(all[order[i]]);
+  }
   if (ds.val.empty()) {
     ds.val = ds.train;
     ds.val_is_train = true;

@@ -9,6 +9,7 @@
 
 #include "dlm/collator.h"
 #include "dlm/corpus.h"
+#include "dlm/device.h"
 #include "dlm/error.h"
 
 namespace dlm {
@@ -133,6 +134,7 @@ EvalReport evaluate_checkpoint(const LoadedModel& loaded, const std::string& run
   r.blocks = static_cast<int64_t>(val.size());
   const int64_t first = config.diffusion.prefix_len;
   const int64_t batch = config.eval.batch_size;
+  const auto autocast = autocast_for(config.train.precision, device);
   if (config.objective == Objective::kAr) {
     r.likelihood = ar_likelihood(*loaded.model, val, first, tok.bos_id(), batch, device);
   } else {

@@ -170,6 +170,33 @@ torch::Tensor batch_loss(const torch::Tensor& logits, const Batch& batch) {
   return (ce * w).sum() / batch.loss_norm;
 }
 
+StepStats train_step(DenoiserImpl& model, torch::optim::AdamW& optimizer, const TrainConfig& tc, int64_t step,
+                     const torch::Device& device, const std::function<Batch(int64_t micro)>& batch_at) {
+  set_hyperparameters(optimizer, tc, step);
+  optimizer.zero_grad();
+  StepStats stats;
+  for (int64_t micro = step * tc.grad_accum; micro < (step + 1) * tc.grad_accum; ++micro) {
+    const Batch batch = batch_at(micro);
+    seed_default_generator(device, derive_seed(static_cast<uint64_t>(tc.seed), Stream::kDropout,
+                                               static_cast<uint64_t>(micro)));
+    torch::Tensor logits;
+    {
+      const auto autocast = autocast_for(tc.precision, device);
+      logits = model.forward(batch.input.to(device), batch.t.to(device));
+    }
+    const torch::Tensor loss = batch_loss(logits, batch) / static_cast<double>(tc.grad_accum);
+    loss.backward();
+    stats.loss += loss.item<double>();
+  }
+  if (!std::isfinite(stats.loss)) throw non_finite(step + 1, "loss");
+  // The norm is measured even without clipping (an infinite limit never rescales).
+  stats.grad_norm = torch::nn::utils::clip_grad_norm_(
+      model.parameters(), tc.grad_clip > 0 ? tc.grad_clip : std::numeric_limits<double>::infinity());
+  if (!std::isfinite(stats.grad_norm)) throw non_finite(step + 1, "gradient norm");
+  optimizer.step();
+  return stats;
+}
+
 std::vector<LevelMetrics> evaluate_by_level(DenoiserImpl& model, const std::vector<Example>& examples,
                                             const DiffusionConfig& config, const std::vector<double>& levels,
                                             int64_t mask_id, int64_t batch_size, const torch::Device& device,
@@ -333,6 +360,7 @@ TrainSummary train(const Config& config_in, const TrainOptions& options) {
   int64_t tokens_window = 0;
   double loss_window = 0.0;
   int64_t loss_count = 0;
+  double eval_seconds = 0.0;
   const int64_t first_step = state.step;
   // Writes last.pt with everything an exact resume needs, then records the run as the latest.
   const auto save_last = [&] {
@@ -343,43 +371,27 @@ TrainSummary train(const Config& config_in, const TrainOptions& options) {
 
   for (int64_t step = state.step; step < tc.steps; ++step) {
     const double lr = learning_rate(tc, step);
-    set_hyperparameters(optimizer, tc, step);
-    optimizer.zero_grad();
-    double step_loss = 0.0;
-    for (int64_t micro = 0; micro < tc.grad_accum; ++micro) {
+    const StepStats stats = train_step(*model, optimizer, tc, step, device, [&](int64_t micro) {
       std::vector<Example> examples;
-      const int64_t base = (step * tc.grad_accum + micro) * B;
+      const int64_t base = micro * B;
       for (int64_t i = 0; i < B; ++i) examples.push_back(example_at(base + i));
       std::vector<const Example*> group;
       for (const auto& e : examples) group.push_back(&e);
-      // Masks and dropout are functions of the seed and the micro-batch, on every device.
-      const uint64_t micro_index = static_cast<uint64_t>(step * tc.grad_accum + micro);
-      seed_default_generator(device, derive_seed(static_cast<uint64_t>(tc.seed), Stream::kDropout, micro_index));
-      torch::Generator mask_gen = cpu_generator(derive_seed(static_cast<uint64_t>(tc.seed), Stream::kMasking, micro_index));
-      const Batch batch = ar ? collate_ar(group, tokenizer->bos_id())
-                             : collate(group, config.diffusion, tokenizer->mask_id(), mask_gen);
-      torch::Tensor logits;
-      {
-        const auto autocast = autocast_for(tc.precision, device);
-        logits = model->forward(batch.input.to(device), batch.t.to(device));
-      }
-      const torch::Tensor loss = batch_loss(logits, batch) / static_cast<double>(tc.grad_accum);
-      loss.backward();
-      step_loss += loss.item<double>();
-      tokens_window += B * config.data.seq_len;
-    }
-    if (!std::isfinite(step_loss)) throw non_finite(step + 1, "loss");
-    // The norm is measured even without clipping (an infinite limit never rescales).
-    const double grad_norm = torch::nn::utils::clip_grad_norm_(
-        model->parameters(), tc.grad_clip > 0 ? tc.grad_clip : std::numeric_limits<double>::infinity());
-    if (!std::isfinite(grad_norm)) throw non_finite(step + 1, "gradient norm");
-    optimizer.step();
+      // Masks are functions of the seed and the micro-batch, on every device.
+      torch::Generator mask_gen = cpu_generator(derive_seed(static_cast<uint64_t>(tc.seed), Stream::kMasking,
+                                                            static_cast<uint64_t>(micro)));
+      return ar ? collate_ar(group, tokenizer->bos_id()) : collate(group, config.diffusion, tokenizer->mask_id(), mask_gen);
+    });
+    const double step_loss = stats.loss;
+    tokens_window += tc.grad_accum * B * config.data.seq_len;
     state.step = step + 1;
     loss_window += step_loss;
     ++loss_count;
     summary.final_train_loss = step_loss;
 
     const double elapsed = std::chrono::duration<double>(Clock::now() - t_start).count();
+    // train.time_limit counts training only: validation and checkpoints do not eat the budget.
+    const bool out_of_time = tc.time_limit > 0 && elapsed - eval_seconds >= tc.time_limit;
     const double rate_steps = static_cast<double>(state.step - first_step) / std::max(elapsed, 1e-9);
     const double eta = static_cast<double>(tc.steps - state.step) / std::max(rate_steps, 1e-9);
     const double window_s = std::chrono::duration<double>(Clock::now() - t_window).count();
@@ -400,8 +412,10 @@ TrainSummary train(const Config& config_in, const TrainOptions& options) {
       tokens_window = 0;
     }
 
-    if (state.step % tc.eval_every == 0 || state.step == tc.steps) {
+    if (state.step % tc.eval_every == 0 || state.step == tc.steps || out_of_time) {
+      const auto t_eval = Clock::now();
       // Diffusion: mean over masking levels; ar: next-token loss and accuracy.
+      const auto autocast = autocast_for(tc.precision, device);
       const auto val = ar ? std::vector<LevelMetrics>{evaluate_ar(*model, data.val, tokenizer->bos_id(), 0,
                                                                   std::max<int64_t>(B, 64), device)}
                           : evaluate_by_level(*model, data.val, config.diffusion, levels, tokenizer->mask_id(),
@@ -430,6 +444,11 @@ TrainSummary train(const Config& config_in, const TrainOptions& options) {
       save_last();
       if (is_best) save_checkpoint(best_path, config, *tokenizer, *model, &optimizer, state);
       summary.best_val_loss = state.best_val;
+      eval_seconds += std::chrono::duration<double>(Clock::now() - t_eval).count();
+    }
+    if (out_of_time && state.step < tc.steps) {
+      log::info("train.time_limit of {:.0f} s reached at step {}", tc.time_limit, state.step);
+      break;
     }
     const bool stop = (options.stop_requested && options.stop_requested->load()) ||
                       (options.stop_at_step > 0 && state.step >= options.stop_at_step);

@@ -101,6 +101,21 @@ TEST(Dataset, TextWindowsReassembleToTheCorpus) {
   EXPECT_EQ(found, ds.train.size());
 }
 
+TEST(Dataset, TextValidatesOnTheLastWindowsInOrder) {
+  std::string corpus;
+  for (int i = 0; i < 40; ++i) corpus += static_cast<char>('a' + i % 26);
+  auto c = config("text", write("running.txt", corpus), 4);
+  c.val_fraction = 0.2;
+  const auto raw = dlm::read_examples(c);
+  const auto tok = dlm::CharTokenizer::build(dlm::vocabulary_texts(raw));
+  const auto ds = dlm::make_dataset(c, tok, raw);
+  ASSERT_EQ(ds.val.size(), 2u);
+  ASSERT_EQ(ds.train.size(), 8u);  // 10 windows, the last 2 held out
+  EXPECT_EQ(tok.decode(ds.train[0].ids), corpus.substr(0, 4));
+  EXPECT_EQ(tok.decode(ds.val[0].ids), corpus.substr(32, 4));
+  EXPECT_EQ(tok.decode(ds.val[1].ids), corpus.substr(36, 4));
+}
+
 TEST(Dataset, BadInputsAreClearErrors) {
   EXPECT_THROW(dlm::read_examples(config("lines", testing::TempDir() + "/nope.txt")), dlm::Error);
   EXPECT_THROW(dlm::read_examples(config("lines", write("empty.txt", "\n\n  \n"))), dlm::Error);

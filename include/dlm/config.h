@@ -57,7 +57,7 @@ struct DataConfig {
   std::string format = "auto";       ///< auto | plain | jsonl | tsv (auto: by file extension)
   std::string separator = ">";       ///< pairs in plain format: prompt and answer split at the first one
   int64_t seq_len = 32;              ///< tokens per example (prompt + text + EOS + padding)
-  double val_fraction = 0.1;         ///< share of examples held out for validation
+  double val_fraction = 0.1;         ///< share of examples held out for validation (text: its last windows)
   int64_t val_max = 512;             ///< at most this many validation examples
   int64_t shuffle_seed = 1234;       ///< seed of the deterministic shuffle before the split
   std::string val_path;              ///< corpus: validation file; empty holds out the last documents
@@ -137,6 +137,8 @@ struct TrainConfig {
   int64_t threads = 0;                ///< CPU threads; 0 means the core count
   std::string device = "auto";        ///< auto | cpu | cuda
   Precision precision = Precision::kFp32;  ///< fp32 | bf16 (autocast for training, validation and sampling)
+  double time_limit = 0.0;            ///< seconds of training (validation excluded) before a final
+                                      ///< validation and checkpoint; 0: train.steps alone decides
 };
 
 // Likelihood evaluation (dtrain --eval and the final evaluation of a corpus run).

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -52,6 +53,18 @@ void restore_optimizer(CheckpointReader& reader, torch::optim::AdamW& optimizer,
 
 // Loss of one batch: sum(w * ce) / loss_norm.
 torch::Tensor batch_loss(const torch::Tensor& logits, const Batch& batch);
+
+struct StepStats {
+  double loss = 0.0;       ///< the step's training loss (mean over its micro-batches)
+  double grad_norm = 0.0;  ///< global gradient norm before clipping
+};
+
+// One optimizer step at `step` (0-based): train.grad_accum micro-batches from `batch_at(micro)`,
+// forward under train.precision's autocast, backward, clipping at train.grad_clip, AdamW. Dropout
+// is seeded from (train.seed, micro-batch index) on `device`. Throws when the loss or the gradient
+// norm is not finite, before the parameters change.
+StepStats train_step(DenoiserImpl& model, torch::optim::AdamW& optimizer, const TrainConfig& config, int64_t step,
+                     const torch::Device& device, const std::function<Batch(int64_t micro)>& batch_at);
 
 struct LevelMetrics {
   double rate = 0.0;      ///< masking level

@@ -1,9 +1,11 @@
 // blas_matmul: fp32 matrix-product speed (1024 x 1024 @ 1024 x 1024, torch::matmul) on one thread and
 // on all cores, with the BLAS and kernel set it ran on. Restarts itself like dtrain and dgen, so
 // DLM_BLAS_KERNELS=keep measures OpenBLAS's own kernel choice and the default measures dlm's.
+// `blas_matmul --kernels` prints only the OpenBLAS kernel set in use.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <string>
 #include <vector>
 
 #include <ATen/CPUGeneratorImpl.h>
@@ -76,9 +78,16 @@ void print_results(const dlm::BlasInfo& info, const std::vector<Timing>& timings
 
 }  // namespace
 
-int main(int /*argc*/, char** argv) {
+int main(int argc, char** argv) {
   return dlm::run_tool("blas_matmul", [&] {
     const dlm::BlasStatus status = dlm::ensure_blas_kernels(argv);  // may restart the program once
+    // --kernels: only the OpenBLAS kernel set dlm runs on (empty for other BLAS), for scripts that
+    // give a reference program the same one through OPENBLAS_CORETYPE.
+    if (argc > 1 && std::string(argv[1]) == "--kernels") {
+      const dlm::BlasInfo info = dlm::detect_blas();
+      std::printf("%s\n", info.library == "OpenBLAS" ? info.core.c_str() : "");
+      return 0;
+    }
     std::printf("%s\n", status.line.c_str());
     const std::vector<Timing> timings = {time_matmul(1), time_matmul(0)};
     print_results(dlm::detect_blas(), timings);

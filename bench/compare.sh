@@ -30,15 +30,16 @@ esac
 "$python" -c 'import torch' 2>/dev/null ||
   { echo "compare.sh: $python has no torch (debian: apt-get install python3-torch; pip: scripts/setup.sh --torch pip)" >&2; exit 1; }
 [ -s "$text" ] || scripts/fetch_plays.sh
+# The twin runs on the OpenBLAS kernel set dlm chose (MKL has no such switch).
+core=$("$build/blas_matmul" --kernels)
+core=${core:-${OPENBLAS_CORETYPE:-}}
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 
 for precision in $precisions; do
   "$build/train_bench" --config configs/char6x384.json --text "$text" --steps "$steps" --threads $threads \
     --precision "$precision" | tee -a "$out"
-  # The twin runs on the kernel set dlm chose (OpenBLAS only; MKL has no such switch).
-  core=$(tail -1 "$out" | sed -n 's/.*kernels \([A-Za-z0-9]*\).*/\1/p')
-  OPENBLAS_CORETYPE=${core:-$OPENBLAS_CORETYPE} "$python" bench/reference.py speed --text "$text" --steps "$steps" \
+  OPENBLAS_CORETYPE=$core "$python" bench/reference.py speed --text "$text" --steps "$steps" \
     --threads $threads --precision "$precision" | tee -a "$out"
   if [ "$flavour" = pip ]; then
     "$python" bench/reference.py speed --compile --text "$text" --steps "$steps" --threads $threads \

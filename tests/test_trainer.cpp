@@ -2,6 +2,7 @@
 // the run without overwriting the last good checkpoint.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 
@@ -101,6 +102,32 @@ TEST(Trainer, NonFiniteLossStopsAndKeepsTheLastGoodCheckpoint) {
   EXPECT_EQ(fs::last_write_time(o.run_dir + "/last.pt"), good);
   auto loaded = dlm::load_model_for_inference(o.run_dir + "/last.pt", torch::kCPU);
   for (const auto& p : loaded.model->parameters()) EXPECT_TRUE(p.isfinite().all().item<bool>());
+}
+
+// A run given a wall-clock budget ends when the budget is spent, validated and checkpointed, and
+// the time spent validating does not count against it.
+TEST(Trainer, TimeLimitEndsTheRunWithAValidationAndACheckpoint) {
+  const std::string dir = testing::TempDir() + "/time_limit_test";
+  fs::remove_all(dir);
+  dlm::Config c = tiny_config(dir);
+  c.train.steps = 100000;
+  c.train.eval_every = 100000;
+  c.train.time_limit = 0.5;
+  dlm::TrainOptions o;
+  o.run_dir = dir + "/run";
+  o.progress = 0;
+  const auto start = std::chrono::steady_clock::now();
+  const dlm::TrainSummary s = dlm::train(c, o);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_GT(s.steps, 1);
+  EXPECT_LT(s.steps, c.train.steps);
+  EXPECT_GT(seconds, 0.5);
+  EXPECT_FALSE(s.interrupted);
+  EXPECT_EQ(dlm::CheckpointReader(o.run_dir + "/last.pt").state().step, s.steps);
+  std::ifstream metrics(o.run_dir + "/metrics.jsonl");
+  std::string line, last;
+  while (std::getline(metrics, line)) last = line;
+  EXPECT_EQ(nlohmann::json::parse(last)["step"].get<int64_t>(), s.steps);
 }
 
 TEST(Trainer, UnwritableRunDirectoryFailsBeforeTraining) {

@@ -114,12 +114,21 @@ def main():
     ap.add_argument("--compile", action="store_true")
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--latency-repeats", type=int, default=10)
+    # For the study in bench/learn.sh: dlm's recipe, one piece at a time.
+    ap.add_argument("--init", choices=["torch", "dlm"], default="torch")
+    ap.add_argument("--warmup-steps", type=int, default=0)
+    ap.add_argument("--clip", type=float, default=0.0)
+    ap.add_argument("--beta2", type=float, default=0.999)
+    ap.add_argument("--wd", type=float, default=0.01)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     train, val, vocab = windows(a.text, 256)
     model = Model(vocab)
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-4)
+    if a.init == "dlm":  # GPT-2's: N(0, 0.02), residual projections scaled by 1/sqrt(2 layers)
+        for name, p in model.named_parameters():
+            nn.init.normal_(p, 0.0, 0.02 / (math.sqrt(12) if name.endswith(("proj.weight", "out.weight")) else 1))
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-4, betas=(0.9, a.beta2), weight_decay=a.wd)
     run = torch.compile(model) if a.compile else model
     gen = torch.Generator().manual_seed(a.seed)
     order = torch.randperm(len(train), generator=gen)
@@ -131,6 +140,10 @@ def main():
         loss = loss_of(run, train[idx], rates, gen, a.precision)
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        if a.clip > 0:
+            nn.utils.clip_grad_norm_(model.parameters(), a.clip)
+        for g in opt.param_groups:
+            g["lr"] = 3e-4 * min(1.0, (step[0] + 1) / a.warmup_steps) if a.warmup_steps else 3e-4
         opt.step()
         step[0] += 1
         return loss.item()

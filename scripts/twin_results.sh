@@ -1,24 +1,27 @@
 #!/usr/bin/env bash
-# Measures the SOTU comparison of docs/results.md from the two trained runs: the validation bound of
-# the diffusion model (with two seeds, to show the estimate is stable), the autoregressive model's
-# exact perplexity, and seed 003's recipe: a 16-token prompt from a validation address continued into
-# a 256-token block in 10 steps with each schedule, next to the autoregressive continuation.
-# Usage: scripts/sotu_results.sh [diffusion run] [ar run] [output folder]
-# (defaults: runs/sotu_diffusion runs/sotu_ar runs/sotu_results). Train the runs first:
-#   scripts/fetch_sotu.sh
-#   build/dtrain --config configs/sotu_diffusion.json && build/dtrain --config configs/sotu_ar.json
+# Measures a diffusion/autoregressive comparison of docs/results.md from its two trained runs: the
+# validation bound of the diffusion model (with two seeds, to show the estimate is stable), the
+# autoregressive model's exact perplexity, and seed 003's recipe: a 16-token prompt from the last
+# validation document continued into a 256-token block in 10 steps with each schedule, next to the
+# autoregressive continuation.
+# Usage: scripts/twin_results.sh [corpus] [diffusion run] [ar run] [output folder]
+# (corpus kjv or sotu, default kjv; runs default to runs/<corpus>_diffusion, runs/<corpus>_ar, and
+# the output to runs/<corpus>_results). Train the runs first:
+#   scripts/fetch_kjv.sh
+#   build/dtrain --config configs/kjv_diffusion.json && build/dtrain --config configs/kjv_ar.json
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DIFF=${1:-runs/sotu_diffusion} AR=${2:-runs/sotu_ar} OUT=${3:-runs/sotu_results}
+CORPUS=${1:-kjv}
+DIFF=${2:-runs/${CORPUS}_diffusion} AR=${3:-runs/${CORPUS}_ar} OUT=${4:-runs/${CORPUS}_results}
 mkdir -p "$OUT"
 
-echo "== likelihood on the validation addresses"
+echo "== likelihood on the validation documents"
 build/dtrain --eval "$DIFF" --eval-json "$OUT/diffusion_eval.json" | tee "$OUT/diffusion_eval.txt"
 build/dtrain --eval "$DIFF" --set eval.seed=1 --eval-json "$OUT/diffusion_eval_seed1.json" | tee "$OUT/diffusion_eval_seed1.txt"
 build/dtrain --eval "$AR" --eval-json "$OUT/ar_eval.json" | tee "$OUT/ar_eval.txt"
 
-# The prompt: the first 16 tokens of the most recent validation address, as text.
-address=$(ls data/sotu/val_text/*.txt | LC_ALL=C sort | tail -n 1)
+# The prompt: the first 16 tokens of the last validation document (by name), as text.
+address=$(ls data/"$CORPUS"/val_text/*.txt | LC_ALL=C sort | tail -n 1)
 ids=$(build/dgen --tokenize --tokenizer "$DIFF" < "$address" | sed 's/.*"ids":\[\([^]]*\)\].*/\1/' | cut -d, -f1-16)
 prompt=$(echo "[$ids]" | build/dgen --detokenize --tokenizer "$DIFF")
 echo "== prompt: the first 16 tokens of $(basename "$address"): $prompt"

@@ -65,8 +65,8 @@ int main(int argc, char** argv) {
       const std::string path = dlm::resolve_checkpoint_path(eval_path);
       dlm::LoadedModel loaded = dlm::load_model_for_inference(path, dev);
       for (const auto& o : overrides) {
-        if (o.rfind("eval.", 0) != 0 && o.rfind("data.", 0) != 0) {
-          throw dlm::Error("--set " + o + ": with --eval only eval.* and data.* keys can change");
+        if (o.rfind("eval.", 0) != 0 && o.rfind("data.", 0) != 0 && o.rfind("train.precision=", 0) != 0) {
+          throw dlm::Error("--set " + o + ": with --eval only eval.*, data.* and train.precision can change");
         }
         dlm::apply_override(loaded.config, o);
       }

@@ -25,7 +25,7 @@ trap 'rm -f "$data"' EXIT
 perf record -q -F 999 -o "$data" -- "$build/train_bench" --config configs/char6x384.json --text "$text" \
   --steps "$steps" --warmup 2 --precision "$precision" --threads 2 --gemm-repeats 0 --latency-repeats 0 >/dev/null
 echo "CPU time by library ($steps training steps, $precision, $build):"
-perf report -q -i "$data" --sort dso --stdio 2>/dev/null | grep -v '^$' | head -12
+perf report -q -i "$data" --sort dso --stdio 2>/dev/null | grep -v '^$' | sed -E 's/ +$//' | head -12
 echo
 echo "top functions:"
-perf report -q -i "$data" --sort dso,symbol --stdio 2>/dev/null | grep -v '^$' | head -25
+perf report -q -i "$data" --sort dso,symbol --stdio 2>/dev/null | grep -v '^$' | sed -E 's/ +-? +-? *$//; s/ {3,}/  /g' | head -25

@@ -393,7 +393,8 @@ TrainSummary train(const Config& config_in, const TrainOptions& options) {
     // train.time_limit counts training only: validation and checkpoints do not eat the budget.
     const bool out_of_time = tc.time_limit > 0 && elapsed - eval_seconds >= tc.time_limit;
     const double rate_steps = static_cast<double>(state.step - first_step) / std::max(elapsed, 1e-9);
-    const double eta = static_cast<double>(tc.steps - state.step) / std::max(rate_steps, 1e-9);
+    double eta = static_cast<double>(tc.steps - state.step) / std::max(rate_steps, 1e-9);
+    if (tc.time_limit > 0) eta = std::min(eta, tc.time_limit - (elapsed - eval_seconds));
     const double window_s = std::chrono::duration<double>(Clock::now() - t_window).count();
     const double tok_per_s = static_cast<double>(tokens_window) / std::max(window_s, 1e-9);
     if (bar) {

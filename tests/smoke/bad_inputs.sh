@@ -111,6 +111,6 @@ expect_fail "needs model.type transformer" "$DTRAIN" --config "$SMOKE/tiny.json"
 expect_fail "unknown value 'gpt'" "$DTRAIN" --config "$SMOKE/tiny.json" --set objective=gpt
 expect_fail "the corpus has 57 training tokens, fewer than one block of 64" "$DTRAIN" --config "$SMOKE/tiny.json" --set data.kind=corpus --set data.seq_len=64 --set tokenizer.kind=byte
 expect_fail "nowhere: checkpoint not found" "$DTRAIN" --eval nowhere
-expect_fail "with --eval only eval.\* and data.\* keys can change" "$DTRAIN" --eval runs/tiny --set model.d_model=8
+expect_fail "with --eval only eval.\*, data.\* and train.precision can change" "$DTRAIN" --eval runs/tiny --set model.d_model=8
 expect_fail "eval.t_samples' = 0: must be >= 1" "$DTRAIN" --eval runs/tiny --set eval.t_samples=0
 echo "bad inputs: ok ($checks cases)"

@@ -10,6 +10,7 @@
 #   bench/compare.sh [--flavour debian|pip] [--steps N] [--precisions "fp32 bf16"] [--json FILE]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 flavour=debian steps=20 precisions="fp32 bf16" json="" threads=2 text=data/plays/plays.txt
 while [ $# -gt 0 ]; do
   case $1 in
@@ -21,18 +22,10 @@ while [ $# -gt 0 ]; do
     *) echo "compare.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
-case $flavour in
-  debian) build=build python=/usr/bin/python3 ;;
-  pip) build=build-torch2 python=.venv-torch2/bin/python ;;
-  *) echo "compare.sh: --flavour is debian or pip" >&2; exit 2 ;;
-esac
+bench_setup compare.sh "$flavour" "$text"
 [ -x "$build/train_bench" ] || { echo "compare.sh: $build/train_bench is missing (cmake --build $build)" >&2; exit 1; }
 "$python" -c 'import torch' 2>/dev/null ||
   { echo "compare.sh: $python has no torch (debian: apt-get install python3-torch; pip: scripts/setup.sh --torch pip)" >&2; exit 1; }
-[ -s "$text" ] || scripts/fetch_plays.sh
-# The twin runs on the OpenBLAS kernel set dlm chose (MKL has no such switch).
-core=$("$build/blas_matmul" --kernels)
-core=${core:-${OPENBLAS_CORETYPE:-}}
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 

@@ -9,6 +9,7 @@
 #   bench/learn.sh 'dlm preset' 'ref reference'
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 seconds=480 seeds="1234 1235" flavour=debian json="" text=data/plays/plays.txt
 while [ $# -gt 0 ]; do
   case $1 in
@@ -21,15 +22,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 [ $# -gt 0 ] || { echo "learn.sh: give at least one arm, e.g. 'dlm preset' 'ref reference'" >&2; exit 2; }
-case $flavour in
-  debian) build=build python=/usr/bin/python3 ;;
-  pip) build=build-torch2 python=.venv-torch2/bin/python ;;
-  *) echo "learn.sh: --flavour is debian or pip" >&2; exit 2 ;;
-esac
-[ -s "$text" ] || scripts/fetch_plays.sh
-# The twin runs on the OpenBLAS kernel set dlm chose (MKL has no such switch).
-core=$("$build/blas_matmul" --kernels)
-core=${core:-${OPENBLAS_CORETYPE:-}}
+bench_setup learn.sh "$flavour" "$text"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 results=$work/results.jsonl

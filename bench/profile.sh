@@ -6,6 +6,7 @@
 #   bench/profile.sh [--flavour debian|pip] [--steps N] [--precision fp32|bf16]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 flavour=debian steps=10 precision=fp32 text=data/plays/plays.txt
 while [ $# -gt 0 ]; do
   case $1 in
@@ -15,10 +16,8 @@ while [ $# -gt 0 ]; do
     *) echo "profile.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
-build=build
-[ "$flavour" = pip ] && build=build-torch2
+bench_setup profile.sh "$flavour" "$text"
 command -v perf >/dev/null || { echo "profile.sh: perf is missing (apt-get install linux-perf)" >&2; exit 1; }
-[ -s "$text" ] || scripts/fetch_plays.sh
 data=$(mktemp)
 trap 'rm -f "$data"' EXIT
 # Training steps only: train_bench's GEMM and latency parts are skipped.

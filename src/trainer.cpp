@@ -416,11 +416,13 @@ TrainSummary train(const Config& config_in, const TrainOptions& options) {
     if (state.step % tc.eval_every == 0 || state.step == tc.steps || out_of_time) {
       const auto t_eval = Clock::now();
       // Diffusion: mean over masking levels; ar: next-token loss and accuracy.
-      const auto autocast = autocast_for(tc.precision, device);
-      const auto val = ar ? std::vector<LevelMetrics>{evaluate_ar(*model, data.val, tokenizer->bos_id(), 0,
-                                                                  std::max<int64_t>(B, 64), device)}
-                          : evaluate_by_level(*model, data.val, config.diffusion, levels, tokenizer->mask_id(),
-                                              std::max<int64_t>(B, 64), device, static_cast<uint64_t>(tc.seed) + 7);
+      const std::vector<LevelMetrics> val = [&] {
+        const auto autocast = autocast_for(tc.precision, device);  // the forward passes only, not the saving
+        return ar ? std::vector<LevelMetrics>{evaluate_ar(*model, data.val, tokenizer->bos_id(), 0,
+                                                          std::max<int64_t>(B, 64), device)}
+                  : evaluate_by_level(*model, data.val, config.diffusion, levels, tokenizer->mask_id(),
+                                      std::max<int64_t>(B, 64), device, static_cast<uint64_t>(tc.seed) + 7);
+      }();
       double val_loss = 0.0, val_acc = 0.0;
       for (const auto& l : val) val_loss += l.loss / static_cast<double>(val.size());
       for (const auto& l : val) val_acc += l.accuracy / static_cast<double>(val.size());

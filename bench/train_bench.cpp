@@ -162,7 +162,13 @@ int run(int argc, char** argv) {
   const double rss_start = rss_mib();
   const auto start = Clock::now();
   double loss = 0;
-  for (int64_t s = warmup; s < warmup + steps; ++s) loss = dlm::train_step(*model, optimizer, tc, s, torch::kCPU, batch_at).loss;
+  // Resident memory after every tenth of the timed steps: growth shows as a rising trace, not one end point.
+  std::vector<double> rss_trace;
+  const int64_t trace_every = std::max<int64_t>(1, steps / 10);
+  for (int64_t s = warmup; s < warmup + steps; ++s) {
+    loss = dlm::train_step(*model, optimizer, tc, s, torch::kCPU, batch_at).loss;
+    if ((s - warmup + 1) % trace_every == 0) rss_trace.push_back(rss_mib());
+  }
   const double train_s = since(start);
   const double rss_end = rss_mib();
 
@@ -202,6 +208,7 @@ int run(int argc, char** argv) {
                         {"forward_ms_batch64", latency_64},
                         {"rss_mib_after_warmup", rss_start},
                         {"rss_mib_after_steps", rss_end},
+                        {"rss_mib_trace", rss_trace},
                         {"peak_rss_mib", peak_rss_mib()}};
   std::cout << out.dump() << std::endl;
   return 0;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Measures the seed demos end to end: trains names, translate and code (unless --no-train), then
 # prints the figures the README quotes: distinct names out of 200, translate pairs reproduced with
-# greedy decoding, and code functions reproduced with l2r and confidence unmasking. Exits non-zero
+# greedy decoding, and code functions reproduced with l2r and confidence unmasking and by infilling. Exits non-zero
 # when a demo misses its mark (names: at least 90% distinct; translate and code: every one exact),
 # so CTest runs it as the `demos` test.
 #   scripts/check_demos.sh [--no-train] [--bin DIR] [--runs DIR] [DEMO...]   (default: all three)
@@ -63,6 +63,14 @@ run_code() {
       fi
     done
   done
+  # Infilling: the body of add from its signature, and nothing around the span changes.
+  got=$($DGEN --checkpoint "$runs/code" --infill $'def add(a, b):\n    return <mask:5>\n' --sampling greedy --format jsonl)
+  if echo "$got" | grep -qF '"text":"def add(a, b):\n    return a + b\n"'; then
+    echo "  infill add: exact"
+  else
+    echo "  infill add: DIFFERS: $got"
+    failed=1
+  fi
 }
 
 for c in "${demos[@]}"; do

@@ -6,7 +6,9 @@
 #include <set>
 #include <sstream>
 
+#include "config_read.h"
 #include "dlm/error.h"
+#include "dlm/sample_options.h"
 #include "dlm/utf8.h"
 
 namespace dlm {
@@ -51,103 +53,31 @@ const EnumNames<Precision>& enum_names(Precision*) {
   return names;
 }
 
+const EnumNames<Schedule>& enum_names(Schedule*) {
+  static const EnumNames<Schedule> names = {{Schedule::kLinear, "linear"}, {Schedule::kCosine, "cosine"},
+                                            {Schedule::kExponential, "exponential"}, {Schedule::kLogLinear, "loglinear"}};
+  return names;
+}
+const EnumNames<Strategy>& enum_names(Strategy*) {
+  static const EnumNames<Strategy> names = {{Strategy::kConfidence, "confidence"}, {Strategy::kMargin, "margin"},
+                                            {Strategy::kEntropy, "entropy"},       {Strategy::kRandom, "random"},
+                                            {Strategy::kL2R, "l2r"},               {Strategy::kRemask, "remask"}};
+  return names;
+}
+const EnumNames<Sampling>& enum_names(Sampling*) {
+  static const EnumNames<Sampling> names = {
+      {Sampling::kGreedy, "greedy"}, {Sampling::kTopK, "topk"}, {Sampling::kNucleus, "nucleus"}};
+  return names;
+}
+
+void throw_unknown_name(const std::string& what, const std::string& name, const std::string& valid) {
+  throw Error("unknown " + what + " '" + name + "' (valid: " + valid + ")");
+}
+
 namespace {
 
 using nlohmann::json;
-
-std::string join_path(const std::string& path, const std::string& key) {
-  return path.empty() ? key : path + "." + key;
-}
-
-const char* type_name(const json& j) {
-  if (j.is_null()) return "null";
-  if (j.is_boolean()) return "boolean";
-  if (j.is_number_integer()) return "integer";
-  if (j.is_number()) return "number";
-  if (j.is_string()) return "string";
-  if (j.is_array()) return "array";
-  return "object";
-}
-
-[[noreturn]] void type_error(const std::string& path, const char* expected, const json& got) {
-  throw Error("config key '" + path + "': expected " + expected + ", got " + type_name(got) + " " + dump_json(got));
-}
-
-void read_value(const json& j, const std::string& path, int64_t& out) {
-  if (!j.is_number_integer()) type_error(path, "an integer", j);
-  out = j.get<int64_t>();
-}
-void read_value(const json& j, const std::string& path, double& out) {
-  if (!j.is_number()) type_error(path, "a number", j);
-  out = j.get<double>();
-}
-void read_value(const json& j, const std::string& path, bool& out) {
-  if (!j.is_boolean()) type_error(path, "true or false", j);
-  out = j.get<bool>();
-}
-void read_value(const json& j, const std::string& path, std::string& out) {
-  if (!j.is_string()) type_error(path, "a string", j);
-  out = j.get<std::string>();
-}
-void read_value(const json& j, const std::string& path, std::vector<double>& out) {
-  if (!j.is_array()) type_error(path, "an array of numbers", j);
-  std::vector<double> values;
-  for (size_t i = 0; i < j.size(); ++i) {
-    if (!j[i].is_number()) type_error(path + "[" + std::to_string(i) + "]", "a number", j[i]);
-    values.push_back(j[i].get<double>());
-  }
-  out = values;
-}
-
-// Enum-valued settings: a string from the enum's name table, or an error naming the valid ones.
-template <class E, class = decltype(enum_names(static_cast<E*>(nullptr)))>
-void read_value(const json& j, const std::string& path, E& out) {
-  if (!j.is_string()) type_error(path, "a string", j);
-  std::string valid;
-  for (const auto& [value, name] : enum_names(static_cast<E*>(nullptr))) {
-    if (name == j.get<std::string>()) {
-      out = value;
-      return;
-    }
-    valid += (valid.empty() ? "" : ", ") + name;
-  }
-  throw Error("config key '" + path + "': unknown value '" + j.get<std::string>() + "' (valid: " + valid + ")");
-}
-
-// Reads the fields of one JSON object. Unknown keys are rejected up front with the valid ones listed,
-// because nlohmann's own helpers silently ignore them.
-class ObjectReader {
- public:
-  ObjectReader(const json& j, std::string path, std::vector<std::string> keys)
-      : j_(j), path_(std::move(path)) {
-    if (!j_.is_object()) type_error(path_.empty() ? "(top level)" : path_, "an object", j_);
-    const std::set<std::string> known(keys.begin(), keys.end());
-    for (const auto& item : j_.items()) {
-      if (known.count(item.key()) == 0) {
-        std::string valid;
-        for (const auto& k : keys) valid += (valid.empty() ? "" : ", ") + k;
-        throw Error("unknown config key '" + join_path(path_, item.key()) + "' (valid keys" +
-                    (path_.empty() ? "" : " in '" + path_ + "'") + ": " + valid + ")");
-      }
-    }
-  }
-
-  template <class T>
-  ObjectReader& field(const char* key, T& out) {
-    const auto it = j_.find(key);
-    if (it != j_.end()) read_value(*it, join_path(path_, key), out);
-    return *this;
-  }
-
-  const json* child(const char* key) const {
-    const auto it = j_.find(key);
-    return it == j_.end() ? nullptr : &*it;
-  }
-
- private:
-  const json& j_;
-  std::string path_;
-};
+using namespace config_read;
 
 void apply_data(DataConfig& c, const json& j, const std::string& p) {
   ObjectReader(j, p, {"kind", "path", "format", "separator", "seq_len", "val_fraction", "val_max", "shuffle_seed",
@@ -183,10 +113,12 @@ void apply_diffusion(DiffusionConfig& c, const json& j, const std::string& p) {
       .field("mask_pad", c.mask_pad);
 }
 void apply_sample(SampleConfig& c, const json& j, const std::string& p) {
-  ObjectReader(j, p, {"steps", "schedule", "strategy", "sampling", "temperature", "top_k", "top_p", "length"})
-      .field("steps", c.steps).field("schedule", c.schedule).field("strategy", c.strategy)
-      .field("sampling", c.sampling).field("temperature", c.temperature).field("top_k", c.top_k)
-      .field("top_p", c.top_p).field("length", c.length);
+  std::vector<std::string> keys;
+  for (const auto& o : sample_options()) keys.push_back(o.key);
+  ObjectReader reader(j, p, keys);
+  for (const auto& o : sample_options()) {
+    if (const json* v = reader.child(o.key.c_str())) o.read(c, *v, join_path(p, o.key));
+  }
 }
 void apply_train(TrainConfig& c, const json& j, const std::string& p) {
   ObjectReader(j, p, {"steps", "batch_size", "grad_accum", "lr", "min_lr_ratio", "warmup", "weight_decay", "beta1",
@@ -209,13 +141,6 @@ void check_one_of(const std::string& path, const std::string& value, const std::
   throw Error("config key '" + path + "': unknown value '" + value + "' (valid: " + list + ")");
 }
 
-template <class T>
-void check(bool ok, const std::string& path, const T& value, const std::string& rule) {
-  if (ok) return;
-  std::ostringstream os;
-  os << "config key '" << path << "' = " << value << ": " << rule;
-  throw Error(os.str());
-}
 
 }  // namespace
 
@@ -244,10 +169,7 @@ json to_json(const Config& c) {
         {"prefix_prob", c.diffusion.prefix_prob},
         {"loss_on", enum_name(c.diffusion.loss_on)}, {"weighting", enum_name(c.diffusion.weighting)},
         {"mask_pad", c.diffusion.mask_pad}}},
-      {"sample",
-       {{"steps", c.sample.steps}, {"schedule", c.sample.schedule}, {"strategy", c.sample.strategy},
-        {"sampling", c.sample.sampling}, {"temperature", c.sample.temperature}, {"top_k", c.sample.top_k},
-        {"top_p", c.sample.top_p}, {"length", c.sample.length}}},
+      {"sample", sample_json(c.sample)},
       {"train",
        {{"steps", c.train.steps}, {"batch_size", c.train.batch_size}, {"grad_accum", c.train.grad_accum},
         {"lr", c.train.lr}, {"min_lr_ratio", c.train.min_lr_ratio}, {"warmup", c.train.warmup},
@@ -352,15 +274,7 @@ void validate(const Config& c) {
         "must be >= 0 and < data.seq_len (" + std::to_string(c.data.seq_len) + ")");
   check(d.prefix_prob >= 0.0 && d.prefix_prob <= 1.0, "diffusion.prefix_prob", d.prefix_prob, "must be in [0, 1]");
 
-  const auto& s = c.sample;
-  check(s.steps >= 1, "sample.steps", s.steps, "must be >= 1");
-  check_one_of("sample.schedule", s.schedule, {"linear", "cosine", "exponential", "loglinear"});
-  check_one_of("sample.strategy", s.strategy, {"random", "confidence", "l2r"});
-  check_one_of("sample.sampling", s.sampling, {"greedy", "topk", "nucleus"});
-  check(s.temperature > 0.0, "sample.temperature", s.temperature, "must be > 0");
-  check(s.top_k >= 1, "sample.top_k", s.top_k, "must be >= 1");
-  check(s.top_p > 0.0 && s.top_p <= 1.0, "sample.top_p", s.top_p, "must be in (0, 1]");
-  check(s.length >= 0, "sample.length", s.length, "must be >= 0 (0 fills the context)");
+  check_sample(c.sample);
 
   const auto& t = c.train;
   check(t.steps >= 1, "train.steps", t.steps, "must be >= 1");

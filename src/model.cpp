@@ -72,12 +72,16 @@ AttentionKernel parse_attention_kernel(const std::string& name) {
 }
 
 torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, bool causal, double dropout,
-                     AttentionKernel kernel) {
+                     AttentionKernel kernel, const torch::Tensor& key_valid) {
   // L = queries, T = keys; one new query sees every key, so it needs no mask.
   const int64_t L = q.size(2), T = k.size(2);
   const bool need_mask = causal && L > 1;
+  TORCH_CHECK(!(causal && key_valid.defined()), "attend: key_valid is for bidirectional attention");
+  // (B, 1, 1, T): true where a key may be attended.
+  const torch::Tensor visible = key_valid.defined() ? key_valid.view({key_valid.size(0), 1, 1, T}) : torch::Tensor();
 #if TORCH_VERSION_MAJOR >= 2
   if (kernel == AttentionKernel::kFused) {
+    if (visible.defined()) return at::scaled_dot_product_attention(q, k, v, visible, dropout, false);
     if (!need_mask || T == L) return at::scaled_dot_product_attention(q, k, v, {}, dropout, need_mask);
     // Chunked prefill after a cache: SDPA's is_causal aligns the diagonal to the top-left, so the
     // offset diagonal needs an explicit mask.
@@ -88,10 +92,9 @@ torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch
   TORCH_CHECK(kernel == AttentionKernel::kExplicit, "fused attention needs LibTorch 2.x");
 #endif
   torch::Tensor att = torch::matmul(q, k.transpose(-2, -1)) / std::sqrt(static_cast<double>(q.size(-1)));  // (B, H, L, T)
-  if (need_mask) {
-    const torch::Tensor future = torch::ones({L, T}, q.options().dtype(torch::kBool)).triu(T - L + 1);
-    att = att.masked_fill(future, -std::numeric_limits<float>::infinity());
-  }
+  const float neg_inf = -std::numeric_limits<float>::infinity();
+  if (need_mask) att = att.masked_fill(torch::ones({L, T}, q.options().dtype(torch::kBool)).triu(T - L + 1), neg_inf);
+  if (visible.defined()) att = att.masked_fill(visible.logical_not(), neg_inf);
   att = torch::softmax(att, -1);
   if (dropout > 0.0) att = torch::dropout(att, dropout, true);
   return torch::matmul(att, v);  // (B, H, L, Dh)
@@ -109,31 +112,45 @@ AttentionImpl::AttentionImpl(const ModelConfig& c, bool causal)
 }
 
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
-                                    LayerCache* cache, int64_t offset) {
-  // B = batch, L = new positions, D = d_model, H = heads, Dh = D / H
+                                    const LayerPass& pass) {
+  // B = batch, L = positions of this pass, D = d_model, H = heads, Dh = D / H
   const int64_t B = x.size(0), L = x.size(1), D = x.size(2), H = n_head_, Dh = D / H;
   const torch::Tensor qkv = qkv_->forward(x).view({B, L, 3, H, Dh}).permute({2, 0, 3, 1, 4});  // (3, B, H, L, Dh)
   torch::Tensor q = qkv[0], k = qkv[1], v = qkv[2];
   if (rotary_) {
-    const torch::Tensor c = torch::cat({cos, cos}, -1).slice(0, offset, offset + L);  // (L, Dh)
-    const torch::Tensor s = torch::cat({sin, sin}, -1).slice(0, offset, offset + L);
-    q = q * c + rotate_half(q) * s;
-    k = k * c + rotate_half(k) * s;
+    q = q * cos + rotate_half(q) * sin;
+    k = k * cos + rotate_half(k) * sin;
   }
   if (qk_norm_) {
     // Unit-RMS queries and keys: the attention logits stay bounded however the weights grow.
     q = rms_norm(q);
     k = rms_norm(k);
   }
-  if (cache) {
-    if (cache->k.defined()) {
-      k = torch::cat({cache->k, k}, 2);
-      v = torch::cat({cache->v, v}, 2);
+  LayerCache* cache = pass.cache;
+  switch (pass.mode) {
+    case CacheMode::kNone: break;
+    case CacheMode::kAppend:
+      if (cache->k.defined()) {
+        k = torch::cat({cache->k, k}, 2);
+        v = torch::cat({cache->v, v}, 2);
+      }
+      cache->k = k;
+      cache->v = v;
+      break;
+    case CacheMode::kStore:
+      cache->k = k;
+      cache->v = v;
+      break;
+    case CacheMode::kUpdate: {
+      const torch::Tensor where = pass.positions.view({B, 1, L, 1}).expand({B, H, L, Dh});
+      cache->k.scatter_(2, where, k);
+      cache->v.scatter_(2, where, v);
+      k = cache->k;
+      v = cache->v;
+      break;
     }
-    cache->k = k;
-    cache->v = v;
   }
-  const torch::Tensor y = attend(q, k, v, causal_, is_training() ? dropout_ : 0.0, kernel_);
+  const torch::Tensor y = attend(q, k, v, causal_, is_training() ? dropout_ : 0.0, kernel_, pass.key_valid);
   return proj_->forward(y.transpose(1, 2).contiguous().view({B, L, D}));
 }
 
@@ -159,14 +176,14 @@ BlockImpl::BlockImpl(const ModelConfig& c, bool causal) {
 }
 
 torch::Tensor BlockImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
-                                 const torch::Tensor& cond, LayerCache* cache, int64_t offset) {
+                                 const torch::Tensor& cond, const LayerPass& pass) {
   if (!ada_) {
-    torch::Tensor h = x + drop_->forward(attn_->forward(norm1_->forward(x), cos, sin, cache, offset));
+    torch::Tensor h = x + drop_->forward(attn_->forward(norm1_->forward(x), cos, sin, pass));
     return h + drop_->forward(mlp(norm2_->forward(h)));
   }
   const auto mod = ada_->forward(cond).unsqueeze(1).chunk(6, -1);  // 6 x (B, 1, D)
   torch::Tensor a = norm1_->forward(x) * (1 + mod[1]) + mod[0];
-  torch::Tensor h = x + mod[2] * drop_->forward(attn_->forward(a, cos, sin, cache, offset));
+  torch::Tensor h = x + mod[2] * drop_->forward(attn_->forward(a, cos, sin, pass));
   torch::Tensor m = norm2_->forward(h) * (1 + mod[4]) + mod[3];
   return h + mod[5] * drop_->forward(mlp(m));
 }
@@ -218,42 +235,86 @@ TransformerImpl::TransformerImpl(const ModelConfig& c, int64_t vocab_size, int64
   }
 }
 
-torch::Tensor TransformerImpl::embed(const torch::Tensor& ids, int64_t offset) {
+torch::Tensor TransformerImpl::embed(const torch::Tensor& ids, int64_t offset, const torch::Tensor& positions) {
   const int64_t L = ids.size(1);
   TORCH_CHECK(offset + L <= max_len_, "sequence of ", offset + L, " tokens exceeds the model's context of ", max_len_);
   torch::Tensor x = tok_emb_->forward(ids);  // (B, L, D)
-  if (pos_emb_) x = x + pos_emb_->forward(torch::arange(offset, offset + L, ids.options()));
+  if (pos_emb_) x = x + pos_emb_->forward(positions.defined() ? positions : torch::arange(offset, offset + L, ids.options()));
   return config_.emb_norm ? rms_norm(x) : x;
 }
 
-torch::Tensor TransformerImpl::forward(const torch::Tensor& ids, const torch::Tensor& t) {
+torch::Tensor TransformerImpl::run(const torch::Tensor& ids, const torch::Tensor& t, int64_t offset,
+                                   const torch::Tensor& positions, const torch::Tensor& key_valid, KVCache* cache,
+                                   CacheMode mode) {
   // B = batch, L = length, D = d_model, V = vocabulary
-  torch::Tensor x = embed(ids, 0);
+  const int64_t B = ids.size(0), L = ids.size(1);
+  torch::Tensor x = embed(ids, offset, positions);
   torch::Tensor cond;
   if (time_mlp_) {
     cond = time_mlp_->forward(t.to(x.dtype()).view({-1, 1}));  // (B, D)
     if (config_.time_cond == TimeCond::kAdd) x = x + cond.unsqueeze(1);
   }
   x = drop_->forward(x);
-  for (const auto& block : *blocks_) {
-    x = block->as<Block>()->forward(x, rope_cos_, rope_sin_, config_.time_cond == TimeCond::kAdaln ? cond : torch::Tensor());
+  // The rotary tables of this pass's positions, once for every layer: (L, Dh), or (B, 1, L, Dh) when
+  // each row has its own positions.
+  torch::Tensor cos, sin;
+  if (rope_cos_.defined()) {
+    if (positions.defined()) {
+      const torch::Tensor flat = positions.reshape({-1});
+      cos = rope_cos_.index_select(0, flat).view({B, 1, L, -1});
+      sin = rope_sin_.index_select(0, flat).view({B, 1, L, -1});
+    } else {
+      cos = rope_cos_.slice(0, offset, offset + L);
+      sin = rope_sin_.slice(0, offset, offset + L);
+    }
+    cos = torch::cat({cos, cos}, -1);
+    sin = torch::cat({sin, sin}, -1);
+  }
+  if (cache && cache->layers.empty()) cache->layers.resize(blocks_->size());
+  const torch::Tensor block_cond = config_.time_cond == TimeCond::kAdaln ? cond : torch::Tensor();
+  for (size_t i = 0; i < blocks_->size(); ++i) {
+    LayerPass pass;
+    pass.cache = cache ? &cache->layers[i] : nullptr;
+    pass.mode = mode;
+    pass.positions = positions;
+    pass.key_valid = key_valid;
+    x = blocks_[i]->as<Block>()->forward(x, cos, sin, block_cond, pass);
   }
   x = norm_f_->forward(x);
   return head_ ? head_->forward(x) : torch::matmul(x, tok_emb_->weight.t());  // (B, L, V)
+}
+
+torch::Tensor TransformerImpl::forward(const torch::Tensor& ids, const torch::Tensor& t) {
+  return run(ids, t, 0, {}, {}, nullptr, CacheMode::kNone);
+}
+
+torch::Tensor TransformerImpl::forward_rows(const torch::Tensor& ids, const torch::Tensor& t, const torch::Tensor& key_valid) {
+  TORCH_CHECK(!causal_ || !key_valid.defined(), "forward_rows with key_valid needs a bidirectional model");
+  return run(ids, t, 0, {}, key_valid, nullptr, CacheMode::kNone);
 }
 
 torch::Tensor TransformerImpl::forward_cached(const torch::Tensor& ids, KVCache& cache) {
   TORCH_CHECK(causal_, "forward_cached needs a causal model");
   TORCH_CHECK(config_.time_cond == TimeCond::kNone, "forward_cached needs a model without time conditioning");
   const int64_t offset = cache.length;
-  if (cache.layers.empty()) cache.layers.resize(blocks_->size());
-  torch::Tensor x = drop_->forward(embed(ids, offset));
-  for (size_t i = 0; i < blocks_->size(); ++i) {
-    x = blocks_[i]->as<Block>()->forward(x, rope_cos_, rope_sin_, torch::Tensor(), &cache.layers[i], offset);
-  }
+  const torch::Tensor logits = run(ids, {}, offset, {}, {}, &cache, CacheMode::kAppend);
   cache.length = offset + ids.size(1);
-  x = norm_f_->forward(x);
-  return head_ ? head_->forward(x) : torch::matmul(x, tok_emb_->weight.t());
+  return logits;
+}
+
+torch::Tensor TransformerImpl::forward_store(const torch::Tensor& ids, const torch::Tensor& t, const torch::Tensor& key_valid,
+                                             KVCache& cache) {
+  TORCH_CHECK(!causal_, "forward_store needs a bidirectional model");
+  cache.layers.clear();
+  const torch::Tensor logits = run(ids, t, 0, {}, key_valid, &cache, CacheMode::kStore);
+  cache.length = ids.size(1);
+  return logits;
+}
+
+torch::Tensor TransformerImpl::forward_block(const torch::Tensor& ids, const torch::Tensor& positions, const torch::Tensor& t,
+                                             const torch::Tensor& key_valid, KVCache& cache) {
+  TORCH_CHECK(!causal_ && cache.length > 0, "forward_block needs a bidirectional model and a stored cache");
+  return run(ids, t, 0, positions, key_valid, &cache, CacheMode::kUpdate);
 }
 
 MlpDenoiserImpl::MlpDenoiserImpl(const ModelConfig& c, int64_t vocab_size, int64_t max_len)
@@ -279,6 +340,11 @@ std::shared_ptr<DenoiserImpl> make_model(const ModelConfig& c, int64_t vocab_siz
   if (causal) throw Error("model.type '" + c.type + "' has no causal form (the ar objective needs a transformer)");
   if (c.type == "mlp") return std::make_shared<MlpDenoiserImpl>(c, vocab_size, max_len);
   throw Error("unknown model.type '" + c.type + "' (valid: transformer, mlp)");
+}
+
+torch::Device module_device(const torch::nn::Module& module) {
+  const auto params = module.parameters();
+  return params.empty() ? torch::Device(torch::kCPU) : params.front().device();
 }
 
 int64_t count_parameters(const torch::nn::Module& module) {

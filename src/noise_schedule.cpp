@@ -7,24 +7,6 @@
 
 namespace dlm {
 
-Schedule parse_schedule(const std::string& name) {
-  if (name == "linear") return Schedule::kLinear;
-  if (name == "cosine") return Schedule::kCosine;
-  if (name == "exponential") return Schedule::kExponential;
-  if (name == "loglinear") return Schedule::kLogLinear;
-  throw Error("unknown schedule '" + name + "' (valid: linear, cosine, exponential, loglinear)");
-}
-
-std::string to_string(Schedule schedule) {
-  switch (schedule) {
-    case Schedule::kLinear: return "linear";
-    case Schedule::kCosine: return "cosine";
-    case Schedule::kExponential: return "exponential";
-    case Schedule::kLogLinear: return "loglinear";
-  }
-  return "?";
-}
-
 double masked_fraction(Schedule schedule, double s) {
   constexpr double kPi = 3.14159265358979323846;
   switch (schedule) {

@@ -1,44 +1,16 @@
-// Token choice and the iterative denoising loop.
+// Token choice, reveal orders and rules, and autoregressive decoding.
 #include "dlm/sampler.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
 #include "dlm/error.h"
+#include "dlm/noise_schedule.h"
 
 namespace dlm {
 
-Strategy parse_strategy(const std::string& name) {
-  if (name == "random") return Strategy::kRandom;
-  if (name == "confidence") return Strategy::kConfidence;
-  if (name == "l2r") return Strategy::kL2R;
-  throw Error("unknown strategy '" + name + "' (valid: random, confidence, l2r)");
-}
-
-Sampling parse_sampling(const std::string& name) {
-  if (name == "greedy") return Sampling::kGreedy;
-  if (name == "topk") return Sampling::kTopK;
-  if (name == "nucleus") return Sampling::kNucleus;
-  throw Error("unknown sampling '" + name + "' (valid: greedy, topk, nucleus)");
-}
-
-SamplerOptions sampler_options(const SampleConfig& c) {
-  SamplerOptions o;
-  if (c.steps < 1) throw Error("steps must be >= 1, got " + std::to_string(c.steps));
-  if (!(c.temperature > 0.0)) throw Error("temperature must be > 0, got " + std::to_string(c.temperature));
-  if (c.top_k < 1) throw Error("top-k must be >= 1, got " + std::to_string(c.top_k));
-  if (!(c.top_p > 0.0 && c.top_p <= 1.0)) throw Error("top-p must be in (0, 1], got " + std::to_string(c.top_p));
-  o.steps = c.steps;
-  o.schedule = parse_schedule(c.schedule);
-  o.strategy = parse_strategy(c.strategy);
-  o.sampling = parse_sampling(c.sampling);
-  o.temperature = c.temperature;
-  o.top_k = c.top_k;
-  o.top_p = c.top_p;
-  return o;
-}
-
-torch::Tensor choose_tokens(const torch::Tensor& logits, const SamplerOptions& o, torch::Generator& gen,
+torch::Tensor choose_tokens(const torch::Tensor& logits, const SampleConfig& o, torch::Generator& gen,
                             torch::Tensor* confidence) {
   // B = batch, L = length, V = vocabulary. Everything in float64: float32 categorical draws
   // measurably lower diversity.
@@ -71,71 +43,68 @@ torch::Tensor choose_tokens(const torch::Tensor& logits, const SamplerOptions& o
   return ids;
 }
 
-GenerateResult generate(DenoiserImpl& model, const torch::Tensor& canvas, const torch::Tensor& fixed,
-                        const SamplerOptions& o, int64_t mask_id, torch::Generator& gen, const StepCallback& on_step) {
-  torch::NoGradGuard no_grad;
-  const bool was_training = model.is_training();
-  model.eval();
-  // B = batch, L = length
-  const int64_t B = canvas.size(0), L = canvas.size(1);
-  const torch::Device device = canvas.device();
-  const double neg_inf = -std::numeric_limits<double>::infinity();
-  torch::Tensor x = canvas.clone();
-  const torch::Tensor generated = fixed.logical_not();                       // (B, L)
-  const torch::Tensor n_gen = generated.sum(1).to(torch::kFloat64);          // (B)
-  const torch::Tensor n_time = n_gen + static_cast<double>(o.counted_fixed);  // denominator of t
-  const torch::Tensor position = torch::arange(L, torch::TensorOptions().dtype(torch::kFloat64).device(device))
-                                     .unsqueeze(0).expand({B, L});
-  const std::vector<double> schedule = mask_schedule(o.schedule, o.steps);
-
-  GenerateResult result;
-  for (int64_t step = 0; step < o.steps; ++step) {
-    const torch::Tensor masked = x.eq(mask_id).logical_and(generated);     // (B, L)
-    const torch::Tensor n_masked = masked.sum(1).to(torch::kFloat64);      // (B)
-    if (n_masked.max().item<double>() == 0.0) break;
-    // The time input means what it meant in training: the fraction of generated positions masked.
-    const torch::Tensor t = (n_masked / torch::clamp_min(n_time, 1.0)).to(torch::kFloat32);
-    torch::Tensor logits = model.forward(x, t).to(torch::kFloat64);        // (B, L, V)
-    ++result.forward_passes;
-    logits.select(-1, mask_id).fill_(neg_inf);  // the model never predicts [MASK]
-    // Draws happen on the generator's device (a CPU generator cannot drive CUDA kernels).
-    if (gen.device() != logits.device()) logits = logits.to(gen.device());
-    torch::Tensor conf;
-    const torch::Tensor ids = choose_tokens(logits, o, gen, &conf).to(torch::kInt64).to(device);
-    conf = conf.to(device);
-    const torch::Tensor filled = torch::where(masked, ids, x);
-
-    // How many generated positions stay masked after this step.
-    const double r_next = step + 1 < o.steps ? schedule[step + 1] : 0.0;
-    torch::Tensor keep_masked = torch::floor(r_next * n_gen);              // (B)
-    torch::Tensor score;  // higher = re-masked first; -inf = never
-    if (o.strategy == Strategy::kRandom) {
-      // Seeds 002/003: predict every masked position, then re-mask the scheduled share at random.
-      score = torch::rand({B, L}, gen, torch::TensorOptions().dtype(torch::kFloat64)).to(device);
-      score = score.masked_fill(generated.logical_not(), neg_inf);
-    } else {
-      // Reveal at least one position per step; keep the rest of the just-predicted ones masked.
-      keep_masked = torch::minimum(keep_masked, torch::clamp_min(n_masked - 1.0, 0.0));
-      score = o.strategy == Strategy::kConfidence ? -conf : position;  // low confidence / rightmost first
-      score = score.masked_fill(masked.logical_not(), neg_inf);
-    }
-    const torch::Tensor rank = score.argsort(1, /*descending=*/true).argsort(1, false).to(torch::kFloat64);
-    const torch::Tensor remask = rank.lt(keep_masked.unsqueeze(1)).logical_and(score.isfinite());
-    x = filled.masked_fill(remask, mask_id);
-    ++result.steps;
-    if (on_step) on_step(step, x);
-  }
-  if (was_training) model.train();
-  result.tokens = x;
-  return result;
+torch::Tensor entropies(const torch::Tensor& probs) {
+  // 0 * log 0 counts as 0: banned tokens have probability exactly 0.
+  return -(probs * torch::log(probs.clamp_min(1e-300))).sum(-1);
 }
 
-GenerateResult generate_ar(TransformerImpl& model, const torch::Tensor& start, int64_t n_new,
-                           const SamplerOptions& o, int64_t eos_id, torch::Generator& gen, bool use_cache,
-                           const StepCallback& on_step) {
-  torch::NoGradGuard no_grad;
-  const bool was_training = model.is_training();
-  model.eval();
+torch::Tensor order_scores(Strategy strategy, const Candidates& c, torch::Generator& gen) {
+  const int64_t n = c.confidence.size(0);
+  switch (strategy) {
+    case Strategy::kConfidence: return c.confidence;
+    case Strategy::kMargin: {
+      if (c.probs.size(-1) < 2) return c.confidence;
+      const torch::Tensor top = std::get<0>(c.probs.topk(2, -1));
+      return top.select(-1, 0) - top.select(-1, 1);
+    }
+    case Strategy::kEntropy: return -entropies(c.probs);
+    case Strategy::kRandom: return torch::rand({n}, gen, torch::TensorOptions().dtype(torch::kFloat64));
+    case Strategy::kL2R: return -c.positions.to(torch::kFloat64);
+    case Strategy::kRemask: break;
+  }
+  throw Error("the remask strategy has no reveal order");
+}
+
+torch::Tensor pick_reveals(const Candidates& c, const torch::Tensor& scores, int64_t scheduled, const SampleConfig& o,
+                           torch::Generator& gen) {
+  const int64_t n = scores.size(0);
+  const torch::Tensor order = scores.argsort(0, /*descending=*/true);
+  if (n == 0) return order;
+  if (o.threshold > 0.0) {
+    const torch::Tensor sure = c.confidence.index_select(0, order).ge(o.threshold);
+    return sure.any().item<bool>() ? order.masked_select(sure) : order.narrow(0, 0, 1);
+  }
+  if (o.entropy_bound > 0.0) {
+    // The excess (sum minus largest term) only grows along the order, so the allowed set is a prefix.
+    const torch::Tensor h = entropies(c.probs).index_select(0, order);
+    const torch::Tensor excess = h.cumsum(0) - std::get<0>(h.cummax(0));
+    const int64_t count = std::max<int64_t>(1, excess.le(o.entropy_bound).sum().item<int64_t>());
+    return order.narrow(0, 0, count);
+  }
+  const int64_t k = std::clamp<int64_t>(scheduled, 0, n);
+  if (o.order_temperature > 0.0 && k > 0) {
+    const torch::Tensor weights = torch::softmax(scores / o.order_temperature, 0);
+    return torch::multinomial(weights, k, /*replacement=*/false, gen);
+  }
+  return order.narrow(0, 0, k);
+}
+
+torch::Tensor guided_logits(const torch::Tensor& c, const torch::Tensor& u, double scale) {
+  return u + (scale + 1.0) * (c - u);
+}
+
+int64_t scheduled_reveals(Schedule schedule, Strategy strategy, int64_t step, int64_t steps, int64_t n_pending,
+                          int64_t n_region) {
+  if (n_pending <= 0) return 0;
+  const double r_next = step + 1 < steps ? masked_fraction(schedule, static_cast<double>(step + 1) / static_cast<double>(steps)) : 0.0;
+  const int64_t keep = std::min(n_pending, static_cast<int64_t>(std::floor(r_next * static_cast<double>(n_region))));
+  const int64_t k = n_pending - keep;
+  return strategy == Strategy::kRandom ? k : std::max<int64_t>(k, 1);
+}
+
+ArResult generate_ar(TransformerImpl& model, const torch::Tensor& start, int64_t n_new, const SampleConfig& o,
+                     int64_t eos_id, std::vector<torch::Generator>& gens, bool use_cache, const ArStepCallback& on_step) {
+  const InferenceScope scope(model);
   if (!model.causal()) throw Error("autoregressive sampling needs a model trained with objective \"ar\"");
   if (start.size(1) < 1) throw Error("autoregressive sampling needs at least the BOS token to start from");
   if (start.size(1) + n_new - 1 > model.max_len()) {
@@ -143,12 +112,13 @@ GenerateResult generate_ar(TransformerImpl& model, const torch::Tensor& start, i
                 " new tokens exceed the model's context of " + std::to_string(model.max_len()) + " tokens");
   }
   const int64_t B = start.size(0);
+  TORCH_CHECK(static_cast<int64_t>(gens.size()) == B, "generate_ar: one generator per row");
   const torch::Device device = start.device();
   KVCache cache;
   const int64_t n_start = start.size(1);
   torch::Tensor seq = start.clone();  // (B, T) everything fed so far; generated tokens from n_start on
-  torch::Tensor done = torch::zeros({B}, torch::TensorOptions().dtype(torch::kBool).device(device));
-  GenerateResult result;
+  std::vector<bool> done(static_cast<size_t>(B), false);
+  ArResult result;
   for (int64_t i = 0; i < n_new; ++i) {
     torch::Tensor logits;
     if (use_cache) {
@@ -158,39 +128,22 @@ GenerateResult generate_ar(TransformerImpl& model, const torch::Tensor& start, i
     } else {
       logits = model.forward(seq, torch::zeros({B}, torch::TensorOptions().device(device)));
     }
-    ++result.forward_passes;
-    torch::Tensor last = logits.select(1, logits.size(1) - 1).to(torch::kFloat64).unsqueeze(1);  // (B, 1, V)
-    if (gen.device() != last.device()) last = last.to(gen.device());
-    torch::Tensor next = choose_tokens(last, o, gen).to(torch::kInt64).to(device).view({B, 1});
-    // Rows that already ended keep emitting EOS, so the batch stays rectangular.
-    if (eos_id >= 0) next = torch::where(done.unsqueeze(1), torch::full_like(next, eos_id), next);
-    seq = torch::cat({seq, next}, 1);
-    ++result.steps;
-    if (on_step) on_step(i, seq.narrow(1, n_start, i + 1));
-    if (eos_id >= 0) {
-      done = done.logical_or(next.view({B}).eq(eos_id));
-      if (done.all().item<bool>()) break;
+    ++result.passes;
+    // cpu: token draws happen on the CPU generators, one stream per row.
+    const torch::Tensor last = logits.select(1, logits.size(1) - 1).to(torch::kFloat64).cpu();  // (B, V)
+    std::vector<int64_t> next(static_cast<size_t>(B));
+    for (int64_t r = 0; r < B; ++r) {
+      // Rows that already ended keep emitting EOS, so the batch stays rectangular.
+      const int64_t id = choose_tokens(last[r], o, gens[static_cast<size_t>(r)]).item<int64_t>();
+      next[static_cast<size_t>(r)] = done[static_cast<size_t>(r)] ? eos_id : id;
+      if (eos_id >= 0 && id == eos_id) done[static_cast<size_t>(r)] = true;
     }
+    seq = torch::cat({seq, torch::tensor(next, torch::kInt64).view({B, 1}).to(device)}, 1);
+    if (on_step) on_step(i, seq.narrow(1, n_start, i + 1));
+    if (eos_id >= 0 && std::all_of(done.begin(), done.end(), [](bool d) { return d; })) break;
   }
-  if (was_training) model.train();
   result.tokens = seq.narrow(1, n_start, seq.size(1) - n_start);
   return result;
-}
-
-Canvas prefix_canvas(const std::vector<int64_t>& prefix_ids, int64_t length, int64_t num_samples, int64_t mask_id,
-                     const torch::Device& device) {
-  const int64_t P = static_cast<int64_t>(prefix_ids.size());
-  Canvas c;  // cpu: built here, moved to `device` below
-  c.tokens = torch::full({num_samples, P + length}, mask_id, torch::kInt64);
-  c.fixed = torch::zeros({num_samples, P + length}, torch::kBool);  // cpu: moved below
-  if (P > 0) {
-    // cpu: copied into the CPU canvas
-    c.tokens.narrow(1, 0, P).copy_(torch::tensor(prefix_ids, torch::kInt64).expand({num_samples, P}));
-    c.fixed.narrow(1, 0, P).fill_(true);
-  }
-  c.tokens = c.tokens.to(device);
-  c.fixed = c.fixed.to(device);
-  return c;
 }
 
 int64_t counted_prefix_tokens(const Config& config, int64_t prefix_tokens) {

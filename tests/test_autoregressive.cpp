@@ -7,6 +7,7 @@
 #include "dlm/collator.h"
 #include "dlm/error.h"
 #include "dlm/model.h"
+#include "dlm/random.h"
 #include "dlm/sampler.h"
 #include "test_util.h"
 
@@ -61,19 +62,20 @@ TEST(Autoregressive, CachedSamplingEqualsUncachedSampling) {
   torch::manual_seed(1);
   dlm::TransformerImpl model(small("rotary"), 30, 24, /*causal=*/true);
   const torch::Tensor start = torch::tensor({{2, 11, 12, 13}, {2, 14, 15, 16}});
-  dlm::SamplerOptions o;
+  dlm::SampleConfig o;
+  const auto streams = [](uint64_t seed) { return std::vector<torch::Generator>{dlm::cpu_generator(seed), dlm::cpu_generator(seed + 1)}; };
   for (const auto sampling : {dlm::Sampling::kGreedy, dlm::Sampling::kTopK}) {
     o.sampling = sampling;
-    at::Generator g1 = at::detail::createCPUGenerator(5), g2 = at::detail::createCPUGenerator(5);
+    auto g1 = streams(5), g2 = streams(5);
     const auto cached = dlm::generate_ar(model, start, 12, o, /*eos_id=*/-1, g1, true);
     const auto plain = dlm::generate_ar(model, start, 12, o, -1, g2, false);
     EXPECT_TRUE(torch::equal(cached.tokens, plain.tokens));
     EXPECT_EQ(cached.tokens.sizes(), (std::vector<int64_t>{2, 12}));
-    EXPECT_EQ(cached.forward_passes, 12);
+    EXPECT_EQ(cached.passes, 12);
   }
   // Greedy decoding picks the argmax of the full forward pass at every step.
   o.sampling = dlm::Sampling::kGreedy;
-  at::Generator g = at::detail::createCPUGenerator(5);
+  auto g = streams(5);
   const auto greedy = dlm::generate_ar(model, start, 6, o, -1, g, true);
   torch::NoGradGuard no_grad;
   model.eval();
@@ -85,15 +87,15 @@ TEST(Autoregressive, CachedSamplingEqualsUncachedSampling) {
 TEST(Autoregressive, StopsWhenEveryRowHasEndedAndPadsEndedRowsWithEos) {
   torch::manual_seed(2);
   dlm::TransformerImpl model(small("learned"), 10, 32, /*causal=*/true);
-  dlm::SamplerOptions o;
+  dlm::SampleConfig o;
   o.sampling = dlm::Sampling::kGreedy;
-  at::Generator g = at::detail::createCPUGenerator(1);
+  std::vector<torch::Generator> g = {dlm::cpu_generator(1)};
   const torch::Tensor start = torch::tensor({{2, 5}});
   const auto free_run = dlm::generate_ar(model, start, 20, o, -1, g, true);
   // Use the first greedy token as "EOS": generation must stop after one step.
   const int64_t eos = free_run.tokens[0][0].item<int64_t>();
   const auto stopped = dlm::generate_ar(model, start, 20, o, eos, g, true);
-  EXPECT_EQ(stopped.steps, 1);
+  EXPECT_EQ(stopped.passes, 1);
   EXPECT_EQ(stopped.tokens.size(1), 1);
   // Too long for the context is an error, not a crash.
   EXPECT_THROW(dlm::generate_ar(model, start, 40, o, -1, g, true), dlm::Error);

@@ -1,8 +1,9 @@
-// Samplers: token choice, unmasking order, determinism, prefix preservation, EOS stop.
+// Samplers: token choice, unmasking orders, determinism, prefix preservation, EOS stop.
 #include <gtest/gtest.h>
 
 #include <ATen/CPUGeneratorImpl.h>
 
+#include "dlm/denoise.h"
 #include "dlm/model.h"
 #include "dlm/sampler.h"
 
@@ -32,8 +33,8 @@ class ScriptedModel : public dlm::DenoiserImpl {
   std::vector<double> conf_;
 };
 
-dlm::SamplerOptions greedy(dlm::Strategy strategy, int64_t steps) {
-  dlm::SamplerOptions o;
+dlm::SampleConfig greedy(dlm::Strategy strategy, int64_t steps) {
+  dlm::SampleConfig o;
   o.sampling = dlm::Sampling::kGreedy;
   o.strategy = strategy;
   o.steps = steps;
@@ -41,13 +42,27 @@ dlm::SamplerOptions greedy(dlm::Strategy strategy, int64_t steps) {
   return o;
 }
 
+// B rows of L positions, the first `prefix` fixed to id 4, the rest to generate.
+dlm::DenoiseRows rows_of(int64_t B, int64_t L, int64_t prefix = 0) {
+  dlm::DenoiseRows r;
+  r.tokens = torch::full({B, L}, kMask, torch::kInt64);
+  r.tokens.slice(1, 0, prefix).fill_(4);  // a prefix the model would overwrite if it could
+  r.generate = torch::ones({B, L}, torch::kBool);
+  r.generate.slice(1, 0, prefix).fill_(false);
+  r.valid = torch::ones({B, L}, torch::kBool);
+  r.span = torch::zeros({B, L}, torch::kBool);
+  r.prompt = r.generate.logical_not();
+  r.counted_fixed.assign(static_cast<size_t>(B), 0);
+  for (int64_t i = 0; i < B; ++i) r.seeds.push_back(static_cast<uint64_t>(100 + i));
+  return r;
+}
+
+const dlm::SpecialIds kIds{kMask, kEos, kPad};
+
 // Records, for each position, the step at which it was first revealed.
-std::vector<int64_t> reveal_steps(dlm::DenoiserImpl& model, const dlm::SamplerOptions& o, int64_t L) {
-  at::Generator gen = at::detail::createCPUGenerator(0);
+std::vector<int64_t> reveal_steps(dlm::DenoiserImpl& model, const dlm::SampleConfig& o, int64_t L) {
   std::vector<int64_t> when(static_cast<size_t>(L), -1);
-  const auto canvas = torch::full({1, L}, kMask, torch::kInt64);
-  const auto fixed = torch::zeros({1, L}, torch::kBool);
-  dlm::generate(model, canvas, fixed, o, kMask, gen, [&](int64_t step, const torch::Tensor& x) {
+  dlm::denoise(model, rows_of(1, L), o, kIds, [&](int64_t step, const torch::Tensor& x) {
     for (int64_t i = 0; i < L; ++i) {
       if (when[i] < 0 && x[0][i].item<int64_t>() != kMask) when[i] = step;
     }
@@ -70,19 +85,14 @@ TEST(Sampler, ConfidenceRevealsMostConfidentFirst) {
 
 TEST(Sampler, EveryStrategyEndsWithNoMaskAndKeepsThePrefix) {
   ScriptedModel model({5, 6, 7, 8, 9, 10, 11, 5, 6, 7}, std::vector<double>(10, 0.8));
-  for (auto s : {dlm::Strategy::kRandom, dlm::Strategy::kConfidence, dlm::Strategy::kL2R}) {
-    at::Generator gen = at::detail::createCPUGenerator(1);
-    auto canvas = torch::full({3, 10}, kMask, torch::kInt64);
-    auto fixed = torch::zeros({3, 10}, torch::kBool);
-    canvas.slice(1, 0, 3).fill_(4);  // a prefix the model would overwrite if it could
-    fixed.slice(1, 0, 3).fill_(true);
+  for (const auto& [s, name] : dlm::enum_names(static_cast<dlm::Strategy*>(nullptr))) {
     model.calls = 0;
-    const auto r = dlm::generate(model, canvas, fixed, greedy(s, 5), kMask, gen);
-    EXPECT_FALSE(r.tokens.eq(kMask).any().item<bool>());
-    EXPECT_TRUE(r.tokens.slice(1, 0, 3).eq(4).all().item<bool>());
-    EXPECT_TRUE(r.tokens.slice(1, 3).equal(torch::tensor({8, 9, 10, 11, 5, 6, 7}).expand({3, 7})));
-    EXPECT_EQ(r.forward_passes, model.calls);
-    EXPECT_LE(r.steps, 5);
+    const auto r = dlm::denoise(model, rows_of(3, 10, 3), greedy(s, 5), kIds);
+    EXPECT_FALSE(r.tokens.eq(kMask).any().item<bool>()) << name;
+    EXPECT_TRUE(r.tokens.slice(1, 0, 3).eq(4).all().item<bool>()) << name;
+    EXPECT_TRUE(r.tokens.slice(1, 3).equal(torch::tensor({8, 9, 10, 11, 5, 6, 7}).expand({3, 7}))) << name;
+    EXPECT_EQ(r.forward_calls, model.calls) << name;
+    for (const auto& row : r.rows) EXPECT_LE(row.steps, 5) << name;
   }
 }
 
@@ -93,14 +103,14 @@ TEST(Sampler, SameSeedGivesSameSamplesAndOtherSeedsDiffer) {
   mc.n_layer = 1;
   mc.n_head = 2;
   auto model = dlm::make_model(mc, 20, 12);
-  dlm::SamplerOptions o;
+  dlm::SampleConfig o;
   o.sampling = dlm::Sampling::kTopK;
   o.top_k = 8;
-  o.strategy = dlm::Strategy::kRandom;
+  o.strategy = dlm::Strategy::kRemask;
   const auto run = [&](uint64_t seed) {
-    at::Generator gen = at::detail::createCPUGenerator(seed);
-    return dlm::generate(*model, torch::full({4, 12}, kMask, torch::kInt64), torch::zeros({4, 12}, torch::kBool), o,
-                         kMask, gen).tokens;
+    dlm::DenoiseRows rows = rows_of(4, 12);
+    for (auto& s : rows.seeds) s += seed;
+    return dlm::denoise(*model, rows, o, kIds).tokens;
   };
   EXPECT_TRUE(run(42).equal(run(42)));
   EXPECT_FALSE(run(42).equal(run(43)));
@@ -110,7 +120,7 @@ TEST(Sampler, TokenChoice) {
   at::Generator gen = at::detail::createCPUGenerator(11);
   // Probabilities 0.5, 0.3, 0.15, 0.05 for tokens 0..3.
   const auto logits = torch::log(torch::tensor({0.5, 0.3, 0.15, 0.05}, torch::kFloat64)).view({1, 1, 4}).expand({1, 20000, 4});
-  dlm::SamplerOptions o;
+  dlm::SampleConfig o;
   o.sampling = dlm::Sampling::kGreedy;
   torch::Tensor conf;
   EXPECT_TRUE(dlm::choose_tokens(logits, o, gen, &conf).eq(0).all().item<bool>());
@@ -140,10 +150,7 @@ TEST(Sampler, TokenChoice) {
   EXPECT_GT(dlm::choose_tokens(logits, o, gen).eq(0).to(torch::kFloat64).mean().item<double>(), 0.999);
 }
 
-TEST(Sampler, PrefixCanvasAndTheTokensThatCountInTime) {
-  const auto c = dlm::prefix_canvas({7, 8}, 3, 2, kMask, torch::kCPU);
-  EXPECT_TRUE(c.tokens.equal(torch::tensor(std::vector<int64_t>{7, 8, kMask, kMask, kMask}).expand({2, 5})));
-  EXPECT_TRUE(c.fixed.equal(torch::tensor({true, true, false, false, false}).expand({2, 5})));
+TEST(Sampler, TheTokensOfAPrefixThatCountInTime) {
   dlm::Config config;
   EXPECT_EQ(dlm::counted_prefix_tokens(config, 5), 5);  // a document prefix was maskable in training
   config.diffusion.prefix_len = 3;
@@ -160,11 +167,11 @@ TEST(Sampler, OutputStopsAtTheFirstEos) {
   EXPECT_EQ(dlm::cut_at_eos({7, kPad, 8}, kEos, kPad), (std::vector<int64_t>{7, 8}));
   // A model that writes text, EOS, then more text: nothing after EOS survives.
   ScriptedModel model({5, 6, kEos, 7, 8, 9}, std::vector<double>(6, 0.9));
-  at::Generator gen = at::detail::createCPUGenerator(2);
-  const auto r = dlm::generate(model, torch::full({1, 6}, kMask, torch::kInt64), torch::zeros({1, 6}, torch::kBool),
-                               greedy(dlm::Strategy::kConfidence, 3), kMask, gen);
+  const auto r = dlm::denoise(model, rows_of(1, 6), greedy(dlm::Strategy::kConfidence, 3), kIds);
   std::vector<int64_t> ids(r.tokens.data_ptr<int64_t>(), r.tokens.data_ptr<int64_t>() + 6);
   EXPECT_EQ(dlm::cut_at_eos(ids, kEos, kPad), (std::vector<int64_t>{5, 6}));
+  // Everything after the revealed EOS became padding, never predicted.
+  EXPECT_EQ(ids, (std::vector<int64_t>{5, 6, kEos, kPad, kPad, kPad}));
 }
 
 }  // namespace

@@ -10,7 +10,7 @@ void expect_list(dlm::Schedule s, const std::vector<double>& published, double t
   const auto got = dlm::mask_schedule(s, 10);
   ASSERT_EQ(got.size(), published.size());
   for (size_t i = 0; i < got.size(); ++i) {
-    EXPECT_NEAR(got[i], published[i], tolerance) << dlm::to_string(s) << " step " << i;
+    EXPECT_NEAR(got[i], published[i], tolerance) << dlm::enum_name(s) << " step " << i;
   }
 }
 
@@ -34,7 +34,7 @@ TEST(Schedule, EveryScheduleStartsFullyMaskedAndDecreases) {
       const auto v = dlm::mask_schedule(s, k);
       EXPECT_EQ(v.front(), 1.0);
       for (size_t i = 1; i < v.size(); ++i) {
-        EXPECT_LT(v[i], v[i - 1]) << dlm::to_string(s);
+        EXPECT_LT(v[i], v[i - 1]) << dlm::enum_name(s);
         EXPECT_GT(v[i], 0.0);
       }
     }
@@ -42,10 +42,10 @@ TEST(Schedule, EveryScheduleStartsFullyMaskedAndDecreases) {
 }
 
 TEST(Schedule, NamesParseAndUnknownNamesListTheValidOnes) {
-  EXPECT_EQ(dlm::parse_schedule("cosine"), dlm::Schedule::kCosine);
-  EXPECT_EQ(dlm::parse_schedule(dlm::to_string(dlm::Schedule::kLogLinear)), dlm::Schedule::kLogLinear);
+  EXPECT_EQ(dlm::parse_enum<dlm::Schedule>("cosine", "schedule"), dlm::Schedule::kCosine);
+  EXPECT_EQ(dlm::parse_enum<dlm::Schedule>(dlm::enum_name(dlm::Schedule::kLogLinear), "schedule"), dlm::Schedule::kLogLinear);
   try {
-    dlm::parse_schedule("sine");
+    dlm::parse_enum<dlm::Schedule>("sine", "schedule");
     FAIL();
   } catch (const dlm::Error& e) {
     EXPECT_NE(std::string(e.what()).find("linear, cosine, exponential, loglinear"), std::string::npos);

@@ -23,6 +23,16 @@ enum class Weighting { kNone, kElbo };
 // MLP activation: gelu(x W1) W2 | relu(x W1)^2 W2 | (silu(x Wg) * x W1) W2.
 enum class Activation { kGelu, kRelu2, kSwiglu };
 
+// Sampling: the noise schedule (share of generated positions still masked as the steps go), the order
+// in which masked positions are revealed, and how a token is drawn at each position.
+enum class Schedule { kLinear, kCosine, kExponential, kLogLinear };
+// confidence (probability of the drawn token), margin (top-1 minus top-2 probability), entropy
+// (lowest first), random, l2r (leftmost first): orders of revealing, never re-masking. remask: seeds
+// 002/003's sampler, which predicts every masked position and re-masks a random share of all
+// generated ones.
+enum class Strategy { kConfidence, kMargin, kEntropy, kRandom, kL2R, kRemask };
+enum class Sampling { kGreedy, kTopK, kNucleus };
+
 // Arithmetic of the forward pass: fp32, or bf16 autocast (matmuls in bf16; weights, optimizer state
 // and reductions stay fp32).
 enum class Precision { kFp32, kBf16 };
@@ -40,6 +50,9 @@ const EnumNames<LossOn>& enum_names(LossOn*);
 const EnumNames<Weighting>& enum_names(Weighting*);
 const EnumNames<Activation>& enum_names(Activation*);
 const EnumNames<Precision>& enum_names(Precision*);
+const EnumNames<Schedule>& enum_names(Schedule*);
+const EnumNames<Strategy>& enum_names(Strategy*);
+const EnumNames<Sampling>& enum_names(Sampling*);
 
 // The config name of an enum value (for messages and to_json).
 template <class E>
@@ -49,6 +62,19 @@ const std::string& enum_name(E value) {
   }
   static const std::string unnamed = "?";  // a table missing a value: a programming error
   return unnamed;
+}
+
+[[noreturn]] void throw_unknown_name(const std::string& what, const std::string& name, const std::string& valid);
+
+// The enum value named `name`; throws dlm::Error "unknown <what> 'name' (valid: ...)".
+template <class E>
+E parse_enum(const std::string& name, const std::string& what) {
+  std::string valid;
+  for (const auto& [value, n] : enum_names(static_cast<E*>(nullptr))) {
+    if (n == name) return value;
+    valid += (valid.empty() ? "" : ", ") + n;
+  }
+  throw_unknown_name(what, name, valid);
 }
 
 struct DataConfig {
@@ -109,15 +135,24 @@ struct DiffusionConfig {
   bool mask_pad = true;               ///< padding after EOS is masked and scored (else never touched)
 };
 
+// Sampling settings; dlm/sample_options.h defines each one's checks, flag and help line.
 struct SampleConfig {
-  int64_t steps = 10;                 ///< denoising steps
-  std::string schedule = "cosine";    ///< linear | cosine | exponential | loglinear
-  std::string strategy = "confidence";  ///< random | confidence | l2r
-  std::string sampling = "topk";      ///< greedy | topk | nucleus
+  int64_t steps = 10;                 ///< denoising steps (per whole canvas; blocks share them)
+  Schedule schedule = Schedule::kCosine;  ///< linear | cosine | exponential | loglinear
+  Strategy strategy = Strategy::kConfidence;  ///< confidence | margin | entropy | random | l2r | remask
+  Sampling sampling = Sampling::kTopK;  ///< greedy | topk | nucleus
   double temperature = 1.0;           ///< divides the logits before sampling
   int64_t top_k = 10;                 ///< topk sampling
   double top_p = 0.9;                 ///< nucleus sampling
   int64_t length = 0;                 ///< tokens to generate after the prefix; 0 fills the context
+  double threshold = 0.0;             ///< reveal every position whose probability reaches it (0: off)
+  double entropy_bound = 0.0;         ///< reveal the most confident set within this summed entropy (0: off)
+  double order_temperature = 0.0;     ///< draw positions by softmax(score / it) instead of the top (0: off)
+  int64_t block_length = 0;           ///< semi-autoregressive blocks of this many positions (0: one block)
+  bool kv_cache = false;              ///< blocks: reuse the keys and values outside the block (approximate)
+  bool cache = true;                  ///< reuse a row's prediction while its canvas is unchanged (exact)
+  double cfg_scale = 0.0;             ///< classifier-free guidance scale (0: plain sampling)
+  std::vector<std::string> stop;      ///< a sample ends at the first occurrence of any of these
 };
 
 struct TrainConfig {

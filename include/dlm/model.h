@@ -19,6 +19,13 @@ class DenoiserImpl : public torch::nn::Module {
  public:
   // ids: (B, L) int64 with L <= max_len(); t: (B) float in [0, 1], the fraction of positions masked.
   virtual torch::Tensor forward(const torch::Tensor& ids, const torch::Tensor& t) = 0;
+  // The same for a batch of rows of different lengths, padded to L: key_valid (B, L) bool is false on
+  // a row's padding, which no position attends to, so a row's logits do not depend on its batch.
+  // The default ignores key_valid: a model without attention sees the padding as pad ids.
+  virtual torch::Tensor forward_rows(const torch::Tensor& ids, const torch::Tensor& t, const torch::Tensor& key_valid) {
+    (void)key_valid;
+    return forward(ids, t);
+  }
   virtual int64_t max_len() const = 0;
 };
 
@@ -62,6 +69,17 @@ struct KVCache {
   int64_t length = 0;  ///< positions held
 };
 
+// How a pass uses a layer's cache: none; append its keys and values (causal decoding); store them
+// for the whole canvas (a bidirectional block cache's refresh); or overwrite the cached ones at
+// `positions` and attend to all (a pass over one block of a cached canvas).
+enum class CacheMode { kNone, kAppend, kStore, kUpdate };
+struct LayerPass {
+  LayerCache* cache = nullptr;
+  CacheMode mode = CacheMode::kNone;
+  torch::Tensor positions;  ///< (B, L) int64, kUpdate only: where the pass's rows sit in the canvas
+  torch::Tensor key_valid;  ///< (B, T) bool keys that may be attended; undefined: all
+};
+
 // How attention is computed. kFused is LibTorch 2.x's scaled_dot_product_attention (flash and
 // memory-efficient kernels); kExplicit is matmul, mask, softmax, matmul, which every version has.
 enum class AttentionKernel { kFused, kExplicit };
@@ -70,18 +88,19 @@ AttentionKernel parse_attention_kernel(const std::string& name);
 
 // Attention of q (B, H, L, Dh) over k, v (B, H, T, Dh), T >= L. With `causal`, query i sits at
 // position T - L + i and sees keys 0 .. T - L + i (a KV cache holds the first T - L positions).
-// `dropout` applies to the attention weights.
+// `dropout` applies to the attention weights. key_valid (B, T) bool, if defined, hides the keys that
+// are false (not with `causal`).
 torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, bool causal, double dropout,
-                     AttentionKernel kernel);
+                     AttentionKernel kernel, const torch::Tensor& key_valid = {});
 
 class AttentionImpl : public torch::nn::Module {
  public:
   // Reads d_model, n_head, dropout, pos (rotary), attention (the kernel), qk_norm and bias.
   AttentionImpl(const ModelConfig& config, bool causal);
-  // x: (B, L, D); cos/sin: (max_len, d_head / 2) rotary tables or undefined. With `cache`, x holds
-  // positions offset .. offset + L - 1, attends to the cached ones too, and is appended to the cache.
+  // x: (B, L, D); cos/sin: the rotary tables of x's positions, (L, d_head) or (B, 1, L, d_head), or
+  // undefined. `pass` says how the layer's cache is used and which keys may be attended.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
-                        LayerCache* cache = nullptr, int64_t offset = 0);
+                        const LayerPass& pass = {});
 
  private:
   int64_t n_head_;
@@ -99,7 +118,7 @@ class BlockImpl : public torch::nn::Module {
   BlockImpl(const ModelConfig& config, bool causal);
   // cond: (B, D) conditioning vector for adaLN, or undefined.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
-                        const torch::Tensor& cond, LayerCache* cache = nullptr, int64_t offset = 0);
+                        const torch::Tensor& cond, const LayerPass& pass = {});
 
  private:
   Norm norm1_{nullptr}, norm2_{nullptr};
@@ -116,14 +135,28 @@ class TransformerImpl : public DenoiserImpl {
  public:
   TransformerImpl(const ModelConfig& config, int64_t vocab_size, int64_t max_len, bool causal = false);
   torch::Tensor forward(const torch::Tensor& ids, const torch::Tensor& t) override;
+  torch::Tensor forward_rows(const torch::Tensor& ids, const torch::Tensor& t, const torch::Tensor& key_valid) override;
   int64_t max_len() const override { return max_len_; }
   bool causal() const { return causal_; }
+  int64_t n_layer() const { return static_cast<int64_t>(blocks_->size()); }
   // Causal models only: logits (B, L, V) of ids (B, L) placed after the cache's positions; their
   // keys and values are appended, so a sampler feeds each new token once.
   torch::Tensor forward_cached(const torch::Tensor& ids, KVCache& cache);
+  // Bidirectional block cache. forward_store: forward_rows over the whole canvas (B, T), keeping
+  // every layer's keys and values in `cache`. forward_block: logits (B, L, V) of ids (B, L) at
+  // `positions` (B, L) of that canvas; their keys and values replace the cached ones there and they
+  // attend to the whole cached canvas. The other positions' keys and values are those of the last
+  // forward_store: exact when nothing else changed since, an approximation once it has (Fast-dLLM).
+  torch::Tensor forward_store(const torch::Tensor& ids, const torch::Tensor& t, const torch::Tensor& key_valid, KVCache& cache);
+  torch::Tensor forward_block(const torch::Tensor& ids, const torch::Tensor& positions, const torch::Tensor& t,
+                              const torch::Tensor& key_valid, KVCache& cache);
 
  private:
-  torch::Tensor embed(const torch::Tensor& ids, int64_t offset);
+  // The shared pass: ids at `positions` (B, L) or at offset .. offset + L - 1, through every block
+  // with `mode` on the cache's layers.
+  torch::Tensor run(const torch::Tensor& ids, const torch::Tensor& t, int64_t offset, const torch::Tensor& positions,
+                    const torch::Tensor& key_valid, KVCache* cache, CacheMode mode);
+  torch::Tensor embed(const torch::Tensor& ids, int64_t offset, const torch::Tensor& positions);
   ModelConfig config_;
   int64_t max_len_;
   bool causal_;
@@ -156,5 +189,22 @@ std::shared_ptr<DenoiserImpl> make_model(const ModelConfig& config, int64_t voca
                                          bool causal = false);
 
 int64_t count_parameters(const torch::nn::Module& module);
+
+// The device of a module's parameters (the CPU for a module without any).
+torch::Device module_device(const torch::nn::Module& module);
+
+// Eval mode without gradients for the scope's lifetime; the module's train/eval mode is restored after.
+class InferenceScope {
+ public:
+  explicit InferenceScope(torch::nn::Module& module) : module_(module), was_training_(module.is_training()) { module_.eval(); }
+  ~InferenceScope() { module_.train(was_training_); }
+  InferenceScope(const InferenceScope&) = delete;
+  InferenceScope& operator=(const InferenceScope&) = delete;
+
+ private:
+  torch::nn::Module& module_;
+  bool was_training_;
+  torch::NoGradGuard no_grad_;
+};
 
 }  // namespace dlm

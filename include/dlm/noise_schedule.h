@@ -6,13 +6,9 @@
 #include <string>
 #include <vector>
 
+#include "dlm/config.h"
+
 namespace dlm {
-
-enum class Schedule { kLinear, kCosine, kExponential, kLogLinear };
-
-// Throws dlm::Error listing the valid names.
-Schedule parse_schedule(const std::string& name);
-std::string to_string(Schedule schedule);
 
 // Masked fraction at progress s in [0, 1) (s = step / K).
 double masked_fraction(Schedule schedule, double s);

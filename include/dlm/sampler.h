@@ -1,79 +1,74 @@
-// Sampling: token choice (greedy, top-k, nucleus, temperature; categorical draws in float64) and the
-// iterative denoising loop with three unmasking strategies (random re-masking as in seeds 002/003,
-// confidence as in LLaDA's low-confidence remasking, left-to-right as in seed 000).
+// Sampling's pure parts: token choice (greedy, top-k, nucleus, temperature; categorical draws in
+// float64), the reveal order's scores and the reveal rules (scheduled count, confidence threshold,
+// entropy bound), and autoregressive decoding for the causal twin. The denoising loop that uses
+// them is dlm/denoise.h; text in and out is dlm/generate.h.
 #pragma once
 
 #include <cstdint>
 #include <functional>
-#include <string>
+#include <vector>
 
 #include <torch/torch.h>
 
 #include "dlm/config.h"
 #include "dlm/model.h"
-#include "dlm/noise_schedule.h"
 
 namespace dlm {
 
-enum class Strategy { kRandom, kConfidence, kL2R };
-enum class Sampling { kGreedy, kTopK, kNucleus };
-
-Strategy parse_strategy(const std::string& name);  // throws dlm::Error listing valid names
-Sampling parse_sampling(const std::string& name);  // throws dlm::Error listing valid names
-
-struct SamplerOptions {
-  int64_t steps = 10;
-  Schedule schedule = Schedule::kCosine;
-  Strategy strategy = Strategy::kConfidence;
-  Sampling sampling = Sampling::kTopK;
-  double temperature = 1.0;
-  int64_t top_k = 10;
-  double top_p = 0.9;
-  /// Fixed positions that training could have masked (a prefix typed into a document model), so
-  /// they count in the time input t = masked / (generated + counted_fixed), as they did in training.
-  int64_t counted_fixed = 0;
-};
-
-// Validates and converts the `sample` section of a config (names checked, ranges checked).
-SamplerOptions sampler_options(const SampleConfig& config);
-
-// Chooses one token per position from logits (B, L, V). Returns the ids (B, L) and, in `confidence`,
+// Chooses one token per position from logits (..., V). Returns the ids (...) and, in `confidence`,
 // the model's probability (temperature 1, before filtering) of each chosen id.
-torch::Tensor choose_tokens(const torch::Tensor& logits, const SamplerOptions& options,
-                            torch::Generator& generator, torch::Tensor* confidence = nullptr);
+torch::Tensor choose_tokens(const torch::Tensor& logits, const SampleConfig& options, torch::Generator& generator,
+                            torch::Tensor* confidence = nullptr);
 
-// Called after each step with the step index (0-based) and the canvas (B, L).
-using StepCallback = std::function<void(int64_t step, const torch::Tensor& canvas)>;
-
-struct GenerateResult {
-  torch::Tensor tokens;        ///< (B, L) final canvas
-  int64_t steps = 0;           ///< denoising steps run
-  int64_t forward_passes = 0;  ///< model evaluations
+// What the reveal rules know of n masked candidates.
+struct Candidates {
+  torch::Tensor probs;       ///< (n, V) float64 model probabilities (temperature 1)
+  torch::Tensor confidence;  ///< (n) probability of each drawn token
+  torch::Tensor positions;   ///< (n) int64 canvas positions
 };
 
-// Denoises `canvas` (B, L): positions equal to mask_id and not `fixed` are generated; `fixed` (B, L)
-// bool positions (prefix, padding) are never changed. The model is run in eval mode without grad.
-GenerateResult generate(DenoiserImpl& model, const torch::Tensor& canvas, const torch::Tensor& fixed,
-                        const SamplerOptions& options, int64_t mask_id, torch::Generator& generator,
-                        const StepCallback& on_step = nullptr);
+// Priority of each candidate under `strategy` (higher is revealed first): confidence, margin
+// (top-1 minus top-2 probability), entropy (negated), random (uniform draws from `generator`) or
+// l2r (negated position). kRemask has no order and throws.
+torch::Tensor order_scores(Strategy strategy, const Candidates& c, torch::Generator& generator);
+
+// Shannon entropy (nats) of each row of probs (n, V).
+torch::Tensor entropies(const torch::Tensor& probs);
+
+// The candidates to reveal now, as indices into them (int64, ascending by priority order):
+//   threshold > 0: those whose confidence is at least the threshold, or else the top one;
+//   entropy_bound > 0: the longest run of the top-priority candidates whose summed entropy minus
+//     its largest term is at most the bound (at least one);
+//   otherwise `scheduled` of them (may be 0), the top ones, or with order_temperature > 0 drawn
+//   without replacement in proportion to softmax(score / order_temperature).
+torch::Tensor pick_reveals(const Candidates& c, const torch::Tensor& scores, int64_t scheduled, const SampleConfig& options,
+                           torch::Generator& generator);
+
+// How many of n_pending masked positions (of n_region generated ones) to reveal at step `step` of
+// `steps` under `schedule`: the schedule's masked share of n_region stays masked. At least one,
+// except for the random order, which follows the schedule exactly (MDLM's ancestral sampler), so
+// that with more steps than positions some steps reveal nothing.
+int64_t scheduled_reveals(Schedule schedule, Strategy strategy, int64_t step, int64_t steps, int64_t n_pending,
+                          int64_t n_region);
+
+// Classifier-free guidance (LLaDA's form): u + (scale + 1)(c - u) from the conditional logits c and
+// the unconditional u. Scale 0 is the conditional logits, up to rounding; the loop skips guidance then.
+torch::Tensor guided_logits(const torch::Tensor& conditional, const torch::Tensor& unconditional, double scale);
 
 // Autoregressive sampling from the causal twin: rows start as [BOS] + prefix (B, 1 + P) and grow by
 // one token per forward pass for `n_new` tokens, or until every row has produced `eos_id`
-// (-1: never stop early). With `use_cache` each pass feeds only the newest token and reuses the
-// keys and values of the others; without, it reruns the whole sequence (the reference the cache
-// must agree with). Token choice as for diffusion (greedy, top-k, nucleus, temperature). Returns
-// the generated tokens (B, n) without BOS and prefix; steps = forward_passes = tokens generated.
-GenerateResult generate_ar(TransformerImpl& model, const torch::Tensor& start, int64_t n_new,
-                           const SamplerOptions& options, int64_t eos_id, torch::Generator& generator,
-                           bool use_cache = true, const StepCallback& on_step = nullptr);
-
-// A batch to denoise: `num_samples` rows of the prefix (fixed) followed by `length` masks.
-struct Canvas {
-  torch::Tensor tokens;  ///< (N, P + length) int64
-  torch::Tensor fixed;   ///< (N, P + length) bool, true on the prefix
+// (-1: never stop early). Row r draws from generators[r]. With `use_cache` each pass feeds only the
+// newest token and reuses the keys and values of the others; without, it reruns the whole sequence
+// (the reference the cache must agree with). Returns the generated tokens (B, n) without BOS and
+// prefix, and the passes run.
+struct ArResult {
+  torch::Tensor tokens;
+  int64_t passes = 0;
 };
-Canvas prefix_canvas(const std::vector<int64_t>& prefix_ids, int64_t length, int64_t num_samples, int64_t mask_id,
-                     const torch::Device& device);
+using ArStepCallback = std::function<void(int64_t step, const torch::Tensor& generated)>;
+ArResult generate_ar(TransformerImpl& model, const torch::Tensor& start, int64_t n_new, const SampleConfig& options,
+                     int64_t eos_id, std::vector<torch::Generator>& generators, bool use_cache = true,
+                     const ArStepCallback& on_step = nullptr);
 
 // How many of a prefix's P tokens count in the model's time input: those training would have
 // masked. None for the prompt of a pair or a model trained with random visible prefixes; for

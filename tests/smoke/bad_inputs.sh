@@ -73,19 +73,27 @@ expect_fail "nope.pt: checkpoint not found" "$DGEN" --checkpoint nope.pt
 "$DTRAIN" --config "$SMOKE/tiny.json" --set train.steps=2 --set train.eval_every=2 --progress plain 2>/dev/null || fail "tiny train"
 head -c 2000 runs/tiny/last.pt > truncated.pt
 expect_fail "truncated" "$DGEN" --checkpoint truncated.pt
-expect_fail "unknown schedule 'wavy' \(valid: linear, cosine, exponential, loglinear\)" "$DGEN" --schedule wavy
-expect_fail "unknown strategy" "$DGEN" --strategy best
-expect_fail "unknown sampling" "$DGEN" --sampling beam
+expect_fail "sample.schedule': unknown value 'wavy' \(valid: linear, cosine, exponential, loglinear\)" "$DGEN" --schedule wavy
+expect_fail "sample.strategy': unknown value 'best'" "$DGEN" --strategy best
+expect_fail "sample.sampling': unknown value 'beam'" "$DGEN" --sampling beam
 expect_fail "prefix is 12 tokens but the model's context is 10" "$DGEN" --prefix "ashaashaasha"
 expect_fail "exceed the model's context" "$DGEN" --prefix "as" --length 9
 expect_fail "--prefix: invalid UTF-8 \\(byte 0xFF at offset 1\\)" "$DGEN" --prefix $'a\xff'
 expect_fail "not in the tokenizer's vocabulary" "$DGEN" --prefix "xyz"
 expect_fail "CUDA is not available" "$DGEN" --device cuda
-expect_fail "steps must be >= 1" "$DGEN" --steps 0
-expect_fail "temperature must be > 0" "$DGEN" --temperature 0
-expect_fail "top-k must be >= 1" "$DGEN" --top-k 0
-expect_fail "top-p must be in \(0, 1\]" "$DGEN" --top-p 1.5
-expect_fail "num-samples must be >= 1" "$DGEN" --num-samples 0
+expect_fail "sample.steps' = 0: must be >= 1" "$DGEN" --steps 0
+expect_fail "sample.temperature' = 0.0: must be > 0" "$DGEN" --temperature 0
+expect_fail "sample.top_k' = 0: must be >= 1" "$DGEN" --top-k 0
+expect_fail "sample.top_p' = 1.5: must be in \(0, 1\]" "$DGEN" --top-p 1.5
+expect_fail "sample.top_k': expected an integer, got string \"many\"" "$DGEN" --top-k many
+expect_fail "num_samples must be >= 1" "$DGEN" --num-samples 0
+expect_fail "sample.threshold' = 2(.0)?: must be in \[0, 1\]" "$DGEN" --threshold 2
+expect_fail "sample.kv_cache' = true: needs sample.block_length > 0" "$DGEN" --kv-cache
+expect_fail "infill template: malformed span at byte 2" "$DGEN" --infill "as<mask:0>"
+expect_fail "infill template is 21 tokens but the model's context is 10" "$DGEN" --infill "a<mask:20>"
+expect_fail "nope.txt: cannot open the prompts file" "$DGEN" --prompts nope.txt
+printf '{"prefix": "as"}\n{"prefix": 3}\n' > prompts.jsonl
+expect_fail 'prompts.jsonl:2: "prefix" must be a string' "$DGEN" --prompts prompts.jsonl
 expect_fail "not a readable checkpoint" "$DGEN" --checkpoint array.json
 expect_fail "is a directory|has no best.pt or last.pt" "$DGEN" --checkpoint adir
 # Resuming: the run must exist; a checkpoint of another shape is refused by name.

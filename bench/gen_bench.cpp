@@ -1,0 +1,148 @@
+// gen_bench: one sampler setting on a checkpoint: continuations of validation prompts, timed, with
+// their quality: perplexity of the generated tokens under an autoregressive scorer, and unigram
+// entropy (low perplexity with low entropy is repetition). One JSON line (bench/generation.sh).
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <map>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "dlm/blas.h"
+#include "dlm/checkpoint.h"
+#include "dlm/config.h"
+#include "dlm/device.h"
+#include "dlm/error.h"
+#include "dlm/generate.h"
+#include "dlm/sample_options.h"
+
+namespace {
+
+// The first `prompt_tokens` tokens of consecutive context-sized blocks of the validation documents
+// (joined by EOS, as the likelihood evaluation cuts them), as text.
+std::vector<dlm::Prompt> validation_prompts(const std::string& path, const dlm::Tokenizer& tok, int64_t block, int64_t prompt_tokens,
+                                            int64_t count) {
+  std::ifstream in(path);
+  if (!in) throw dlm::Error(path + ": cannot open the validation documents");
+  std::vector<int64_t> stream;
+  for (std::string line; std::getline(in, line) && static_cast<int64_t>(stream.size()) < block * count;) {
+    if (line.empty()) continue;
+    const std::vector<int64_t> ids = tok.encode(dlm::parse_json(line, path).at("text").get<std::string>());
+    stream.insert(stream.end(), ids.begin(), ids.end());
+    stream.push_back(tok.eos_id());
+  }
+  std::vector<dlm::Prompt> prompts;
+  for (int64_t b = 0; b < count && (b + 1) * block <= static_cast<int64_t>(stream.size()); ++b) {
+    const auto from = stream.begin() + b * block;
+    prompts.push_back({tok.decode(std::vector<int64_t>(from, from + prompt_tokens)), ""});
+  }
+  if (static_cast<int64_t>(prompts.size()) < count) throw dlm::Error(path + ": too little text for the prompts asked");
+  return prompts;
+}
+
+// Summed negative log-likelihood (nats) and count of the generated tokens of `text` after `prefix`,
+// under the causal scorer, given [BOS] + prefix.
+std::pair<double, int64_t> score(dlm::TransformerImpl& scorer, const dlm::Tokenizer& tok, const std::string& prefix, const std::string& text) {
+  std::vector<int64_t> ids = {tok.bos_id()};
+  const std::vector<int64_t> head = tok.encode(prefix), all = tok.encode(text);
+  ids.insert(ids.end(), all.begin(), all.end());
+  const int64_t first = 1 + static_cast<int64_t>(head.size());  // first generated token (text starts with prefix)
+  const int64_t n = static_cast<int64_t>(ids.size()) - first;
+  if (n <= 0) return {0.0, 0};
+  const int64_t T = std::min<int64_t>(static_cast<int64_t>(ids.size()), scorer.max_len() + 1);
+  const torch::Tensor input = torch::tensor(std::vector<int64_t>(ids.begin(), ids.begin() + T - 1)).unsqueeze(0);
+  const torch::Tensor target = torch::tensor(std::vector<int64_t>(ids.begin() + 1, ids.begin() + T));
+  torch::NoGradGuard no_grad;
+  const torch::Tensor logp = torch::log_softmax(scorer.forward(input, torch::zeros({1})).squeeze(0).to(torch::kFloat64), -1);
+  const torch::Tensor nll = -logp.gather(1, target.unsqueeze(1)).squeeze(1).narrow(0, first - 1, T - first);
+  return {nll.sum().item<double>(), nll.size(0)};
+}
+
+// Entropy (nats) of the token frequencies of one sample.
+double unigram_entropy(const std::vector<int64_t>& ids) {
+  std::map<int64_t, double> counts;
+  for (int64_t id : ids) counts[id] += 1.0;
+  double h = 0.0;
+  for (const auto& [id, c] : counts) h -= c / static_cast<double>(ids.size()) * std::log(c / static_cast<double>(ids.size()));
+  return h;
+}
+
+int run(int argc, char** argv) {
+  dlm::ensure_blas_kernels(argv);
+  dlm::tune_allocator();
+  CLI::App app{"gen_bench: speed and quality of one sampler setting"};
+  std::string model_path, scorer_path, val_path, label;
+  int64_t n_prompts = 16, prompt_tokens = 16, threads = 0;
+  dlm::GenerateOptions go;
+  go.seed = 7;
+  std::vector<std::string> sets;
+  app.add_option("--model", model_path, "checkpoint or run directory that generates")->required();
+  app.add_option("--scorer", scorer_path, "autoregressive run that scores the continuations")->required();
+  app.add_option("--val", val_path, "validation documents (JSONL with \"text\")")->required();
+  app.add_option("--label", label, "name of the setting in the output");
+  app.add_option("--prompts", n_prompts, "prompts (default 16)");
+  app.add_option("--prompt-tokens", prompt_tokens, "tokens per prompt (default 16)");
+  app.add_option("--batch-size", go.batch_size, "rows per batch (default 16)");
+  app.add_option("--seed", go.seed, "sampling seed (default 7)");
+  app.add_option("--set", sets, "sample.KEY=VALUE over the checkpoint's sampling settings (repeatable)");
+  app.add_option("--threads", threads, "CPU threads (default: the core count)");
+  CLI11_PARSE(app, argc, argv);
+  const int64_t used_threads = dlm::set_threads(threads);
+
+  dlm::LoadedModel gen = dlm::load_model_for_inference(dlm::resolve_checkpoint_path(model_path), torch::kCPU);
+  dlm::LoadedModel ar = dlm::load_model_for_inference(dlm::resolve_checkpoint_path(scorer_path), torch::kCPU);
+  auto* scorer = dynamic_cast<dlm::TransformerImpl*>(ar.model.get());
+  if (!scorer || !scorer->causal()) throw dlm::Error(scorer_path + ": the scorer must be an autoregressive run");
+  for (const auto& s : sets) dlm::apply_override(gen.config, s);
+  dlm::check_sample(gen.config.sample);
+  go.sample = gen.config.sample;
+  const int64_t context = gen.model->max_len();
+  const auto prompts = validation_prompts(val_path, *gen.tokenizer, context, prompt_tokens, n_prompts);
+  go.sample.length = context - prompt_tokens;
+
+  const dlm::GenerateReport report = dlm::generate_text(*gen.model, *gen.tokenizer, gen.config, prompts, go);
+  ar.model->eval();
+  double nll = 0.0, entropy = 0.0, passes = 0.0, equivalents = 0.0;
+  int64_t scored = 0, tokens = 0;
+  for (const auto& s : report.samples) {
+    const auto [sum, n] = score(*scorer, *ar.tokenizer, prompts[static_cast<size_t>(s.prompt)].prefix, s.text);
+    nll += sum;
+    scored += n;
+    tokens += static_cast<int64_t>(s.ids.size());
+    entropy += unigram_entropy(s.ids);
+    passes += static_cast<double>(s.stats.passes);
+    equivalents += s.stats.equivalents;
+  }
+  const double rows = static_cast<double>(report.samples.size());
+  const nlohmann::json out = {{"label", label},
+                              {"objective", dlm::enum_name(gen.config.objective)},
+                              {"sample", dlm::sample_json(go.sample)},
+                              {"batch_size", go.batch_size},
+                              {"prompts", n_prompts},
+                              {"threads", used_threads},
+                              {"torch", TORCH_VERSION},
+                              {"seconds", report.seconds},
+                              {"seconds_per_row", report.seconds / rows},
+                              {"tokens_per_s", static_cast<double>(tokens) / report.seconds},
+                              {"tokens_per_row", static_cast<double>(tokens) / rows},
+                              {"passes_per_row", passes / rows},
+                              {"equivalents_per_row", equivalents / rows},
+                              {"forward_calls", report.forward_calls},
+                              {"ar_perplexity", std::exp(nll / static_cast<double>(std::max<int64_t>(1, scored)))},
+                              {"unigram_entropy", entropy / rows}};
+  std::printf("%s\n", dlm::dump_json(out).c_str());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "gen_bench: %s\n", e.what());
+    return 1;
+  }
+}

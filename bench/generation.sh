@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# The generation benchmark of docs/generation.md: 240-token continuations of the same 16-token
+# validation prompts (context 256) from the KJV diffusion model, for each sampler and a sweep of
+# steps, thresholds and block lengths, and from its autoregressive twin with its KV cache; batch 1
+# and batch 16, top-k 40 and temperature 1 everywhere. Each line of OUT/generation.jsonl is one
+# gen_bench run: wall time, passes and full-canvas equivalents per row, tokens/s, perplexity under the
+# AR twin and unigram entropy. Then a table on stdout and a plot of quality against time.
+#   bench/generation.sh [--quick] [--out DIR]      (train the twins first: see scripts/twin_results.sh)
+# Run it alone: two LibTorch jobs on 2 cores slow each other several times over.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=runs/bench quick=0
+while [ $# -gt 0 ]; do
+  case $1 in
+    --quick) quick=1; shift ;;
+    --out) out=$2; shift 2 ;;
+    *) echo "generation.sh: unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+DIFF=runs/kjv_diffusion AR=runs/kjv_ar VAL=data/kjv/val.jsonl
+[ -s "$VAL" ] || scripts/fetch_kjv.sh
+for run in "$DIFF" "$AR"; do
+  [ -e "$run/best.pt" ] || { echo "generation.sh: $run is not trained (build/dtrain --config configs/$(basename "$run").json)" >&2; exit 1; }
+done
+[ -x build/gen_bench ] || { echo "generation.sh: build/gen_bench is missing (cmake --build build)" >&2; exit 1; }
+mkdir -p "$out"
+jsonl=$out/generation.jsonl
+: > "$jsonl"
+common="--set sample.sampling=topk --set sample.top_k=40 --set sample.temperature=1"
+
+# label | model | flags
+settings=(
+  "ar-kv-cache|$AR|"
+  "confidence-240|$DIFF|--set sample.steps=240"
+  "confidence-120|$DIFF|--set sample.steps=120"
+  "confidence-60|$DIFF|--set sample.steps=60"
+  "confidence-30|$DIFF|--set sample.steps=30"
+  "margin-60|$DIFF|--set sample.steps=60 --set sample.strategy=margin"
+  "entropy-60|$DIFF|--set sample.steps=60 --set sample.strategy=entropy"
+  "threshold-0.9|$DIFF|--set sample.threshold=0.9"
+  "threshold-0.7|$DIFF|--set sample.threshold=0.7"
+  "threshold-0.5|$DIFF|--set sample.threshold=0.5"
+  "entropy-bound-1|$DIFF|--set sample.entropy_bound=1"
+  "block32-240|$DIFF|--set sample.steps=240 --set sample.block_length=32"
+  "block32-kv-240|$DIFF|--set sample.steps=240 --set sample.block_length=32 --set sample.kv_cache=true"
+  "block32-kv-threshold-0.9|$DIFF|--set sample.block_length=32 --set sample.kv_cache=true --set sample.threshold=0.9"
+  "block32-kv-threshold-0.7|$DIFF|--set sample.block_length=32 --set sample.kv_cache=true --set sample.threshold=0.7"
+  "block16-kv-threshold-0.7|$DIFF|--set sample.block_length=16 --set sample.kv_cache=true --set sample.threshold=0.7"
+  "random-1000-cache|$DIFF|--set sample.steps=1000 --set sample.strategy=random"
+  "random-1000-no-cache|$DIFF|--set sample.steps=1000 --set sample.strategy=random --set sample.cache=false"
+)
+batches="1 16"
+if [ $quick = 1 ]; then
+  settings=("${settings[0]}" "${settings[1]}" "${settings[7]}" "${settings[14]}")
+  batches=16
+fi
+for batch in $batches; do
+  for s in "${settings[@]}"; do
+    IFS='|' read -r label model flags <<<"$s"
+    # The uncached random sampler runs 1,000 passes per row: at batch 1 that alone takes an hour.
+    [ "$label" = random-1000-no-cache ] && [ "$batch" = 1 ] && continue
+    echo "== $label, batch $batch" >&2
+    # shellcheck disable=SC2086
+    build/gen_bench --model "$model" --scorer "$AR" --val "$VAL" --label "$label" --batch-size "$batch" $common $flags >> "$jsonl"
+  done
+done
+
+echo "| setting | batch | s per row | passes per row | full-canvas equivalents | tokens/s | AR perplexity | unigram entropy |"
+echo "|---|---|---|---|---|---|---|---|"
+jq -r '"| \(.label) | \(.batch_size) | \(.seconds_per_row*1000|round/1000) | \(.passes_per_row*10|round/10) | \(.equivalents_per_row*10|round/10) | \(.tokens_per_s|round) | \(.ar_perplexity*100|round/100) | \(.unigram_entropy*1000|round/1000) |"' "$jsonl"
+
+if command -v gnuplot > /dev/null; then
+  for batch in 1 16; do
+    jq -r "select(.batch_size == $batch) | \"\(.seconds_per_row) \(.ar_perplexity) \(.label)\"" "$jsonl" > "$out/points_b$batch.dat"
+  done
+  gnuplot <<PLOT
+set terminal pngcairo size 1000,640
+set output "docs/generation.png"
+set logscale x
+set xlabel "seconds per 240-token continuation (batch 1: one prompt at a time; batch 16: wall time / 16)"
+set ylabel "perplexity under the autoregressive twin"
+set key top right
+set grid
+plot "$out/points_b1.dat" using 1:2 with points pt 7 title "batch 1", \
+     "$out/points_b1.dat" using 1:2:3 with labels offset 0.8,0.5 font ",8" notitle, \
+     "$out/points_b16.dat" using 1:2 with points pt 5 title "batch 16"
+PLOT
+  echo "plot: docs/generation.png" >&2
+else
+  echo "gnuplot is not installed (sudo apt-get install gnuplot-nox): no plot" >&2
+fi

@@ -1,0 +1,53 @@
+// The sampler's settings, each defined once: its key in a config's `sample` section, its dgen flag
+// and --help line, how it is read and written, and its check, so adding a setting touches one table.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include "dlm/config.h"
+
+namespace dlm {
+
+struct SampleOption {
+  enum class Kind { kValue, kSwitch, kList };  ///< flag takes a value | is on/off | may repeat
+  std::string key;   ///< sample.<key>; the flag is --<key> with '-' for '_'
+  std::string help;  ///< the flag's --help line, without its default
+  Kind kind = Kind::kValue;
+  std::function<void(SampleConfig&, const nlohmann::json&, const std::string& path)> read;  ///< throws naming path
+  std::function<nlohmann::json(const SampleConfig&)> write;
+  std::function<std::string(const SampleConfig&)> broken_rule;  ///< empty when the value is valid
+};
+
+// Every sampling setting, in --help order.
+const std::vector<SampleOption>& sample_options();
+
+// The dgen flag of an option: --block-length for block_length.
+std::string flag_name(const SampleOption& option);
+
+// The `sample` section as JSON, every key present.
+nlohmann::json sample_json(const SampleConfig& config);
+
+// Throws dlm::Error "config key 'sample.<key>' = value: rule" for the first invalid setting.
+void check_sample(const SampleConfig& config);
+
+// A program's sampling flags: one per setting, named by flag_name, with the setting's help line and
+// built-in default; switches also take a --no- form, lists repeat.
+struct SampleFlags {
+  std::map<std::string, std::string> values;
+  std::map<std::string, bool> switches;
+  std::map<std::string, std::vector<std::string>> lists;
+};
+void add_sample_flags(CLI::App& app, SampleFlags& flags);
+
+// The flags given on the command line as a `sample` JSON object, to apply over a config the way a
+// config file is applied (values read as JSON when they parse, else as strings).
+nlohmann::json given_sample_flags(const CLI::App& app, const SampleFlags& flags);
+
+}  // namespace dlm

@@ -100,6 +100,17 @@ Batch collate_at_rates(const std::vector<const Example*>& examples, const torch:
   batch.maskable = maskable;
   batch.masked = masked;
   batch.input = torch::where(masked, torch::full_like(target, mask_id), target);
+  if (c.cfg_dropout > 0.0) {
+    // Guidance's unconditional examples: the prompt is masked instead of given, and never scored
+    // (it was not maskable). Drawn only when enabled, so other runs keep their random stream.
+    const torch::Tensor drop = torch::rand({B}, gen, torch::TensorOptions().dtype(torch::kFloat64)).lt(c.cfg_dropout);
+    auto in = batch.input.accessor<int64_t, 2>();
+    for (int64_t b = 0; b < B; ++b) {
+      if (!drop[b].item<bool>()) continue;
+      const int64_t first = std::min(L, std::max(examples[b]->n_prompt, c.prefix_len));
+      for (int64_t i = 0; i < first; ++i) in[b][i] = mask_id;
+    }
+  }
   // The model sees the fraction actually masked, which is what the sampler will show it.
   batch.t = (k / torch::clamp_min(n_maskable, 1.0)).to(torch::kFloat32);
 

@@ -107,10 +107,10 @@ void apply_model(ModelConfig& c, const json& j, const std::string& p) {
 }
 void apply_diffusion(DiffusionConfig& c, const json& j, const std::string& p) {
   ObjectReader(j, p, {"rate_dist", "rates", "eps", "rate_per", "prefix_len", "prefix_prob", "loss_on", "weighting",
-                      "mask_pad"})
+                      "mask_pad", "cfg_dropout"})
       .field("rate_dist", c.rate_dist).field("rates", c.rates).field("eps", c.eps).field("rate_per", c.rate_per)
       .field("prefix_len", c.prefix_len).field("prefix_prob", c.prefix_prob).field("loss_on", c.loss_on).field("weighting", c.weighting)
-      .field("mask_pad", c.mask_pad);
+      .field("mask_pad", c.mask_pad).field("cfg_dropout", c.cfg_dropout);
 }
 void apply_sample(SampleConfig& c, const json& j, const std::string& p) {
   std::vector<std::string> keys;
@@ -168,7 +168,7 @@ json to_json(const Config& c) {
         {"rate_per", c.diffusion.rate_per}, {"prefix_len", c.diffusion.prefix_len},
         {"prefix_prob", c.diffusion.prefix_prob},
         {"loss_on", enum_name(c.diffusion.loss_on)}, {"weighting", enum_name(c.diffusion.weighting)},
-        {"mask_pad", c.diffusion.mask_pad}}},
+        {"mask_pad", c.diffusion.mask_pad}, {"cfg_dropout", c.diffusion.cfg_dropout}}},
       {"sample", sample_json(c.sample)},
       {"train",
        {{"steps", c.train.steps}, {"batch_size", c.train.batch_size}, {"grad_accum", c.train.grad_accum},
@@ -273,6 +273,7 @@ void validate(const Config& c) {
   check(d.prefix_len >= 0 && d.prefix_len < c.data.seq_len, "diffusion.prefix_len", d.prefix_len,
         "must be >= 0 and < data.seq_len (" + std::to_string(c.data.seq_len) + ")");
   check(d.prefix_prob >= 0.0 && d.prefix_prob <= 1.0, "diffusion.prefix_prob", d.prefix_prob, "must be in [0, 1]");
+  check(d.cfg_dropout >= 0.0 && d.cfg_dropout < 1.0, "diffusion.cfg_dropout", d.cfg_dropout, "must be in [0, 1)");
 
   check_sample(c.sample);
 

@@ -36,6 +36,27 @@ TEST(Collator, ProtectedPositionsAreNeverMasked) {
   }
 }
 
+TEST(Collator, GuidanceDropoutMasksThePromptInsteadOfGivingIt) {
+  const dlm::Example a = example(5, 20, 32);
+  dlm::DiffusionConfig c;
+  at::Generator g1 = at::detail::createCPUGenerator(3), g2 = at::detail::createCPUGenerator(3);
+  const auto plain = dlm::collate({&a, &a}, c, 1, g1);
+  c.cfg_dropout = 0.999999;
+  const auto dropped = dlm::collate({&a, &a}, c, 1, g2);
+  // The same masks and weights; only the prompt is hidden, and it is never scored.
+  EXPECT_TRUE(dropped.masked.equal(plain.masked));
+  EXPECT_TRUE(dropped.loss_weight.equal(plain.loss_weight));
+  EXPECT_TRUE(dropped.input.slice(1, 0, 5).eq(1).all().item<bool>());
+  EXPECT_TRUE(dropped.input.slice(1, 5).equal(plain.input.slice(1, 5)));
+  EXPECT_TRUE(plain.input.slice(1, 0, 5).equal(plain.target.slice(1, 0, 5)));
+  // A share of the examples, not all of them.
+  c.cfg_dropout = 0.3;
+  std::vector<const dlm::Example*> many(400, &a);
+  const auto some = dlm::collate(many, c, 1, g2);
+  const double share = some.input.select(1, 0).eq(1).to(torch::kFloat64).mean().item<double>();
+  EXPECT_NEAR(share, 0.3, 0.07);
+}
+
 TEST(Collator, PaddingIsMaskableWhenMaskPadIsOn) {
   at::Generator gen = at::detail::createCPUGenerator(1);
   dlm::DiffusionConfig c;

@@ -133,6 +133,8 @@ struct DiffusionConfig {
   LossOn loss_on = LossOn::kMasked;   ///< masked (MDLM, LLaDA) | all (seed 001)
   Weighting weighting = Weighting::kNone;  ///< none | elbo (1/t, MDLM's bound)
   bool mask_pad = true;               ///< padding after EOS is masked and scored (else never touched)
+  double cfg_dropout = 0.0;           ///< share of examples whose prompt (pair prompt or fixed prefix) is
+                                      ///< masked instead of given: the unconditional model of guidance
 };
 
 // Sampling settings; dlm/sample_options.h defines each one's checks, flag and help line.

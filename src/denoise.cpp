@@ -43,6 +43,7 @@ class Loop {
   void pad_from(int64_t i, size_t first_gen_index);
   void pad_after_eos(int64_t i);
   void pass(const std::vector<int64_t>& active);
+  torch::Tensor predicted_positions(const std::vector<int64_t>& rows) const;
   void full_pass(const std::vector<int64_t>& rows);
   void block_pass(const std::vector<int64_t>& rows);
   torch::Tensor time_input(const torch::Tensor& idx) const;
@@ -209,26 +210,49 @@ void Loop::store_logits(const torch::Tensor& idx, const torch::Tensor& positions
   last_.index_put_({rows.unsqueeze(1), positions.to(device_)}, logits.to(torch::kFloat32));
 }
 
+// The positions a pass must predict for `rows` (n, K): in block mode the current block of each row
+// (shorter blocks repeat their last position), else undefined: every position.
+torch::Tensor Loop::predicted_positions(const std::vector<int64_t>& rows) const {
+  if (o_.block_length == 0) return {};
+  std::vector<std::vector<int64_t>> blocks;
+  size_t K = 0;
+  for (int64_t i : rows) {
+    blocks.push_back(block_positions(state_[static_cast<size_t>(i)]));
+    K = std::max(K, blocks.back().size());
+  }
+  std::vector<int64_t> flat;
+  for (auto& b : blocks) {
+    b.resize(K, b.back());
+    flat.insert(flat.end(), b.begin(), b.end());
+  }
+  // cpu: positions in the bookkeeping's canvas
+  return torch::tensor(flat, torch::kInt64).view({static_cast<int64_t>(rows.size()), static_cast<int64_t>(K)});
+}
+
 void Loop::full_pass(const std::vector<int64_t>& rows) {
   const torch::Tensor idx = torch::tensor(rows, torch::kInt64);  // cpu: row indices of the bookkeeping
   torch::Tensor in = x_.index_select(0, idx), valid = rows_.valid.index_select(0, idx), t = time_input(idx);
+  const torch::Tensor out = predicted_positions(rows);
+  torch::Tensor out_pass = out;
   if (guided_) {
     in = torch::cat({in, in.masked_fill(rows_.prompt.index_select(0, idx), ids_.mask)});
     valid = torch::cat({valid, valid});
     t = torch::cat({t, t});
+    if (out.defined()) out_pass = torch::cat({out, out});
   }
   // Rows that fill the batch width need no key mask (and keep the fused attention's fast path).
   const torch::Tensor key_valid = valid.all().item<bool>() ? torch::Tensor() : valid.to(device_);
+  const torch::Tensor where = out_pass.defined() ? out_pass.to(device_) : torch::Tensor();
   torch::Tensor logits;
   if (o_.kv_cache) {
     KVCache sub;
-    logits = transformer_->forward_store(in.to(device_), t.to(device_), key_valid, sub);
+    logits = transformer_->forward_store(in.to(device_), t.to(device_), key_valid, sub, where);
     keep_cache(sub, guided_ ? torch::cat({idx, idx + B_}) : idx);
   } else {
-    logits = model_.forward_rows(in.to(device_), t.to(device_), key_valid);
+    logits = model_.forward_rows(in.to(device_), t.to(device_), key_valid, where);
   }
   ++forward_calls_;
-  store_logits(idx, {}, guide(logits, idx.size(0)));
+  store_logits(idx, out, guide(logits, idx.size(0)));
   for (int64_t i : rows) {
     RowState& r = state_[static_cast<size_t>(i)];
     ++r.stats.passes;

@@ -245,7 +245,7 @@ torch::Tensor TransformerImpl::embed(const torch::Tensor& ids, int64_t offset, c
 
 torch::Tensor TransformerImpl::run(const torch::Tensor& ids, const torch::Tensor& t, int64_t offset,
                                    const torch::Tensor& positions, const torch::Tensor& key_valid, KVCache* cache,
-                                   CacheMode mode) {
+                                   CacheMode mode, const torch::Tensor& out) {
   // B = batch, L = length, D = d_model, V = vocabulary
   const int64_t B = ids.size(0), L = ids.size(1);
   torch::Tensor x = embed(ids, offset, positions);
@@ -280,6 +280,7 @@ torch::Tensor TransformerImpl::run(const torch::Tensor& ids, const torch::Tensor
     pass.key_valid = key_valid;
     x = blocks_[i]->as<Block>()->forward(x, cos, sin, block_cond, pass);
   }
+  if (out.defined()) x = x.gather(1, out.unsqueeze(-1).expand({-1, -1, x.size(-1)}));
   x = norm_f_->forward(x);
   return head_ ? head_->forward(x) : torch::matmul(x, tok_emb_->weight.t());  // (B, L, V)
 }
@@ -288,9 +289,10 @@ torch::Tensor TransformerImpl::forward(const torch::Tensor& ids, const torch::Te
   return run(ids, t, 0, {}, {}, nullptr, CacheMode::kNone);
 }
 
-torch::Tensor TransformerImpl::forward_rows(const torch::Tensor& ids, const torch::Tensor& t, const torch::Tensor& key_valid) {
+torch::Tensor TransformerImpl::forward_rows(const torch::Tensor& ids, const torch::Tensor& t, const torch::Tensor& key_valid,
+                                            const torch::Tensor& out) {
   TORCH_CHECK(!causal_ || !key_valid.defined(), "forward_rows with key_valid needs a bidirectional model");
-  return run(ids, t, 0, {}, key_valid, nullptr, CacheMode::kNone);
+  return run(ids, t, 0, {}, key_valid, nullptr, CacheMode::kNone, out);
 }
 
 torch::Tensor TransformerImpl::forward_cached(const torch::Tensor& ids, KVCache& cache) {
@@ -303,10 +305,10 @@ torch::Tensor TransformerImpl::forward_cached(const torch::Tensor& ids, KVCache&
 }
 
 torch::Tensor TransformerImpl::forward_store(const torch::Tensor& ids, const torch::Tensor& t, const torch::Tensor& key_valid,
-                                             KVCache& cache) {
+                                             KVCache& cache, const torch::Tensor& out) {
   TORCH_CHECK(!causal_, "forward_store needs a bidirectional model");
   cache.layers.clear();
-  const torch::Tensor logits = run(ids, t, 0, {}, key_valid, &cache, CacheMode::kStore);
+  const torch::Tensor logits = run(ids, t, 0, {}, key_valid, &cache, CacheMode::kStore, out);
   cache.length = ids.size(1);
   return logits;
 }

@@ -21,10 +21,14 @@ class DenoiserImpl : public torch::nn::Module {
   virtual torch::Tensor forward(const torch::Tensor& ids, const torch::Tensor& t) = 0;
   // The same for a batch of rows of different lengths, padded to L: key_valid (B, L) bool is false on
   // a row's padding, which no position attends to, so a row's logits do not depend on its batch.
-  // The default ignores key_valid: a model without attention sees the padding as pad ids.
-  virtual torch::Tensor forward_rows(const torch::Tensor& ids, const torch::Tensor& t, const torch::Tensor& key_valid) {
+  // `out` (B, K) int64, if defined, asks for the logits at those positions only (B, K, V), so a
+  // sampler that needs a few of them skips the output head elsewhere. This default runs forward():
+  // a model without attention sees the padding as pad ids.
+  virtual torch::Tensor forward_rows(const torch::Tensor& ids, const torch::Tensor& t, const torch::Tensor& key_valid,
+                                     const torch::Tensor& out = {}) {
     (void)key_valid;
-    return forward(ids, t);
+    const torch::Tensor logits = forward(ids, t);
+    return out.defined() ? logits.gather(1, out.unsqueeze(-1).expand({-1, -1, logits.size(-1)})) : logits;
   }
   virtual int64_t max_len() const = 0;
 };
@@ -135,7 +139,8 @@ class TransformerImpl : public DenoiserImpl {
  public:
   TransformerImpl(const ModelConfig& config, int64_t vocab_size, int64_t max_len, bool causal = false);
   torch::Tensor forward(const torch::Tensor& ids, const torch::Tensor& t) override;
-  torch::Tensor forward_rows(const torch::Tensor& ids, const torch::Tensor& t, const torch::Tensor& key_valid) override;
+  torch::Tensor forward_rows(const torch::Tensor& ids, const torch::Tensor& t, const torch::Tensor& key_valid,
+                             const torch::Tensor& out = {}) override;
   int64_t max_len() const override { return max_len_; }
   bool causal() const { return causal_; }
   int64_t n_layer() const { return static_cast<int64_t>(blocks_->size()); }
@@ -143,19 +148,20 @@ class TransformerImpl : public DenoiserImpl {
   // keys and values are appended, so a sampler feeds each new token once.
   torch::Tensor forward_cached(const torch::Tensor& ids, KVCache& cache);
   // Bidirectional block cache. forward_store: forward_rows over the whole canvas (B, T), keeping
-  // every layer's keys and values in `cache`. forward_block: logits (B, L, V) of ids (B, L) at
+  // every layer's keys and values in `cache`; logits at `out` only when given. forward_block: logits (B, L, V) of ids (B, L) at
   // `positions` (B, L) of that canvas; their keys and values replace the cached ones there and they
   // attend to the whole cached canvas. The other positions' keys and values are those of the last
   // forward_store: exact when nothing else changed since, an approximation once it has (Fast-dLLM).
-  torch::Tensor forward_store(const torch::Tensor& ids, const torch::Tensor& t, const torch::Tensor& key_valid, KVCache& cache);
+  torch::Tensor forward_store(const torch::Tensor& ids, const torch::Tensor& t, const torch::Tensor& key_valid, KVCache& cache,
+                              const torch::Tensor& out = {});
   torch::Tensor forward_block(const torch::Tensor& ids, const torch::Tensor& positions, const torch::Tensor& t,
                               const torch::Tensor& key_valid, KVCache& cache);
 
  private:
   // The shared pass: ids at `positions` (B, L) or at offset .. offset + L - 1, through every block
-  // with `mode` on the cache's layers.
+  // with `mode` on the cache's layers; the head at `out` (B, K) only, when given.
   torch::Tensor run(const torch::Tensor& ids, const torch::Tensor& t, int64_t offset, const torch::Tensor& positions,
-                    const torch::Tensor& key_valid, KVCache* cache, CacheMode mode);
+                    const torch::Tensor& key_valid, KVCache* cache, CacheMode mode, const torch::Tensor& out = {});
   torch::Tensor embed(const torch::Tensor& ids, int64_t offset, const torch::Tensor& positions);
   ModelConfig config_;
   int64_t max_len_;

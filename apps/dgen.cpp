@@ -30,7 +30,7 @@ int main(int argc, char** argv) {
   app.add_option("--prompts", prompts_path, "file of prompts: one prefix per line, or JSONL with \"prefix\" or \"infill\"")
       ->excludes(prefix_opt)->excludes(infill_opt);
   app.add_option("--num-samples", go.num_samples, "samples per prompt (default: 1)");
-  app.add_option("--batch-size", go.batch_size, "rows per batch (default: 16)");
+  app.add_option("--batch-size", go.batch_size, "rows per batch (default: 0 = as many as fit in about 1 GiB, at most 64)");
   app.add_option("--seed", go.seed, "random seed; a row's stream depends on it and the row's index (default: 1234)");
   dlm::add_sample_flags(app, flags);
   app.add_flag("--show-steps", show_steps, "print the canvas after every step (masks shown as \u2591)");
@@ -78,7 +78,7 @@ int main(int argc, char** argv) {
         }
       };
     }
-    const bool bar = isatty(2) && static_cast<int64_t>(prompts.size()) * go.num_samples > go.batch_size;
+    const bool bar = isatty(2) && static_cast<int64_t>(prompts.size()) * go.num_samples > 64;
     const auto on_progress = [&](int64_t done, int64_t total) {
       if (bar) std::fprintf(stderr, "\r%ld/%ld samples%s", static_cast<long>(done), static_cast<long>(total), done == total ? "\n" : "");
     };

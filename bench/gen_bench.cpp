@@ -77,6 +77,7 @@ int run(int argc, char** argv) {
   int64_t n_prompts = 16, prompt_tokens = 16, threads = 0;
   dlm::GenerateOptions go;
   go.seed = 7;
+  go.batch_size = 16;
   std::vector<std::string> sets;
   app.add_option("--model", model_path, "checkpoint or run directory that generates")->required();
   app.add_option("--scorer", scorer_path, "autoregressive run that scores the continuations")->required();

@@ -125,18 +125,18 @@ void decode_row(const Layout& l, const std::vector<int64_t>& row, const Tokenize
 }
 
 std::vector<StepRow> render(const torch::Tensor& canvas, const std::vector<int64_t>& samples, const std::vector<const Layout*>& layouts,
-                            const Tokenizer& tok, int64_t first_generated) {
+                            const Tokenizer& tok, bool whole_canvas_generated) {
   std::vector<StepRow> rows;
   for (size_t r = 0; r < samples.size(); ++r) {
     const Layout& l = *layouts[r];
     StepRow row;
     row.sample = samples[r];
     int64_t masked = 0, generated = 0;
-    const int64_t width = first_generated >= 0 ? canvas.size(1) : static_cast<int64_t>(l.ids.size());
+    const int64_t width = whole_canvas_generated ? canvas.size(1) : static_cast<int64_t>(l.ids.size());
     for (int64_t p = 0; p < width; ++p) {
       const int64_t id = canvas[static_cast<int64_t>(r)][p].item<int64_t>();
       row.canvas += show_piece(tok, id);
-      const bool gen = first_generated >= 0 ? true : static_cast<bool>(l.generate[static_cast<size_t>(p)]);
+      const bool gen = whole_canvas_generated || l.generate[static_cast<size_t>(p)];
       generated += gen ? 1 : 0;
       masked += gen && id == tok.mask_id() ? 1 : 0;
     }
@@ -178,8 +178,8 @@ void run_diffusion(DenoiserImpl& model, const Tokenizer& tok, const GenerateOpti
   const int64_t planned = scheduled ? o.sample.steps : 0;
   CanvasCallback show = nullptr;
   if (on_step) {
-    on_step(0, planned, render(rows.tokens, samples, layouts, tok, -1));
-    show = [&](int64_t step, const torch::Tensor& x) { on_step(step + 1, planned, render(x, samples, layouts, tok, -1)); };
+    on_step(0, planned, render(rows.tokens, samples, layouts, tok, false));
+    show = [&](int64_t step, const torch::Tensor& x) { on_step(step + 1, planned, render(x, samples, layouts, tok, false)); };
   }
   StopCheck stop = nullptr;
   if (!o.sample.stop.empty()) {
@@ -227,7 +227,7 @@ void run_autoregressive(TransformerImpl& model, const Tokenizer& tok, const Gene
     ArStepCallback show = nullptr;
     if (on_step) {
       show = [&](int64_t step, const torch::Tensor& generated) {
-        std::vector<StepRow> view = render(torch::cat({rows.narrow(1, 1, P), generated}, 1).cpu(), group_samples, group_layouts, tok, P);
+        std::vector<StepRow> view = render(torch::cat({rows.narrow(1, 1, P), generated}, 1).cpu(), group_samples, group_layouts, tok, true);
         for (auto& v : view) v.masked = 1.0 - static_cast<double>(step + 1) / static_cast<double>(n_new);
         on_step(step + 1, n_new, view);
       };
@@ -247,12 +247,22 @@ void run_autoregressive(TransformerImpl& model, const Tokenizer& tok, const Gene
   }
 }
 
+// Rows per batch when none is asked for: as many as keep a batch's logits and activations near
+// 1 GiB (the widest prompt decides), at most 64.
+int64_t rows_that_fit(const Config& c, const std::vector<Layout>& layouts, int64_t vocab) {
+  size_t width = 1;
+  for (const Layout& l : layouts) width = std::max(width, l.ids.size());
+  const double per_position = 4.0 * (2.0 * static_cast<double>(vocab) + 16.0 * static_cast<double>(c.model.d_model * c.model.n_layer));
+  const double rows = static_cast<double>(int64_t{1} << 30) / (per_position * static_cast<double>(width));
+  return std::clamp<int64_t>(static_cast<int64_t>(rows), 1, 64);
+}
+
 }  // namespace
 
 GenerateReport generate_text(DenoiserImpl& model, const Tokenizer& tok, const Config& config, const std::vector<Prompt>& prompts,
                              const GenerateOptions& o, const StepCallback& on_step, const ProgressCallback& on_progress) {
   if (o.num_samples < 1) throw Error("num_samples must be >= 1, got " + std::to_string(o.num_samples));
-  if (o.batch_size < 1) throw Error("batch size must be >= 1, got " + std::to_string(o.batch_size));
+  if (o.batch_size < 0) throw Error("batch size must be >= 0 (0: as many rows as fit), got " + std::to_string(o.batch_size));
   const bool ar = config.objective == Objective::kAr;
   auto* causal = dynamic_cast<TransformerImpl*>(&model);
   if (ar && !causal) throw Error("an ar checkpoint must hold a transformer");
@@ -270,10 +280,11 @@ GenerateReport generate_text(DenoiserImpl& model, const Tokenizer& tok, const Co
   GenerateReport report;
   const int64_t total = static_cast<int64_t>(prompts.size()) * o.num_samples;
   report.samples.resize(static_cast<size_t>(total));
-  for (int64_t first = 0; first < total; first += o.batch_size) {
+  const int64_t batch_size = o.batch_size > 0 ? o.batch_size : rows_that_fit(config, layouts, tok.vocab_size());
+  for (int64_t first = 0; first < total; first += batch_size) {
     std::vector<int64_t> samples;
     std::vector<const Layout*> batch;
-    for (int64_t s = first; s < std::min(total, first + o.batch_size); ++s) {
+    for (int64_t s = first; s < std::min(total, first + batch_size); ++s) {
       samples.push_back(s);
       batch.push_back(&layouts[static_cast<size_t>(s / o.num_samples)]);
       report.samples[static_cast<size_t>(s)].prompt = s / o.num_samples;

@@ -25,7 +25,7 @@ struct GenerateOptions {
   SampleConfig sample;      ///< validated sampling settings
   uint64_t seed = 1234;     ///< sample k of prompt p draws from a stream derived from (seed, p * num_samples + k)
   int64_t num_samples = 1;  ///< samples per prompt
-  int64_t batch_size = 16;  ///< rows per batch
+  int64_t batch_size = 0;   ///< rows per batch; 0: as many as fit in about 1 GiB, at most 64
 };
 
 struct TextSample {

@@ -56,13 +56,14 @@ class Loop {
 
   DenoiserImpl& model_;
   TransformerImpl* transformer_;
-  const DenoiseRows& rows_;
   SampleConfig o_;
   SpecialIds ids_;
   torch::Device device_;
   int64_t B_, W_;
   bool guided_;
   torch::Tensor x_;     // (B, W) int64 cpu: the canvases
+  torch::Tensor generate_, valid_, span_, prompt_;  // (B, W) bool cpu: the rows' layout
+  std::vector<int64_t> counted_fixed_;
   torch::Tensor last_;  // (B, W, V) float32 on the device: each row's latest logits
   KVCache kv_;          // kv_cache: rows 0..B-1, and B..2B-1 for guidance's unconditional rows
   std::vector<RowState> state_;
@@ -72,7 +73,6 @@ class Loop {
 Loop::Loop(DenoiserImpl& model, const DenoiseRows& rows, const SampleConfig& o, const SpecialIds& ids)
     : model_(model),
       transformer_(dynamic_cast<TransformerImpl*>(&model)),
-      rows_(rows),
       o_(o),
       ids_(ids),
       device_(module_device(model)),
@@ -80,8 +80,15 @@ Loop::Loop(DenoiserImpl& model, const DenoiseRows& rows, const SampleConfig& o, 
       W_(rows.tokens.size(1)),
       guided_(o.cfg_scale > 0.0) {
   if (o_.kv_cache && !transformer_) throw Error("sample.kv_cache needs a transformer model");
-  x_ = rows.tokens.to(torch::kCPU, torch::kInt64).contiguous();  // cpu: the loop's bookkeeping
-  const torch::Tensor gen = rows.generate.cpu(), valid = rows.valid.cpu();
+  // cpu: the loop's bookkeeping; only the passes run on the model's device
+  x_ = rows.tokens.to(torch::kCPU, torch::kInt64).contiguous();
+  generate_ = rows.generate.to(torch::kCPU, torch::kBool).contiguous();
+  valid_ = rows.valid.to(torch::kCPU, torch::kBool).contiguous();
+  span_ = rows.span.to(torch::kCPU, torch::kBool).contiguous();
+  prompt_ = rows.prompt.to(torch::kCPU, torch::kBool).contiguous();
+  counted_fixed_ = rows.counted_fixed;
+  const torch::Tensor& gen = generate_;
+  const torch::Tensor& valid = valid_;
   for (int64_t i = 0; i < B_; ++i) {
     RowState r;
     for (int64_t p = 0; p < W_; ++p) {
@@ -134,6 +141,7 @@ bool Loop::advance(int64_t i, const StopCheck& stop) {
     ++r.block;
     r.block_step = 0;
     r.stored = false;
+    r.stale = true;  // the last pass predicted the previous block only
     r.block_steps = std::max<int64_t>(1, (o_.steps + n_blocks(r) - 1) / n_blocks(r));
   }
   return false;
@@ -156,7 +164,7 @@ void Loop::pad_after_eos(int64_t i) {
   if (ids_.eos < 0 || ids_.pad < 0) return;
   const RowState& r = state_[static_cast<size_t>(i)];
   const auto x = x_.accessor<int64_t, 2>();
-  const auto span = rows_.span.accessor<bool, 2>();
+  const auto span = span_.accessor<bool, 2>();
   for (size_t g = 0; g < r.gen.size(); ++g) {
     const int64_t p = r.gen[g];
     if (x[i][p] == ids_.eos && !span[i][p]) return pad_from(i, g + 1);
@@ -165,12 +173,12 @@ void Loop::pad_after_eos(int64_t i) {
 
 // The time input: the share of a row's generated positions still masked, as in training.
 torch::Tensor Loop::time_input(const torch::Tensor& idx) const {
-  const torch::Tensor masked = x_.index_select(0, idx).eq(ids_.mask).logical_and(rows_.generate.index_select(0, idx));
+  const torch::Tensor masked = x_.index_select(0, idx).eq(ids_.mask).logical_and(generate_.index_select(0, idx));
   std::vector<double> denom;
   for (int64_t k = 0; k < idx.size(0); ++k) {
     const int64_t i = idx[k].item<int64_t>();
     denom.push_back(std::max<double>(1.0, static_cast<double>(state_[static_cast<size_t>(i)].n_gen +
-                                                              rows_.counted_fixed.at(static_cast<size_t>(i)))));
+                                                              counted_fixed_.at(static_cast<size_t>(i)))));
   }
   // cpu: the bookkeeping's tensor; the pass moves t to the device
   return (masked.sum(1).to(torch::kFloat64) / torch::tensor(denom, torch::kFloat64)).to(torch::kFloat32);
@@ -231,11 +239,11 @@ torch::Tensor Loop::predicted_positions(const std::vector<int64_t>& rows) const 
 
 void Loop::full_pass(const std::vector<int64_t>& rows) {
   const torch::Tensor idx = torch::tensor(rows, torch::kInt64);  // cpu: row indices of the bookkeeping
-  torch::Tensor in = x_.index_select(0, idx), valid = rows_.valid.index_select(0, idx), t = time_input(idx);
+  torch::Tensor in = x_.index_select(0, idx), valid = valid_.index_select(0, idx), t = time_input(idx);
   const torch::Tensor out = predicted_positions(rows);
   torch::Tensor out_pass = out;
   if (guided_) {
-    in = torch::cat({in, in.masked_fill(rows_.prompt.index_select(0, idx), ids_.mask)});
+    in = torch::cat({in, in.masked_fill(prompt_.index_select(0, idx), ids_.mask)});
     valid = torch::cat({valid, valid});
     t = torch::cat({t, t});
     if (out.defined()) out_pass = torch::cat({out, out});
@@ -281,7 +289,7 @@ void Loop::block_pass(const std::vector<int64_t>& rows) {
     // cpu: positions in the bookkeeping's canvas
     for (int64_t i : group) pos_rows.push_back(torch::tensor(block_positions(state_[static_cast<size_t>(i)]), torch::kInt64));
     const torch::Tensor pos = torch::stack(pos_rows);  // (n, b)
-    torch::Tensor in = x_.index_select(0, idx).gather(1, pos), valid = rows_.valid.index_select(0, idx), t = time_input(idx);
+    torch::Tensor in = x_.index_select(0, idx).gather(1, pos), valid = valid_.index_select(0, idx), t = time_input(idx);
     torch::Tensor where = pos, cache_rows = idx;
     if (guided_) {  // a block holds generated positions only, so the unconditional rows feed the same ids
       in = torch::cat({in, in});
@@ -324,7 +332,7 @@ torch::Tensor Loop::drawable_logits(int64_t i, const std::vector<int64_t>& posit
   const torch::Tensor where = torch::tensor(positions, torch::kInt64);  // cpu: indexes the CPU canvas
   torch::Tensor lg = last_[i].index_select(0, where.to(device_)).to(torch::kCPU, torch::kFloat64);  // cpu: draws
   lg.select(1, ids_.mask).fill_(kNegInf);
-  const torch::Tensor in_span = rows_.span[i].index_select(0, where);
+  const torch::Tensor in_span = span_[i].index_select(0, where);
   if (in_span.any().item<bool>()) {
     for (int64_t banned : {ids_.eos, ids_.pad, ids_.bos, ids_.sep}) {
       if (banned >= 0) lg.select(1, banned).masked_fill_(in_span, kNegInf);

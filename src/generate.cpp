@@ -234,7 +234,7 @@ void run_autoregressive(TransformerImpl& model, const Tokenizer& tok, const Gene
     }
     const ArResult result = generate_ar(model, rows, n_new, o.sample, tok.eos_id(), gens, /*use_cache=*/true, show);
     report.forward_calls += result.passes;
-    const torch::Tensor out = result.tokens.cpu();
+    const torch::Tensor out = result.tokens.cpu().contiguous();
     for (int64_t k = 0; k < N; ++k) {
       const Layout& l = *group_layouts[static_cast<size_t>(k)];
       std::vector<int64_t> canvas = l.prefix_ids;

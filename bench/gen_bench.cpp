@@ -140,10 +140,5 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "gen_bench: %s\n", e.what());
-    return 1;
-  }
+  return dlm::run_tool("gen_bench", [&] { return run(argc, argv); });
 }

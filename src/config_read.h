@@ -78,15 +78,11 @@ inline void read_value(const json& j, const std::string& path, std::vector<std::
 template <class E, class = decltype(enum_names(static_cast<E*>(nullptr)))>
 inline void read_value(const json& j, const std::string& path, E& out) {
   if (!j.is_string()) type_error(path, "a string", j);
-  std::string valid;
-  for (const auto& [value, name] : enum_names(static_cast<E*>(nullptr))) {
-    if (name == j.get<std::string>()) {
-      out = value;
-      return;
-    }
-    valid += (valid.empty() ? "" : ", ") + name;
+  try {
+    out = parse_enum<E>(j.get<std::string>(), "value");
+  } catch (const Error& e) {
+    throw Error("config key '" + path + "': " + e.what());
   }
-  throw Error("config key '" + path + "': unknown value '" + j.get<std::string>() + "' (valid: " + valid + ")");
 }
 
 // Reads the fields of one JSON object. Unknown keys are rejected up front with the valid ones listed,

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <iostream>
 #include <iterator>
+#include <optional>
 #include <string>
 
 #include <unistd.h>
@@ -14,12 +15,13 @@
 #include "dlm/device.h"
 #include "dlm/error.h"
 #include "dlm/generate.h"
+#include "dlm/quality.h"
 #include "dlm/sample_options.h"
 #include "dlm/utf8.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"dgen: generate text with a trained masked diffusion model"};
-  std::string checkpoint, prefix, infill, prompts_path, format = "text", device = "auto", tokenizer_path;
+  std::string checkpoint, prefix, infill, prompts_path, format = "text", device = "auto", tokenizer_path, score_with;
   dlm::GenerateOptions go;
   int64_t threads = 0;
   bool show_steps = false, tokenize = false, detokenize = false, verbose = false;
@@ -39,6 +41,7 @@ int main(int argc, char** argv) {
   auto* tok_flag = app.add_flag("--tokenize", tokenize, "read UTF-8 text on stdin, print {\"ids\": [...], \"pieces\": [...]}");
   app.add_flag("--detokenize", detokenize, "read {\"ids\": [...]} or [...] on stdin, print the text (--format jsonl: {\"text\": ...})")->excludes(tok_flag);
   app.add_option("--tokenizer", tokenizer_path, "for --tokenize/--detokenize: a SentencePiece .model, a folder of BPE files, or a checkpoint / run directory (default: --checkpoint)");
+  app.add_option("--score-with", score_with, "autoregressive run that scores each sample: adds its perplexity and unigram entropy");
   app.add_option("--threads", threads, "CPU threads (default: 0 = core count)");
   app.add_flag("--verbose", verbose, "print the BLAS library and a summary of the run on stderr");
   CLI11_PARSE(app, argc, argv);
@@ -66,6 +69,9 @@ int main(int argc, char** argv) {
     dlm::utf8_decode(infill, "--infill");
     std::vector<dlm::Prompt> prompts = {{prefix, infill}};
     if (!prompts_path.empty()) prompts = dlm::read_prompts(prompts_path);
+    std::optional<dlm::LoadedModel> scorer;  // loaded first: a wrong run fails before the sampling
+    if (!score_with.empty()) scorer = dlm::load_model_for_inference(dlm::resolve_checkpoint_path(score_with), dev);
+    if (scorer) dlm::as_scorer(*scorer->model, score_with);
 
     std::FILE* timeline = format == "jsonl" ? stderr : stdout;
     dlm::StepCallback on_step = nullptr;
@@ -83,7 +89,10 @@ int main(int argc, char** argv) {
       if (bar) std::fprintf(stderr, "\r%ld/%ld samples%s", static_cast<long>(done), static_cast<long>(total), done == total ? "\n" : "");
     };
     const dlm::GenerateReport report = dlm::generate_text(*loaded.model, *loaded.tokenizer, loaded.config, prompts, go, on_step, on_progress);
-    for (const auto& s : report.samples) {
+    std::vector<dlm::TextScore> scores;
+    if (scorer) scores = dlm::score_samples(dlm::as_scorer(*scorer->model, score_with), *scorer->tokenizer, prompts, report.samples);
+    for (size_t i = 0; i < report.samples.size(); ++i) {
+      const dlm::TextSample& s = report.samples[i];
       if (format == "text") {
         std::printf("%s\n", s.text.c_str());
         continue;
@@ -92,10 +101,13 @@ int main(int argc, char** argv) {
       nlohmann::json j = {{"text", s.text}, {"prompt", s.prompt}, {"sample", s.sample}, {"seed", go.seed},
                           {"steps", s.stats.steps}, {"forward_passes", s.stats.passes}, {"equivalents", s.stats.equivalents},
                           {"tokens", static_cast<int64_t>(s.ids.size())}, {"seconds", report.seconds},
+                          {"tokens_per_pass", static_cast<double>(s.ids.size()) / static_cast<double>(std::max<int64_t>(1, s.stats.passes))},
                           {"objective", dlm::enum_name(loaded.config.objective)}};
       j[p.infill.empty() ? "prefix" : "infill"] = p.infill.empty() ? p.prefix : p.infill;
+      if (scorer) j.update({{"perplexity", scores[i].perplexity()}, {"unigram_entropy", dlm::unigram_entropy(s.ids)}});
       std::printf("%s\n", dlm::dump_json(j).c_str());
     }
+    if (scorer && format == "text") std::fprintf(stderr, "%s\n", dlm::score_summary(scores, report.samples).c_str());
     if (verbose) std::fprintf(stderr, "%zu samples in %.3f s, %ld model calls\n", report.samples.size(), report.seconds, static_cast<long>(report.forward_calls));
     return 0;
   });

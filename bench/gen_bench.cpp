@@ -2,10 +2,8 @@
 // their quality: perplexity of the generated tokens under an autoregressive scorer, and unigram
 // entropy (low perplexity with low entropy is repetition). One JSON line (bench/generation.sh).
 #include <chrono>
-#include <cmath>
 #include <cstdio>
 #include <fstream>
-#include <map>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -16,6 +14,7 @@
 #include "dlm/device.h"
 #include "dlm/error.h"
 #include "dlm/generate.h"
+#include "dlm/quality.h"
 #include "dlm/sample_options.h"
 
 namespace {
@@ -40,33 +39,6 @@ std::vector<dlm::Prompt> validation_prompts(const std::string& path, const dlm::
   }
   if (static_cast<int64_t>(prompts.size()) < count) throw dlm::Error(path + ": too little text for the prompts asked");
   return prompts;
-}
-
-// Summed negative log-likelihood (nats) and count of the generated tokens of `text` after `prefix`,
-// under the causal scorer, given [BOS] + prefix.
-std::pair<double, int64_t> score(dlm::TransformerImpl& scorer, const dlm::Tokenizer& tok, const std::string& prefix, const std::string& text) {
-  std::vector<int64_t> ids = {tok.bos_id()};
-  const std::vector<int64_t> head = tok.encode(prefix), all = tok.encode(text);
-  ids.insert(ids.end(), all.begin(), all.end());
-  const int64_t first = 1 + static_cast<int64_t>(head.size());  // first generated token (text starts with prefix)
-  const int64_t n = static_cast<int64_t>(ids.size()) - first;
-  if (n <= 0) return {0.0, 0};
-  const int64_t T = std::min<int64_t>(static_cast<int64_t>(ids.size()), scorer.max_len() + 1);
-  const torch::Tensor input = torch::tensor(std::vector<int64_t>(ids.begin(), ids.begin() + T - 1)).unsqueeze(0);
-  const torch::Tensor target = torch::tensor(std::vector<int64_t>(ids.begin() + 1, ids.begin() + T));
-  torch::NoGradGuard no_grad;
-  const torch::Tensor logp = torch::log_softmax(scorer.forward(input, torch::zeros({1})).squeeze(0).to(torch::kFloat64), -1);
-  const torch::Tensor nll = -logp.gather(1, target.unsqueeze(1)).squeeze(1).narrow(0, first - 1, T - first);
-  return {nll.sum().item<double>(), nll.size(0)};
-}
-
-// Entropy (nats) of the token frequencies of one sample.
-double unigram_entropy(const std::vector<int64_t>& ids) {
-  std::map<int64_t, double> counts;
-  for (int64_t id : ids) counts[id] += 1.0;
-  double h = 0.0;
-  for (const auto& [id, c] : counts) h -= c / static_cast<double>(ids.size()) * std::log(c / static_cast<double>(ids.size()));
-  return h;
 }
 
 int run(int argc, char** argv) {
@@ -94,8 +66,7 @@ int run(int argc, char** argv) {
 
   dlm::LoadedModel gen = dlm::load_model_for_inference(dlm::resolve_checkpoint_path(model_path), torch::kCPU);
   dlm::LoadedModel ar = dlm::load_model_for_inference(dlm::resolve_checkpoint_path(scorer_path), torch::kCPU);
-  auto* scorer = dynamic_cast<dlm::TransformerImpl*>(ar.model.get());
-  if (!scorer || !scorer->causal()) throw dlm::Error(scorer_path + ": the scorer must be an autoregressive run");
+  dlm::TransformerImpl& scorer = dlm::as_scorer(*ar.model, scorer_path);
   for (const auto& s : sets) dlm::apply_override(gen.config, s);
   dlm::check_sample(gen.config.sample);
   go.sample = gen.config.sample;
@@ -104,15 +75,15 @@ int run(int argc, char** argv) {
   go.sample.length = context - prompt_tokens;
 
   const dlm::GenerateReport report = dlm::generate_text(*gen.model, *gen.tokenizer, gen.config, prompts, go);
-  ar.model->eval();
-  double nll = 0.0, entropy = 0.0, passes = 0.0, equivalents = 0.0;
-  int64_t scored = 0, tokens = 0;
-  for (const auto& s : report.samples) {
-    const auto [sum, n] = score(*scorer, *ar.tokenizer, prompts[static_cast<size_t>(s.prompt)].prefix, s.text);
-    nll += sum;
-    scored += n;
+  const std::vector<dlm::TextScore> scores = dlm::score_samples(scorer, *ar.tokenizer, prompts, report.samples);
+  dlm::TextScore score;
+  double entropy = 0.0, passes = 0.0, equivalents = 0.0;
+  int64_t tokens = 0;
+  for (size_t i = 0; i < report.samples.size(); ++i) {
+    const dlm::TextSample& s = report.samples[i];
+    score += scores[i];
     tokens += static_cast<int64_t>(s.ids.size());
-    entropy += unigram_entropy(s.ids);
+    entropy += dlm::unigram_entropy(s.ids);
     passes += static_cast<double>(s.stats.passes);
     equivalents += s.stats.equivalents;
   }
@@ -131,7 +102,7 @@ int run(int argc, char** argv) {
                               {"passes_per_row", passes / rows},
                               {"equivalents_per_row", equivalents / rows},
                               {"forward_calls", report.forward_calls},
-                              {"ar_perplexity", std::exp(nll / static_cast<double>(std::max<int64_t>(1, scored)))},
+                              {"ar_perplexity", score.perplexity()},
                               {"unigram_entropy", entropy / rows}};
   std::printf("%s\n", dlm::dump_json(out).c_str());
   return 0;

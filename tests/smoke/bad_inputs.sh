@@ -95,6 +95,8 @@ expect_fail "nope.txt: cannot open the prompts file" "$DGEN" --prompts nope.txt
 printf '{"prefix": "as"}\n{"prefix": 3}\n' > prompts.jsonl
 expect_fail 'prompts.jsonl:2: "prefix" must be a string' "$DGEN" --prompts prompts.jsonl
 expect_fail "not a readable checkpoint" "$DGEN" --checkpoint array.json
+expect_fail "runs/tiny: the scorer must be an autoregressive run" "$DGEN" --score-with runs/tiny
+expect_fail "nowhere.*not found" "$DGEN" --score-with nowhere
 expect_fail "is a directory|has no best.pt or last.pt" "$DGEN" --checkpoint adir
 # Resuming: the run must exist; a checkpoint of another shape is refused by name.
 expect_fail "nowhere/last.pt: checkpoint not found" "$DTRAIN" --resume nowhere

@@ -19,7 +19,7 @@
 
 namespace {
 
-// The first `prompt_tokens` tokens of consecutive context-sized blocks of the validation documents
+// The first `prompt_tokens` tokens (or fewer, see below) of consecutive context-sized blocks of the validation documents
 // (joined by EOS, as the likelihood evaluation cuts them), as text.
 std::vector<dlm::Prompt> validation_prompts(const std::string& path, const dlm::Tokenizer& tok, int64_t block, int64_t prompt_tokens,
                                             int64_t count) {
@@ -34,8 +34,15 @@ std::vector<dlm::Prompt> validation_prompts(const std::string& path, const dlm::
   }
   std::vector<dlm::Prompt> prompts;
   for (int64_t b = 0; b < count && (b + 1) * block <= static_cast<int64_t>(stream.size()); ++b) {
+    // Decoded text need not encode back to as many tokens (a subword split differently): drop ids
+    // until it encodes to at most prompt_tokens, so every continuation gets the same length.
     const auto from = stream.begin() + b * block;
-    prompts.push_back({tok.decode(std::vector<int64_t>(from, from + prompt_tokens)), ""});
+    std::string text;
+    for (int64_t n = prompt_tokens; n > 0; --n) {
+      text = tok.decode(std::vector<int64_t>(from, from + n));
+      if (static_cast<int64_t>(tok.encode(text).size()) <= prompt_tokens) break;
+    }
+    prompts.push_back({text, ""});
   }
   if (static_cast<int64_t>(prompts.size()) < count) throw dlm::Error(path + ": too little text for the prompts asked");
   return prompts;

@@ -298,10 +298,16 @@ void Loop::block_pass(const std::vector<int64_t>& rows) {
       where = torch::cat({pos, pos});
       cache_rows = torch::cat({idx, idx + B_});
     }
-    KVCache sub;
-    sub.length = kv_.length;
-    const torch::Tensor cache_idx = cache_rows.to(device_);
-    for (const auto& layer : kv_.layers) sub.layers.push_back({layer.k.index_select(0, cache_idx), layer.v.index_select(0, cache_idx)});
+    // A pass rewrites its block's keys and values before attending, so when it covers every cached
+    // row it may work in the kept cache itself instead of a copy of it.
+    KVCache copy;
+    const bool every_row = cache_rows.equal(torch::arange(kv_.layers.front().k.size(0)));
+    if (!every_row) {
+      copy.length = kv_.length;
+      const torch::Tensor cache_idx = cache_rows.to(device_);
+      for (const auto& layer : kv_.layers) copy.layers.push_back({layer.k.index_select(0, cache_idx), layer.v.index_select(0, cache_idx)});
+    }
+    KVCache& sub = every_row ? kv_ : copy;
     const torch::Tensor key_valid = valid.all().item<bool>() ? torch::Tensor() : valid.to(device_);
     const torch::Tensor logits = transformer_->forward_block(in.to(device_), where.to(device_), t.to(device_), key_valid, sub);
     ++forward_calls_;
@@ -326,11 +332,11 @@ void Loop::pass(const std::vector<int64_t>& active) {
   if (!block.empty()) block_pass(block);
 }
 
-// Float64 logits at `positions` of row i, with the tokens a position may not take banned: [MASK]
+// Float32 logits at `positions` of row i, with the tokens a position may not take banned: [MASK]
 // everywhere, the other specials inside infill spans.
 torch::Tensor Loop::drawable_logits(int64_t i, const std::vector<int64_t>& positions) const {
   const torch::Tensor where = torch::tensor(positions, torch::kInt64);  // cpu: indexes the CPU canvas
-  torch::Tensor lg = last_[i].index_select(0, where.to(device_)).to(torch::kCPU, torch::kFloat64);  // cpu: draws
+  torch::Tensor lg = last_[i].index_select(0, where.to(device_)).to(torch::kCPU, torch::kFloat32);  // cpu: draws
   lg.select(1, ids_.mask).fill_(kNegInf);
   const torch::Tensor in_span = span_[i].index_select(0, where);
   if (in_span.any().item<bool>()) {
@@ -349,7 +355,7 @@ void Loop::reveal(int64_t i) {
   const torch::Tensor ids = choose_tokens(lg, o_, r.rng, &c.confidence);
   c.positions = torch::tensor(m, torch::kInt64);  // cpu: scores are computed on the CPU
   const bool need_probs = o_.strategy == Strategy::kMargin || o_.strategy == Strategy::kEntropy || o_.entropy_bound > 0.0;
-  if (need_probs) c.probs = torch::softmax(lg, -1);
+  if (need_probs) c.probs = torch::softmax(lg.to(torch::kFloat64), -1);
   const torch::Tensor scores = order_scores(o_.strategy, c, r.rng);
   int64_t region = 0;
   for (int64_t p : block_positions(r)) region += r.padded[static_cast<size_t>(p)] ? 0 : 1;

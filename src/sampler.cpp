@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <limits>
 
 #include "dlm/error.h"
 #include "dlm/noise_schedule.h"
@@ -12,35 +11,31 @@ namespace dlm {
 
 torch::Tensor choose_tokens(const torch::Tensor& logits, const SampleConfig& o, torch::Generator& gen,
                             torch::Tensor* confidence) {
-  // B = batch, L = length, V = vocabulary. Everything in float64: float32 categorical draws
-  // measurably lower diversity.
-  const torch::Tensor l64 = logits.to(torch::kFloat64);
-  const int64_t V = l64.size(-1);
-  torch::Tensor ids;
+  // N = positions, V = vocabulary. The draw itself is in float64 (float32 categorical draws over a
+  // large vocabulary measurably lower diversity), but only over the tokens it can pick: top-k draws
+  // among k values, so the full (N, V) logits are read once for the top k and once for the
+  // normaliser, in their own precision.
+  const int64_t V = logits.size(-1);
+  const torch::Tensor flat = logits.reshape({-1, V}).to(torch::kFloat32);
+  torch::Tensor ids;  // (N, 1)
   if (o.sampling == Sampling::kGreedy) {
-    ids = l64.argmax(-1);
+    ids = flat.argmax(-1, /*keepdim=*/true);
+  } else if (o.sampling == Sampling::kTopK) {
+    const auto top = flat.topk(std::min(o.top_k, V), -1);
+    const torch::Tensor probs = torch::softmax(std::get<0>(top).to(torch::kFloat64) / o.temperature, -1);
+    ids = std::get<1>(top).gather(1, torch::multinomial(probs, 1, /*replacement=*/false, gen));
   } else {
-    const double neg_inf = -std::numeric_limits<double>::infinity();
-    torch::Tensor l = l64 / o.temperature;
-    if (o.sampling == Sampling::kTopK) {
-      const int64_t k = std::min(o.top_k, V);
-      const torch::Tensor kth = std::get<0>(l.topk(k, -1)).narrow(-1, k - 1, 1);  // (B, L, 1)
-      l = l.masked_fill(l < kth, neg_inf);
-    } else {
-      // Nucleus: keep the smallest set of most likely tokens whose mass reaches top_p (at least one).
-      const auto sorted = l.sort(-1, /*descending=*/true);
-      const torch::Tensor sorted_logits = std::get<0>(sorted), order = std::get<1>(sorted);
-      const torch::Tensor p = torch::softmax(sorted_logits, -1);
-      const torch::Tensor mass_before = p.cumsum(-1) - p;
-      const torch::Tensor drop_sorted = mass_before >= o.top_p;
-      const torch::Tensor drop = torch::zeros_like(drop_sorted).scatter(-1, order, drop_sorted);
-      l = l.masked_fill(drop, neg_inf);
-    }
-    const torch::Tensor probs = torch::softmax(l, -1).reshape({-1, V});
-    ids = torch::multinomial(probs, 1, /*replacement=*/false, gen).view(l64.sizes().slice(0, l64.dim() - 1));
+    // Nucleus: keep the smallest set of most likely tokens whose mass reaches top_p (at least one).
+    const auto sorted = (flat.to(torch::kFloat64) / o.temperature).sort(-1, /*descending=*/true);
+    const torch::Tensor p = torch::softmax(std::get<0>(sorted), -1);
+    const torch::Tensor kept = p.masked_fill(p.cumsum(-1) - p >= o.top_p, 0.0);
+    ids = std::get<1>(sorted).gather(1, torch::multinomial(kept, 1, /*replacement=*/false, gen));
   }
-  if (confidence) *confidence = torch::softmax(l64, -1).gather(-1, ids.unsqueeze(-1)).squeeze(-1);
-  return ids;
+  if (confidence) {
+    const torch::Tensor logp = flat.gather(1, ids) - flat.logsumexp(-1, /*keepdim=*/true);
+    *confidence = logp.exp().to(torch::kFloat64).view(logits.sizes().slice(0, logits.dim() - 1));
+  }
+  return ids.view(logits.sizes().slice(0, logits.dim() - 1));
 }
 
 torch::Tensor entropies(const torch::Tensor& probs) {
@@ -130,7 +125,7 @@ ArResult generate_ar(TransformerImpl& model, const torch::Tensor& start, int64_t
     }
     ++result.passes;
     // cpu: token draws happen on the CPU generators, one stream per row.
-    const torch::Tensor last = logits.select(1, logits.size(1) - 1).to(torch::kFloat64).cpu();  // (B, V)
+    const torch::Tensor last = logits.select(1, logits.size(1) - 1).to(torch::kCPU, torch::kFloat32);  // (B, V)
     std::vector<int64_t> next(static_cast<size_t>(B));
     for (int64_t r = 0; r < B; ++r) {
       // Rows that already ended keep emitting EOS, so the batch stays rectangular.

@@ -124,7 +124,7 @@ TEST(Sampler, TokenChoice) {
   o.sampling = dlm::Sampling::kGreedy;
   torch::Tensor conf;
   EXPECT_TRUE(dlm::choose_tokens(logits, o, gen, &conf).eq(0).all().item<bool>());
-  EXPECT_NEAR(conf[0][0].item<double>(), 0.5, 1e-9);
+  EXPECT_NEAR(conf[0][0].item<double>(), 0.5, 1e-6);  // the normaliser is computed in float32
 
   o.sampling = dlm::Sampling::kTopK;
   o.top_k = 2;

@@ -28,37 +28,32 @@ jsonl=$out/generation.jsonl
 : > "$jsonl"
 common="--set sample.sampling=topk --set sample.top_k=40 --set sample.temperature=1"
 
-# label | model | flags
+# label | batch sizes | model | flags
 settings=(
-  "ar-kv-cache|$AR|"
-  "confidence-240|$DIFF|--set sample.steps=240"
-  "confidence-120|$DIFF|--set sample.steps=120"
-  "confidence-60|$DIFF|--set sample.steps=60"
-  "confidence-30|$DIFF|--set sample.steps=30"
-  "margin-60|$DIFF|--set sample.steps=60 --set sample.strategy=margin"
-  "entropy-60|$DIFF|--set sample.steps=60 --set sample.strategy=entropy"
-  "threshold-0.9|$DIFF|--set sample.threshold=0.9"
-  "threshold-0.7|$DIFF|--set sample.threshold=0.7"
-  "threshold-0.5|$DIFF|--set sample.threshold=0.5"
-  "entropy-bound-1|$DIFF|--set sample.entropy_bound=1"
-  "block32-240|$DIFF|--set sample.steps=240 --set sample.block_length=32"
-  "block32-kv-240|$DIFF|--set sample.steps=240 --set sample.block_length=32 --set sample.kv_cache=true"
-  "block32-kv-threshold-0.9|$DIFF|--set sample.block_length=32 --set sample.kv_cache=true --set sample.threshold=0.9"
-  "block32-kv-threshold-0.7|$DIFF|--set sample.block_length=32 --set sample.kv_cache=true --set sample.threshold=0.7"
-  "block16-kv-threshold-0.7|$DIFF|--set sample.block_length=16 --set sample.kv_cache=true --set sample.threshold=0.7"
-  "random-1000-cache|$DIFF|--set sample.steps=1000 --set sample.strategy=random"
-  "random-1000-no-cache|$DIFF|--set sample.steps=1000 --set sample.strategy=random --set sample.cache=false"
+  "ar-kv-cache|1 16|$AR|"
+  "confidence-240|1 16|$DIFF|--set sample.steps=240"
+  "confidence-120|1 16|$DIFF|--set sample.steps=120"
+  "confidence-60|1 16|$DIFF|--set sample.steps=60"
+  "margin-60|16|$DIFF|--set sample.steps=60 --set sample.strategy=margin"
+  "entropy-60|16|$DIFF|--set sample.steps=60 --set sample.strategy=entropy"
+  "threshold-0.7|1 16|$DIFF|--set sample.threshold=0.7"
+  "threshold-0.5|1 16|$DIFF|--set sample.threshold=0.5"
+  "threshold-0.3|1 16|$DIFF|--set sample.threshold=0.3"
+  "entropy-bound-1|1 16|$DIFF|--set sample.entropy_bound=1"
+  "block32-240|1 16|$DIFF|--set sample.steps=240 --set sample.block_length=32"
+  "block32-kv-240|1 16|$DIFF|--set sample.steps=240 --set sample.block_length=32 --set sample.kv_cache=true"
+  "block32-kv-threshold-0.7|1 16|$DIFF|--set sample.block_length=32 --set sample.kv_cache=true --set sample.threshold=0.7"
+  "block32-kv-threshold-0.5|1 16|$DIFF|--set sample.block_length=32 --set sample.kv_cache=true --set sample.threshold=0.5"
+  "block16-kv-threshold-0.5|1 16|$DIFF|--set sample.block_length=16 --set sample.kv_cache=true --set sample.threshold=0.5"
+  "block8-kv-threshold-0.5|1 16|$DIFF|--set sample.block_length=8 --set sample.kv_cache=true --set sample.threshold=0.5"
+  "random-480-cache|16|$DIFF|--set sample.steps=480 --set sample.strategy=random"
+  "random-480-no-cache|16|$DIFF|--set sample.steps=480 --set sample.strategy=random --set sample.cache=false"
 )
-batches="1 16"
-if [ $quick = 1 ]; then
-  settings=("${settings[0]}" "${settings[1]}" "${settings[7]}" "${settings[14]}")
-  batches=16
-fi
-for batch in $batches; do
-  for s in "${settings[@]}"; do
-    IFS='|' read -r label model flags <<<"$s"
-    # The uncached random sampler runs 1,000 passes per row: at batch 1 that alone takes an hour.
-    [ "$label" = random-1000-no-cache ] && [ "$batch" = 1 ] && continue
+[ $quick = 1 ] && settings=("${settings[0]}" "${settings[1]}" "${settings[12]}")
+for s in "${settings[@]}"; do
+  IFS='|' read -r label batches model flags <<<"$s"
+  for batch in $batches; do
+    [ $quick = 1 ] && [ "$batch" = 1 ] && continue
     echo "== $label, batch $batch" >&2
     # shellcheck disable=SC2086
     build/gen_bench --model "$model" --scorer "$AR" --val "$VAL" --label "$label" --batch-size "$batch" $common $flags >> "$jsonl"
@@ -67,7 +62,7 @@ done
 
 echo "| setting | batch | s per row | passes per row | full-canvas equivalents | tokens/s | AR perplexity | unigram entropy |"
 echo "|---|---|---|---|---|---|---|---|"
-jq -r '"| \(.label) | \(.batch_size) | \(.seconds_per_row*1000|round/1000) | \(.passes_per_row*10|round/10) | \(.equivalents_per_row*10|round/10) | \(.tokens_per_s|round) | \(.ar_perplexity*100|round/100) | \(.unigram_entropy*1000|round/1000) |"' "$jsonl"
+jq -rs 'sort_by(.batch_size)[] | "| \(.label) | \(.batch_size) | \(.seconds_per_row*1000|round/1000) | \(.passes_per_row*10|round/10) | \(.equivalents_per_row*10|round/10) | \(.tokens_per_s|round) | \(.ar_perplexity*100|round/100) | \(.unigram_entropy*1000|round/1000) |"' "$jsonl"
 
 if command -v gnuplot > /dev/null; then
   for batch in 1 16; do

@@ -5,15 +5,16 @@
 # and batch 16, top-k 40 and temperature 1 everywhere. Each line of OUT/generation.jsonl is one
 # gen_bench run: wall time, passes and full-canvas equivalents per row, tokens/s, perplexity under the
 # AR twin and unigram entropy. Then a table on stdout and a plot of quality against time.
-#   bench/generation.sh [--quick] [--out DIR]      (train the twins first: see scripts/twin_results.sh)
+#   bench/generation.sh [--quick] [--out DIR] [--from LABEL]      (train the twins first: see scripts/twin_results.sh)
 # Run it alone: two LibTorch jobs on 2 cores slow each other several times over.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-out=runs/bench quick=0
+out=runs/bench quick=0 from=""
 while [ $# -gt 0 ]; do
   case $1 in
     --quick) quick=1; shift ;;
     --out) out=$2; shift 2 ;;
+    --from) from=$2; shift 2 ;;
     *) echo "generation.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -25,7 +26,7 @@ done
 [ -x build/gen_bench ] || { echo "generation.sh: build/gen_bench is missing (cmake --build build)" >&2; exit 1; }
 mkdir -p "$out"
 jsonl=$out/generation.jsonl
-: > "$jsonl"
+[ -n "$from" ] || : > "$jsonl"
 common="--set sample.sampling=topk --set sample.top_k=40 --set sample.temperature=1"
 
 # label | batch sizes | model | flags
@@ -37,10 +38,10 @@ settings=(
   "margin-60|16|$DIFF|--set sample.steps=60 --set sample.strategy=margin"
   "entropy-60|16|$DIFF|--set sample.steps=60 --set sample.strategy=entropy"
   "threshold-0.7|1 16|$DIFF|--set sample.threshold=0.7"
-  "threshold-0.5|1 16|$DIFF|--set sample.threshold=0.5"
-  "threshold-0.3|1 16|$DIFF|--set sample.threshold=0.3"
+  "threshold-0.5|1|$DIFF|--set sample.threshold=0.5"
+  "threshold-0.3|16|$DIFF|--set sample.threshold=0.3"
   "entropy-bound-1|1 16|$DIFF|--set sample.entropy_bound=1"
-  "block32-240|1 16|$DIFF|--set sample.steps=240 --set sample.block_length=32"
+  "block32-240|16|$DIFF|--set sample.steps=240 --set sample.block_length=32"
   "block32-kv-240|1 16|$DIFF|--set sample.steps=240 --set sample.block_length=32 --set sample.kv_cache=true"
   "block32-kv-threshold-0.7|1 16|$DIFF|--set sample.block_length=32 --set sample.kv_cache=true --set sample.threshold=0.7"
   "block32-kv-threshold-0.5|1 16|$DIFF|--set sample.block_length=32 --set sample.kv_cache=true --set sample.threshold=0.5"
@@ -48,8 +49,18 @@ settings=(
   "block8-kv-threshold-0.5|1 16|$DIFF|--set sample.block_length=8 --set sample.kv_cache=true --set sample.threshold=0.5"
   "random-480-cache|16|$DIFF|--set sample.steps=480 --set sample.strategy=random"
   "random-480-no-cache|16|$DIFF|--set sample.steps=480 --set sample.strategy=random --set sample.cache=false"
+  "block64-kv-240|1 16|$DIFF|--set sample.steps=240 --set sample.block_length=64 --set sample.kv_cache=true"
+  "block64-kv-120|1 16|$DIFF|--set sample.steps=120 --set sample.block_length=64 --set sample.kv_cache=true"
+  "block128-kv-240|1 16|$DIFF|--set sample.steps=240 --set sample.block_length=128 --set sample.kv_cache=true"
+  "block128-kv-120|1 16|$DIFF|--set sample.steps=120 --set sample.block_length=128 --set sample.kv_cache=true"
+  "confidence-240-linear|1 16|$DIFF|--set sample.steps=240 --set sample.schedule=linear"
 )
 [ $quick = 1 ] && settings=("${settings[0]}" "${settings[1]}" "${settings[12]}")
+# --from LABEL: append to OUT/generation.jsonl from that setting on (a sweep that was stopped)
+if [ -n "$from" ]; then
+  while [ ${#settings[@]} -gt 0 ] && [ "${settings[0]%%|*}" != "$from" ]; do settings=("${settings[@]:1}"); done
+  [ ${#settings[@]} -gt 0 ] || { echo "generation.sh: no setting is labelled $from" >&2; exit 2; }
+fi
 for s in "${settings[@]}"; do
   IFS='|' read -r label batches model flags <<<"$s"
   for batch in $batches; do

@@ -5,16 +5,17 @@
 # and batch 16, top-k 40 and temperature 1 everywhere. Each line of OUT/generation.jsonl is one
 # gen_bench run: wall time, passes and full-canvas equivalents per row, tokens/s, perplexity under the
 # AR twin and unigram entropy. Then a table on stdout and a plot of quality against time.
-#   bench/generation.sh [--quick] [--out DIR] [--from LABEL]      (train the twins first: see scripts/twin_results.sh)
+#   bench/generation.sh [--quick] [--out DIR] [--from LABEL] [--report]   (--report: table and plot of OUT's JSON only)      (train the twins first: see scripts/twin_results.sh)
 # Run it alone: two LibTorch jobs on 2 cores slow each other several times over.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-out=runs/bench quick=0 from=""
+out=runs/bench quick=0 from="" report=0
 while [ $# -gt 0 ]; do
   case $1 in
     --quick) quick=1; shift ;;
     --out) out=$2; shift 2 ;;
     --from) from=$2; shift 2 ;;
+    --report) report=1; shift ;;
     *) echo "generation.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -26,7 +27,7 @@ done
 [ -x build/gen_bench ] || { echo "generation.sh: build/gen_bench is missing (cmake --build build)" >&2; exit 1; }
 mkdir -p "$out"
 jsonl=$out/generation.jsonl
-[ -n "$from" ] || : > "$jsonl"
+[ -n "$from" ] || [ $report = 1 ] || : > "$jsonl"
 common="--set sample.sampling=topk --set sample.top_k=40 --set sample.temperature=1"
 
 # label | batch sizes | model | flags
@@ -61,6 +62,7 @@ if [ -n "$from" ]; then
   while [ ${#settings[@]} -gt 0 ] && [ "${settings[0]%%|*}" != "$from" ]; do settings=("${settings[@]:1}"); done
   [ ${#settings[@]} -gt 0 ] || { echo "generation.sh: no setting is labelled $from" >&2; exit 2; }
 fi
+[ $report = 1 ] && settings=()
 for s in "${settings[@]}"; do
   IFS='|' read -r label batches model flags <<<"$s"
   for batch in $batches; do
@@ -76,20 +78,33 @@ echo "|---|---|---|---|---|---|---|---|"
 jq -rs 'sort_by(.batch_size)[] | "| \(.label) | \(.batch_size) | \(.seconds_per_row*1000|round/1000) | \(.passes_per_row*10|round/10) | \(.equivalents_per_row*10|round/10) | \(.tokens_per_s|round) | \(.ar_perplexity*100|round/100) | \(.unigram_entropy*1000|round/1000) |"' "$jsonl"
 
 if command -v gnuplot > /dev/null; then
+  # Points for every setting; names only for the reference points and the best trade-offs.
+  named='["ar-kv-cache", "confidence-240-linear", "confidence-60", "block64-kv-240", "block128-kv-120", "block32-kv-threshold-0.7", "random-480-cache", "margin-60"]'
   for batch in 1 16; do
-    jq -r "select(.batch_size == $batch) | \"\(.seconds_per_row) \(.ar_perplexity) \(.label)\"" "$jsonl" > "$out/points_b$batch.dat"
+    jq -r --argjson named "$named" "select(.batch_size == $batch) | \"\(.seconds_per_row) \(.ar_perplexity) \(.unigram_entropy) \(if (.label as \$l | \$named | index(\$l)) then .label else \"\" end)\"" \
+      "$jsonl" > "$out/points_b$batch.dat"
   done
   gnuplot <<PLOT
-set terminal pngcairo size 1000,640
+set terminal pngcairo size 1200,560 font ",10"
 set output "docs/generation.png"
+set multiplot layout 1,2 title "240-token continuations of 16 KJV validation prompts (top-k 40, temperature 1)"
 set logscale x
-set xlabel "seconds per 240-token continuation (batch 1: one prompt at a time; batch 16: wall time / 16)"
-set ylabel "perplexity under the autoregressive twin"
-set key top right
 set grid
+set xlabel "seconds per continuation (batch 16: wall time / 16)"
+set key top right
+set logscale y
+set ylabel "perplexity under the autoregressive twin (log)"
+set yrange [5:250]
 plot "$out/points_b1.dat" using 1:2 with points pt 7 title "batch 1", \
-     "$out/points_b1.dat" using 1:2:3 with labels offset 0.8,0.5 font ",8" notitle, \
-     "$out/points_b16.dat" using 1:2 with points pt 5 title "batch 16"
+     "$out/points_b16.dat" using 1:2 with points pt 5 title "batch 16", \
+     "$out/points_b1.dat" using 1:2:4 with labels offset 0,0.8 font ",8" notitle
+unset logscale y
+set autoscale y
+set ylabel "unigram entropy of a sample (nats)"
+plot "$out/points_b1.dat" using 1:3 with points pt 7 title "batch 1", \
+     "$out/points_b16.dat" using 1:3 with points pt 5 title "batch 16", \
+     "$out/points_b1.dat" using 1:3:4 with labels offset 0,0.8 font ",8" notitle
+unset multiplot
 PLOT
   echo "plot: docs/generation.png" >&2
 else

@@ -137,7 +137,7 @@ void Loop::block_pass(const std::vector<int64_t>& rows) {
     // A pass rewrites its block's keys and values before attending, so when it covers every cached
     // row it may work in the kept cache itself instead of a copy of it.
     KVCache copy;
-    const bool every_row = cache_rows.equal(torch::arange(kv_.layers.front().k.size(0)));
+    const bool every_row = cache_rows.equal(torch::arange(kv_.layers.front().k.size(0)));  // cpu: row indices
     if (!every_row) {
       copy.length = kv_.length;
       const torch::Tensor cache_idx = cache_rows.to(device_);

@@ -55,6 +55,8 @@ settings=(
   "block128-kv-240|1 16|$DIFF|--set sample.steps=240 --set sample.block_length=128 --set sample.kv_cache=true"
   "block128-kv-120|1 16|$DIFF|--set sample.steps=120 --set sample.block_length=128 --set sample.kv_cache=true"
   "confidence-240-linear|1 16|$DIFF|--set sample.steps=240 --set sample.schedule=linear"
+  "block64-kv-200|1|$DIFF|--set sample.steps=200 --set sample.block_length=64 --set sample.kv_cache=true"
+  "block64-kv-180|1|$DIFF|--set sample.steps=180 --set sample.block_length=64 --set sample.kv_cache=true"
 )
 [ $quick = 1 ] && settings=("${settings[0]}" "${settings[1]}" "${settings[12]}")
 # --from LABEL: append to OUT/generation.jsonl from that setting on (a sweep that was stopped)

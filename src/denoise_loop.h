@@ -4,6 +4,7 @@
 #pragma once
 
 #include <limits>
+#include <utility>
 #include <vector>
 
 #include "dlm/denoise.h"
@@ -42,6 +43,7 @@ class Loop {
   void pad_after_eos(int64_t i);
   void pass(const std::vector<int64_t>& active);
   torch::Tensor predicted_positions(const std::vector<int64_t>& rows) const;
+  std::pair<torch::Tensor, torch::Tensor> masked_in_block(const std::vector<int64_t>& rows) const;
   void full_pass(const std::vector<int64_t>& rows);
   void block_pass(const std::vector<int64_t>& rows);
   torch::Tensor time_input(const torch::Tensor& idx) const;

@@ -73,6 +73,32 @@ torch::Tensor Loop::predicted_positions(const std::vector<int64_t>& rows) const 
   return torch::tensor(flat, torch::kInt64).view({static_cast<int64_t>(rows.size()), static_cast<int64_t>(K)});
 }
 
+// The still-masked positions of each row's current block, as indices into the block (n, K) and as
+// canvas positions (n, K); rows with fewer repeat their last. A block pass computes the output head
+// only there: the revealed positions' predictions are never read again.
+std::pair<torch::Tensor, torch::Tensor> Loop::masked_in_block(const std::vector<int64_t>& rows) const {
+  std::vector<std::vector<int64_t>> local, canvas;
+  size_t K = 0;
+  for (int64_t i : rows) {
+    const RowState& r = state_[static_cast<size_t>(i)];
+    const std::vector<int64_t> block = block_positions(r);
+    canvas.push_back(pending(r));
+    local.emplace_back();
+    for (int64_t p : canvas.back()) local.back().push_back(std::lower_bound(block.begin(), block.end(), p) - block.begin());
+    K = std::max(K, canvas.back().size());
+  }
+  std::vector<int64_t> local_flat, canvas_flat;
+  for (size_t k = 0; k < rows.size(); ++k) {
+    local[k].resize(K, local[k].back());
+    canvas[k].resize(K, canvas[k].back());
+    local_flat.insert(local_flat.end(), local[k].begin(), local[k].end());
+    canvas_flat.insert(canvas_flat.end(), canvas[k].begin(), canvas[k].end());
+  }
+  const std::vector<int64_t> shape = {static_cast<int64_t>(rows.size()), static_cast<int64_t>(K)};
+  // cpu: positions in the bookkeeping's canvas
+  return {torch::tensor(local_flat, torch::kInt64).view(shape), torch::tensor(canvas_flat, torch::kInt64).view(shape)};
+}
+
 void Loop::full_pass(const std::vector<int64_t>& rows) {
   const torch::Tensor idx = torch::tensor(rows, torch::kInt64);  // cpu: row indices of the bookkeeping
   torch::Tensor in = x_.index_select(0, idx), valid = valid_.index_select(0, idx), t = time_input(idx);
@@ -145,9 +171,11 @@ void Loop::block_pass(const std::vector<int64_t>& rows) {
     }
     KVCache& sub = every_row ? kv_ : copy;
     const torch::Tensor key_valid = valid.all().item<bool>() ? torch::Tensor() : valid.to(device_);
-    const torch::Tensor logits = transformer_->forward_block(in.to(device_), where.to(device_), t.to(device_), key_valid, sub);
+    const auto [local, masked] = masked_in_block(group);
+    const torch::Tensor out = guided_ ? torch::cat({local, local}) : local;
+    const torch::Tensor logits = transformer_->forward_block(in.to(device_), where.to(device_), t.to(device_), key_valid, sub, out.to(device_));
     ++forward_calls_;
-    store_logits(idx, pos, guide(logits, idx.size(0)));
+    store_logits(idx, masked, guide(logits, idx.size(0)));
     for (int64_t i : group) {
       RowState& r = state_[static_cast<size_t>(i)];
       ++r.stats.passes;

@@ -314,9 +314,9 @@ torch::Tensor TransformerImpl::forward_store(const torch::Tensor& ids, const tor
 }
 
 torch::Tensor TransformerImpl::forward_block(const torch::Tensor& ids, const torch::Tensor& positions, const torch::Tensor& t,
-                                             const torch::Tensor& key_valid, KVCache& cache) {
+                                             const torch::Tensor& key_valid, KVCache& cache, const torch::Tensor& out) {
   TORCH_CHECK(!causal_ && cache.length > 0, "forward_block needs a bidirectional model and a stored cache");
-  return run(ids, t, 0, positions, key_valid, &cache, CacheMode::kUpdate);
+  return run(ids, t, 0, positions, key_valid, &cache, CacheMode::kUpdate, out);
 }
 
 MlpDenoiserImpl::MlpDenoiserImpl(const ModelConfig& c, int64_t vocab_size, int64_t max_len)

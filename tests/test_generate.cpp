@@ -193,6 +193,13 @@ TEST(Generate, BlocksFillLeftToRightAndTheKvCacheIsExactOnAFreshCache) {
   for (int64_t r = 0; r < 2; ++r) {
     EXPECT_TRUE(block[r].allclose(full[r].index_select(0, pos[r]), 1e-4, 1e-5)) << r;
   }
+  // With `out`, the head runs at those indices of the block only, and gives the same logits there.
+  const torch::Tensor out = torch::tensor({{1, 3}, {0, 0}});
+  dlm::KVCache again;
+  model.forward_store(ids, tt, valid, again);
+  const torch::Tensor some = model.forward_block(ids.gather(1, pos), pos, tt, valid, again, out);
+  ASSERT_EQ(some.size(1), 2);
+  for (int64_t r = 0; r < 2; ++r) EXPECT_TRUE(some[r].allclose(block[r].index_select(0, out[r]), 1e-4, 1e-5)) << r;
   // Padding is invisible: row 1's first 12 logits equal those of the row alone.
   EXPECT_TRUE(full[1].slice(0, 0, 12).allclose(model.forward(ids[1].slice(0, 0, 12).unsqueeze(0), torch::zeros({1}))[0], 1e-4, 1e-5));
 

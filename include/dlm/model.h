@@ -149,13 +149,13 @@ class TransformerImpl : public DenoiserImpl {
   torch::Tensor forward_cached(const torch::Tensor& ids, KVCache& cache);
   // Bidirectional block cache. forward_store: forward_rows over the whole canvas (B, T), keeping
   // every layer's keys and values in `cache`; logits at `out` only when given. forward_block: logits (B, L, V) of ids (B, L) at
-  // `positions` (B, L) of that canvas; their keys and values replace the cached ones there and they
-  // attend to the whole cached canvas. The other positions' keys and values are those of the last
+  // `positions` (B, L) of that canvas (only at the indices `out` (B, K) into L when given); their keys
+  // and values replace the cached ones there and they attend to the whole cached canvas. The other positions' keys and values are those of the last
   // forward_store: exact when nothing else changed since, an approximation once it has (Fast-dLLM).
   torch::Tensor forward_store(const torch::Tensor& ids, const torch::Tensor& t, const torch::Tensor& key_valid, KVCache& cache,
                               const torch::Tensor& out = {});
   torch::Tensor forward_block(const torch::Tensor& ids, const torch::Tensor& positions, const torch::Tensor& t,
-                              const torch::Tensor& key_valid, KVCache& cache);
+                              const torch::Tensor& key_valid, KVCache& cache, const torch::Tensor& out = {});
 
  private:
   // The shared pass: ids at `positions` (B, L) or at offset .. offset + L - 1, through every block

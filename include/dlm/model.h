@@ -148,9 +148,10 @@ class TransformerImpl : public DenoiserImpl {
   // keys and values are appended, so a sampler feeds each new token once.
   torch::Tensor forward_cached(const torch::Tensor& ids, KVCache& cache);
   // Bidirectional block cache. forward_store: forward_rows over the whole canvas (B, T), keeping
-  // every layer's keys and values in `cache`; logits at `out` only when given. forward_block: logits (B, L, V) of ids (B, L) at
-  // `positions` (B, L) of that canvas (only at the indices `out` (B, K) into L when given); their keys
-  // and values replace the cached ones there and they attend to the whole cached canvas. The other positions' keys and values are those of the last
+  // every layer's keys and values in `cache`; logits at `out` only when given. forward_block:
+  // logits (B, L, V) of ids (B, L) at `positions` (B, L) of that canvas (only at the indices `out`
+  // (B, K) into L when given); their keys and values replace the cached ones there and they attend
+  // to the whole cached canvas. The other positions' keys and values are those of the last
   // forward_store: exact when nothing else changed since, an approximation once it has (Fast-dLLM).
   torch::Tensor forward_store(const torch::Tensor& ids, const torch::Tensor& t, const torch::Tensor& key_valid, KVCache& cache,
                               const torch::Tensor& out = {});

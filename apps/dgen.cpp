@@ -69,9 +69,9 @@ int main(int argc, char** argv) {
     dlm::utf8_decode(infill, "--infill");
     std::vector<dlm::Prompt> prompts = {{prefix, infill}};
     if (!prompts_path.empty()) prompts = dlm::read_prompts(prompts_path);
-    std::optional<dlm::LoadedModel> scorer;  // loaded first: a wrong run fails before the sampling
+    std::optional<dlm::LoadedModel> scorer;  // loaded and checked first: a wrong run fails before the sampling
     if (!score_with.empty()) scorer = dlm::load_model_for_inference(dlm::resolve_checkpoint_path(score_with), dev);
-    if (scorer) dlm::as_scorer(*scorer->model, score_with);
+    dlm::TransformerImpl* scorer_model = scorer ? &dlm::as_scorer(*scorer->model, score_with) : nullptr;
 
     std::FILE* timeline = format == "jsonl" ? stderr : stdout;
     dlm::StepCallback on_step = nullptr;
@@ -90,7 +90,7 @@ int main(int argc, char** argv) {
     };
     const dlm::GenerateReport report = dlm::generate_text(*loaded.model, *loaded.tokenizer, loaded.config, prompts, go, on_step, on_progress);
     std::vector<dlm::TextScore> scores;
-    if (scorer) scores = dlm::score_samples(dlm::as_scorer(*scorer->model, score_with), *scorer->tokenizer, prompts, report.samples);
+    if (scorer_model) scores = dlm::score_samples(*scorer_model, *scorer->tokenizer, prompts, report.samples);
     for (size_t i = 0; i < report.samples.size(); ++i) {
       const dlm::TextSample& s = report.samples[i];
       if (format == "text") {

@@ -1,6 +1,7 @@
 // The denoising loop's model passes: full passes (storing the KV cache in block mode), block passes
 // over the kept cache, the time input, guidance, and the logits each row keeps between passes.
 #include <algorithm>
+#include <utility>
 
 #include "denoise_loop.h"
 #include "dlm/sampler.h"
@@ -54,49 +55,45 @@ void Loop::store_logits(const torch::Tensor& idx, const torch::Tensor& positions
   last_.index_put_({rows.unsqueeze(1), positions.to(device_)}, logits.to(torch::kFloat32));
 }
 
-// The positions a pass must predict for `rows` (n, K): in block mode the current block of each row
-// (shorter blocks repeat their last position), else undefined: every position.
-torch::Tensor Loop::predicted_positions(const std::vector<int64_t>& rows) const {
-  if (o_.block_length == 0) return {};
-  std::vector<std::vector<int64_t>> blocks;
+namespace {
+
+// Per-row position lists as one (n, K) tensor, K the longest; shorter rows repeat their last entry.
+torch::Tensor padded_rows(std::vector<std::vector<int64_t>> rows) {
   size_t K = 0;
-  for (int64_t i : rows) {
-    blocks.push_back(block_positions(state_[static_cast<size_t>(i)]));
-    K = std::max(K, blocks.back().size());
-  }
+  for (const auto& r : rows) K = std::max(K, r.size());
   std::vector<int64_t> flat;
-  for (auto& b : blocks) {
-    b.resize(K, b.back());
-    flat.insert(flat.end(), b.begin(), b.end());
+  for (auto& r : rows) {
+    r.resize(K, r.back());
+    flat.insert(flat.end(), r.begin(), r.end());
   }
   // cpu: positions in the bookkeeping's canvas
   return torch::tensor(flat, torch::kInt64).view({static_cast<int64_t>(rows.size()), static_cast<int64_t>(K)});
 }
 
+}  // namespace
+
+// The positions a pass must predict for `rows` (n, K): in block mode the current block of each row,
+// else undefined: every position.
+torch::Tensor Loop::predicted_positions(const std::vector<int64_t>& rows) const {
+  if (o_.block_length == 0) return {};
+  std::vector<std::vector<int64_t>> blocks;
+  for (int64_t i : rows) blocks.push_back(block_positions(state_[static_cast<size_t>(i)]));
+  return padded_rows(std::move(blocks));
+}
+
 // The still-masked positions of each row's current block, as indices into the block (n, K) and as
-// canvas positions (n, K); rows with fewer repeat their last. A block pass computes the output head
-// only there: the revealed positions' predictions are never read again.
+// canvas positions (n, K). A block pass computes the output head only there: the revealed
+// positions' predictions are never read again.
 std::pair<torch::Tensor, torch::Tensor> Loop::masked_in_block(const std::vector<int64_t>& rows) const {
   std::vector<std::vector<int64_t>> local, canvas;
-  size_t K = 0;
   for (int64_t i : rows) {
     const RowState& r = state_[static_cast<size_t>(i)];
     const std::vector<int64_t> block = block_positions(r);
     canvas.push_back(pending(r));
     local.emplace_back();
     for (int64_t p : canvas.back()) local.back().push_back(std::lower_bound(block.begin(), block.end(), p) - block.begin());
-    K = std::max(K, canvas.back().size());
   }
-  std::vector<int64_t> local_flat, canvas_flat;
-  for (size_t k = 0; k < rows.size(); ++k) {
-    local[k].resize(K, local[k].back());
-    canvas[k].resize(K, canvas[k].back());
-    local_flat.insert(local_flat.end(), local[k].begin(), local[k].end());
-    canvas_flat.insert(canvas_flat.end(), canvas[k].begin(), canvas[k].end());
-  }
-  const std::vector<int64_t> shape = {static_cast<int64_t>(rows.size()), static_cast<int64_t>(K)};
-  // cpu: positions in the bookkeeping's canvas
-  return {torch::tensor(local_flat, torch::kInt64).view(shape), torch::tensor(canvas_flat, torch::kInt64).view(shape)};
+  return {padded_rows(std::move(local)), padded_rows(std::move(canvas))};
 }
 
 void Loop::full_pass(const std::vector<int64_t>& rows) {

@@ -5,16 +5,20 @@
 # and batch 16, top-k 40 and temperature 1 everywhere. Each line of OUT/generation.jsonl is one
 # gen_bench run: wall time, passes and full-canvas equivalents per row, tokens/s, perplexity under the
 # AR twin and unigram entropy. Then a table on stdout and a plot of quality against time.
-#   bench/generation.sh [--quick] [--out DIR] [--from LABEL] [--report]   (--report: table and plot of OUT's JSON only)      (train the twins first: see scripts/twin_results.sh)
+#   bench/generation.sh [--quick] [--out DIR] [--from LABEL] [--only "LABEL ..."] [--report]
+# --from LABEL appends from that setting on (a sweep that was stopped); --only remeasures the named
+# settings and replaces their lines; --report draws the table and the plot of OUT's JSON only.
+# Train the twins first: see scripts/twin_results.sh.
 # Run it alone: two LibTorch jobs on 2 cores slow each other several times over.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-out=runs/bench quick=0 from="" report=0
+out=runs/bench quick=0 from="" only="" report=0
 while [ $# -gt 0 ]; do
   case $1 in
     --quick) quick=1; shift ;;
     --out) out=$2; shift 2 ;;
     --from) from=$2; shift 2 ;;
+    --only) only=$2; shift 2 ;;
     --report) report=1; shift ;;
     *) echo "generation.sh: unknown argument $1" >&2; exit 2 ;;
   esac
@@ -27,7 +31,7 @@ done
 [ -x build/gen_bench ] || { echo "generation.sh: build/gen_bench is missing (cmake --build build)" >&2; exit 1; }
 mkdir -p "$out"
 jsonl=$out/generation.jsonl
-[ -n "$from" ] || [ $report = 1 ] || : > "$jsonl"
+[ -n "$from$only" ] || [ $report = 1 ] || : > "$jsonl"
 common="--set sample.sampling=topk --set sample.top_k=40 --set sample.temperature=1"
 
 # label | batch sizes | model | flags
@@ -59,10 +63,19 @@ settings=(
   "block64-kv-180|1|$DIFF|--set sample.steps=180 --set sample.block_length=64 --set sample.kv_cache=true"
 )
 [ $quick = 1 ] && settings=("${settings[0]}" "${settings[1]}" "${settings[12]}")
-# --from LABEL: append to OUT/generation.jsonl from that setting on (a sweep that was stopped)
 if [ -n "$from" ]; then
   while [ ${#settings[@]} -gt 0 ] && [ "${settings[0]%%|*}" != "$from" ]; do settings=("${settings[@]:1}"); done
   [ ${#settings[@]} -gt 0 ] || { echo "generation.sh: no setting is labelled $from" >&2; exit 2; }
+fi
+if [ -n "$only" ]; then
+  kept=()
+  for label in $only; do
+    found=0
+    for s in "${settings[@]}"; do [ "${s%%|*}" = "$label" ] && { kept+=("$s"); found=1; }; done
+    [ $found = 1 ] || { echo "generation.sh: no setting is labelled $label" >&2; exit 2; }
+    [ -e "$jsonl" ] && { jq -c --arg l "$label" 'select(.label != $l)' "$jsonl" > "$jsonl.tmp"; mv "$jsonl.tmp" "$jsonl"; }
+  done
+  settings=("${kept[@]}")
 fi
 [ $report = 1 ] && settings=()
 for s in "${settings[@]}"; do

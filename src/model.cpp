@@ -60,6 +60,21 @@ torch::Tensor NormImpl::forward(const torch::Tensor& x) {
   return layer_norm_ ? layer_norm_->forward(x) : rms_norm_->forward(x);
 }
 
+torch::Tensor project(torch::nn::Linear& lin, TransposedWeight& cache, const torch::Tensor& x, bool training) {
+  const torch::Tensor& w = lin->weight;
+  if (training || torch::GradMode::is_enabled() || !w.device().is_cpu() || w.scalar_type() != torch::kFloat32 ||
+      x.scalar_type() != torch::kFloat32) {
+    return lin->forward(x);
+  }
+  if (!cache.of.is_alias_of(w.storage()) || cache.version != static_cast<int64_t>(w._version())) {
+    cache.wt = w.t().contiguous();
+    cache.of = w.storage();
+    cache.version = static_cast<int64_t>(w._version());
+  }
+  torch::Tensor y = torch::matmul(x, cache.wt);
+  return lin->bias.defined() ? y.add_(lin->bias) : y;
+}
+
 AttentionKernel parse_attention_kernel(const std::string& name) {
   if (name == "explicit") return AttentionKernel::kExplicit;
 #if TORCH_VERSION_MAJOR >= 2
@@ -115,7 +130,7 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
                                     const LayerPass& pass) {
   // B = batch, L = positions of this pass, D = d_model, H = heads, Dh = D / H
   const int64_t B = x.size(0), L = x.size(1), D = x.size(2), H = n_head_, Dh = D / H;
-  const torch::Tensor qkv = qkv_->forward(x).view({B, L, 3, H, Dh}).permute({2, 0, 3, 1, 4});  // (3, B, H, L, Dh)
+  const torch::Tensor qkv = project(qkv_, qkv_t_, x, is_training()).view({B, L, 3, H, Dh}).permute({2, 0, 3, 1, 4});  // (3, B, H, L, Dh)
   torch::Tensor q = qkv[0], k = qkv[1], v = qkv[2];
   if (rotary_) {
     q = q * cos + rotate_half(q) * sin;
@@ -151,7 +166,7 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
     }
   }
   const torch::Tensor y = attend(q, k, v, causal_, is_training() ? dropout_ : 0.0, kernel_, pass.key_valid);
-  return proj_->forward(y.transpose(1, 2).contiguous().view({B, L, D}));
+  return project(proj_, proj_t_, y.transpose(1, 2).contiguous().view({B, L, D}), is_training());
 }
 
 BlockImpl::BlockImpl(const ModelConfig& c, bool causal) {
@@ -188,7 +203,10 @@ torch::Tensor BlockImpl::forward(const torch::Tensor& x, const torch::Tensor& co
   return h + mod[5] * drop_->forward(mlp(m));
 }
 
-torch::Tensor BlockImpl::mlp(const torch::Tensor& x) { return fc_out_->forward(activate(fc_->forward(x), activation_)); }
+torch::Tensor BlockImpl::mlp(const torch::Tensor& x) {
+  const bool training = is_training();
+  return project(fc_out_, fc_out_t_, activate(project(fc_, fc_t_, x, training), activation_), training);
+}
 
 TransformerImpl::TransformerImpl(const ModelConfig& c, int64_t vocab_size, int64_t max_len, bool causal)
     : config_(c), max_len_(max_len), causal_(causal) {

@@ -293,4 +293,26 @@ TEST(ModelKnobs, EmbeddingNormGivesUnitRmsInputs) {
   EXPECT_FALSE(torch::allclose(normed.forward(ids, torch::zeros({1})), plain.forward(ids, torch::zeros({1}))));
 }
 
+// The inference path multiplies by a kept copy of W^T; it must give the layer's own output and follow
+// every change of the weight, else a model evaluated during training would score stale weights.
+TEST(Project, InferenceCopyFollowsTheWeightAndTrainingKeepsAutograd) {
+  torch::manual_seed(3);
+  torch::nn::Linear lin(torch::nn::LinearOptions(8, 5).bias(true));
+  dlm::TransposedWeight cache;
+  const auto x = torch::randn({2, 3, 8});
+  {
+    torch::NoGradGuard no_grad;
+    EXPECT_TRUE(torch::allclose(dlm::project(lin, cache, x, false), lin->forward(x), 1e-6, 1e-6));
+    ASSERT_TRUE(cache.wt.defined());
+    lin->weight.mul_(-2.0);  // an optimizer step or a load writes in place
+    EXPECT_TRUE(torch::allclose(dlm::project(lin, cache, x, false), lin->forward(x), 1e-6, 1e-6));
+    lin->weight.set_data(torch::randn({5, 8}));  // a move to new storage
+    EXPECT_TRUE(torch::allclose(dlm::project(lin, cache, x, false), lin->forward(x), 1e-6, 1e-6));
+  }
+  const auto y = dlm::project(lin, cache, x, true);
+  ASSERT_TRUE(y.requires_grad());
+  y.sum().backward();
+  EXPECT_TRUE(lin->weight.grad().defined());
+}
+
 }  // namespace

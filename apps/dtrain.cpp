@@ -15,8 +15,10 @@
 #include "dlm/config.h"
 #include "dlm/device.h"
 #include "dlm/error.h"
-#include "dlm/likelihood.h"
+#include "dlm/evaluate.h"
+#include "dlm/files.h"
 #include "dlm/log.h"
+#include "dlm/run_dir.h"
 #include "dlm/trainer.h"
 
 namespace {
@@ -81,7 +83,7 @@ int main(int argc, char** argv) {
     dlm::TrainOptions options;
     if (!resume_dir.empty()) {
       if (!config_path.empty()) throw dlm::Error("--resume takes the config from the run; drop --config");
-      config = dlm::CheckpointReader(resume_dir + "/last.pt").config();
+      config = dlm::RunDir(resume_dir).saved_config();
       options.run_dir = resume_dir;
       options.resume = true;
     } else {

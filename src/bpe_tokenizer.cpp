@@ -16,6 +16,7 @@
 
 #include "dlm/config.h"
 #include "dlm/error.h"
+#include "dlm/files.h"
 #include "dlm/utf8.h"
 
 namespace dlm {

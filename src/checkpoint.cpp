@@ -9,12 +9,10 @@
 #include <fstream>
 #include <sstream>
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <torch/version.h>
 
 #include "dlm/error.h"
+#include "dlm/files.h"
 #include "dlm/utf8.h"
 
 namespace dlm {
@@ -31,13 +29,6 @@ std::vector<std::pair<std::string, torch::Tensor>> model_tensors(DenoiserImpl& m
   for (const auto& p : model.named_parameters()) out.emplace_back(p.key(), p.value());
   for (const auto& b : model.named_buffers()) out.emplace_back(b.key(), b.value());
   return out;
-}
-
-void fsync_path(const std::string& path, bool directory) {
-  const int fd = ::open(path.c_str(), directory ? O_RDONLY | O_DIRECTORY : O_RDONLY);
-  if (fd < 0) return;
-  ::fsync(fd);
-  ::close(fd);
 }
 
 uint32_t crc32(const char* data, size_t size) {
@@ -188,20 +179,13 @@ void save_checkpoint(const std::string& path, const Config& config, const Tokeni
   if (optimizer) write_adamw_state(archive, meta, model, *optimizer);
   archive.write("meta", c10::IValue(dump_json(meta)));
 
-  // Write beside the target, flush to disk, then rename: a reader sees the old file or the new one.
-  const std::string tmp = path + ".tmp";
-  try {
-    archive.save_to(tmp);
-  } catch (const c10::Error& e) {
-    std::remove(tmp.c_str());
-    throw Error("cannot write checkpoint " + tmp + ": " + first_line(e.what()));
-  }
-  fsync_path(tmp, false);
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) throw Error("cannot move checkpoint into place at " + path + ": " + ec.message());
-  const auto parent = std::filesystem::path(path).parent_path();
-  fsync_path(parent.empty() ? "." : parent.string(), true);
+  write_atomically(path, [&](const std::string& tmp) {
+    try {
+      archive.save_to(tmp);
+    } catch (const c10::Error& e) {
+      throw Error("cannot write checkpoint " + tmp + ": " + first_line(e.what()));
+    }
+  });
 }
 
 CheckpointReader::CheckpointReader(const std::string& path) : path_(path) {

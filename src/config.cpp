@@ -8,6 +8,7 @@
 
 #include "config_read.h"
 #include "dlm/error.h"
+#include "dlm/files.h"
 #include "dlm/sample_options.h"
 #include "dlm/utf8.h"
 
@@ -296,17 +297,6 @@ void validate(const Config& c) {
         "valid: auto, cpu, cuda, cuda:N");
 }
 
-std::string read_file(const std::string& path) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) throw Error(path + ": is a directory, expected a file");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path + ": cannot open file (" + (std::filesystem::exists(path, ec) ? "permission denied" : "no such file") + ")");
-  std::ostringstream os;
-  os << in.rdbuf();
-  if (in.bad()) throw Error(path + ": read error");
-  return os.str();
-}
-
 json parse_json(const std::string& text, const std::string& where) {
   try {
     return json::parse(text);
@@ -321,19 +311,6 @@ json parse_json(const std::string& text, const std::string& where) {
 
 std::string dump_json(const json& j, int indent) {
   return j.dump(indent, ' ', false, json::error_handler_t::replace);
-}
-
-void write_atomically(const std::string& path, const std::string& bytes) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw Error("cannot write " + tmp);
-    out << bytes;
-    if (!out.flush()) throw Error("cannot write " + tmp + " (disk full?)");
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) throw Error("cannot move " + tmp + " to " + path + ": " + ec.message());
 }
 
 Config load_config_file(const std::string& path) {

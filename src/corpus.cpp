@@ -6,11 +6,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 
 #include "dlm/error.h"
+#include "dlm/files.h"
 #include "dlm/log.h"
 
 namespace dlm {
@@ -167,11 +169,16 @@ Example BlockSource::block(int64_t i) const {
 }
 
 double BlockSource::bytes_per_token() const {
-  int64_t bytes = 0;
+  // A document cut by the range (one long text split into training and validation) counts in
+  // proportion to its tokens inside it.
+  double bytes = 0.0;
   for (int64_t d = 0; d < file_->n_docs(); ++d) {
-    if (file_->doc_start(d) >= begin_ && file_->doc_start(d) < end_) bytes += file_->doc_bytes(d);
+    const int64_t start = file_->doc_start(d);
+    const int64_t stop = d + 1 < file_->n_docs() ? file_->doc_start(d + 1) : file_->n_tokens();
+    const int64_t inside = std::min(stop, end_) - std::max(start, begin_);
+    if (inside > 0) bytes += static_cast<double>(file_->doc_bytes(d)) * inside / static_cast<double>(stop - start);
   }
-  return static_cast<double>(bytes) / static_cast<double>(std::max<int64_t>(1, end_ - begin_));
+  return bytes / static_cast<double>(std::max<int64_t>(1, end_ - begin_));
 }
 
 CorpusData open_corpus(const DataConfig& data, const Tokenizer& tokenizer, const std::string& cache_dir) {
@@ -186,6 +193,16 @@ CorpusData open_corpus(const DataConfig& data, const Tokenizer& tokenizer, const
     auto val = std::make_shared<const TokenFile>(val_path);
     out.val = std::make_unique<BlockSource>(val, 0, val->n_tokens(), L, tokenizer.pad_id(), false);
     out.val_docs = val->n_docs();
+  } else if (train->n_docs() == 1) {
+    // One document, the usual input.txt: its last val_fraction of tokens.
+    const int64_t n_val = std::llround(static_cast<double>(train->n_tokens()) * data.val_fraction);
+    if (n_val > 0) {
+      train_end = train->n_tokens() - n_val;
+      out.val = std::make_unique<BlockSource>(train, train_end, train->n_tokens(), L, tokenizer.pad_id(), false);
+      out.val_docs = 1;
+      out.val_is_tail = true;
+    }
+    out.train_docs = 1;
   } else {
     // Whole documents at the end of the file, so validation text is never trained on.
     const int64_t n_docs = train->n_docs();

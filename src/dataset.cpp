@@ -5,6 +5,7 @@
 #include <random>
 
 #include "dlm/error.h"
+#include "dlm/files.h"
 #include "dlm/utf8.h"
 
 namespace dlm {

@@ -12,6 +12,7 @@
 #include <mutex>
 
 #include "dlm/error.h"
+#include "dlm/files.h"
 #include "dlm/utf8.h"
 #include "spm_shim/spm_shim.h"
 

@@ -10,6 +10,7 @@
 #include "dlm/bpe_tokenizer.h"
 #include "dlm/config.h"
 #include "dlm/error.h"
+#include "dlm/files.h"
 #include "dlm/tokenizer.h"
 #include "dlm/utf8.h"
 #include "test_util.h"

@@ -136,6 +136,29 @@ TEST(Corpus, ValidationHoldsOutWholeLastDocuments) {
             std::string::npos);
 }
 
+// A plain text file is one document, as a new user's input.txt is: validation is its last
+// val_fraction of tokens, not a refusal for want of a second document.
+TEST(Corpus, OnePlainTextFileHoldsOutItsLastTokens) {
+  const std::string dir = fresh_dir("one_document");
+  std::string text;
+  for (const auto& d : kDocs) text += d + "\n";
+  const auto c = corpus_config(write(dir + "/input.txt", text), 8);
+  const dlm::ByteTokenizer tok;
+  const dlm::CorpusData data = dlm::open_corpus(c, tok, dir + "/cache");
+  const int64_t total = dlm::TokenFile(dlm::cached_token_file(c, c.path, tok, dir + "/cache")).n_tokens();
+  EXPECT_EQ(data.val->n_tokens(), std::llround(total * 0.2));
+  EXPECT_EQ(data.train->n_tokens() + data.val->n_tokens(), total);
+  EXPECT_GE(data.val->size(), 1);
+  // Validation is the end of the text: its first block starts about 80% of the way in.
+  const dlm::Example v = data.val->block(0);
+  const std::string tail = tok.decode(v.ids);
+  EXPECT_NE(text.find(tail), std::string::npos);
+  EXPECT_GT(text.find(tail), text.size() * 3 / 4);
+  // Bytes per token count the part of the one document inside the range (bytes: one per token here,
+  // the closing EOS aside).
+  EXPECT_NEAR(data.val->bytes_per_token(), 1.0, 0.02);
+}
+
 TEST(Corpus, TheNeverMaskedPrefixIsNeverMasked) {
   const std::string dir = fresh_dir("prefix");
   const auto c = corpus_config(write(dir + "/docs.jsonl", jsonl(kDocs)), 32);

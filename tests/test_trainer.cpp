@@ -1,5 +1,6 @@
-// The trainer: a run stopped and resumed ends bit-identical to one never stopped; bad numbers stop
-// the run without overwriting the last good checkpoint.
+// The trainer: a run stopped and resumed ends bit-identical to one never stopped, a run killed before
+// its first checkpoint resumes from step 0, bad numbers stop the run without overwriting the last
+// good checkpoint, LATEST sits beside the run, and the twin's validation measures what --eval does.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -8,7 +9,10 @@
 
 #include "dlm/checkpoint.h"
 #include "dlm/error.h"
+#include "dlm/evaluate.h"
+#include "dlm/run_dir.h"
 #include "dlm/trainer.h"
+#include "test_util.h"
 
 namespace {
 
@@ -138,6 +142,69 @@ TEST(Trainer, UnwritableRunDirectoryFailsBeforeTraining) {
   dlm::TrainOptions o;
   o.run_dir = root + "/file/run";  // a path below a regular file cannot be created
   EXPECT_THROW(dlm::train(c, o), dlm::Error);
+}
+
+// A preemption loop always resumes: a run killed before its first checkpoint (only the config it
+// saved at start is there) starts again from step 0 and ends as a fresh run would.
+TEST(Trainer, RunStoppedBeforeItsFirstCheckpointResumesFromStepZero) {
+  const std::string root = testing::TempDir() + "/early_resume_test";
+  fs::remove_all(root);
+  dlm::Config c = tiny_config(root);
+  c.train.steps = 6;
+  dlm::TrainOptions fresh;
+  fresh.run_dir = root + "/fresh";
+  fresh.progress = 0;
+  dlm::train(c, fresh);
+
+  const dlm::RunDir killed(root + "/killed");
+  killed.check_writable();
+  killed.save_config(c);
+  ASSERT_FALSE(killed.has_checkpoint());
+  const dlm::Config saved = killed.saved_config();
+  EXPECT_EQ(saved.train.steps, 6);
+  dlm::TrainOptions resume = fresh;
+  resume.run_dir = killed.path();
+  resume.resume = true;
+  EXPECT_EQ(dlm::train(saved, resume).steps, 6);
+  expect_same_weights(fresh.run_dir + "/last.pt", killed.last());
+  // With nothing there at all, resuming says so.
+  EXPECT_NE(dlm_test::error_of([&] { dlm::RunDir(root + "/nothing").saved_config(); }).find("no run to resume"),
+            std::string::npos);
+}
+
+// LATEST is written beside the run directory, wherever dtrain runs, by absolute path.
+TEST(Trainer, LatestRunIsRecordedBesideTheRunDirectory) {
+  const std::string root = testing::TempDir() + "/latest_test";
+  fs::remove_all(root);
+  dlm::Config c = tiny_config(root);
+  c.train.steps = 2;
+  dlm::TrainOptions o;
+  o.run_dir = root + "/runs/a";
+  o.progress = 0;
+  dlm::train(c, o);
+  std::ifstream in(root + "/runs/LATEST");
+  std::string recorded;
+  std::getline(in, recorded);
+  EXPECT_EQ(recorded, fs::absolute(o.run_dir).lexically_normal().string());
+}
+
+// The twin's periodic validation scores the positions --eval scores (from diffusion.prefix_len on),
+// so the two figures are the same number.
+TEST(Trainer, PeriodicArValidationMeasuresWhatEvalMeasures) {
+  const std::string root = testing::TempDir() + "/ar_validation_test";
+  fs::remove_all(root);
+  dlm::Config c = tiny_config(root);
+  c.objective = dlm::Objective::kAr;
+  c.diffusion.prefix_len = 2;
+  c.model.dropout = 0.0;
+  c.train.steps = 10;
+  dlm::TrainOptions o;
+  o.run_dir = root + "/run";
+  o.progress = 0;
+  const dlm::TrainSummary s = dlm::train(c, o);
+  const dlm::LoadedModel loaded = dlm::load_model_for_inference(o.run_dir + "/last.pt", torch::kCPU);
+  const dlm::EvalReport report = dlm::evaluate_checkpoint(loaded, o.run_dir, torch::kCPU);
+  EXPECT_NEAR(s.final_val_loss, report.likelihood.nats_per_token(), 1e-5);
 }
 
 }  // namespace

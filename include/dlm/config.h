@@ -221,11 +221,4 @@ nlohmann::json parse_json(const std::string& text, const std::string& where);
 // can always be written.
 std::string dump_json(const nlohmann::json& j, int indent = -1);
 
-// Reads a whole file; throws dlm::Error naming the path when it cannot be read.
-std::string read_file(const std::string& path);
-
-// Writes `bytes` to `path` through `path.tmp` and a rename, so a reader sees the old file or the
-// whole new one. Throws dlm::Error naming the path on failure.
-void write_atomically(const std::string& path, const std::string& bytes);
-
 }  // namespace dlm

@@ -73,11 +73,13 @@ class BlockSource {
 };
 
 // Training and validation blocks of a corpus config: validation is data.val_path when given, else
-// the last data.val_fraction of the documents (whole documents, so no text is in both).
+// the last data.val_fraction of the documents (whole documents, so no text is in both), or of the
+// tokens when the file is one document (a plain text file).
 struct CorpusData {
   std::unique_ptr<BlockSource> train;
   std::unique_ptr<BlockSource> val;
   int64_t train_docs = 0, val_docs = 0;
+  bool val_is_tail = false;  ///< one document: validation is its last tokens, not whole documents
 };
 CorpusData open_corpus(const DataConfig& data, const Tokenizer& tokenizer, const std::string& cache_dir);
 

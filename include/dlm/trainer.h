@@ -1,5 +1,5 @@
-// Training loop: AdamW with warm-up then cosine decay, gradient clipping and accumulation, periodic
-// validation per masking level, metrics.jsonl, progress display, and `last`/`best` checkpoints.
+// Training: AdamW with warm-up then cosine decay, gradient clipping and accumulation, and the run as
+// a pipeline (run directory, data, model and optimizer, steps, validate-and-checkpoint).
 #pragma once
 
 #include <atomic>
@@ -14,13 +14,14 @@
 #include "dlm/collator.h"
 #include "dlm/config.h"
 #include "dlm/dataset.h"
+#include "dlm/evaluate.h"
 #include "dlm/model.h"
 
 namespace dlm {
 
 struct TrainOptions {
   std::string run_dir;    ///< where config, tokenizer, checkpoints and metrics go
-  bool resume = false;    ///< continue from run_dir/last.pt
+  bool resume = false;    ///< continue from run_dir/last.pt (from step 0 when there is none yet)
   int progress = -1;      ///< 1: progress bar, 0: plain lines, -1: bar when stderr is a terminal
   /// Set (e.g. by a SIGINT handler) to stop after the current step with a checkpoint.
   const std::atomic<bool>* stop_requested = nullptr;
@@ -66,27 +67,8 @@ struct StepStats {
 StepStats train_step(DenoiserImpl& model, torch::optim::AdamW& optimizer, const TrainConfig& config, int64_t step,
                      const torch::Device& device, const std::function<Batch(int64_t micro)>& batch_at);
 
-struct LevelMetrics {
-  double rate = 0.0;      ///< masking level
-  double loss = 0.0;      ///< mean cross-entropy over masked positions
-  double accuracy = 0.0;  ///< share of masked positions predicted exactly (argmax)
-};
-
-// Validation at each masking level with a fixed seed, so numbers are comparable across evaluations.
-std::vector<LevelMetrics> evaluate_by_level(DenoiserImpl& model, const std::vector<Example>& examples,
-                                            const DiffusionConfig& config, const std::vector<double>& levels,
-                                            int64_t mask_id, int64_t batch_size, const torch::Device& device,
-                                            uint64_t seed);
-
-// The autoregressive twin's validation: mean next-token cross-entropy and accuracy over the
-// positions collate_ar scores (rate is 0).
-LevelMetrics evaluate_ar(DenoiserImpl& model, const std::vector<Example>& examples, int64_t bos_id,
-                         int64_t first_scored, int64_t batch_size, const torch::Device& device);
-
-// Where a run's token files and trained tokenizers are cached: data.cache_dir, else .token-cache
-// beside the run directory (shared by the runs under one folder).
-std::string default_cache_dir(const Config& config, const std::string& run_dir);
-
+// Trains `config` in options.run_dir (default runs/<name>), or continues it with options.resume: from
+// its last checkpoint, or from step 0 when it was stopped before its first one.
 TrainSummary train(const Config& config, const TrainOptions& options);
 
 }  // namespace dlm

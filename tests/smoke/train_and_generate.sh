@@ -47,4 +47,14 @@ kill -INT "$pid"; kill -INT "$pid"
 wait "$pid"; rc=$?
 [ "$rc" -eq 130 ] || [ "$rc" -eq 0 ] || fail "double SIGINT: unexpected status $rc"
 if [ -f runs/sigint2/last.pt ]; then "$DGEN" --checkpoint runs/sigint2/last.pt --length 3 >/dev/null || fail "checkpoint after double SIGINT does not load"; fi
+# SIGKILL before the first checkpoint leaves only the config the run saved at start; --resume starts
+# that run again from step 0, so a preemption loop that always resumes needs no special case.
+"$DTRAIN" --config "$SMOKE/tiny.json" --run-dir runs/killed --set train.steps=100000 --progress plain 2> killed.log &
+pid=$!
+for _ in $(seq 1 300); do [ -s runs/killed/config.json ] && break; sleep 0.05; done
+kill -KILL "$pid"; wait "$pid" 2>/dev/null
+[ ! -e runs/killed/last.pt ] || rm runs/killed/last.pt  # killed late on a slow machine: make it early
+"$DTRAIN" --resume runs/killed --set train.steps=4 --progress plain 2> resumed.log || fail "resume before a checkpoint: $(cat resumed.log)"
+grep -q "no checkpoint yet: starting it from step 0" resumed.log || fail "resume before a checkpoint: no notice: $(cat resumed.log)"
+[ -s runs/killed/last.pt ] || fail "resume before a checkpoint: no checkpoint"
 echo "smoke: ok"

@@ -1,5 +1,6 @@
-// Likelihood evaluation: the diffusion bound, autoregressive perplexity, and the report of a checkpoint.
-#include "dlm/likelihood.h"
+// Evaluation: the loss per masking level, the diffusion bound, autoregressive perplexity, and the
+// report of a checkpoint.
+#include "dlm/evaluate.h"
 
 #include <chrono>
 #include <cmath>
@@ -8,22 +9,18 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include "dlm/collator.h"
-#include "dlm/corpus.h"
 #include "dlm/device.h"
 #include "dlm/error.h"
+#include "dlm/random.h"
+#include "dlm/run_data.h"
 
 namespace dlm {
 namespace {
 
 namespace F = torch::nn::functional;
 
-// Per-position cross-entropy (B, L) in float32.
-torch::Tensor token_ce(const torch::Tensor& logits, const torch::Tensor& target) {
-  const int64_t V = logits.size(-1);
-  return F::cross_entropy(logits.to(torch::kFloat32).reshape({-1, V}), target.reshape({-1}),
-                          F::CrossEntropyFuncOptions().reduction(torch::kNone))
-      .view(target.sizes());
-}
+// Masking levels of a diffusion run's periodic validation when its rates are not discrete.
+const std::vector<double> kDefaultLevels = {1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1};
 
 int64_t scored_count(const Example& e, int64_t first_scored) {
   return std::max<int64_t>(0, e.n_content - std::max(e.n_prompt, first_scored));
@@ -31,13 +28,58 @@ int64_t scored_count(const Example& e, int64_t first_scored) {
 
 }  // namespace
 
+torch::Tensor token_ce(const torch::Tensor& logits, const torch::Tensor& target) {
+  const int64_t V = logits.size(-1);
+  return F::cross_entropy(logits.to(torch::kFloat32).reshape({-1, V}), target.reshape({-1}),
+                          F::CrossEntropyFuncOptions().reduction(torch::kNone))
+      .view(target.sizes());
+}
+
+void for_each_batch(int64_t n, int64_t batch_size, const std::function<void(int64_t begin, int64_t end)>& fn) {
+  if (batch_size < 1) throw Error("evaluation batch size must be >= 1, got " + std::to_string(batch_size));
+  for (int64_t begin = 0; begin < n; begin += batch_size) fn(begin, std::min(n, begin + batch_size));
+}
+
+std::vector<const Example*> example_group(const std::vector<Example>& examples, int64_t begin, int64_t end) {
+  std::vector<const Example*> group;
+  for (int64_t i = begin; i < end; ++i) group.push_back(&examples[static_cast<size_t>(i)]);
+  return group;
+}
+
+std::vector<LevelMetrics> evaluate_by_level(DenoiserImpl& model, const std::vector<Example>& examples,
+                                            const DiffusionConfig& config, const std::vector<double>& levels,
+                                            int64_t mask_id, int64_t batch_size, const torch::Device& device,
+                                            uint64_t seed) {
+  InferenceScope scope(model);
+  // Each level measures exactly that share masked: no random visible prefixes here.
+  DiffusionConfig at_level = config;
+  at_level.prefix_prob = 0.0;
+  std::vector<LevelMetrics> out;
+  for (double rate : levels) {
+    torch::Generator gen = cpu_generator(seed);  // same masks at every evaluation
+    double loss_sum = 0.0, correct = 0.0, count = 0.0;
+    for_each_batch(static_cast<int64_t>(examples.size()), batch_size, [&](int64_t begin, int64_t end) {
+      const std::vector<const Example*> group = example_group(examples, begin, end);
+      // cpu: the collator builds batches on the CPU; they move to the device below
+      const torch::Tensor rates = torch::full({static_cast<int64_t>(group.size())}, rate, torch::kFloat64);
+      const Batch batch = collate_at_rates(group, rates, at_level, mask_id, gen);
+      const torch::Tensor logits = model.forward(batch.input.to(device), batch.t.to(device));
+      const torch::Tensor masked = batch.masked.to(device);
+      const torch::Tensor target = batch.target.to(device);
+      loss_sum += (token_ce(logits, target) * masked.to(torch::kFloat32)).sum().item<double>();
+      correct += logits.argmax(-1).eq(target).logical_and(masked).sum().item<double>();
+      count += masked.sum().item<double>();
+    });
+    out.push_back({rate, count > 0 ? loss_sum / count : 0.0, count > 0 ? correct / count : 0.0});
+  }
+  return out;
+}
+
 Likelihood diffusion_bound(DenoiserImpl& model, const std::vector<Example>& blocks, int64_t first_scored,
                            int64_t mask_id, int64_t t_samples, uint64_t seed, int64_t batch_size,
                            const torch::Device& device) {
   if (t_samples < 1) throw Error("eval.t_samples must be >= 1, got " + std::to_string(t_samples));
-  torch::NoGradGuard no_grad;
-  const bool was_training = model.is_training();
-  model.eval();
+  InferenceScope scope(model);
   // Only the scored span is masked; padding is never touched, nothing is kept visible at random.
   DiffusionConfig dc;
   dc.prefix_len = first_scored;
@@ -45,12 +87,9 @@ Likelihood diffusion_bound(DenoiserImpl& model, const std::vector<Example>& bloc
   dc.prefix_prob = 0.0;
   at::Generator gen = at::detail::createCPUGenerator(seed);
 
-  // Rows: one per (block, draw of k), each with its rate k / n and weight n / (k * S).
-  struct Row {
-    const Example* example;
-    double rate, weight;
-  };
-  std::vector<Row> rows;
+  // Rows: one per (block, draw of k), each masked at rate k / n and weighted n / (k * S).
+  std::vector<const Example*> rows;
+  std::vector<double> rates, weights;
   Likelihood out;
   const torch::Tensor u = torch::rand({static_cast<int64_t>(blocks.size())}, gen, torch::kFloat64);
   for (size_t b = 0; b < blocks.size(); ++b) {
@@ -61,51 +100,56 @@ Likelihood diffusion_bound(DenoiserImpl& model, const std::vector<Example>& bloc
     for (int64_t s = 0; s < t_samples; ++s) {
       const double f = std::fmod(ub + static_cast<double>(s) / static_cast<double>(t_samples), 1.0);
       const int64_t k = std::min<int64_t>(n, 1 + static_cast<int64_t>(std::floor(f * static_cast<double>(n))));
-      rows.push_back({&blocks[b], static_cast<double>(k) / static_cast<double>(n),
-                      static_cast<double>(n) / static_cast<double>(k * t_samples)});
+      rows.push_back(&blocks[b]);
+      rates.push_back(static_cast<double>(k) / static_cast<double>(n));
+      weights.push_back(static_cast<double>(n) / static_cast<double>(k * t_samples));
     }
   }
-  for (size_t start = 0; start < rows.size(); start += static_cast<size_t>(batch_size)) {
-    const size_t stop = std::min(rows.size(), start + static_cast<size_t>(batch_size));
-    std::vector<const Example*> group;
-    std::vector<double> rates, weights;
-    for (size_t i = start; i < stop; ++i) {
-      group.push_back(rows[i].example);
-      rates.push_back(rows[i].rate);
-      weights.push_back(rows[i].weight);
-    }
+  for_each_batch(static_cast<int64_t>(rows.size()), batch_size, [&](int64_t begin, int64_t end) {
+    const auto slice = [&](const std::vector<double>& v) {
+      // cpu: rates go to the collator; the weights move to the device below
+      return torch::tensor(std::vector<double>(v.begin() + begin, v.begin() + end), torch::kFloat64);
+    };
+    const std::vector<const Example*> group(rows.begin() + begin, rows.begin() + end);
     // cpu: the collator builds batches on the CPU; they move to the device below
-    const Batch batch = collate_at_rates(group, torch::tensor(rates, torch::kFloat64), dc, mask_id, gen);
+    const Batch batch = collate_at_rates(group, slice(rates), dc, mask_id, gen);
     const torch::Tensor logits = model.forward(batch.input.to(device), batch.t.to(device));
     const torch::Tensor ce = token_ce(logits, batch.target.to(device)).to(torch::kFloat64);  // (B, L)
     const torch::Tensor per_row = (ce * batch.masked.to(device).to(torch::kFloat64)).sum(1);  // (B)
-    out.nats += (per_row * torch::tensor(weights, torch::kFloat64).to(device)).sum().item<double>();
-  }
-  if (was_training) model.train();
+    out.nats += (per_row * slice(weights).to(device)).sum().item<double>();
+  });
   return out;
 }
 
 Likelihood ar_likelihood(DenoiserImpl& model, const std::vector<Example>& blocks, int64_t first_scored,
                          int64_t bos_id, int64_t batch_size, const torch::Device& device) {
-  torch::NoGradGuard no_grad;
-  const bool was_training = model.is_training();
-  model.eval();
+  InferenceScope scope(model);
   Likelihood out;
-  for (size_t start = 0; start < blocks.size(); start += static_cast<size_t>(batch_size)) {
-    std::vector<const Example*> group;
-    for (size_t i = start; i < std::min(blocks.size(), start + static_cast<size_t>(batch_size)); ++i) {
-      group.push_back(&blocks[i]);
-    }
-    const Batch batch = collate_ar(group, bos_id, first_scored);
+  for_each_batch(static_cast<int64_t>(blocks.size()), batch_size, [&](int64_t begin, int64_t end) {
+    const Batch batch = collate_ar(example_group(blocks, begin, end), bos_id, first_scored);
     const torch::Tensor logits = model.forward(batch.input.to(device), batch.t.to(device));
-    const torch::Tensor ce = token_ce(logits, batch.target.to(device)).to(torch::kFloat64);
+    const torch::Tensor target = batch.target.to(device);
     const torch::Tensor scored = batch.masked.to(device);
-    out.nats += (ce * scored.to(torch::kFloat64)).sum().item<double>();
+    out.nats += (token_ce(logits, target).to(torch::kFloat64) * scored.to(torch::kFloat64)).sum().item<double>();
     out.tokens += scored.sum().item<int64_t>();
-    out.correct += logits.argmax(-1).eq(batch.target.to(device)).logical_and(scored).sum().item<int64_t>();
-  }
-  if (was_training) model.train();
+    out.correct += logits.argmax(-1).eq(target).logical_and(scored).sum().item<int64_t>();
+  });
   return out;
+}
+
+std::vector<LevelMetrics> validate_run(DenoiserImpl& model, const std::vector<Example>& val, const Config& config,
+                                       const Tokenizer& tokenizer, const torch::Device& device) {
+  const int64_t batch = std::max<int64_t>(config.train.batch_size, 64);
+  const auto autocast = autocast_for(config.train.precision, device);
+  if (config.objective == Objective::kAr) {
+    const Likelihood l = ar_likelihood(model, val, config.diffusion.prefix_len, tokenizer.bos_id(), batch, device);
+    const double n = static_cast<double>(std::max<int64_t>(1, l.tokens));
+    return {{0.0, l.nats / n, static_cast<double>(l.correct) / n}};
+  }
+  const std::vector<double>& levels =
+      config.diffusion.rate_dist == "discrete" ? config.diffusion.rates : kDefaultLevels;
+  return evaluate_by_level(model, val, config.diffusion, levels, tokenizer.mask_id(), batch, device,
+                           static_cast<uint64_t>(config.train.seed) + 7);
 }
 
 double EvalReport::bits_per_byte() const {
@@ -123,14 +167,9 @@ EvalReport evaluate_checkpoint(const LoadedModel& loaded, const std::string& run
   r.parameters = count_parameters(*loaded.model);
   r.step = loaded.step;
   r.seed = static_cast<uint64_t>(config.eval.seed);
-  std::vector<Example> val;
-  if (config.data.kind == DataKind::kCorpus) {
-    const CorpusData corpus = open_corpus(config.data, tok, default_cache_dir(config, run_dir));
-    for (int64_t i = 0; i < corpus.val->size(); ++i) val.push_back(corpus.val->block(i));
-    r.bytes_per_token = corpus.val->bytes_per_token();
-  } else {
-    val = make_dataset(config.data, tok, read_examples(config.data)).val;
-  }
+  const RunData data = load_run_data(config, tok, default_cache_dir(config, run_dir));
+  const std::vector<Example>& val = data.val;
+  r.bytes_per_token = data.val_bytes_per_token;
   r.blocks = static_cast<int64_t>(val.size());
   const int64_t first = config.diffusion.prefix_len;
   const int64_t batch = config.eval.batch_size;

@@ -5,7 +5,7 @@
 
 #include <cmath>
 
-#include "dlm/likelihood.h"
+#include "dlm/evaluate.h"
 
 namespace {
 

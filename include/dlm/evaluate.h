@@ -1,20 +1,45 @@
-// Likelihood of held-out text: MDLM's continuous-time bound (negative ELBO) for diffusion models and
-// the exact negative log-likelihood for the autoregressive twin, reported as nats/token, bits/byte
-// and perplexity over the same scored positions, so the two objectives compare directly.
+// Evaluation, for training's periodic validation and for `dtrain --eval` alike: the loss per masking
+// level, MDLM's continuous-time bound for diffusion models and the exact negative log-likelihood for
+// the autoregressive twin, over the same scored positions, so the two objectives compare directly.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include <torch/torch.h>
 
 #include "dlm/checkpoint.h"
+#include "dlm/collator.h"
+#include "dlm/config.h"
 #include "dlm/dataset.h"
 #include "dlm/model.h"
-#include "dlm/trainer.h"
+#include "dlm/tokenizer.h"
 
 namespace dlm {
+
+// Per-position cross-entropy (B, L) in float32, the one every loss and every evaluation uses.
+torch::Tensor token_ce(const torch::Tensor& logits, const torch::Tensor& target);
+
+// Calls fn(begin, end) for the consecutive batches [begin, end) of at most `batch_size` of `n` items.
+void for_each_batch(int64_t n, int64_t batch_size, const std::function<void(int64_t begin, int64_t end)>& fn);
+
+// Pointers to examples[begin, end), as the collators take them.
+std::vector<const Example*> example_group(const std::vector<Example>& examples, int64_t begin, int64_t end);
+
+struct LevelMetrics {
+  double rate = 0.0;      ///< masking level (0 for the autoregressive twin)
+  double loss = 0.0;      ///< mean cross-entropy over the scored positions
+  double accuracy = 0.0;  ///< share of scored positions predicted exactly (argmax)
+};
+
+// Loss and accuracy with exactly `levels` of each example's maskable positions masked (the prefix
+// of `config` is kept), with masks fixed by `seed`, so numbers are comparable across evaluations.
+std::vector<LevelMetrics> evaluate_by_level(DenoiserImpl& model, const std::vector<Example>& examples,
+                                            const DiffusionConfig& config, const std::vector<double>& levels,
+                                            int64_t mask_id, int64_t batch_size, const torch::Device& device,
+                                            uint64_t seed);
 
 struct Likelihood {
   double nats = 0.0;   ///< total negative log-likelihood, or its upper bound, in nats
@@ -37,6 +62,12 @@ Likelihood diffusion_bound(DenoiserImpl& model, const std::vector<Example>& bloc
 // Exact -log p of the same positions under a causal model fed [BOS] + the block (see collate_ar).
 Likelihood ar_likelihood(DenoiserImpl& model, const std::vector<Example>& blocks, int64_t first_scored,
                          int64_t bos_id, int64_t batch_size, const torch::Device& device);
+
+// Training's periodic validation of a run: for a diffusion model the loss at each masking level
+// (config.diffusion.rates when they are discrete, else ten levels from 100% to 10%); for the twin
+// one entry, the next-token loss from diffusion.prefix_len on, the positions --eval scores.
+std::vector<LevelMetrics> validate_run(DenoiserImpl& model, const std::vector<Example>& val, const Config& config,
+                                       const Tokenizer& tokenizer, const torch::Device& device);
 
 struct EvalReport {
   Objective objective = Objective::kDiffusion;

@@ -24,11 +24,14 @@
 namespace {
 
 std::atomic<bool> g_stop_requested{false};
+std::atomic<bool> g_one_rank_of_many{false};
 
 // First SIGINT/SIGTERM: finish the step, checkpoint, exit 0. Second: die at once; checkpoints are
-// written to a temporary file and renamed, so nothing on disk is left half-written.
+// written to a temporary file and renamed, so nothing on disk is left half-written. A rank of a
+// data-parallel run gets Ctrl-C from the terminal and again from its launcher: it keeps to the
+// agreed stop (the launcher kills it at its deadline).
 extern "C" void on_stop_signal(int sig) {
-  if (g_stop_requested.exchange(true)) {
+  if (g_stop_requested.exchange(true) && !g_one_rank_of_many.load()) {
     std::signal(sig, SIG_DFL);
     std::raise(sig);
   }
@@ -98,6 +101,8 @@ int main(int argc, char** argv) {
     options.progress = progress == "bar" ? 1 : progress == "plain" ? 0 : -1;
     options.stop_requested = &g_stop_requested;
     options.stop_at_step = stop_at;
+    options.dist = dlm::read_dist_env();
+    g_one_rank_of_many = options.dist.distributed();
     struct sigaction action {};
     action.sa_handler = on_stop_signal;
     sigemptyset(&action.sa_mask);

@@ -20,7 +20,7 @@ case "$flavour" in debian|pip) ;; *) echo "setup: unknown LibTorch flavour '$fla
 
 packages=(g++ cmake ninja-build libcli11-dev nlohmann-json3-dev libspdlog-dev libgtest-dev libsentencepiece-dev pkg-config)
 if [ "$flavour" = debian ]; then
-  packages+=(libtorch-dev libopenblas0-openmp)
+  packages+=(libtorch-dev libopenblas0-openmp libgloo-dev)
 else
   python3 -m venv --help >/dev/null 2>&1 || packages+=(python3-venv python3-pip)
 fi

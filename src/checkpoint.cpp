@@ -165,6 +165,7 @@ void save_checkpoint(const std::string& path, const Config& config, const Tokeni
                          {"config", to_json(config)},
                          {"tokenizer", tokenizer.to_json()},
                          {"step", state.step},
+                         {"world_size", state.world_size},
                          {"best_val", std::isfinite(state.best_val) ? nlohmann::json(state.best_val) : nlohmann::json()}};
   c10::List<at::Tensor> values;
   std::vector<std::string> names;
@@ -232,6 +233,7 @@ CheckpointReader::CheckpointReader(const std::string& path) : path_(path) {
   }
   tokenizer_json_ = meta.value("tokenizer", nlohmann::json());
   state_.step = meta.value("step", int64_t{0});
+  state_.world_size = meta.value("world_size", int64_t{1});
   if (meta.contains("best_val") && meta["best_val"].is_number()) state_.best_val = meta["best_val"].get<double>();
   model_keys_ = meta.value("model_keys", std::vector<std::string>());
   adamw_ = meta.value("adamw", nlohmann::json());

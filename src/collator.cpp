@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "dlm/error.h"
+#include "dlm/random.h"
 
 namespace dlm {
 
@@ -56,11 +57,65 @@ Batch collate(const std::vector<const Example*>& examples, const DiffusionConfig
   return collate_at_rates(examples, rates, c, mask_id, gen);
 }
 
+namespace {
+
+// The random numbers of a batch's masks: per row, two draws for the kept prefix, one score per
+// position for the masking order, and one for guidance's dropout (drawn only when it is enabled, so
+// other runs keep their random stream).
+struct MaskDraws {
+  torch::Tensor prefix;  ///< (B, 2) float64
+  torch::Tensor scores;  ///< (B, L) float64
+  torch::Tensor cfg;     ///< (B) float64, or undefined
+};
+
+MaskDraws draw_masks(int64_t B, int64_t L, const DiffusionConfig& c, torch::Generator& gen) {
+  const auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
+  MaskDraws d;
+  d.prefix = torch::rand({B, 2}, gen, f64);
+  d.scores = torch::rand({B, L}, gen, f64);
+  if (c.cfg_dropout > 0.0) d.cfg = torch::rand({B}, gen, f64);
+  return d;
+}
+
+Batch collate_with(const std::vector<const Example*>& examples, const torch::Tensor& rates, const DiffusionConfig& c,
+                   int64_t mask_id, const MaskDraws& draws);
+
+}  // namespace
+
 Batch collate_at_rates(const std::vector<const Example*>& examples, const torch::Tensor& rates,
                        const DiffusionConfig& c, int64_t mask_id, torch::Generator& gen) {
+  if (examples.empty()) throw Error("collate: empty batch");
+  const int64_t L = static_cast<int64_t>(examples[0]->ids.size());
+  return collate_with(examples, rates, c, mask_id, draw_masks(static_cast<int64_t>(examples.size()), L, c, gen));
+}
+
+Batch collate_share(const std::vector<const Example*>& share, int64_t begin, int64_t global_size,
+                    const DiffusionConfig& c, int64_t mask_id, uint64_t seed, int64_t micro) {
+  if (share.empty()) throw Error("collate: empty batch");
+  const int64_t n = static_cast<int64_t>(share.size());
+  if (begin < 0 || begin + n > global_size) throw Error("collate_share: rows outside the global batch");
+  torch::Generator rate_gen = cpu_generator(derive_seed(seed, Stream::kMasking, static_cast<uint64_t>(micro)));
+  const torch::Tensor rates = sample_rates(global_size, c, rate_gen).slice(0, begin, begin + n);
+  const int64_t L = static_cast<int64_t>(share[0]->ids.size());
+  std::vector<torch::Tensor> prefix, scores, cfg;
+  for (int64_t i = 0; i < n; ++i) {
+    const uint64_t place = static_cast<uint64_t>(micro * global_size + begin + i);
+    torch::Generator gen = cpu_generator(derive_seed(seed, Stream::kExampleMasking, place));
+    MaskDraws row = draw_masks(1, L, c, gen);
+    prefix.push_back(row.prefix);
+    scores.push_back(row.scores);
+    if (row.cfg.defined()) cfg.push_back(row.cfg);
+  }
+  MaskDraws draws{torch::cat(prefix), torch::cat(scores), cfg.empty() ? torch::Tensor() : torch::cat(cfg)};
+  return collate_with(share, rates, c, mask_id, draws);
+}
+
+namespace {
+
+Batch collate_with(const std::vector<const Example*>& examples, const torch::Tensor& rates, const DiffusionConfig& c,
+                   int64_t mask_id, const MaskDraws& draws) {
   // B = batch, L = sequence length
   const int64_t B = static_cast<int64_t>(examples.size());
-  if (B == 0) throw Error("collate: empty batch");
   const int64_t L = static_cast<int64_t>(examples[0]->ids.size());
   torch::Tensor target = torch::empty({B, L}, torch::kInt64);
   torch::Tensor maskable = torch::empty({B, L}, torch::kBool);
@@ -68,8 +123,7 @@ Batch collate_at_rates(const std::vector<const Example*>& examples, const torch:
   auto mk = maskable.accessor<bool, 2>();
   // Random-length prefixes kept unmasked (diffusion.prefix_prob): drawn for every row so the
   // random stream does not depend on the setting's value.
-  const torch::Tensor draws = torch::rand({B, 2}, gen, torch::TensorOptions().dtype(torch::kFloat64));
-  auto dr = draws.accessor<double, 2>();
+  auto dr = draws.prefix.accessor<double, 2>();
   for (int64_t b = 0; b < B; ++b) {
     const Example& e = *examples[b];
     if (static_cast<int64_t>(e.ids.size()) != L) throw Error("collate: examples of different lengths");
@@ -90,8 +144,7 @@ Batch collate_at_rates(const std::vector<const Example*>& examples, const torch:
   // Exactly round(t * n) positions, at least one when any is maskable, so the loss is never empty.
   const torch::Tensor k = torch::minimum(torch::clamp_min(torch::round(rate * n_maskable), 1.0), n_maskable);
   // Random ranks among maskable positions; protected positions sort last and are never picked.
-  torch::Tensor scores = torch::rand({B, L}, gen, torch::TensorOptions().dtype(torch::kFloat64));
-  scores = torch::where(maskable, scores, torch::full_like(scores, 2.0));
+  const torch::Tensor scores = torch::where(maskable, draws.scores, torch::full_like(draws.scores, 2.0));
   const torch::Tensor ranks = scores.argsort(1, false).argsort(1, false);  // (B, L)
   const torch::Tensor masked = ranks.to(torch::kFloat64) < k.unsqueeze(1);
 
@@ -102,8 +155,8 @@ Batch collate_at_rates(const std::vector<const Example*>& examples, const torch:
   batch.input = torch::where(masked, torch::full_like(target, mask_id), target);
   if (c.cfg_dropout > 0.0) {
     // Guidance's unconditional examples: the prompt is masked instead of given, and never scored
-    // (it was not maskable). Drawn only when enabled, so other runs keep their random stream.
-    const torch::Tensor drop = torch::rand({B}, gen, torch::TensorOptions().dtype(torch::kFloat64)).lt(c.cfg_dropout);
+    // (it was not maskable).
+    const torch::Tensor drop = draws.cfg.lt(c.cfg_dropout);
     auto in = batch.input.accessor<int64_t, 2>();
     for (int64_t b = 0; b < B; ++b) {
       if (!drop[b].item<bool>()) continue;
@@ -120,13 +173,16 @@ Batch collate_at_rates(const std::vector<const Example*>& examples, const torch:
     // MDLM's bound: masked cross-entropy weighted by 1/t, averaged over all maskable tokens.
     const torch::Tensor inv_t = (1.0 / rate).to(torch::kFloat32).unsqueeze(1);
     w = torch::where(masked, w * inv_t, w);
-    batch.loss_norm = std::max(1.0, maskable.sum().item<double>());
+    batch.norm_count = maskable.sum().item<double>();
   } else {
-    batch.loss_norm = std::max(1.0, scored.sum().item<double>());
+    batch.norm_count = scored.sum().item<double>();
   }
+  batch.loss_norm = std::max(1.0, batch.norm_count);
   batch.loss_weight = w;
   return batch;
 }
+
+}  // namespace
 
 Batch collate_ar(const std::vector<const Example*>& examples, int64_t bos_id, int64_t first_scored) {
   const int64_t B = static_cast<int64_t>(examples.size());
@@ -154,7 +210,8 @@ Batch collate_ar(const std::vector<const Example*>& examples, int64_t bos_id, in
   batch.masked = scored;  // the positions whose token is predicted
   batch.maskable = scored;
   batch.loss_weight = scored.to(torch::kFloat32);
-  batch.loss_norm = std::max(1.0, scored.sum().item<double>());
+  batch.norm_count = scored.sum().item<double>();
+  batch.loss_norm = std::max(1.0, batch.norm_count);
   batch.t = torch::zeros({B}, torch::kFloat32);
   return batch;
 }

@@ -53,6 +53,11 @@ const EnumNames<Precision>& enum_names(Precision*) {
   static const EnumNames<Precision> names = {{Precision::kFp32, "fp32"}, {Precision::kBf16, "bf16"}};
   return names;
 }
+const EnumNames<DistBackend>& enum_names(DistBackend*) {
+  static const EnumNames<DistBackend> names = {
+      {DistBackend::kAuto, "auto"}, {DistBackend::kGloo, "gloo"}, {DistBackend::kNccl, "nccl"}};
+  return names;
+}
 
 const EnumNames<Schedule>& enum_names(Schedule*) {
   static const EnumNames<Schedule> names = {{Schedule::kLinear, "linear"}, {Schedule::kCosine, "cosine"},
@@ -124,13 +129,14 @@ void apply_sample(SampleConfig& c, const json& j, const std::string& p) {
 void apply_train(TrainConfig& c, const json& j, const std::string& p) {
   ObjectReader(j, p, {"steps", "batch_size", "grad_accum", "lr", "min_lr_ratio", "warmup", "weight_decay", "beta1",
                       "beta2", "grad_clip", "seed", "eval_every", "log_every", "threads", "device",
-                      "precision", "time_limit"})
+                      "precision", "time_limit", "dist_backend", "dist_timeout"})
       .field("steps", c.steps).field("batch_size", c.batch_size).field("grad_accum", c.grad_accum)
       .field("lr", c.lr).field("min_lr_ratio", c.min_lr_ratio).field("warmup", c.warmup)
       .field("weight_decay", c.weight_decay).field("beta1", c.beta1).field("beta2", c.beta2)
       .field("grad_clip", c.grad_clip).field("seed", c.seed).field("eval_every", c.eval_every)
       .field("log_every", c.log_every).field("threads", c.threads).field("device", c.device)
-      .field("precision", c.precision).field("time_limit", c.time_limit);
+      .field("precision", c.precision).field("time_limit", c.time_limit)
+      .field("dist_backend", c.dist_backend).field("dist_timeout", c.dist_timeout);
 }
 
 void check_one_of(const std::string& path, const std::string& value, const std::vector<std::string>& valid) {
@@ -177,7 +183,8 @@ json to_json(const Config& c) {
         {"weight_decay", c.train.weight_decay}, {"beta1", c.train.beta1}, {"beta2", c.train.beta2},
         {"grad_clip", c.train.grad_clip}, {"seed", c.train.seed}, {"eval_every", c.train.eval_every},
         {"log_every", c.train.log_every}, {"threads", c.train.threads}, {"device", c.train.device},
-        {"precision", enum_name(c.train.precision)}, {"time_limit", c.train.time_limit}}},
+        {"precision", enum_name(c.train.precision)}, {"time_limit", c.train.time_limit},
+        {"dist_backend", enum_name(c.train.dist_backend)}, {"dist_timeout", c.train.dist_timeout}}},
       {"eval",
        {{"t_samples", c.eval.t_samples}, {"seed", c.eval.seed}, {"batch_size", c.eval.batch_size},
         {"levels", c.eval.levels}}},
@@ -290,6 +297,7 @@ void validate(const Config& c) {
   check(t.beta2 >= 0.0 && t.beta2 < 1.0, "train.beta2", t.beta2, "must be in [0, 1)");
   check(t.grad_clip >= 0.0, "train.grad_clip", t.grad_clip, "must be >= 0 (0 disables)");
   check(t.time_limit >= 0.0, "train.time_limit", t.time_limit, "must be >= 0 seconds (0: no limit)");
+  check(t.dist_timeout > 0.0, "train.dist_timeout", t.dist_timeout, "must be > 0 seconds");
   check(t.eval_every >= 1, "train.eval_every", t.eval_every, "must be >= 1");
   check(t.log_every >= 1, "train.log_every", t.log_every, "must be >= 1");
   check(t.threads >= 0, "train.threads", t.threads, "must be >= 0 (0 means the core count)");

@@ -78,4 +78,6 @@ void setup(const std::string& program) {
   spdlog::set_pattern("[%H:%M:%S] %v");
 }
 
+void set_quiet(bool quiet) { spdlog::set_level(quiet ? spdlog::level::err : spdlog::level::info); }
+
 }  // namespace dlm::log

@@ -66,7 +66,7 @@ torch::Tensor project(torch::nn::Linear& lin, TransposedWeight& cache, const tor
       x.scalar_type() != torch::kFloat32) {
     return lin->forward(x);
   }
-  if (!cache.of.is_alias_of(w.storage()) || cache.version != static_cast<int64_t>(w._version())) {
+  if (cache.of.unsafeGetStorageImpl() != w.storage().unsafeGetStorageImpl() || cache.version != static_cast<int64_t>(w._version())) {
     cache.wt = w.t().contiguous();
     cache.of = w.storage();
     cache.version = static_cast<int64_t>(w._version());

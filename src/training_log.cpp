@@ -62,16 +62,18 @@ std::string metrics_up_to(const std::string& path, int64_t step) {
 }  // namespace
 
 TrainingLog::TrainingLog(const std::string& metrics_path, const Config& config, int progress, int64_t first_step,
-                         bool resume)
+                         bool resume, bool record)
     : metrics_path_(metrics_path),
       tc_(config.train),
       ar_(config.objective == Objective::kAr),
       tokens_per_step_(config.train.grad_accum * config.train.batch_size * config.data.seq_len),
-      bar_(progress == 1 || (progress == -1 && ::isatty(STDERR_FILENO))),
+      record_(record),
+      bar_(record && (progress == 1 || (progress == -1 && ::isatty(STDERR_FILENO)))),
       first_step_(first_step),
       start_(Clock::now()),
       speed_start_(start_) {
   // A fresh run starts a fresh file; a resumed one keeps what its checkpoint covers.
+  if (!record_) return;
   if (resume) metrics_ = metrics_up_to(metrics_path_, first_step);
   write_atomically(metrics_path_, metrics_);
 }

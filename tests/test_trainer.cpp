@@ -3,13 +3,16 @@
 // good checkpoint, LATEST sits beside the run, and the twin's validation measures what --eval does.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 
 #include "dlm/checkpoint.h"
+#include "dlm/dataset.h"
 #include "dlm/error.h"
 #include "dlm/evaluate.h"
+#include "dlm/run_data.h"
 #include "dlm/run_dir.h"
 #include "dlm/trainer.h"
 #include "test_util.h"
@@ -205,6 +208,35 @@ TEST(Trainer, PeriodicArValidationMeasuresWhatEvalMeasures) {
   const dlm::LoadedModel loaded = dlm::load_model_for_inference(o.run_dir + "/last.pt", torch::kCPU);
   const dlm::EvalReport report = dlm::evaluate_checkpoint(loaded, o.run_dir, torch::kCPU);
   EXPECT_NEAR(s.final_val_loss, report.likelihood.nats_per_token(), 1e-5);
+}
+
+// Two ranks split every global batch: their examples never overlap, together they are the single
+// process's batch in order, and their masks, rates and loss weights are the rows one process draws.
+TEST(TrainingBatches, RanksSplitEachGlobalBatchAndMaskAsOneProcess) {
+  const std::string root = testing::TempDir() + "/rank_batches_test";
+  fs::remove_all(root);
+  dlm::Config c = tiny_config(root);
+  c.train.batch_size = 4;
+  c.diffusion.prefix_prob = 0.3;  // the kept prefixes are drawn per example too
+  const auto tok = dlm::CharTokenizer::build(dlm::vocabulary_texts(dlm::read_examples(c.data)));
+  const dlm::RunData data = dlm::load_run_data(c, tok, root + "/cache");
+  dlm::TrainingBatches one(data, c, tok), first(data, c, tok, 0, 2), second(data, c, tok, 1, 2);
+  for (int64_t micro = 0; micro < 6; ++micro) {  // 8 examples, batches of 4: three epochs
+    const auto all = one.example_indices(micro);
+    auto a = first.example_indices(micro);
+    const auto b = second.example_indices(micro);
+    ASSERT_EQ(a.size(), 2u);
+    ASSERT_EQ(b.size(), 2u);
+    for (int64_t i : a) EXPECT_EQ(std::count(b.begin(), b.end(), i), 0) << "micro-batch " << micro;
+    a.insert(a.end(), b.begin(), b.end());
+    EXPECT_EQ(a, all);
+    const dlm::Batch whole = one.at(micro), left = first.at(micro), right = second.at(micro);
+    EXPECT_TRUE(torch::equal(torch::cat({left.input, right.input}), whole.input));
+    EXPECT_TRUE(torch::equal(torch::cat({left.target, right.target}), whole.target));
+    EXPECT_TRUE(torch::equal(torch::cat({left.loss_weight, right.loss_weight}), whole.loss_weight));
+    EXPECT_TRUE(torch::equal(torch::cat({left.t, right.t}), whole.t));
+    EXPECT_DOUBLE_EQ(left.norm_count + right.norm_count, whole.norm_count);
+  }
 }
 
 }  // namespace

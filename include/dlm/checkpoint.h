@@ -19,6 +19,7 @@ namespace dlm {
 struct TrainState {
   int64_t step = 0;                                        ///< optimizer steps done
   double best_val = std::numeric_limits<double>::infinity();  ///< best validation loss so far
+  int64_t world_size = 1;                                  ///< ranks that trained the last steps
   // The data order, the masks and dropout need no state: they are functions of the seed and the
   // step (see random.h).
 };

@@ -24,6 +24,7 @@ struct Batch {
   torch::Tensor loss_weight;  ///< (B, L) float, per-position weight; loss = sum(w * ce) / loss_norm
   torch::Tensor t;            ///< (B) float, the masking rate given to the model
   double loss_norm = 1.0;
+  double norm_count = 0.0;    ///< loss_norm before its floor of 1: the shares of a global batch add up
 };
 
 // Positions of `example` that may be masked.
@@ -44,5 +45,13 @@ Batch collate_ar(const std::vector<const Example*>& examples, int64_t bos_id, in
 // Masks a batch at the given per-sample rates (validation per masking level uses a fixed rate).
 Batch collate_at_rates(const std::vector<const Example*>& examples, const torch::Tensor& rates,
                        const DiffusionConfig& config, int64_t mask_id, torch::Generator& generator);
+
+// Training's batches: rows [begin, begin + share.size()) of micro-batch `micro`'s global batch of
+// `global_size` examples. The rates are drawn for the whole global batch from (seed, micro) and each
+// example's masks from its own stream (seed, its place in the run), so a global batch split across
+// ranks is masked exactly as one process masks it. loss_norm is the share's own; sum norm_count
+// over the shares for the global one.
+Batch collate_share(const std::vector<const Example*>& share, int64_t begin, int64_t global_size,
+                    const DiffusionConfig& config, int64_t mask_id, uint64_t seed, int64_t micro);
 
 }  // namespace dlm

@@ -37,6 +37,9 @@ enum class Sampling { kGreedy, kTopK, kNucleus };
 // and reductions stay fp32).
 enum class Precision { kFp32, kBf16 };
 
+// The process group of data-parallel training: auto is Gloo on the CPU and NCCL on CUDA.
+enum class DistBackend { kAuto, kGloo, kNccl };
+
 // The names of an enum-valued setting, as the config spells them; the config reads and writes
 // enums only through these tables, so adding a value touches one place.
 template <class E>
@@ -50,6 +53,7 @@ const EnumNames<LossOn>& enum_names(LossOn*);
 const EnumNames<Weighting>& enum_names(Weighting*);
 const EnumNames<Activation>& enum_names(Activation*);
 const EnumNames<Precision>& enum_names(Precision*);
+const EnumNames<DistBackend>& enum_names(DistBackend*);
 const EnumNames<Schedule>& enum_names(Schedule*);
 const EnumNames<Strategy>& enum_names(Strategy*);
 const EnumNames<Sampling>& enum_names(Sampling*);
@@ -176,6 +180,8 @@ struct TrainConfig {
   Precision precision = Precision::kFp32;  ///< fp32 | bf16 (autocast for training, validation and sampling)
   double time_limit = 0.0;            ///< seconds of training (validation excluded) before a final
                                       ///< validation and checkpoint; 0: train.steps alone decides
+  DistBackend dist_backend = DistBackend::kAuto;  ///< auto | gloo | nccl, under torchrun (see distributed.h)
+  double dist_timeout = 300.0;        ///< seconds a rank waits in a collective before it gives up
 };
 
 // Likelihood evaluation (dtrain --eval and the final evaluation of a corpus run).

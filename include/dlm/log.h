@@ -50,6 +50,8 @@ void write_info(const std::string& line);
 void write_warning(const std::string& line);
 // Names the logger after the program and sets the `[HH:MM:SS] message` pattern.
 void setup(const std::string& program);
+// Info and warning lines off: every rank but rank 0 of a data-parallel run, which would repeat them.
+void set_quiet(bool quiet);
 
 template <typename... Args>
 void info(std::string_view pattern, const Args&... args) {

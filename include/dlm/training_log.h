@@ -17,8 +17,10 @@ namespace dlm {
 class TrainingLog {
  public:
   // `progress`: 1 bar, 0 plain lines, -1 a bar when stderr is a terminal. A resumed run keeps the
-  // metrics lines up to `first_step` (later ones belong to work it will redo) and appends.
-  TrainingLog(const std::string& metrics_path, const Config& config, int progress, int64_t first_step, bool resume);
+  // metrics lines up to `first_step` (later ones belong to work it will redo) and appends. Without
+  // `record` (every rank but 0 of a data-parallel run) it only keeps the clock.
+  TrainingLog(const std::string& metrics_path, const Config& config, int progress, int64_t first_step, bool resume,
+              bool record = true);
 
   // After optimizer step `step` (1-based count of steps done) with its loss and learning rate.
   void step_done(int64_t step, double loss, double lr);
@@ -36,6 +38,7 @@ class TrainingLog {
   TrainConfig tc_;
   bool ar_;
   int64_t tokens_per_step_;
+  bool record_;
   bool bar_;
   int64_t first_step_;
   std::chrono::steady_clock::time_point start_;

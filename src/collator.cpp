@@ -78,41 +78,6 @@ MaskDraws draw_masks(int64_t B, int64_t L, const DiffusionConfig& c, torch::Gene
 }
 
 Batch collate_with(const std::vector<const Example*>& examples, const torch::Tensor& rates, const DiffusionConfig& c,
-                   int64_t mask_id, const MaskDraws& draws);
-
-}  // namespace
-
-Batch collate_at_rates(const std::vector<const Example*>& examples, const torch::Tensor& rates,
-                       const DiffusionConfig& c, int64_t mask_id, torch::Generator& gen) {
-  if (examples.empty()) throw Error("collate: empty batch");
-  const int64_t L = static_cast<int64_t>(examples[0]->ids.size());
-  return collate_with(examples, rates, c, mask_id, draw_masks(static_cast<int64_t>(examples.size()), L, c, gen));
-}
-
-Batch collate_share(const std::vector<const Example*>& share, int64_t begin, int64_t global_size,
-                    const DiffusionConfig& c, int64_t mask_id, uint64_t seed, int64_t micro) {
-  if (share.empty()) throw Error("collate: empty batch");
-  const int64_t n = static_cast<int64_t>(share.size());
-  if (begin < 0 || begin + n > global_size) throw Error("collate_share: rows outside the global batch");
-  torch::Generator rate_gen = cpu_generator(derive_seed(seed, Stream::kMasking, static_cast<uint64_t>(micro)));
-  const torch::Tensor rates = sample_rates(global_size, c, rate_gen).slice(0, begin, begin + n);
-  const int64_t L = static_cast<int64_t>(share[0]->ids.size());
-  std::vector<torch::Tensor> prefix, scores, cfg;
-  for (int64_t i = 0; i < n; ++i) {
-    const uint64_t place = static_cast<uint64_t>(micro * global_size + begin + i);
-    torch::Generator gen = cpu_generator(derive_seed(seed, Stream::kExampleMasking, place));
-    MaskDraws row = draw_masks(1, L, c, gen);
-    prefix.push_back(row.prefix);
-    scores.push_back(row.scores);
-    if (row.cfg.defined()) cfg.push_back(row.cfg);
-  }
-  MaskDraws draws{torch::cat(prefix), torch::cat(scores), cfg.empty() ? torch::Tensor() : torch::cat(cfg)};
-  return collate_with(share, rates, c, mask_id, draws);
-}
-
-namespace {
-
-Batch collate_with(const std::vector<const Example*>& examples, const torch::Tensor& rates, const DiffusionConfig& c,
                    int64_t mask_id, const MaskDraws& draws) {
   // B = batch, L = sequence length
   const int64_t B = static_cast<int64_t>(examples.size());
@@ -183,6 +148,34 @@ Batch collate_with(const std::vector<const Example*>& examples, const torch::Ten
 }
 
 }  // namespace
+
+Batch collate_at_rates(const std::vector<const Example*>& examples, const torch::Tensor& rates,
+                       const DiffusionConfig& c, int64_t mask_id, torch::Generator& gen) {
+  if (examples.empty()) throw Error("collate: empty batch");
+  const int64_t L = static_cast<int64_t>(examples[0]->ids.size());
+  return collate_with(examples, rates, c, mask_id, draw_masks(static_cast<int64_t>(examples.size()), L, c, gen));
+}
+
+Batch collate_share(const std::vector<const Example*>& share, int64_t begin, int64_t global_size,
+                    const DiffusionConfig& c, int64_t mask_id, uint64_t seed, int64_t micro) {
+  if (share.empty()) throw Error("collate: empty batch");
+  const int64_t n = static_cast<int64_t>(share.size());
+  if (begin < 0 || begin + n > global_size) throw Error("collate_share: rows outside the global batch");
+  torch::Generator rate_gen = cpu_generator(derive_seed(seed, Stream::kMasking, static_cast<uint64_t>(micro)));
+  const torch::Tensor rates = sample_rates(global_size, c, rate_gen).slice(0, begin, begin + n);
+  const int64_t L = static_cast<int64_t>(share[0]->ids.size());
+  std::vector<torch::Tensor> prefix, scores, cfg;
+  for (int64_t i = 0; i < n; ++i) {
+    const uint64_t place = static_cast<uint64_t>(micro * global_size + begin + i);
+    torch::Generator gen = cpu_generator(derive_seed(seed, Stream::kExampleMasking, place));
+    MaskDraws row = draw_masks(1, L, c, gen);
+    prefix.push_back(row.prefix);
+    scores.push_back(row.scores);
+    if (row.cfg.defined()) cfg.push_back(row.cfg);
+  }
+  MaskDraws draws{torch::cat(prefix), torch::cat(scores), cfg.empty() ? torch::Tensor() : torch::cat(cfg)};
+  return collate_with(share, rates, c, mask_id, draws);
+}
 
 Batch collate_ar(const std::vector<const Example*>& examples, int64_t bos_id, int64_t first_scored) {
   const int64_t B = static_cast<int64_t>(examples.size());

@@ -11,13 +11,13 @@
 #include <CLI/CLI.hpp>
 
 #include "dlm/blas.h"
-#include "dlm/checkpoint.h"
+#include "dlm/data/utf8.h"
 #include "dlm/device.h"
 #include "dlm/error.h"
-#include "dlm/generate.h"
-#include "dlm/quality.h"
-#include "dlm/sample_options.h"
-#include "dlm/utf8.h"
+#include "dlm/generate/generate.h"
+#include "dlm/generate/quality.h"
+#include "dlm/generate/sample_options.h"
+#include "dlm/model/checkpoint.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"dgen: generate text with a trained masked diffusion model"};

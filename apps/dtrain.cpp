@@ -11,15 +11,15 @@
 #include <CLI/CLI.hpp>
 
 #include "dlm/blas.h"
-#include "dlm/checkpoint.h"
 #include "dlm/config.h"
 #include "dlm/device.h"
 #include "dlm/error.h"
-#include "dlm/evaluate.h"
 #include "dlm/files.h"
 #include "dlm/log.h"
-#include "dlm/run_dir.h"
-#include "dlm/trainer.h"
+#include "dlm/model/checkpoint.h"
+#include "dlm/train/evaluate.h"
+#include "dlm/train/run_dir.h"
+#include "dlm/train/trainer.h"
 
 namespace {
 

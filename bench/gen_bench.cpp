@@ -9,13 +9,13 @@
 #include <nlohmann/json.hpp>
 
 #include "dlm/blas.h"
-#include "dlm/checkpoint.h"
 #include "dlm/config.h"
 #include "dlm/device.h"
 #include "dlm/error.h"
-#include "dlm/generate.h"
-#include "dlm/quality.h"
-#include "dlm/sample_options.h"
+#include "dlm/generate/generate.h"
+#include "dlm/generate/quality.h"
+#include "dlm/generate/sample_options.h"
+#include "dlm/model/checkpoint.h"
 
 namespace {
 

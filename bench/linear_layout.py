@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-# Why dlm's projections multiply by a kept contiguous W^T at inference (dlm::project in src/model.cpp):
+# Why dlm's projections multiply by a kept contiguous W^T at inference (dlm::project in src/model/model.cpp):
 # times F.linear(x, W) (ATen passes W transposed to the BLAS) against x @ W^T with W^T contiguous, for
 # the layer shapes of the KJV model (d_model 320, MLP 1280) at the row counts generation uses: 1 (an
 # AR decode step), 16 and 64 (block passes), 256 and 1024 (whole canvases). The same LibTorch and

@@ -19,14 +19,14 @@
 #include <torch/version.h>
 
 #include "dlm/blas.h"
-#include "dlm/collator.h"
 #include "dlm/config.h"
-#include "dlm/dataset.h"
+#include "dlm/data/dataset.h"
+#include "dlm/data/tokenizer.h"
 #include "dlm/device.h"
+#include "dlm/diffusion/collator.h"
 #include "dlm/error.h"
 #include "dlm/random.h"
-#include "dlm/tokenizer.h"
-#include "dlm/trainer.h"
+#include "dlm/train/trainer.h"
 
 namespace {
 

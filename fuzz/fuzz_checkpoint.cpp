@@ -6,8 +6,8 @@
 #include <fstream>
 #include <string>
 
-#include "dlm/checkpoint.h"
 #include "dlm/error.h"
+#include "dlm/model/checkpoint.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const std::string path = "/tmp/dlm_fuzz_checkpoint_" + std::to_string(::getpid()) + ".pt";

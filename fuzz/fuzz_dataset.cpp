@@ -3,7 +3,7 @@
 #include <cstdint>
 #include <string>
 
-#include "dlm/dataset.h"
+#include "dlm/data/dataset.h"
 #include "dlm/error.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -7,10 +7,10 @@
 #include <sstream>
 
 #include "config_read.h"
+#include "dlm/data/utf8.h"
 #include "dlm/error.h"
 #include "dlm/files.h"
-#include "dlm/sample_options.h"
-#include "dlm/utf8.h"
+#include "dlm/generate/sample_options.h"
 
 namespace dlm {
 

@@ -4,11 +4,11 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
-#include "dlm/collator.h"
+#include "dlm/diffusion/collator.h"
+#include "dlm/diffusion/sampler.h"
 #include "dlm/error.h"
-#include "dlm/model.h"
+#include "dlm/model/model.h"
 #include "dlm/random.h"
-#include "dlm/sampler.h"
 #include "test_util.h"
 
 namespace {

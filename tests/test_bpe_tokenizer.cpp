@@ -7,12 +7,12 @@
 #include <fstream>
 #include <sstream>
 
-#include "dlm/bpe_tokenizer.h"
 #include "dlm/config.h"
+#include "dlm/data/bpe_tokenizer.h"
+#include "dlm/data/tokenizer.h"
+#include "dlm/data/utf8.h"
 #include "dlm/error.h"
 #include "dlm/files.h"
-#include "dlm/tokenizer.h"
-#include "dlm/utf8.h"
 #include "test_util.h"
 
 namespace {

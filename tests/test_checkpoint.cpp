@@ -5,10 +5,10 @@
 #include <filesystem>
 #include <fstream>
 
-#include "dlm/checkpoint.h"
 #include "dlm/error.h"
 #include "dlm/files.h"
-#include "dlm/trainer.h"
+#include "dlm/model/checkpoint.h"
+#include "dlm/train/trainer.h"
 #include "test_util.h"
 
 namespace {

@@ -3,7 +3,7 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
-#include "dlm/collator.h"
+#include "dlm/diffusion/collator.h"
 
 namespace {
 

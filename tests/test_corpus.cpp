@@ -9,10 +9,10 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
-#include "dlm/collator.h"
-#include "dlm/corpus.h"
+#include "dlm/data/corpus.h"
+#include "dlm/data/sentencepiece_tokenizer.h"
+#include "dlm/diffusion/collator.h"
 #include "dlm/error.h"
-#include "dlm/sentencepiece_tokenizer.h"
 #include "test_util.h"
 
 namespace {
@@ -188,7 +188,7 @@ TEST(Corpus, TheNeverMaskedPrefixIsNeverMasked) {
   EXPECT_TRUE(full.masked.narrow(1, 16, 16).all().item<bool>());
 }
 
-// SentencePiece must be opened with RTLD_DEEPBIND (see src/spm_shim/spm_shim.h), which
+// SentencePiece must be opened with RTLD_DEEPBIND (see src/data/spm_shim/spm_shim.h), which
 // AddressSanitizer refuses, so the sanitizer build leaves this test out; the normal build runs it.
 #if !DLM_SANITIZE_BUILD
 TEST(SentencePiece, TrainsRoundTripsAndSerialises) {

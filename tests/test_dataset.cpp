@@ -3,7 +3,7 @@
 
 #include <fstream>
 
-#include "dlm/dataset.h"
+#include "dlm/data/dataset.h"
 #include "dlm/error.h"
 #include "test_util.h"
 

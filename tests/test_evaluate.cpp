@@ -5,7 +5,7 @@
 
 #include <cmath>
 
-#include "dlm/evaluate.h"
+#include "dlm/train/evaluate.h"
 
 namespace {
 

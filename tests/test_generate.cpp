@@ -5,11 +5,11 @@
 #include <cmath>
 #include <fstream>
 
-#include "dlm/denoise.h"
-#include "dlm/generate.h"
+#include "dlm/data/tokenizer.h"
+#include "dlm/diffusion/denoise.h"
+#include "dlm/diffusion/sampler.h"
+#include "dlm/generate/generate.h"
 #include "dlm/random.h"
-#include "dlm/sampler.h"
-#include "dlm/tokenizer.h"
 #include "test_util.h"
 
 namespace {

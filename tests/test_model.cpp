@@ -7,11 +7,11 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/version.h>
 
-#include "dlm/collator.h"
 #include "dlm/device.h"
+#include "dlm/diffusion/collator.h"
 #include "dlm/error.h"
-#include "dlm/model.h"
-#include "dlm/trainer.h"
+#include "dlm/model/model.h"
+#include "dlm/train/trainer.h"
 #include "test_util.h"
 
 namespace {

@@ -4,10 +4,10 @@
 
 #include <cmath>
 
+#include "dlm/data/tokenizer.h"
 #include "dlm/error.h"
-#include "dlm/model.h"
-#include "dlm/quality.h"
-#include "dlm/tokenizer.h"
+#include "dlm/generate/quality.h"
+#include "dlm/model/model.h"
 #include "test_util.h"
 
 namespace {

@@ -3,9 +3,9 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
-#include "dlm/denoise.h"
-#include "dlm/model.h"
-#include "dlm/sampler.h"
+#include "dlm/diffusion/denoise.h"
+#include "dlm/diffusion/sampler.h"
+#include "dlm/model/model.h"
 
 namespace {
 

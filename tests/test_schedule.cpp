@@ -1,8 +1,8 @@
 // Noise schedules reproduce seed 002's published lists for K = 10.
 #include <gtest/gtest.h>
 
+#include "dlm/diffusion/noise_schedule.h"
 #include "dlm/error.h"
-#include "dlm/noise_schedule.h"
 
 namespace {
 

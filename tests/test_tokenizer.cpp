@@ -1,9 +1,9 @@
 // Tokenizers: UTF-8 round trips (Devanagari included), distinct special ids, clear errors.
 #include <gtest/gtest.h>
 
+#include "dlm/data/tokenizer.h"
+#include "dlm/data/utf8.h"
 #include "dlm/error.h"
-#include "dlm/tokenizer.h"
-#include "dlm/utf8.h"
 
 namespace {
 

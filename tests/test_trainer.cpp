@@ -8,13 +8,13 @@
 #include <filesystem>
 #include <fstream>
 
-#include "dlm/checkpoint.h"
-#include "dlm/dataset.h"
+#include "dlm/data/dataset.h"
 #include "dlm/error.h"
-#include "dlm/evaluate.h"
-#include "dlm/run_data.h"
-#include "dlm/run_dir.h"
-#include "dlm/trainer.h"
+#include "dlm/model/checkpoint.h"
+#include "dlm/train/evaluate.h"
+#include "dlm/train/run_data.h"
+#include "dlm/train/run_dir.h"
+#include "dlm/train/trainer.h"
 #include "test_util.h"
 
 namespace {

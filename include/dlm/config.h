@@ -141,7 +141,7 @@ struct DiffusionConfig {
                                       ///< masked instead of given: the unconditional model of guidance
 };
 
-// Sampling settings; dlm/sample_options.h defines each one's checks, flag and help line.
+// Sampling settings; dlm/generate/sample_options.h defines each one's checks, flag and help line.
 struct SampleConfig {
   int64_t steps = 10;                 ///< denoising steps (per whole canvas; blocks share them)
   Schedule schedule = Schedule::kCosine;  ///< linear | cosine | exponential | loglinear

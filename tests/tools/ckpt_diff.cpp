@@ -6,8 +6,8 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "dlm/checkpoint.h"
 #include "dlm/error.h"
+#include "dlm/model/checkpoint.h"
 
 int main(int argc, char** argv) {
   if (argc != 3 && argc != 4) {

@@ -7,8 +7,8 @@
 
 #include <torch/version.h>
 
-#include "dlm/checkpoint.h"
-#include "dlm/trainer.h"
+#include "dlm/model/checkpoint.h"
+#include "dlm/train/trainer.h"
 
 int main(int argc, char** argv) {
   if (argc != 2) {

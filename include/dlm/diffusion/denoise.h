@@ -1,0 +1,55 @@
+// The denoising loop: a batch of canvases (rows of their own lengths, prompts and infill spans) is
+// revealed step by step under the sampling settings, each row with its own random stream, its own
+// blocks and its own end, so a row's output does not depend on the batch it shares.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "dlm/config.h"
+#include "dlm/model/model.h"
+
+namespace dlm {
+
+struct DenoiseRows {
+  torch::Tensor tokens;    ///< (B, W) int64: fixed ids, and the mask id where generated
+  torch::Tensor generate;  ///< (B, W) bool: positions to generate
+  torch::Tensor valid;     ///< (B, W) bool: the row's own positions (false: padding to the batch width)
+  torch::Tensor span;      ///< (B, W) bool: infill positions, which never get EOS or padding
+  torch::Tensor prompt;    ///< (B, W) bool: the conditioning that guidance's unconditional pass masks
+  std::vector<int64_t> counted_fixed;  ///< per row: fixed positions that count in the time input
+  std::vector<uint64_t> seeds;         ///< per row: the seed of its random stream
+};
+
+// The tokenizer's special ids (-1: none). Infill spans never take EOS, padding, BOS or SEP.
+struct SpecialIds {
+  int64_t mask = -1, eos = -1, pad = -1, bos = -1, sep = -1;
+};
+
+struct RowStats {
+  int64_t steps = 0;         ///< steps the row took part in
+  int64_t passes = 0;        ///< model evaluations it took part in (a guided pass counts once here)
+  double equivalents = 0.0;  ///< the same in full-canvas passes: a block of b of L positions counts b / L, guidance twice
+};
+
+struct DenoiseResult {
+  torch::Tensor tokens;        ///< (B, W) final canvases (cpu)
+  std::vector<RowStats> rows;  ///< per row
+  int64_t forward_calls = 0;   ///< batched model calls
+};
+
+// Called after each step with its index and the canvases (B, W) on the CPU.
+using CanvasCallback = std::function<void(int64_t step, const torch::Tensor& canvas)>;
+// Asked when a row completes a block, with the row's ids up to the block's end: true ends the row
+// there (a stop string appeared), and the rest becomes padding.
+using StopCheck = std::function<bool(int64_t row, const std::vector<int64_t>& ids)>;
+
+// Denoises `rows` on the model's device in eval mode without gradients. Throws dlm::Error for
+// settings the model cannot serve (a KV cache without a transformer).
+DenoiseResult denoise(DenoiserImpl& model, const DenoiseRows& rows, const SampleConfig& options, const SpecialIds& ids,
+                      const CanvasCallback& on_step = nullptr, const StopCheck& stop = nullptr);
+
+}  // namespace dlm

@@ -1,0 +1,78 @@
+// Text in, text out: prompts (a prefix to continue, or an infill template with <mask:N> spans) are
+// laid out as canvases, denoised in batches (or decoded token by token by the autoregressive twin)
+// and decoded back to text, cut at EOS and at stop strings, with the statistics a benchmark needs.
+// dgen is a thin shell over generate_text; a program embedding dlm gets the same behaviour.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "dlm/config.h"
+#include "dlm/data/tokenizer.h"
+#include "dlm/diffusion/denoise.h"
+#include "dlm/model/model.h"
+
+namespace dlm {
+
+struct Prompt {
+  std::string prefix;  ///< text the sample starts with; never masked
+  std::string infill;  ///< or, when not empty: a template whose <mask:N> spans alone are generated
+};
+
+struct GenerateOptions {
+  SampleConfig sample;      ///< validated sampling settings
+  uint64_t seed = 1234;     ///< sample k of prompt p draws from a stream derived from (seed, p * num_samples + k)
+  int64_t num_samples = 1;  ///< samples per prompt
+  int64_t batch_size = 0;   ///< rows per batch; 0: as many as fit in about 1 GiB, at most 64
+};
+
+struct TextSample {
+  int64_t prompt = 0;         ///< index of its prompt
+  int64_t sample = 0;         ///< index among the prompt's samples
+  std::string text;           ///< prefix (or the filled template) and the generated text
+  std::vector<int64_t> ids;   ///< generated ids, up to EOS
+  RowStats stats;
+};
+
+struct GenerateReport {
+  std::vector<TextSample> samples;  ///< in input order
+  double seconds = 0.0;             ///< wall time of the whole call
+  int64_t forward_calls = 0;        ///< batched model calls
+};
+
+// One row of a step, for a timeline: the canvas as text (masks as a shaded block, padding as a dot,
+// EOS as a pilcrow, newline as a return sign) and its share of generated positions still masked.
+struct StepRow {
+  int64_t sample = 0;  ///< index of the row in the report's samples
+  std::string canvas;
+  double masked = 0.0;
+};
+// step: 0 is the starting canvas; planned: the steps a row is scheduled for (0 when a reveal rule decides).
+using StepCallback = std::function<void(int64_t step, int64_t planned, const std::vector<StepRow>& rows)>;
+using ProgressCallback = std::function<void(int64_t done, int64_t total)>;
+
+// Generates num_samples texts per prompt. Throws dlm::Error for a prompt that does not fit the
+// context, a malformed template, or a setting the model cannot serve (infilling or guidance with
+// the autoregressive twin).
+GenerateReport generate_text(DenoiserImpl& model, const Tokenizer& tok, const Config& config, const std::vector<Prompt>& prompts,
+                             const GenerateOptions& options, const StepCallback& on_step = nullptr,
+                             const ProgressCallback& on_progress = nullptr);
+
+// An infill template: texts[0] span[0] texts[1] ... span[n-1] texts[n].
+struct InfillTemplate {
+  std::vector<std::string> texts;
+  std::vector<int64_t> spans;
+};
+// Parses "<mask:N>" spans (N >= 1); throws dlm::Error naming the offset of a malformed one.
+InfillTemplate parse_infill(const std::string& text);
+
+// Prompts from a file: JSONL objects with "prefix" or "infill" when the first line is an object,
+// else one prefix per line. Throws dlm::Error naming the file and line.
+std::vector<Prompt> read_prompts(const std::string& path);
+
+// The timeline's view of one token.
+std::string show_piece(const Tokenizer& tok, int64_t id);
+
+}  // namespace dlm

@@ -1,0 +1,361 @@
+// Prompts to canvases, batches through the denoiser (or the autoregressive twin), canvases to text.
+#include "dlm/generate/generate.h"
+
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <map>
+
+#include "dlm/data/utf8.h"
+#include "dlm/device.h"
+#include "dlm/diffusion/sampler.h"
+#include "dlm/error.h"
+#include "dlm/random.h"
+
+namespace dlm {
+namespace {
+
+// A prompt laid out as a canvas, and what decoding it back needs.
+struct Layout {
+  std::vector<int64_t> ids;  // the canvas: fixed ids, mask ids where generated
+  std::vector<bool> generate, span, prompt;
+  int64_t counted_fixed = 0;
+  bool infill = false;
+  std::string prefix;                       // prefix mode
+  std::vector<int64_t> prefix_ids;
+  InfillTemplate tmpl;                      // infill mode
+  std::vector<std::vector<int64_t>> text_ids;
+  std::vector<int64_t> span_start;
+};
+
+// Documents (lines, documents, pairs) were trained as text, EOS, padding: an infill template is laid
+// out the same way.
+bool whole_documents(const Config& c) {
+  return c.data.kind == DataKind::kLines || c.data.kind == DataKind::kDocuments || c.data.kind == DataKind::kPairs;
+}
+
+void push(Layout& l, int64_t id, bool generate, bool span, bool prompt) {
+  l.ids.push_back(id);
+  l.generate.push_back(generate);
+  l.span.push_back(span);
+  l.prompt.push_back(prompt);
+}
+
+Layout lay_out_prefix(const Prompt& p, const Tokenizer& tok, const Config& config, int64_t context, int64_t length) {
+  Layout l;
+  utf8_decode(p.prefix, "the prefix");  // names the offset of a byte that is not UTF-8
+  l.prefix = p.prefix;
+  l.prefix_ids = tok.encode(p.prefix);
+  const int64_t P = static_cast<int64_t>(l.prefix_ids.size());
+  if (P >= context) {
+    throw Error("prefix is " + std::to_string(P) + " tokens but the model's context is " + std::to_string(context) +
+                "; shorten the prefix");
+  }
+  const int64_t n_new = length > 0 ? length : context - P;
+  if (P + n_new > context) {
+    throw Error("prefix (" + std::to_string(P) + " tokens) + length " + std::to_string(n_new) + " exceed the model's context of " +
+                std::to_string(context) + " tokens");
+  }
+  for (int64_t id : l.prefix_ids) push(l, id, false, false, true);
+  for (int64_t i = 0; i < n_new; ++i) push(l, tok.mask_id(), true, false, false);
+  l.counted_fixed = counted_prefix_tokens(config, P);
+  return l;
+}
+
+Layout lay_out_infill(const Prompt& p, const Tokenizer& tok, const Config& config, int64_t context) {
+  Layout l;
+  l.infill = true;
+  utf8_decode(p.infill, "the infill template");
+  l.tmpl = parse_infill(p.infill);
+  int64_t fixed = 0;
+  for (size_t s = 0; s < l.tmpl.texts.size(); ++s) {
+    l.text_ids.push_back(tok.encode(l.tmpl.texts[s]));
+    for (int64_t id : l.text_ids.back()) push(l, id, false, false, true);
+    fixed += static_cast<int64_t>(l.text_ids.back().size());
+    if (s == l.tmpl.spans.size()) break;
+    l.span_start.push_back(static_cast<int64_t>(l.ids.size()));
+    for (int64_t i = 0; i < l.tmpl.spans[s]; ++i) push(l, tok.mask_id(), true, true, false);
+  }
+  if (static_cast<int64_t>(l.ids.size()) > context) {
+    throw Error("infill template is " + std::to_string(l.ids.size()) + " tokens but the model's context is " +
+                std::to_string(context));
+  }
+  if (whole_documents(config) && static_cast<int64_t>(l.ids.size()) < context) {
+    push(l, tok.eos_id(), false, false, true);
+    ++fixed;
+    while (static_cast<int64_t>(l.ids.size()) < context) push(l, tok.pad_id(), false, false, true);
+  }
+  l.counted_fixed = counted_prefix_tokens(config, fixed);
+  return l;
+}
+
+// `ids` decoded after `before`, so a subword tokenizer keeps the space that starts the first new word.
+std::string decode_after(const Tokenizer& tok, const std::vector<int64_t>& before, const std::vector<int64_t>& ids) {
+  std::vector<int64_t> both = before;
+  both.insert(both.end(), ids.begin(), ids.end());
+  const std::string joined = tok.decode(both), head = tok.decode(before);
+  return joined.compare(0, head.size(), head) == 0 ? joined.substr(head.size()) : tok.decode(ids);
+}
+
+// Cuts `text` at the first occurrence of any stop string; true when one was found.
+bool cut_at_stop(std::string& text, const std::vector<std::string>& stops) {
+  size_t first = std::string::npos;
+  for (const auto& s : stops) first = std::min(first, text.find(s));
+  if (first == std::string::npos) return false;
+  text.resize(first);
+  return true;
+}
+
+void decode_row(const Layout& l, const std::vector<int64_t>& row, const Tokenizer& tok, const SampleConfig& o, TextSample& out) {
+  if (l.infill) {
+    out.text = l.tmpl.texts[0];
+    for (size_t s = 0; s < l.tmpl.spans.size(); ++s) {
+      const auto from = row.begin() + l.span_start[s];
+      const std::vector<int64_t> fill(from, from + l.tmpl.spans[s]);
+      out.ids.insert(out.ids.end(), fill.begin(), fill.end());
+      out.text += decode_after(tok, l.text_ids[s], fill) + l.tmpl.texts[s + 1];
+    }
+    return;
+  }
+  const int64_t P = static_cast<int64_t>(l.prefix_ids.size());
+  out.ids = cut_at_eos(std::vector<int64_t>(row.begin() + P, row.end()), tok.eos_id(), tok.pad_id());
+  std::string body = decode_after(tok, l.prefix_ids, out.ids);
+  cut_at_stop(body, o.stop);
+  out.text = l.prefix + body;
+}
+
+std::vector<StepRow> render(const torch::Tensor& canvas, const std::vector<int64_t>& samples, const std::vector<const Layout*>& layouts,
+                            const Tokenizer& tok, bool whole_canvas_generated) {
+  std::vector<StepRow> rows;
+  for (size_t r = 0; r < samples.size(); ++r) {
+    const Layout& l = *layouts[r];
+    StepRow row;
+    row.sample = samples[r];
+    int64_t masked = 0, generated = 0;
+    const int64_t width = whole_canvas_generated ? canvas.size(1) : static_cast<int64_t>(l.ids.size());
+    for (int64_t p = 0; p < width; ++p) {
+      const int64_t id = canvas[static_cast<int64_t>(r)][p].item<int64_t>();
+      row.canvas += show_piece(tok, id);
+      const bool gen = whole_canvas_generated || l.generate[static_cast<size_t>(p)];
+      generated += gen ? 1 : 0;
+      masked += gen && id == tok.mask_id() ? 1 : 0;
+    }
+    row.masked = generated > 0 ? static_cast<double>(masked) / static_cast<double>(generated) : 0.0;
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
+// One batch through the denoiser: canvases padded to the widest, each row on its own stream.
+void run_diffusion(DenoiserImpl& model, const Tokenizer& tok, const GenerateOptions& o, const std::vector<int64_t>& samples,
+                   const std::vector<const Layout*>& layouts, GenerateReport& report, const StepCallback& on_step) {
+  const int64_t B = static_cast<int64_t>(samples.size());
+  int64_t W = 0;
+  for (const Layout* l : layouts) W = std::max<int64_t>(W, static_cast<int64_t>(l->ids.size()));
+  DenoiseRows rows;
+  rows.tokens = torch::full({B, W}, tok.pad_id(), torch::kInt64);  // cpu: the loop's bookkeeping is on the CPU
+  rows.generate = torch::zeros({B, W}, torch::kBool);  // cpu: as the tokens
+  rows.valid = torch::zeros({B, W}, torch::kBool);     // cpu: as the tokens
+  rows.span = torch::zeros({B, W}, torch::kBool);      // cpu: as the tokens
+  rows.prompt = torch::zeros({B, W}, torch::kBool);    // cpu: as the tokens
+  auto ids = rows.tokens.accessor<int64_t, 2>();
+  auto gen = rows.generate.accessor<bool, 2>(), valid = rows.valid.accessor<bool, 2>();
+  auto span = rows.span.accessor<bool, 2>(), prompt = rows.prompt.accessor<bool, 2>();
+  for (int64_t r = 0; r < B; ++r) {
+    const Layout& l = *layouts[static_cast<size_t>(r)];
+    for (size_t p = 0; p < l.ids.size(); ++p) {
+      ids[r][p] = l.ids[p];
+      gen[r][p] = l.generate[p];
+      valid[r][p] = true;
+      span[r][p] = l.span[p];
+      prompt[r][p] = l.prompt[p];
+    }
+    rows.counted_fixed.push_back(l.counted_fixed);
+    rows.seeds.push_back(derive_seed(o.seed, Stream::kSampling, static_cast<uint64_t>(samples[static_cast<size_t>(r)])));
+  }
+  const SpecialIds special{tok.mask_id(), tok.eos_id(), tok.pad_id(), tok.bos_id(), tok.sep_id()};
+  const bool scheduled = o.sample.threshold == 0.0 && o.sample.entropy_bound == 0.0;
+  const int64_t planned = scheduled ? o.sample.steps : 0;
+  CanvasCallback show = nullptr;
+  if (on_step) {
+    on_step(0, planned, render(rows.tokens, samples, layouts, tok, false));
+    show = [&](int64_t step, const torch::Tensor& x) { on_step(step + 1, planned, render(x, samples, layouts, tok, false)); };
+  }
+  StopCheck stop = nullptr;
+  if (!o.sample.stop.empty()) {
+    stop = [&](int64_t r, const std::vector<int64_t>& so_far) {
+      const Layout& l = *layouts[static_cast<size_t>(r)];
+      if (l.infill) return false;
+      const std::vector<int64_t> body(so_far.begin() + static_cast<std::ptrdiff_t>(l.prefix_ids.size()), so_far.end());
+      std::string text = decode_after(tok, l.prefix_ids, cut_at_eos(body, tok.eos_id(), tok.pad_id()));
+      return cut_at_stop(text, o.sample.stop);
+    };
+  }
+  const DenoiseResult result = denoise(model, rows, o.sample, special, show, stop);
+  report.forward_calls += result.forward_calls;
+  for (int64_t r = 0; r < B; ++r) {
+    const Layout& l = *layouts[static_cast<size_t>(r)];
+    const torch::Tensor row = result.tokens[r];
+    const std::vector<int64_t> canvas(row.data_ptr<int64_t>(), row.data_ptr<int64_t>() + static_cast<int64_t>(l.ids.size()));
+    TextSample& out = report.samples[static_cast<size_t>(samples[static_cast<size_t>(r)])];
+    decode_row(l, canvas, tok, o.sample, out);
+    out.stats = result.rows[static_cast<size_t>(r)];
+  }
+}
+
+// One batch through the autoregressive twin, in groups of equal prefix length (its rows must be rectangular).
+void run_autoregressive(TransformerImpl& model, const Tokenizer& tok, const GenerateOptions& o, const std::vector<int64_t>& samples,
+                        const std::vector<const Layout*>& layouts, GenerateReport& report, const StepCallback& on_step) {
+  std::map<std::pair<size_t, size_t>, std::vector<size_t>> groups;  // (prefix, canvas length) -> rows
+  for (size_t r = 0; r < samples.size(); ++r) groups[{layouts[r]->prefix_ids.size(), layouts[r]->ids.size()}].push_back(r);
+  const torch::Device device = module_device(model);
+  for (const auto& [shape, members] : groups) {
+    const int64_t P = static_cast<int64_t>(shape.first), n_new = static_cast<int64_t>(shape.second) - P;
+    std::vector<int64_t> start = {tok.bos_id()};
+    start.insert(start.end(), layouts[members[0]]->prefix_ids.begin(), layouts[members[0]]->prefix_ids.end());
+    const int64_t N = static_cast<int64_t>(members.size());
+    // cpu: built here, moved to the device
+    const torch::Tensor rows = torch::tensor(start, torch::kInt64).unsqueeze(0).expand({N, P + 1}).contiguous().to(device);
+    std::vector<torch::Generator> gens;
+    std::vector<int64_t> group_samples;
+    std::vector<const Layout*> group_layouts;
+    for (size_t r : members) {
+      gens.push_back(cpu_generator(derive_seed(o.seed, Stream::kSampling, static_cast<uint64_t>(samples[r]))));
+      group_samples.push_back(samples[r]);
+      group_layouts.push_back(layouts[r]);
+    }
+    ArStepCallback show = nullptr;
+    if (on_step) {
+      show = [&](int64_t step, const torch::Tensor& generated) {
+        std::vector<StepRow> view = render(torch::cat({rows.narrow(1, 1, P), generated}, 1).cpu(), group_samples, group_layouts, tok, true);
+        for (auto& v : view) v.masked = 1.0 - static_cast<double>(step + 1) / static_cast<double>(n_new);
+        on_step(step + 1, n_new, view);
+      };
+    }
+    const ArResult result = generate_ar(model, rows, n_new, o.sample, tok.eos_id(), gens, /*use_cache=*/true, show);
+    report.forward_calls += result.passes;
+    const torch::Tensor out = result.tokens.cpu().contiguous();
+    for (int64_t k = 0; k < N; ++k) {
+      const Layout& l = *group_layouts[static_cast<size_t>(k)];
+      std::vector<int64_t> canvas = l.prefix_ids;
+      canvas.insert(canvas.end(), out[k].data_ptr<int64_t>(), out[k].data_ptr<int64_t>() + out.size(1));
+      TextSample& s = report.samples[static_cast<size_t>(group_samples[static_cast<size_t>(k)])];
+      decode_row(l, canvas, tok, o.sample, s);
+      s.stats.steps = s.stats.passes = result.passes;
+      s.stats.equivalents = static_cast<double>(result.passes) / static_cast<double>(P + n_new);
+    }
+  }
+}
+
+// Rows per batch when none is asked for: as many as keep a batch's logits and activations near
+// 1 GiB (the widest prompt decides), at most 64.
+int64_t rows_that_fit(const Config& c, const std::vector<Layout>& layouts, int64_t vocab) {
+  size_t width = 1;
+  for (const Layout& l : layouts) width = std::max(width, l.ids.size());
+  const double per_position = 4.0 * (2.0 * static_cast<double>(vocab) + 16.0 * static_cast<double>(c.model.d_model * c.model.n_layer));
+  const double rows = static_cast<double>(int64_t{1} << 30) / (per_position * static_cast<double>(width));
+  return std::clamp<int64_t>(static_cast<int64_t>(rows), 1, 64);
+}
+
+}  // namespace
+
+GenerateReport generate_text(DenoiserImpl& model, const Tokenizer& tok, const Config& config, const std::vector<Prompt>& prompts,
+                             const GenerateOptions& o, const StepCallback& on_step, const ProgressCallback& on_progress) {
+  if (o.num_samples < 1) throw Error("num_samples must be >= 1, got " + std::to_string(o.num_samples));
+  if (o.batch_size < 0) throw Error("batch size must be >= 0 (0: as many rows as fit), got " + std::to_string(o.batch_size));
+  const bool ar = config.objective == Objective::kAr;
+  auto* causal = dynamic_cast<TransformerImpl*>(&model);
+  if (ar && !causal) throw Error("an ar checkpoint must hold a transformer");
+  const int64_t context = model.max_len();
+  std::vector<Layout> layouts;
+  for (const Prompt& p : prompts) {
+    if (!p.infill.empty() && ar) throw Error("infilling needs a diffusion model; this checkpoint is the autoregressive twin");
+    layouts.push_back(p.infill.empty() ? lay_out_prefix(p, tok, config, context, o.sample.length) : lay_out_infill(p, tok, config, context));
+  }
+  if (ar && o.sample.cfg_scale > 0.0) throw Error("guidance (cfg_scale) needs a diffusion model");
+
+  const auto start = std::chrono::steady_clock::now();
+  const torch::Device device = module_device(model);
+  const auto autocast = autocast_for(config.train.precision, device);
+  GenerateReport report;
+  const int64_t total = static_cast<int64_t>(prompts.size()) * o.num_samples;
+  report.samples.resize(static_cast<size_t>(total));
+  const int64_t batch_size = o.batch_size > 0 ? o.batch_size : rows_that_fit(config, layouts, tok.vocab_size());
+  for (int64_t first = 0; first < total; first += batch_size) {
+    std::vector<int64_t> samples;
+    std::vector<const Layout*> batch;
+    for (int64_t s = first; s < std::min(total, first + batch_size); ++s) {
+      samples.push_back(s);
+      batch.push_back(&layouts[static_cast<size_t>(s / o.num_samples)]);
+      report.samples[static_cast<size_t>(s)].prompt = s / o.num_samples;
+      report.samples[static_cast<size_t>(s)].sample = s % o.num_samples;
+    }
+    if (ar) {
+      run_autoregressive(*causal, tok, o, samples, batch, report, on_step);
+    } else {
+      run_diffusion(model, tok, o, samples, batch, report, on_step);
+    }
+    if (on_progress) on_progress(samples.back() + 1, total);
+  }
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return report;
+}
+
+InfillTemplate parse_infill(const std::string& text) {
+  InfillTemplate t;
+  const std::string open = "<mask:";
+  size_t from = 0;
+  while (true) {
+    const size_t at = text.find(open, from);
+    if (at == std::string::npos) break;
+    const size_t close = text.find('>', at);
+    const std::string digits = close == std::string::npos ? "" : text.substr(at + open.size(), close - at - open.size());
+    const bool ok = !digits.empty() && digits.size() <= 6 && digits.find_first_not_of("0123456789") == std::string::npos;
+    if (!ok || std::stoll(digits) < 1) {
+      throw Error("infill template: malformed span at byte " + std::to_string(at) + " (write <mask:N> with N >= 1)");
+    }
+    t.texts.push_back(text.substr(from, at - from));
+    t.spans.push_back(std::stoll(digits));
+    from = close + 1;
+  }
+  t.texts.push_back(text.substr(from));
+  if (t.spans.empty()) throw Error("infill template has no <mask:N> span to fill");
+  return t;
+}
+
+std::vector<Prompt> read_prompts(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(path + ": cannot open the prompts file");
+  std::vector<Prompt> prompts;
+  std::string line;
+  bool jsonl = false;
+  for (int64_t n = 1; std::getline(in, line); ++n) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    const std::string where = path + ":" + std::to_string(n);
+    utf8_decode(line, where);
+    if (n == 1) jsonl = !line.empty() && line[0] == '{';
+    if (!jsonl) {
+      prompts.push_back({line, ""});
+      continue;
+    }
+    if (line.empty()) continue;
+    const nlohmann::json j = parse_json(line, where);
+    const bool has_prefix = j.is_object() && j.contains("prefix"), has_infill = j.is_object() && j.contains("infill");
+    if (has_prefix == has_infill) throw Error(where + ": expected an object with \"prefix\" or \"infill\" (one of them)");
+    const nlohmann::json& v = has_prefix ? j["prefix"] : j["infill"];
+    if (!v.is_string()) throw Error(where + ": \"" + std::string(has_prefix ? "prefix" : "infill") + "\" must be a string");
+    prompts.push_back(has_prefix ? Prompt{v.get<std::string>(), ""} : Prompt{"", v.get<std::string>()});
+  }
+  if (prompts.empty()) throw Error(path + ": no prompts");
+  return prompts;
+}
+
+std::string show_piece(const Tokenizer& tok, int64_t id) {
+  if (id == tok.mask_id()) return "\u2591";
+  if (id == tok.pad_id()) return "\u00B7";
+  if (id == tok.eos_id()) return "\u00B6";
+  const std::string p = tok.piece(id);
+  return p == "\n" ? "\u23CE" : p;
+}
+
+}  // namespace dlm

@@ -1,0 +1,87 @@
+// A run directory: its files, its checks, and the LATEST marker beside it.
+#include "dlm/train/run_dir.h"
+
+#include <filesystem>
+#include <utility>
+
+#include "dlm/error.h"
+#include "dlm/files.h"
+#include "dlm/model/checkpoint.h"
+
+namespace dlm {
+namespace {
+
+namespace fs = std::filesystem;
+
+void check_folder_writable(const std::string& dir) {
+  const std::string probe = (fs::path(dir) / ".write_test").string();
+  try {
+    write_atomically(probe, "ok");
+  } catch (const Error&) {
+    throw Error("folder " + dir + " is not writable");
+  }
+  std::error_code ec;
+  fs::remove(probe, ec);
+}
+
+}  // namespace
+
+RunDir::RunDir(std::string path) : path_(std::move(path)) {
+  if (path_.empty()) throw Error("the run directory must be named");
+}
+
+std::string RunDir::file(const std::string& name) const { return (fs::path(path_) / name).string(); }
+
+bool RunDir::has_checkpoint() const {
+  std::error_code ec;
+  return fs::exists(last(), ec);
+}
+
+std::string RunDir::latest_marker() const {
+  return (fs::absolute(path_).lexically_normal().parent_path() / "LATEST").string();
+}
+
+void RunDir::check_writable() const {
+  std::error_code ec;
+  fs::create_directories(path_, ec);
+  if (ec) throw Error("cannot create run directory " + path_ + ": " + ec.message());
+  check_folder_writable(path_);
+  check_folder_writable(fs::path(latest_marker()).parent_path().string());
+}
+
+void RunDir::check_space(uint64_t bytes) const {
+  std::error_code ec;
+  const auto space = fs::space(path_, ec);
+  if (!ec && space.available < bytes) {
+    throw Error("run directory " + path_ + " has " + std::to_string(space.available >> 20) + " MiB free but " +
+                "checkpoints need about " + std::to_string(bytes >> 20) + " MiB; free some space or use --run-dir");
+  }
+}
+
+void RunDir::mark_latest() const {
+  write_atomically(latest_marker(), fs::absolute(path_).lexically_normal().string() + "\n");
+}
+
+Config RunDir::saved_config() const {
+  if (has_checkpoint()) return CheckpointReader(last()).config();
+  std::error_code ec;
+  if (!fs::exists(file("config.json"), ec)) {
+    throw Error(path_ + ": no run to resume here (neither last.pt nor config.json)");
+  }
+  const std::string path = file("config.json");
+  Config c;
+  try {
+    // Not load_config_file: the saved paths were already resolved against where the run started.
+    apply_json(c, parse_json(read_file(path), path));
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    throw Error(what.rfind(path, 0) == 0 ? what : path + ": " + what);
+  }
+  return c;
+}
+
+void RunDir::save_config(const Config& config) const {
+  write_atomically(file("config.json"), dump_json(to_json(config), 2) + "\n");
+}
+
+}  // namespace dlm

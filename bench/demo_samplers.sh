@@ -54,6 +54,7 @@ settings=(
   "code|confidence, 8 steps|--strategy confidence --steps 8"
   "code|threshold 0.9|--strategy confidence --threshold 0.9"
   "code|threshold 0.7|--strategy confidence --threshold 0.7"
+  "code|block 8, threshold 0.9 (exact)|--strategy confidence --block-length 8 --threshold 0.9"
   "code|block 8, kv cache, threshold 0.9|--strategy confidence --block-length 8 --kv-cache --threshold 0.9"
   "translate|its config (confidence, 10 steps)|"
   "translate|confidence, 4 steps|--steps 4"

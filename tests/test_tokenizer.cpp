@@ -32,6 +32,16 @@ TEST(Utf8, RejectsMalformedInputWithOffset) {
   }
 }
 
+TEST(Utf8, RepairReplacesEachMaximalSubpartOnce) {
+  const auto mark = [](const std::string& part) { return "[" + std::to_string(part.size()) + "]"; };
+  // A truncated three-byte character is one part; a lead byte whose second byte is out of its range
+  // (F0 80: overlong) is a part of its own, and so is the stray continuation byte after it.
+  EXPECT_EQ(dlm::utf8_repair("a\xE2\x82", mark), "a[2]");
+  EXPECT_EQ(dlm::utf8_repair("\xF0\x80z", mark), "[1][1]z");
+  EXPECT_EQ(dlm::utf8_repair("\xED\xA0\x80", mark), "[1][1][1]");  // a surrogate: three parts
+  EXPECT_EQ(dlm::utf8_repair(kHindi + "\xFF" + kHindi, mark), kHindi + "[1]" + kHindi);
+}
+
 TEST(CharTokenizer, RoundTripsDevanagariAndAscii) {
   const std::string text = "hello>" + kHindi;
   const dlm::CharTokenizer tok = dlm::CharTokenizer::build({text, "xyz"});

@@ -77,19 +77,20 @@ std::unique_ptr<CheckpointReader> open_resume_point(const RunDir& run, bool resu
   return nullptr;
 }
 
-// Rotary positions are relative: on a fully masked canvas every position looks the same, so a model
-// that never sees a prompt cannot tell where it is, and its first reveal (an end of text, say) lands
-// wherever rounding puts the highest score. Seen on the names demo: 150 of 200 names distinct, many
+// Rotary positions are relative: on a fully masked canvas every position looks nearly the same, so
+// a model that never sees a prompt can hardly tell where it is, and its first reveal (an end of
+// text, say) lands wherever rounding puts the highest score. Seen on the names demo: 150 of 200 names distinct, many
 // empty, with the ranking decided by the BLAS kernels' rounding.
 void warn_if_unanchored(const Session& s) {
   const Config& c = s.config;
-  if (c.objective != Objective::kDiffusion || c.model.pos != PosKind::kRotary || s.data.is_corpus) return;
+  if (c.objective != Objective::kDiffusion || c.model.type == "mlp" || c.model.pos != PosKind::kRotary) return;
+  if (s.data.is_corpus) return;
   if (c.diffusion.prefix_len > 0 || c.diffusion.prefix_prob > 0.0) return;
   for (const auto& e : s.data.memory.train) {
     if (e.n_prompt > 0) return;
   }
-  log::warn("model.pos is rotary and no example has a prompt: samples without --prefix cannot tell where they are "
-            "on an all-[MASK] canvas (set model.pos to \"learned\" for unconditional generation)");
+  log::warn("model.pos is rotary and no example has a prompt: samples without --prefix can hardly tell "
+            "positions apart on an all-[MASK] canvas (set model.pos to \"learned\" for unconditional generation)");
 }
 
 // Tokenizer and data: a resumed run keeps the tokenizer it was trained with. Rank 0 goes first, so

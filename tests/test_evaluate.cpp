@@ -16,7 +16,10 @@ constexpr int64_t kMask = 1;
 // time input: its cross-entropy at a masked position is log(e^a + V - 1) - a, known in closed form.
 class OracleModel : public dlm::DenoiserImpl {
  public:
-  explicit OracleModel(std::vector<std::vector<int64_t>> truth) : truth_(std::move(truth)) {}
+  // Knows every block's ids; checks that the first `prefix` positions are never masked.
+  OracleModel(const std::vector<dlm::Example>& blocks, int64_t prefix) : prefix_(prefix) {
+    for (const auto& b : blocks) truth_.push_back(b.ids);
+  }
   torch::Tensor forward(const torch::Tensor& ids, const torch::Tensor& t) override {
     const int64_t B = ids.size(0), L = ids.size(1);
     torch::Tensor logits = torch::zeros({B, L, kVocab});
@@ -63,10 +66,7 @@ std::vector<dlm::Example> make_blocks(int64_t n_blocks, int64_t L) {
 TEST(Likelihood, DiffusionBoundEqualsTheAnalyticValueWhenEveryMaskCountIsVisited) {
   const int64_t L = 12, P = 4, n = L - P;
   const auto blocks = make_blocks(3, L);
-  std::vector<std::vector<int64_t>> truth;
-  for (const auto& b : blocks) truth.push_back(b.ids);
-  OracleModel model(truth);
-  model.prefix_ = P;
+  OracleModel model(blocks, P);
   // S = n draws per block visit k = 1..n once each, so the estimate is exact:
   // n * E_k[(1/k) * k * CE(k/n)] = sum_k CE(k/n) nats per block.
   const dlm::Likelihood got = dlm::diffusion_bound(model, blocks, P, kMask, n, 99, 5, torch::kCPU);
@@ -83,10 +83,7 @@ TEST(Likelihood, DiffusionBoundEqualsTheAnalyticValueWhenEveryMaskCountIsVisited
 TEST(Likelihood, DiffusionBoundWithFewDrawsIsUnbiased) {
   const int64_t L = 20, P = 2, n = L - P;
   const auto blocks = make_blocks(9, L);
-  std::vector<std::vector<int64_t>> truth;
-  for (const auto& b : blocks) truth.push_back(b.ids);
-  OracleModel model(truth);
-  model.prefix_ = P;
+  OracleModel model(blocks, P);
   double expected = 0.0;
   for (int64_t k = 1; k <= n; ++k) expected += oracle_ce(static_cast<double>(k) / n) / n;  // per token
   double mean = 0.0;

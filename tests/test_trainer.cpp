@@ -43,6 +43,14 @@ dlm::Config tiny_config(const std::string& dir) {
   return c;
 }
 
+// Options for a run in `run_dir` without a progress bar.
+dlm::TrainOptions quiet_run(const std::string& run_dir) {
+  dlm::TrainOptions o;
+  o.run_dir = run_dir;
+  o.progress = 0;
+  return o;
+}
+
 void expect_same_weights(const std::string& a, const std::string& b) {
   auto ma = dlm::load_model_for_inference(a, torch::kCPU);
   auto mb = dlm::load_model_for_inference(b, torch::kCPU);
@@ -56,9 +64,7 @@ TEST(Trainer, StoppedAndResumedRunEqualsTheUninterruptedOne) {
   const std::string root = testing::TempDir() + "/resume_test";
   fs::remove_all(root);
   const dlm::Config c = tiny_config(root);
-  dlm::TrainOptions straight;
-  straight.run_dir = root + "/straight";
-  straight.progress = 0;
+  dlm::TrainOptions straight = quiet_run(root + "/straight");
   const auto s = dlm::train(c, straight);
   EXPECT_FALSE(s.interrupted);
 
@@ -89,9 +95,7 @@ TEST(Trainer, NonFiniteLossStopsAndKeepsTheLastGoodCheckpoint) {
   const std::string root = testing::TempDir() + "/nan_test";
   fs::remove_all(root);
   dlm::Config c = tiny_config(root);
-  dlm::TrainOptions o;
-  o.run_dir = root + "/run";
-  o.progress = 0;
+  dlm::TrainOptions o = quiet_run(root + "/run");
   c.train.steps = 10;
   dlm::train(c, o);
   const auto good = fs::last_write_time(o.run_dir + "/last.pt");
@@ -120,9 +124,7 @@ TEST(Trainer, TimeLimitEndsTheRunWithAValidationAndACheckpoint) {
   c.train.steps = 100000;
   c.train.eval_every = 100000;
   c.train.time_limit = 0.5;
-  dlm::TrainOptions o;
-  o.run_dir = dir + "/run";
-  o.progress = 0;
+  dlm::TrainOptions o = quiet_run(dir + "/run");
   const auto start = std::chrono::steady_clock::now();
   const dlm::TrainSummary s = dlm::train(c, o);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -154,9 +156,7 @@ TEST(Trainer, RunStoppedBeforeItsFirstCheckpointResumesFromStepZero) {
   fs::remove_all(root);
   dlm::Config c = tiny_config(root);
   c.train.steps = 6;
-  dlm::TrainOptions fresh;
-  fresh.run_dir = root + "/fresh";
-  fresh.progress = 0;
+  dlm::TrainOptions fresh = quiet_run(root + "/fresh");
   dlm::train(c, fresh);
 
   const dlm::RunDir killed(root + "/killed");
@@ -181,9 +181,7 @@ TEST(Trainer, LatestRunIsRecordedBesideTheRunDirectory) {
   fs::remove_all(root);
   dlm::Config c = tiny_config(root);
   c.train.steps = 2;
-  dlm::TrainOptions o;
-  o.run_dir = root + "/runs/a";
-  o.progress = 0;
+  dlm::TrainOptions o = quiet_run(root + "/runs/a");
   dlm::train(c, o);
   std::ifstream in(root + "/runs/LATEST");
   std::string recorded;
@@ -201,9 +199,7 @@ TEST(Trainer, PeriodicArValidationMeasuresWhatEvalMeasures) {
   c.diffusion.prefix_len = 2;
   c.model.dropout = 0.0;
   c.train.steps = 10;
-  dlm::TrainOptions o;
-  o.run_dir = root + "/run";
-  o.progress = 0;
+  dlm::TrainOptions o = quiet_run(root + "/run");
   const dlm::TrainSummary s = dlm::train(c, o);
   const dlm::LoadedModel loaded = dlm::load_model_for_inference(o.run_dir + "/last.pt", torch::kCPU);
   const dlm::EvalReport report = dlm::evaluate_checkpoint(loaded, o.run_dir, torch::kCPU);

@@ -234,15 +234,4 @@ void World::barrier() {
   }
 }
 
-std::vector<std::string> available_backends() {
-  std::vector<std::string> out;
-#ifdef DLM_WITH_GLOO
-  out.push_back("gloo");
-#endif
-#ifdef DLM_WITH_NCCL
-  out.push_back("nccl");
-#endif
-  return out;
-}
-
 }  // namespace dlm

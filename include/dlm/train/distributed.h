@@ -67,8 +67,4 @@ class World {
   std::unique_ptr<Impl> impl_;
 };
 
-// Which c10d process groups this build has: "gloo", "nccl", both, or none (a LibTorch without Gloo's
-// headers: see README).
-std::vector<std::string> available_backends();
-
 }  // namespace dlm

@@ -123,4 +123,4 @@ expect_fail "the corpus has 46 training tokens, fewer than one block of 64" "$DT
 expect_fail "nowhere: checkpoint not found" "$DTRAIN" --eval nowhere
 expect_fail "with --eval only eval.\*, data.\* and train.precision can change" "$DTRAIN" --eval runs/tiny --set model.d_model=8
 expect_fail "eval.t_samples' = 0: must be >= 1" "$DTRAIN" --eval runs/tiny --set eval.t_samples=0
-echo "bad inputs: ok ($checks cases)"
+echo "bad inputs: ok ($checks of $case_index cases, part $smoke_part)"

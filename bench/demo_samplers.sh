@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The samplers on the seed demos: for each setting, the demo's own mark (code: the three functions
 # reproduced exactly from their names, greedy; translate: every pair exact, greedy; names: distinct
-# out of 200 at seed 1) with the forward passes per row and the wall time of the generation call
+# out of 200 at seed 1, and their plausibility score, scripts/name_plausibility.awk) with the forward passes per row and the wall time of the generation call
 # (model loading excluded). Needs the demos trained (scripts/check_demos.sh trains them) and jq.
 #   bench/demo_samplers.sh [--bin DIR] [--runs DIR]
 # Run it alone: two LibTorch jobs on 2 cores slow each other several times over.
@@ -42,7 +42,8 @@ gen() {
 # mark DEMO OUTPUT: the demo's figure
 mark() {
   case $1 in
-    names) echo "$(jq -r .text "$2" | sort -u | wc -l) / 200 distinct" ;;
+    names) echo "$(jq -r .text "$2" | sort -u | wc -l) / 200 distinct, plausibility $(jq -r .text "$2" |
+      awk -f scripts/name_plausibility.awk data/names.txt - | awk '{print $2}')" ;;
     *) echo "$(jq -c .text "$2" | paste - "$tmp/$1.expected" | awk -F'\t' '$1 == $2' | wc -l) / $(wc -l < "$tmp/$1.expected") exact" ;;
   esac
 }
@@ -60,10 +61,13 @@ settings=(
   "translate|confidence, 4 steps|--steps 4"
   "translate|threshold 0.9|--threshold 0.9"
   "translate|threshold 0.7|--threshold 0.7"
-  "names|its config (confidence, 10 steps, top-k 10)|"
-  "names|threshold 0.9|--threshold 0.9"
-  "names|threshold 0.5|--threshold 0.5"
-  "names|entropy bound 1|--entropy-bound 1"
+  "names|its config (random order, 16 steps, top-k 5)|"
+  "names|random order, 8 steps|--steps 8"
+  "names|confidence, 10 steps, top-k 10 (its config before)|--strategy confidence --steps 10 --top-k 10"
+  "names|confidence, 16 steps|--strategy confidence"
+  "names|threshold 0.9|--strategy confidence --threshold 0.9"
+  "names|threshold 0.5|--strategy confidence --threshold 0.5"
+  "names|entropy bound 1|--strategy confidence --entropy-bound 1"
 )
 echo "| demo | setting | mark | passes per row | equivalents per row | seconds (generation call) |"
 echo "|---|---|---|---|---|---|"

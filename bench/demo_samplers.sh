@@ -63,7 +63,7 @@ settings=(
   "translate|threshold 0.7|--threshold 0.7"
   "names|its config (random order, 16 steps, top-k 5)|"
   "names|random order, 8 steps|--steps 8"
-  "names|confidence, 10 steps, top-k 10 (its config before)|--strategy confidence --steps 10 --top-k 10"
+  "names|confidence, 10 steps, top-k 10 (its config before, but at T 0.8)|--strategy confidence --steps 10 --top-k 10"
   "names|confidence, 16 steps|--strategy confidence"
   "names|threshold 0.9|--strategy confidence --threshold 0.9"
   "names|threshold 0.5|--strategy confidence --threshold 0.5"

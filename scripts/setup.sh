@@ -67,7 +67,8 @@ venv=.venv-torch2
 have=$("$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("torch"))' 2>/dev/null || true)
 if [ "${have%%+*}" != "$torch_pin" ]; then
   echo "setup: installing torch==$torch_pin into $venv (CUDA toolkit $cuda_version)"
-  phase "torch wheel" "$venv/bin/pip" install -q --disable-pip-version-check "torch==$torch_pin"
+  # Only LibTorch is built against: the Python files need no byte-compiling.
+  phase "torch wheel" "$venv/bin/pip" install -q --disable-pip-version-check --no-compile "torch==$torch_pin"
 fi
 read -r torch_version torch_cuda torch_abi prefix < <("$venv/bin/python" -W ignore -c \
   'import torch; print(torch.__version__, torch.version.cuda, int(torch._C._GLIBCXX_USE_CXX11_ABI), torch.utils.cmake_prefix_path)' 2>/dev/null)

@@ -41,13 +41,14 @@ run_names() {
 
 run_translate() {
   echo "== translate: every pair, greedy, prompt as prefix (one batch; a row's greedy output does not depend on its batch) =="
-  local ok=0 en hi got
+  local ok=0 en hi got n
+  n=$(wc -l < data/translate.txt)
   cut -d'>' -f1 data/translate.txt | sed 's/$/>/' > "$runs/translate.prompts"
   while IFS='>' read -r en hi <&3 && IFS= read -r got <&4; do
     if [ "$got" = "$en>$hi" ]; then ok=$((ok + 1)); else echo "  miss: $en>$hi got $got"; fi
   done 3< data/translate.txt 4< <($DGEN --checkpoint "$runs/translate" --prompts "$runs/translate.prompts" --sampling greedy)
-  echo "exact: $ok / $(wc -l < data/translate.txt)"
-  [ "$ok" -eq "$(wc -l < data/translate.txt)" ] || failed=1
+  echo "exact: $ok / $n"
+  [ "$ok" -eq "$n" ] || failed=1
 }
 
 run_code() {

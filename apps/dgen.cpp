@@ -1,5 +1,6 @@
 // dgen: generates text from a trained checkpoint (dlm::generate_text) and shows what a tokenizer
-// does (--tokenize, --detokenize). Sampling flags come from the library's table of sample.* settings.
+// does (--tokenize, --detokenize). Sampling flags come from the library's table of sample.* settings
+// (apps/sample_flags.h).
 #include <cstdio>
 #include <iostream>
 #include <iterator>
@@ -11,13 +12,16 @@
 #include <CLI/CLI.hpp>
 
 #include "dlm/blas.h"
-#include "dlm/data/utf8.h"
 #include "dlm/device.h"
 #include "dlm/error.h"
 #include "dlm/generate/generate.h"
 #include "dlm/generate/quality.h"
-#include "dlm/generate/sample_options.h"
+#include "dlm/generate/tokenizer_tools.h"
 #include "dlm/model/checkpoint.h"
+#include "dlm/model/run_dir.h"
+#include "dlm/sample_options.h"
+#include "dlm/utf8.h"
+#include "sample_flags.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"dgen: generate text with a trained masked diffusion model"};
@@ -59,7 +63,7 @@ int main(int argc, char** argv) {
     if (app.count("--tokenizer")) throw dlm::Error("--tokenizer goes with --tokenize or --detokenize");
     const dlm::BlasStatus blas = dlm::ensure_blas_kernels(argv);  // may restart the program once
     if (verbose || blas.warning) std::fprintf(stderr, "%s\n", blas.line.c_str());
-    const torch::Device dev = dlm::resolve_device(device);
+    const torch::Device dev = dlm::resolve_device(dlm::parse_device(device));
     dlm::set_threads(threads);
     dlm::LoadedModel loaded = dlm::load_model_for_inference(dlm::resolve_checkpoint_path(checkpoint), dev);
     dlm::apply_json(loaded.config, {{"sample", dlm::given_sample_flags(app, flags)}});

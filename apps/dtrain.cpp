@@ -17,8 +17,8 @@
 #include "dlm/files.h"
 #include "dlm/log.h"
 #include "dlm/model/checkpoint.h"
+#include "dlm/model/run_dir.h"
 #include "dlm/train/evaluate.h"
-#include "dlm/train/run_dir.h"
 #include "dlm/train/trainer.h"
 
 namespace {
@@ -65,7 +65,7 @@ int main(int argc, char** argv) {
     dlm::ensure_blas_kernels(argv);  // may restart the program once; the trainer reports the choice
     if (!eval_path.empty()) {
       if (!config_path.empty() || !resume_dir.empty()) throw dlm::Error("--eval takes everything from the checkpoint; drop --config and --resume");
-      const torch::Device dev = dlm::resolve_device(device.empty() ? "auto" : device);
+      const torch::Device dev = dlm::resolve_device(dlm::parse_device(device.empty() ? "auto" : device));
       dlm::set_threads(threads >= 0 ? threads : 0);
       const std::string path = dlm::resolve_checkpoint_path(eval_path);
       dlm::LoadedModel loaded = dlm::load_model_for_inference(path, dev);
@@ -95,7 +95,7 @@ int main(int argc, char** argv) {
       options.run_dir = run_dir;
     }
     for (const auto& o : overrides) dlm::apply_override(config, o);
-    if (!device.empty()) config.train.device = device;
+    if (!device.empty()) config.train.device = dlm::parse_device(device);
     if (threads >= 0) config.train.threads = threads;
     dlm::validate(config);
     options.progress = progress == "bar" ? 1 : progress == "plain" ? 0 : -1;

@@ -14,8 +14,9 @@
 #include "dlm/error.h"
 #include "dlm/generate/generate.h"
 #include "dlm/generate/quality.h"
-#include "dlm/generate/sample_options.h"
 #include "dlm/model/checkpoint.h"
+#include "dlm/model/run_dir.h"
+#include "dlm/sample_options.h"
 
 namespace {
 

@@ -6,8 +6,8 @@
 
 #include "dlm/data/bpe_tokenizer.h"
 #include "dlm/data/tokenizer.h"
-#include "dlm/data/utf8.h"
 #include "dlm/error.h"
+#include "dlm/utf8.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);

@@ -5,28 +5,38 @@
 # confidence unmasking and by infilling. Exits non-zero when a demo misses its mark (names: at least
 # 90% distinct and a plausibility score of at most 1.05; translate and code: every one exact), so
 # CTest runs it as the `demos` test.
-#   scripts/check_demos.sh [--no-train] [--bin DIR] [--runs DIR] [DEMO...]   (default: all three)
+#   scripts/check_demos.sh [--no-train] [--bin DIR] [--runs DIR] [--jobs 1|2] [DEMO...]   (default: all three)
+# With two or more cores the demos run in two lanes at once, one thread each (--jobs 2, the default):
+# names in one, translate then code in the other. These small models keep about 80% of their two-thread
+# speed on one thread, so two lanes finish in about two thirds of the time (docs/testing.md); two
+# multi-threaded LibTorch jobs on 2 cores would instead slow each other several times.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-bin=build runs=runs train=1 demos=()
+bin=build runs=runs train=1 demos=() jobs=
 while [ $# -gt 0 ]; do
   case $1 in
     --no-train) train=0; shift ;;
     --bin) bin=$2; shift 2 ;;
     --runs) runs=$2; shift 2 ;;
+    --jobs) jobs=$2; shift 2 ;;
     names|translate|code) demos+=("$1"); shift ;;
     *) echo "check_demos: unknown argument $1 (demos: names, translate, code)" >&2; exit 2 ;;
   esac
 done
-[ ${#demos[@]} -gt 0 ] || demos=(names translate code)
-DTRAIN=$bin/dtrain DGEN=$bin/dgen
-failed=0
+[ ${#demos[@]} -gt 0 ] || demos=(code names translate)
+[ -n "$jobs" ] || { [ "$(nproc)" -ge 2 ] && jobs=2 || jobs=1; }
+case $jobs in 1|2) ;; *) echo "check_demos: --jobs must be 1 or 2, got '$jobs'" >&2; exit 2 ;; esac
+[ ${#demos[@]} -ge 2 ] || jobs=1
+# One lane: every core for each demo in turn. Two lanes: one thread each.
+threads=0
+[ "$jobs" = 1 ] || threads=1
+DTRAIN=("$bin/dtrain" --set "train.threads=$threads") DGEN=("$bin/dgen" --threads "$threads")
 mkdir -p "$runs"
 
 run_names() {
   echo "== names: 200 samples in one batch =="
-  local names total distinct novel score
-  names=$($DGEN --checkpoint "$runs/names" --num-samples 200 --seed 1)
+  local names total distinct novel score bad=0
+  names=$("${DGEN[@]}" --checkpoint "$runs/names" --num-samples 200 --seed 1)
   total=$(echo "$names" | wc -l)
   distinct=$(echo "$names" | sort -u | wc -l)
   novel=$(echo "$names" | sort -u | grep -vxFf data/names.txt | wc -l)
@@ -35,8 +45,9 @@ run_names() {
   score=$(echo "$names" | awk -f scripts/name_plausibility.awk data/names.txt - | awk '{print $2}')
   echo "distinct: $distinct / $total; not in the training list: $novel; plausibility: $score (at most 1.05)"
   echo "first 30: $(echo "$names" | head -30 | paste -sd ' ' -)"
-  [ "$total" -eq 200 ] && [ "$distinct" -ge 180 ] || { echo "names: fewer than 90% distinct"; failed=1; }
-  awk -v s="$score" 'BEGIN { exit !(s != "" && s + 0 <= 1.05) }' || { echo "names: plausibility above 1.05"; failed=1; }
+  [ "$total" -eq 200 ] && [ "$distinct" -ge 180 ] || { echo "names: fewer than 90% distinct"; bad=1; }
+  awk -v s="$score" 'BEGIN { exit !(s != "" && s + 0 <= 1.05) }' || { echo "names: plausibility above 1.05"; bad=1; }
+  return $bad
 }
 
 run_translate() {
@@ -46,44 +57,63 @@ run_translate() {
   cut -d'>' -f1 data/translate.txt | sed 's/$/>/' > "$runs/translate.prompts"
   while IFS='>' read -r en hi <&3 && IFS= read -r got <&4; do
     if [ "$got" = "$en>$hi" ]; then ok=$((ok + 1)); else echo "  miss: $en>$hi got $got"; fi
-  done 3< data/translate.txt 4< <($DGEN --checkpoint "$runs/translate" --prompts "$runs/translate.prompts" --sampling greedy)
+  done 3< data/translate.txt 4< <("${DGEN[@]}" --checkpoint "$runs/translate" --prompts "$runs/translate.prompts" --sampling greedy)
   echo "exact: $ok / $n"
-  [ "$ok" -eq "$n" ] || failed=1
+  [ "$ok" -eq "$n" ]
 }
 
 run_code() {
   echo "== code: greedy, each function from its name =="
-  local strategy f expected got
+  local strategy f expected got bad=0
   for strategy in l2r confidence; do
     for f in add factorial fibonacci; do
       # The whole document, trailing newline included, JSON-escaped (the code has no quotes).
       expected=$(awk -v f="def $f(" 'index($0, f) == 1 {on = 1} on && /^$/ {exit} on {printf "%s\\n", $0}' data/code.txt)
-      got=$($DGEN --checkpoint "$runs/code" --prefix "def $f" --sampling greedy --strategy "$strategy" --format jsonl)
+      got=$("${DGEN[@]}" --checkpoint "$runs/code" --prefix "def $f" --sampling greedy --strategy "$strategy" --format jsonl)
       if echo "$got" | grep -qF "\"text\":\"$expected\""; then
         echo "  $strategy $f: exact, stops at its end"
       else
         echo "  $strategy $f: DIFFERS: $got"
-        failed=1
+        bad=1
       fi
     done
   done
   # Infilling: the body of add from its signature, and nothing around the span changes.
-  got=$($DGEN --checkpoint "$runs/code" --infill $'def add(a, b):\n    return <mask:5>\n' --sampling greedy --format jsonl)
+  got=$("${DGEN[@]}" --checkpoint "$runs/code" --infill $'def add(a, b):\n    return <mask:5>\n' --sampling greedy --format jsonl)
   if echo "$got" | grep -qF '"text":"def add(a, b):\n    return a + b\n"'; then
     echo "  infill add: exact"
   else
     echo "  infill add: DIFFERS: $got"
-    failed=1
+    bad=1
   fi
+  return $bad
 }
 
-for c in "${demos[@]}"; do
+# Trains (unless --no-train) and checks one demo; its report goes to stdout.
+one_demo() {
+  local c=$1 start
   if [ $train = 1 ]; then
     start=$(date +%s)
-    $DTRAIN --config "configs/$c.json" --run-dir "$runs/$c" --progress plain 2> "$runs/$c.train.log" ||
-      { echo "training $c failed"; tail -3 "$runs/$c.train.log"; exit 1; }
+    "${DTRAIN[@]}" --config "configs/$c.json" --run-dir "$runs/$c" --progress plain 2> "$runs/$c.train.log" ||
+      { echo "training $c failed"; tail -3 "$runs/$c.train.log"; return 1; }
     echo "trained $c in $(( $(date +%s) - start )) s"
   fi
   "run_$c"
-done
+}
+
+# Each lane runs its demos in turn and leaves its report in $runs/DEMO.check.log, printed in order.
+lane() {
+  local c bad=0
+  for c in "$@"; do one_demo "$c" > "$runs/$c.check.log" 2>&1 || bad=1; done
+  return $bad
+}
+failed=0
+if [ "$jobs" = 1 ]; then
+  lane "${demos[@]}" || failed=1
+else
+  lane "${demos[0]}" & first=$!
+  lane "${demos[@]:1}" || failed=1
+  wait "$first" || failed=1
+fi
+for c in "${demos[@]}"; do cat "$runs/$c.check.log"; done
 exit $failed

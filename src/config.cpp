@@ -7,10 +7,10 @@
 #include <sstream>
 
 #include "config_read.h"
-#include "dlm/data/utf8.h"
 #include "dlm/error.h"
 #include "dlm/files.h"
-#include "dlm/generate/sample_options.h"
+#include "dlm/sample_options.h"
+#include "dlm/utf8.h"
 
 namespace dlm {
 
@@ -18,6 +18,38 @@ const EnumNames<DataKind>& enum_names(DataKind*) {
   static const EnumNames<DataKind> names = {{DataKind::kLines, "lines"}, {DataKind::kDocuments, "documents"},
                                             {DataKind::kPairs, "pairs"}, {DataKind::kText, "text"},
                                             {DataKind::kCorpus, "corpus"}};
+  return names;
+}
+const EnumNames<DataFormat>& enum_names(DataFormat*) {
+  static const EnumNames<DataFormat> names = {{DataFormat::kAuto, "auto"}, {DataFormat::kPlain, "plain"},
+                                              {DataFormat::kJsonl, "jsonl"}, {DataFormat::kTsv, "tsv"}};
+  return names;
+}
+const EnumNames<TokenizerKind>& enum_names(TokenizerKind*) {
+  static const EnumNames<TokenizerKind> names = {{TokenizerKind::kChar, "char"}, {TokenizerKind::kByte, "byte"},
+                                                 {TokenizerKind::kBpe, "bpe"}, {TokenizerKind::kSentencePiece, "sentencepiece"}};
+  return names;
+}
+const EnumNames<SpmModelType>& enum_names(SpmModelType*) {
+  static const EnumNames<SpmModelType> names = {{SpmModelType::kUnigram, "unigram"}, {SpmModelType::kBpe, "bpe"}};
+  return names;
+}
+const EnumNames<ModelType>& enum_names(ModelType*) {
+  static const EnumNames<ModelType> names = {{ModelType::kTransformer, "transformer"}, {ModelType::kMlp, "mlp"}};
+  return names;
+}
+const EnumNames<AttentionKind>& enum_names(AttentionKind*) {
+  static const EnumNames<AttentionKind> names = {
+      {AttentionKind::kAuto, "auto"}, {AttentionKind::kFused, "fused"}, {AttentionKind::kExplicit, "explicit"}};
+  return names;
+}
+const EnumNames<RateDist>& enum_names(RateDist*) {
+  static const EnumNames<RateDist> names = {
+      {RateDist::kDiscrete, "discrete"}, {RateDist::kUniform, "uniform"}, {RateDist::kAntithetic, "antithetic"}};
+  return names;
+}
+const EnumNames<RatePer>& enum_names(RatePer*) {
+  static const EnumNames<RatePer> names = {{RatePer::kSample, "sample"}, {RatePer::kBatch, "batch"}};
   return names;
 }
 const EnumNames<Objective>& enum_names(Objective*) {
@@ -74,6 +106,26 @@ const EnumNames<Sampling>& enum_names(Sampling*) {
   static const EnumNames<Sampling> names = {
       {Sampling::kGreedy, "greedy"}, {Sampling::kTopK, "topk"}, {Sampling::kNucleus, "nucleus"}};
   return names;
+}
+
+DeviceChoice parse_device(const std::string& name) {
+  if (name == "auto") return {DeviceChoice::Kind::kAuto, -1};
+  if (name == "cpu") return {DeviceChoice::Kind::kCpu, -1};
+  if (name == "cuda") return {DeviceChoice::Kind::kCuda, -1};
+  const std::string digits = name.rfind("cuda:", 0) == 0 ? name.substr(5) : "";
+  if (!digits.empty() && digits.size() <= 4 && digits.find_first_not_of("0123456789") == std::string::npos) {
+    return {DeviceChoice::Kind::kCuda, std::stoi(digits)};
+  }
+  throw Error("unknown device '" + name + "' (valid: auto, cpu, cuda, cuda:N)");
+}
+
+std::string device_name(const DeviceChoice& d) {
+  switch (d.kind) {
+    case DeviceChoice::Kind::kAuto: return "auto";
+    case DeviceChoice::Kind::kCpu: return "cpu";
+    case DeviceChoice::Kind::kCuda: break;
+  }
+  return d.index < 0 ? "cuda" : "cuda:" + std::to_string(d.index);
 }
 
 void throw_unknown_name(const std::string& what, const std::string& name, const std::string& valid) {
@@ -139,16 +191,6 @@ void apply_train(TrainConfig& c, const json& j, const std::string& p) {
       .field("dist_backend", c.dist_backend).field("dist_timeout", c.dist_timeout);
 }
 
-void check_one_of(const std::string& path, const std::string& value, const std::vector<std::string>& valid) {
-  for (const auto& v : valid) {
-    if (v == value) return;
-  }
-  std::string list;
-  for (const auto& v : valid) list += (list.empty() ? "" : ", ") + v;
-  throw Error("config key '" + path + "': unknown value '" + value + "' (valid: " + list + ")");
-}
-
-
 }  // namespace
 
 json to_json(const Config& c) {
@@ -156,23 +198,23 @@ json to_json(const Config& c) {
       {"name", c.name},
       {"objective", enum_name(c.objective)},
       {"data",
-       {{"kind", enum_name(c.data.kind)}, {"path", c.data.path}, {"format", c.data.format}, {"separator", c.data.separator},
+       {{"kind", enum_name(c.data.kind)}, {"path", c.data.path}, {"format", enum_name(c.data.format)}, {"separator", c.data.separator},
         {"seq_len", c.data.seq_len}, {"val_fraction", c.data.val_fraction}, {"val_max", c.data.val_max},
         {"shuffle_seed", c.data.shuffle_seed}, {"val_path", c.data.val_path}, {"cache_dir", c.data.cache_dir}}},
       {"tokenizer",
-       {{"kind", c.tokenizer.kind}, {"path", c.tokenizer.path}, {"vocab_size", c.tokenizer.vocab_size},
-        {"model_type", c.tokenizer.model_type}, {"character_coverage", c.tokenizer.character_coverage},
+       {{"kind", enum_name(c.tokenizer.kind)}, {"path", c.tokenizer.path}, {"vocab_size", c.tokenizer.vocab_size},
+        {"model_type", enum_name(c.tokenizer.model_type)}, {"character_coverage", c.tokenizer.character_coverage},
         {"train_max_bytes", c.tokenizer.train_max_bytes}}},
       {"model",
-       {{"type", c.model.type}, {"d_model", c.model.d_model}, {"n_layer", c.model.n_layer},
+       {{"type", enum_name(c.model.type)}, {"d_model", c.model.d_model}, {"n_layer", c.model.n_layer},
         {"n_head", c.model.n_head}, {"d_ff", c.model.d_ff}, {"dropout", c.model.dropout}, {"norm", enum_name(c.model.norm)},
-        {"pos", enum_name(c.model.pos)}, {"tie_head", c.model.tie_head}, {"time_cond", enum_name(c.model.time_cond)}, {"attention", c.model.attention},
+        {"pos", enum_name(c.model.pos)}, {"tie_head", c.model.tie_head}, {"time_cond", enum_name(c.model.time_cond)}, {"attention", enum_name(c.model.attention)},
         {"activation", enum_name(c.model.activation)}, {"norm_weight", c.model.norm_weight},
         {"emb_norm", c.model.emb_norm}, {"qk_norm", c.model.qk_norm}, {"bias", c.model.bias},
         {"mlp_hidden", c.model.mlp_hidden}}},
       {"diffusion",
-       {{"rate_dist", c.diffusion.rate_dist}, {"rates", c.diffusion.rates}, {"eps", c.diffusion.eps},
-        {"rate_per", c.diffusion.rate_per}, {"prefix_len", c.diffusion.prefix_len},
+       {{"rate_dist", enum_name(c.diffusion.rate_dist)}, {"rates", c.diffusion.rates}, {"eps", c.diffusion.eps},
+        {"rate_per", enum_name(c.diffusion.rate_per)}, {"prefix_len", c.diffusion.prefix_len},
         {"prefix_prob", c.diffusion.prefix_prob},
         {"loss_on", enum_name(c.diffusion.loss_on)}, {"weighting", enum_name(c.diffusion.weighting)},
         {"mask_pad", c.diffusion.mask_pad}, {"cfg_dropout", c.diffusion.cfg_dropout}}},
@@ -182,7 +224,7 @@ json to_json(const Config& c) {
         {"lr", c.train.lr}, {"min_lr_ratio", c.train.min_lr_ratio}, {"warmup", c.train.warmup},
         {"weight_decay", c.train.weight_decay}, {"beta1", c.train.beta1}, {"beta2", c.train.beta2},
         {"grad_clip", c.train.grad_clip}, {"seed", c.train.seed}, {"eval_every", c.train.eval_every},
-        {"log_every", c.train.log_every}, {"threads", c.train.threads}, {"device", c.train.device},
+        {"log_every", c.train.log_every}, {"threads", c.train.threads}, {"device", device_name(c.train.device)},
         {"precision", enum_name(c.train.precision)}, {"time_limit", c.train.time_limit},
         {"dist_backend", enum_name(c.train.dist_backend)}, {"dist_timeout", c.train.dist_timeout}}},
       {"eval",
@@ -226,9 +268,8 @@ void apply_override(Config& c, const std::string& assignment) {
 }
 
 void validate(const Config& c) {
-  check(c.objective != Objective::kAr || c.model.type == "transformer", "objective", "\"ar\"",
+  check(c.objective != Objective::kAr || c.model.type == ModelType::kTransformer, "objective", "\"ar\"",
         "needs model.type transformer (the causal twin of the denoiser)");
-  check_one_of("data.format", c.data.format, {"auto", "plain", "jsonl", "tsv"});
   check(!c.data.path.empty(), "data.path", "\"\"", "a training file is required");
   check(c.data.seq_len >= 2, "data.seq_len", c.data.seq_len, "must be >= 2");
   check(c.data.val_fraction >= 0.0 && c.data.val_fraction < 1.0, "data.val_fraction", c.data.val_fraction,
@@ -236,10 +277,8 @@ void validate(const Config& c) {
   check(c.data.val_max >= 0, "data.val_max", c.data.val_max, "must be >= 0");
   check(c.data.kind != DataKind::kPairs || !c.data.separator.empty(), "data.separator", "\"\"", "pairs need a separator");
 
-  check_one_of("tokenizer.kind", c.tokenizer.kind, {"char", "byte", "bpe", "sentencepiece"});
-  check(c.tokenizer.kind != "bpe" || !c.tokenizer.path.empty(), "tokenizer.path", "\"\"",
+  check(c.tokenizer.kind != TokenizerKind::kBpe || !c.tokenizer.path.empty(), "tokenizer.path", "\"\"",
         "a bpe tokenizer needs the folder of its vocabulary files");
-  check_one_of("tokenizer.model_type", c.tokenizer.model_type, {"unigram", "bpe"});
   check(c.tokenizer.vocab_size >= 300 && c.tokenizer.vocab_size <= 1000000, "tokenizer.vocab_size",
         c.tokenizer.vocab_size, "must be in [300, 1000000] (byte fallback alone takes 256 pieces)");
   check(c.tokenizer.character_coverage > 0.0 && c.tokenizer.character_coverage <= 1.0,
@@ -253,7 +292,6 @@ void validate(const Config& c) {
   }
 
   const auto& m = c.model;
-  check_one_of("model.type", m.type, {"transformer", "mlp"});
   check(m.d_model > 0, "model.d_model", m.d_model, "must be > 0");
   check(m.n_layer > 0, "model.n_layer", m.n_layer, "must be > 0");
   check(m.n_head > 0, "model.n_head", m.n_head, "must be > 0");
@@ -266,18 +304,15 @@ void validate(const Config& c) {
   if (m.pos == PosKind::kRotary) {
     check((m.d_model / m.n_head) % 2 == 0, "model.d_model", m.d_model, "rotary positions need an even head size");
   }
-  check_one_of("model.attention", m.attention, {"auto", "fused", "explicit"});
   check(m.mlp_hidden > 0, "model.mlp_hidden", m.mlp_hidden, "must be > 0");
 
   const auto& d = c.diffusion;
-  check_one_of("diffusion.rate_dist", d.rate_dist, {"discrete", "uniform", "antithetic"});
   check(!d.rates.empty(), "diffusion.rates", "[]", "needs at least one rate");
   for (size_t i = 0; i < d.rates.size(); ++i) {
     check(d.rates[i] > 0.0 && d.rates[i] <= 1.0, "diffusion.rates[" + std::to_string(i) + "]", d.rates[i],
           "must be in (0, 1]");
   }
   check(d.eps > 0.0 && d.eps < 1.0, "diffusion.eps", d.eps, "must be in (0, 1)");
-  check_one_of("diffusion.rate_per", d.rate_per, {"sample", "batch"});
   check(d.prefix_len >= 0 && d.prefix_len < c.data.seq_len, "diffusion.prefix_len", d.prefix_len,
         "must be >= 0 and < data.seq_len (" + std::to_string(c.data.seq_len) + ")");
   check(d.prefix_prob >= 0.0 && d.prefix_prob <= 1.0, "diffusion.prefix_prob", d.prefix_prob, "must be in [0, 1]");
@@ -301,8 +336,6 @@ void validate(const Config& c) {
   check(t.eval_every >= 1, "train.eval_every", t.eval_every, "must be >= 1");
   check(t.log_every >= 1, "train.log_every", t.log_every, "must be >= 1");
   check(t.threads >= 0, "train.threads", t.threads, "must be >= 0 (0 means the core count)");
-  check(t.device == "auto" || t.device == "cpu" || t.device.rfind("cuda", 0) == 0, "train.device", t.device,
-        "valid: auto, cpu, cuda, cuda:N");
 }
 
 json parse_json(const std::string& text, const std::string& where) {

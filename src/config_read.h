@@ -85,6 +85,15 @@ inline void read_value(const json& j, const std::string& path, E& out) {
   }
 }
 
+inline void read_value(const json& j, const std::string& path, DeviceChoice& out) {
+  if (!j.is_string()) type_error(path, "a string", j);
+  try {
+    out = parse_device(j.get<std::string>());
+  } catch (const Error& e) {
+    throw Error("config key '" + path + "': " + e.what());
+  }
+}
+
 // Reads the fields of one JSON object. Unknown keys are rejected up front with the valid ones listed,
 // because nlohmann's own helpers silently ignore them.
 class ObjectReader {

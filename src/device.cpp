@@ -17,20 +17,23 @@
 
 namespace dlm {
 
-torch::Device resolve_device(const std::string& name) {
-  if (name == "auto") return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
-  if (name == "cpu") return torch::Device(torch::kCPU);
-  if (name == "cuda" || name.rfind("cuda:", 0) == 0) {
-    if (!torch::cuda::is_available()) {
-      throw Error("device '" + name + "' requested but CUDA is not available in this build or machine (use --device cpu)");
-    }
-    try {
-      return torch::Device(name);
-    } catch (const c10::Error&) {
-      throw Error("device '" + name + "' is not a valid CUDA device name (e.g. cuda or cuda:0)");
-    }
+torch::Device resolve_device(const DeviceChoice& choice) {
+  switch (choice.kind) {
+    case DeviceChoice::Kind::kAuto:
+      return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+    case DeviceChoice::Kind::kCpu: return torch::Device(torch::kCPU);
+    case DeviceChoice::Kind::kCuda: break;
   }
-  throw Error("unknown device '" + name + "' (valid: auto, cpu, cuda, cuda:N)");
+  const std::string name = device_name(choice);
+  if (!torch::cuda::is_available()) {
+    throw Error("device '" + name + "' requested but CUDA is not available in this build or machine (use --device cpu)");
+  }
+  const auto count = static_cast<int>(torch::cuda::device_count());
+  if (choice.index >= count) {
+    throw Error("device '" + name + "': this machine has " + std::to_string(count) + " CUDA device(s)");
+  }
+  return choice.index < 0 ? torch::Device(torch::kCUDA)
+                          : torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(choice.index));
 }
 
 int64_t set_threads(int64_t threads) {

@@ -5,12 +5,13 @@
 
 namespace dlm {
 
+std::string first_line(const std::string& message) { return message.substr(0, message.find('\n')); }
+
 int run_tool(const char* tool, const std::function<int()>& body) {
   try {
     return body();
   } catch (const std::exception& e) {
-    const std::string what = e.what();
-    std::fprintf(stderr, "%s: error: %s\n", tool, what.substr(0, what.find('\n')).c_str());
+    std::fprintf(stderr, "%s: error: %s\n", tool, first_line(e.what()).c_str());
   }
   return 1;
 }

@@ -10,9 +10,9 @@
 #include "dlm/config.h"
 #include "dlm/data/bpe_tokenizer.h"
 #include "dlm/data/tokenizer.h"
-#include "dlm/data/utf8.h"
 #include "dlm/error.h"
 #include "dlm/files.h"
+#include "dlm/utf8.h"
 #include "test_util.h"
 
 namespace {

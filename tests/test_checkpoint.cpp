@@ -8,6 +8,7 @@
 #include "dlm/error.h"
 #include "dlm/files.h"
 #include "dlm/model/checkpoint.h"
+#include "dlm/model/run_dir.h"
 #include "dlm/train/trainer.h"
 #include "test_util.h"
 

@@ -83,27 +83,27 @@ TEST(Collator, MaskedFractionMatchesTheRate) {
 TEST(Collator, RateDistributions) {
   at::Generator gen = at::detail::createCPUGenerator(5);
   dlm::DiffusionConfig c;
-  c.rate_dist = "discrete";
+  c.rate_dist = dlm::RateDist::kDiscrete;
   c.rates = {0.2, 0.6};
   const auto d = dlm::sample_rates(1000, c, gen);
   EXPECT_TRUE((d.eq(0.2).logical_or(d.eq(0.6))).all().item<bool>());
   EXPECT_GT(d.eq(0.2).sum().item<int64_t>(), 400);
   EXPECT_GT(d.eq(0.6).sum().item<int64_t>(), 400);
 
-  c.rate_dist = "uniform";
+  c.rate_dist = dlm::RateDist::kUniform;
   const auto u = dlm::sample_rates(2000, c, gen);
   EXPECT_GE(u.min().item<double>(), c.eps);
   EXPECT_LE(u.max().item<double>(), 1.0);
   EXPECT_NEAR(u.mean().item<double>(), 0.5, 0.03);
 
-  c.rate_dist = "antithetic";
+  c.rate_dist = dlm::RateDist::kAntithetic;
   const auto a = std::get<0>(dlm::sample_rates(8, c, gen).sort());
   // One per stratum of width (1 - eps) / 8: evenly spaced.
   const auto gaps = a.slice(0, 1) - a.slice(0, 0, 7);
   EXPECT_TRUE(torch::allclose(gaps, torch::full({7}, (1 - c.eps) / 8, torch::kFloat64), 1e-9, 1e-9));
 
-  c.rate_per = "batch";
-  c.rate_dist = "uniform";
+  c.rate_per = dlm::RatePer::kBatch;
+  c.rate_dist = dlm::RateDist::kUniform;
   const auto per_batch = dlm::sample_rates(16, c, gen);
   EXPECT_TRUE(per_batch.eq(per_batch[0]).all().item<bool>());
 }

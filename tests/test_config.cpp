@@ -93,16 +93,52 @@ TEST(Config, FuzzRegressionsInvalidUtf8AndNumberOverflow) {
   EXPECT_NE(error_of([&] { dlm::parse_json("{\"a\": 1e999}", "x.json"); }).find("x.json"), std::string::npos);
 }
 
-TEST(Config, RoundTripsThroughJson) {
+// Every key of every section, each with a value that is not its default: read into a config and
+// written back, the document must come out unchanged. A key the reader drops is refused as unknown, a
+// key the writer drops is missing, and a key read into the wrong field comes back as its default.
+TEST(Config, EveryKeyRoundTripsThroughJson) {
+  const nlohmann::json doc = nlohmann::json::parse(R"({
+    "name": "every-key", "objective": "ar",
+    "data": {"kind": "pairs", "path": "d.txt", "format": "tsv", "separator": "|", "seq_len": 48,
+             "val_fraction": 0.25, "val_max": 7, "shuffle_seed": 9, "val_path": "v.txt", "cache_dir": "cache"},
+    "tokenizer": {"kind": "sentencepiece", "path": "t.model", "vocab_size": 500, "model_type": "bpe",
+                  "character_coverage": 0.5, "train_max_bytes": 1000},
+    "model": {"type": "mlp", "d_model": 96, "n_layer": 3, "n_head": 6, "d_ff": 200, "dropout": 0.25,
+              "norm": "rmsnorm", "pos": "rotary", "tie_head": false, "time_cond": "adaln", "mlp_hidden": 64,
+              "attention": "explicit", "activation": "swiglu", "norm_weight": false, "emb_norm": true,
+              "qk_norm": true, "bias": false},
+    "diffusion": {"rate_dist": "antithetic", "rates": [0.5, 0.25], "eps": 0.125, "rate_per": "batch",
+                  "prefix_len": 4, "prefix_prob": 0.5, "loss_on": "all", "weighting": "elbo", "mask_pad": false,
+                  "cfg_dropout": 0.125},
+    "sample": {"steps": 12, "schedule": "loglinear", "strategy": "margin", "sampling": "nucleus",
+               "temperature": 0.5, "top_k": 3, "top_p": 0.75, "length": 9, "threshold": 0.5,
+               "entropy_bound": 0.25, "order_temperature": 0.5, "block_length": 8, "kv_cache": true,
+               "cache": false, "cfg_scale": 1.5, "stop": ["END", "\n\n"]},
+    "train": {"steps": 77, "batch_size": 5, "grad_accum": 2, "lr": 0.0625, "min_lr_ratio": 0.5, "warmup": 3,
+              "weight_decay": 0.125, "beta1": 0.5, "beta2": 0.75, "grad_clip": 2.0, "seed": 11, "eval_every": 13,
+              "log_every": 17, "threads": 1, "device": "cuda:1", "precision": "bf16", "time_limit": 60.0,
+              "dist_backend": "gloo", "dist_timeout": 30.0},
+    "eval": {"t_samples": 3, "seed": 5, "batch_size": 4, "levels": [0.5]}
+  })");
+  const nlohmann::json defaults = dlm::to_json(dlm::Config{});
+  ASSERT_EQ(doc.size(), defaults.size());
+  for (const auto& [section, value] : defaults.items()) {
+    ASSERT_TRUE(doc.contains(section)) << section;
+    if (!value.is_object()) {
+      EXPECT_NE(doc[section], value) << section << " must differ from its default";
+      continue;
+    }
+    EXPECT_EQ(doc[section].size(), value.size()) << section << ": the document must name every key";
+    for (const auto& [key, v] : value.items()) {
+      ASSERT_TRUE(doc[section].contains(key)) << section << "." << key;
+      EXPECT_NE(doc[section][key], v) << section << "." << key << " must differ from its default";
+    }
+  }
   dlm::Config c;
-  c.model.d_model = 96;
-  c.diffusion.rates = {0.3};
-  c.sample.strategy = dlm::Strategy::kL2R;
-  c.sample.stop = {"\n\n", "END"};
-  c.sample.block_length = 32;
-  dlm::Config d;
-  dlm::apply_json(d, dlm::to_json(c));
-  EXPECT_EQ(dlm::to_json(c), dlm::to_json(d));
+  dlm::apply_json(c, doc);
+  EXPECT_EQ(dlm::to_json(c), doc);
+  EXPECT_EQ(c.train.device, (dlm::DeviceChoice{dlm::DeviceChoice::Kind::kCuda, 1}));
+  EXPECT_EQ(c.model.attention, dlm::AttentionKind::kExplicit);
 }
 
 }  // namespace

@@ -172,11 +172,11 @@ TEST(Corpus, TheNeverMaskedPrefixIsNeverMasked) {
   dc.prefix_len = 16;
   dc.mask_pad = false;
   torch::Generator gen = at::detail::createCPUGenerator(3);
-  for (const char* dist : {"uniform", "antithetic", "discrete"}) {
+  for (const auto dist : {dlm::RateDist::kUniform, dlm::RateDist::kAntithetic, dlm::RateDist::kDiscrete}) {
     dc.rate_dist = dist;
     for (int trial = 0; trial < 20; ++trial) {
       const dlm::Batch b = dlm::collate(group, dc, tok.mask_id(), gen);
-      EXPECT_FALSE(b.masked.narrow(1, 0, 16).any().item<bool>()) << dist;
+      EXPECT_FALSE(b.masked.narrow(1, 0, 16).any().item<bool>()) << dlm::enum_name(dist);
       EXPECT_TRUE(torch::equal(b.input.narrow(1, 0, 16), b.target.narrow(1, 0, 16)));
       EXPECT_TRUE(b.masked.narrow(1, 16, 16).any(1).all().item<bool>());  // something after it is
     }
@@ -198,10 +198,10 @@ TEST(SentencePiece, TrainsRoundTripsAndSerialises) {
     for (const auto& d : kDocs) texts.push_back(d + " " + std::to_string(i * 7));
   }
   dlm::TokenizerConfig tc;
-  tc.kind = "sentencepiece";
+  tc.kind = dlm::TokenizerKind::kSentencePiece;
   tc.vocab_size = 400;  // room for the 256 byte-fallback pieces
   for (const char* type : {"unigram", "bpe"}) {
-    tc.model_type = type;
+    tc.model_type = dlm::parse_enum<dlm::SpmModelType>(type, "model type");
     const auto tok = dlm::build_tokenizer(tc, texts, dir + "/" + type);
     ASSERT_TRUE(fs::exists(dir + "/" + type + "/tokenizer.model")) << type;
     // At most 400 pieces (a corpus this small supports fewer), nothing appended: the trained model

@@ -140,7 +140,7 @@ TEST(Dataset, BadInputsAreClearErrors) {
 // nlohmann out_of_range instead of a dlm::Error.
 TEST(Dataset, FuzzRegressionNumberOverflowInJsonl) {
   auto c = config("documents", "fuzz.jsonl");
-  c.format = "jsonl";
+  c.format = dlm::DataFormat::kJsonl;
   EXPECT_THROW(dlm::parse_examples(c, "555E555\n"), dlm::Error);
 }
 

@@ -47,7 +47,7 @@ TEST(Model, EveryVariantMapsIdsToLogits) {
     }
   }
   auto c = small();
-  c.type = "mlp";
+  c.type = dlm::ModelType::kMlp;
   auto mlp = dlm::make_model(c, 20, 16);
   EXPECT_EQ(mlp->forward(ids, t).sizes(), (std::vector<int64_t>{3, 10, 20}));
 }
@@ -140,20 +140,19 @@ namespace {
 // The attention kernels this LibTorch has: fused only on 2.x.
 std::vector<dlm::AttentionKernel> kernels() {
   std::vector<dlm::AttentionKernel> out = {dlm::AttentionKernel::kExplicit};
-  if (dlm::parse_attention_kernel("auto") == dlm::AttentionKernel::kFused) out.push_back(dlm::AttentionKernel::kFused);
+  if (dlm::attention_kernel(dlm::AttentionKind::kAuto) == dlm::AttentionKernel::kFused) out.push_back(dlm::AttentionKernel::kFused);
   return out;
 }
 
 TEST(Attention, FusedIsTheDefaultExactlyWhereLibTorchHasIt) {
 #if TORCH_VERSION_MAJOR >= 2
-  EXPECT_EQ(dlm::parse_attention_kernel("auto"), dlm::AttentionKernel::kFused);
-  EXPECT_EQ(dlm::parse_attention_kernel("fused"), dlm::AttentionKernel::kFused);
+  EXPECT_EQ(dlm::attention_kernel(dlm::AttentionKind::kAuto), dlm::AttentionKernel::kFused);
+  EXPECT_EQ(dlm::attention_kernel(dlm::AttentionKind::kFused), dlm::AttentionKernel::kFused);
 #else
-  EXPECT_EQ(dlm::parse_attention_kernel("auto"), dlm::AttentionKernel::kExplicit);
-  EXPECT_THROW(dlm::parse_attention_kernel("fused"), dlm::Error);
+  EXPECT_EQ(dlm::attention_kernel(dlm::AttentionKind::kAuto), dlm::AttentionKernel::kExplicit);
+  EXPECT_THROW(dlm::attention_kernel(dlm::AttentionKind::kFused), dlm::Error);
 #endif
-  EXPECT_EQ(dlm::parse_attention_kernel("explicit"), dlm::AttentionKernel::kExplicit);
-  EXPECT_THROW(dlm::parse_attention_kernel("flash"), dlm::Error);
+  EXPECT_EQ(dlm::attention_kernel(dlm::AttentionKind::kExplicit), dlm::AttentionKernel::kExplicit);
 }
 
 // The explicit kernel against attention written out position by position.
@@ -190,24 +189,24 @@ TEST(Attention, ModelsGiveTheSameLogitsWithEveryKernel) {
   for (bool causal : {false, true}) {
     auto c = small();
     c.pos = dlm::PosKind::kRotary;
-    c.attention = "explicit";
+    c.attention = dlm::AttentionKind::kExplicit;
     torch::manual_seed(3);
     dlm::TransformerImpl reference(c, 20, 16, causal);
     reference.eval();
     const auto ids = torch::randint(2, 20, {2, 11});
     const auto expected = reference.forward(ids, torch::zeros({2}));
     for (const auto kernel : kernels()) {
-      c.attention = kernel == dlm::AttentionKernel::kFused ? "fused" : "explicit";
+      c.attention = kernel == dlm::AttentionKernel::kFused ? dlm::AttentionKind::kFused : dlm::AttentionKind::kExplicit;
       torch::manual_seed(3);
       dlm::TransformerImpl model(c, 20, 16, causal);
       model.eval();
-      EXPECT_LT((model.forward(ids, torch::zeros({2})) - expected).abs().max().item<double>(), 1e-5) << c.attention;
+      EXPECT_LT((model.forward(ids, torch::zeros({2})) - expected).abs().max().item<double>(), 1e-5) << dlm::enum_name(c.attention);
       if (!causal) continue;
       dlm::KVCache cache;  // prefill 5, a chunk of 4 (offset diagonal mask), then one at a time
       std::vector<torch::Tensor> parts = {model.forward_cached(ids.slice(1, 0, 5), cache),
                                           model.forward_cached(ids.slice(1, 5, 9), cache)};
       for (int64_t i = 9; i < 11; ++i) parts.push_back(model.forward_cached(ids.slice(1, i, i + 1), cache));
-      EXPECT_LT((torch::cat(parts, 1) - expected).abs().max().item<double>(), 1e-5) << c.attention << " cached";
+      EXPECT_LT((torch::cat(parts, 1) - expected).abs().max().item<double>(), 1e-5) << dlm::enum_name(c.attention) << " cached";
     }
   }
 }

@@ -1,11 +1,14 @@
 // Samplers: token choice, unmasking orders, determinism, prefix preservation, EOS stop.
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include <ATen/CPUGeneratorImpl.h>
 
 #include "dlm/diffusion/denoise.h"
 #include "dlm/diffusion/sampler.h"
 #include "dlm/model/model.h"
+#include "dlm/random.h"
 
 namespace {
 
@@ -114,6 +117,32 @@ TEST(Sampler, SameSeedGivesSameSamplesAndOtherSeedsDiffer) {
   };
   EXPECT_TRUE(run(42).equal(run(42)));
   EXPECT_FALSE(run(42).equal(run(43)));
+}
+
+// order_temperature T draws the positions to reveal by softmax(score / T), without replacement; 0
+// takes the top ones.
+TEST(Sampler, OrderTemperatureDrawsPositionsBySoftmaxOfTheirScores) {
+  dlm::Candidates c;
+  c.confidence = torch::full({3}, 0.5, torch::kFloat64);
+  c.positions = torch::arange(3);
+  const torch::Tensor scores = torch::tensor({2.0, 1.0, 0.0}, torch::kFloat64);
+  torch::Generator g = dlm::cpu_generator(7);
+  dlm::SampleConfig o;
+  for (double T : {1.0, 0.5}) {
+    o.order_temperature = T;
+    const int n = 4000;
+    int top = 0;
+    for (int k = 0; k < n; ++k) top += dlm::pick_reveals(c, scores, 1, o, g)[0].item<int64_t>() == 0 ? 1 : 0;
+    const double expected = std::exp(2.0 / T) / (std::exp(2.0 / T) + std::exp(1.0 / T) + 1.0);  // .665, .867
+    EXPECT_NEAR(static_cast<double>(top) / n, expected, 0.03) << "T " << T;
+    for (int k = 0; k < 50; ++k) {
+      const torch::Tensor two = dlm::pick_reveals(c, scores, 2, o, g);
+      ASSERT_EQ(two.size(0), 2);
+      EXPECT_NE(two[0].item<int64_t>(), two[1].item<int64_t>()) << "drawn with replacement";
+    }
+  }
+  o.order_temperature = 0.0;
+  for (int k = 0; k < 20; ++k) EXPECT_TRUE(torch::equal(dlm::pick_reveals(c, scores, 2, o, g), torch::tensor({0, 1}, torch::kInt64)));
 }
 
 TEST(Sampler, TokenChoice) {

@@ -2,8 +2,8 @@
 #include <gtest/gtest.h>
 
 #include "dlm/data/tokenizer.h"
-#include "dlm/data/utf8.h"
 #include "dlm/error.h"
+#include "dlm/utf8.h"
 
 namespace {
 

@@ -11,9 +11,9 @@
 #include "dlm/data/dataset.h"
 #include "dlm/error.h"
 #include "dlm/model/checkpoint.h"
+#include "dlm/model/run_dir.h"
 #include "dlm/train/evaluate.h"
 #include "dlm/train/run_data.h"
-#include "dlm/train/run_dir.h"
 #include "dlm/train/trainer.h"
 #include "test_util.h"
 
@@ -39,7 +39,7 @@ dlm::Config tiny_config(const std::string& dir) {
   c.train.eval_every = 10;
   c.train.log_every = 100;
   c.train.threads = 1;
-  c.train.device = "cpu";
+  c.train.device = dlm::parse_device("cpu");
   return c;
 }
 

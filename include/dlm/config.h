@@ -14,6 +14,17 @@ namespace dlm {
 
 // Enum-valued settings. Each is read from its config name once, when the config is read.
 enum class DataKind { kLines, kDocuments, kPairs, kText, kCorpus };
+// How a data file is read; auto picks by its extension (.jsonl, .tsv, else plain).
+enum class DataFormat { kAuto, kPlain, kJsonl, kTsv };
+enum class TokenizerKind { kChar, kByte, kBpe, kSentencePiece };
+enum class SpmModelType { kUnigram, kBpe };  ///< the algorithm of a SentencePiece model trained on the data
+enum class ModelType { kTransformer, kMlp };
+// Attention arithmetic: fused is LibTorch 2.x's scaled_dot_product_attention, explicit is matmul and
+// softmax; auto is fused where LibTorch has it.
+enum class AttentionKind { kAuto, kFused, kExplicit };
+// How masking rates are drawn for training: from `rates` | t ~ U(eps, 1) | stratified U(eps, 1).
+enum class RateDist { kDiscrete, kUniform, kAntithetic };
+enum class RatePer { kSample, kBatch };
 enum class Objective { kDiffusion, kAr };
 enum class NormKind { kLayerNorm, kRmsNorm };
 enum class PosKind { kLearned, kRotary };
@@ -40,11 +51,29 @@ enum class Precision { kFp32, kBf16 };
 // The process group of data-parallel training: auto is Gloo on the CPU and NCCL on CUDA.
 enum class DistBackend { kAuto, kGloo, kNccl };
 
+// A device setting: auto (CUDA when present), cpu, cuda, or cuda:N (index >= 0).
+struct DeviceChoice {
+  enum class Kind { kAuto, kCpu, kCuda };
+  Kind kind = Kind::kAuto;
+  int index = -1;  ///< cuda:N; -1 for plain cuda (the current device)
+  bool operator==(const DeviceChoice& o) const { return kind == o.kind && index == o.index; }
+};
+// Parses auto | cpu | cuda | cuda:N; throws dlm::Error "unknown device 'x' (valid: ...)".
+DeviceChoice parse_device(const std::string& name);
+std::string device_name(const DeviceChoice& device);
+
 // The names of an enum-valued setting, as the config spells them; the config reads and writes
 // enums only through these tables, so adding a value touches one place.
 template <class E>
 using EnumNames = std::vector<std::pair<E, std::string>>;
 const EnumNames<DataKind>& enum_names(DataKind*);
+const EnumNames<DataFormat>& enum_names(DataFormat*);
+const EnumNames<TokenizerKind>& enum_names(TokenizerKind*);
+const EnumNames<SpmModelType>& enum_names(SpmModelType*);
+const EnumNames<ModelType>& enum_names(ModelType*);
+const EnumNames<AttentionKind>& enum_names(AttentionKind*);
+const EnumNames<RateDist>& enum_names(RateDist*);
+const EnumNames<RatePer>& enum_names(RatePer*);
 const EnumNames<Objective>& enum_names(Objective*);
 const EnumNames<NormKind>& enum_names(NormKind*);
 const EnumNames<PosKind>& enum_names(PosKind*);
@@ -84,7 +113,7 @@ E parse_enum(const std::string& name, const std::string& what) {
 struct DataConfig {
   DataKind kind = DataKind::kLines;  ///< lines | documents | pairs | text | corpus (token blocks)
   std::string path;                  ///< training file (relative paths resolve against the config file)
-  std::string format = "auto";       ///< auto | plain | jsonl | tsv (auto: by file extension)
+  DataFormat format = DataFormat::kAuto;  ///< auto | plain | jsonl | tsv (auto: by file extension)
   std::string separator = ">";       ///< pairs in plain format: prompt and answer split at the first one
   int64_t seq_len = 32;              ///< tokens per example (prompt + text + EOS + padding)
   double val_fraction = 0.1;         ///< share of examples held out for validation (text: its last windows)
@@ -95,18 +124,18 @@ struct DataConfig {
 };
 
 struct TokenizerConfig {
-  std::string kind = "char";         ///< char (code points seen in the data) | byte (256 bytes) |
+  TokenizerKind kind = TokenizerKind::kChar;  ///< char (code points seen in the data) | byte (256 bytes) |
                                      ///< bpe (GPT-2/RoBERTa files) | sentencepiece (trained or loaded)
   std::string path;                  ///< bpe: folder of vocab.json+merges.txt or encoder.json+vocab.bpe;
                                      ///< sentencepiece: a .model to load (empty: train one on the data)
   int64_t vocab_size = 8000;         ///< sentencepiece training: pieces including specials
-  std::string model_type = "unigram";  ///< sentencepiece training: unigram | bpe
+  SpmModelType model_type = SpmModelType::kUnigram;  ///< sentencepiece training: unigram | bpe
   double character_coverage = 1.0;   ///< sentencepiece training: share of characters kept as pieces
   int64_t train_max_bytes = 20000000;  ///< sentencepiece training: at most this much text is used
 };
 
 struct ModelConfig {
-  std::string type = "transformer";  ///< transformer | mlp (seed 001's toy)
+  ModelType type = ModelType::kTransformer;  ///< transformer | mlp (seed 001's toy)
   int64_t d_model = 128;             ///< width of the residual stream
   int64_t n_layer = 4;               ///< transformer blocks
   int64_t n_head = 4;                ///< attention heads; must divide d_model
@@ -117,8 +146,7 @@ struct ModelConfig {
   bool tie_head = true;              ///< output head shares the token embedding
   TimeCond time_cond = TimeCond::kNone;  ///< none | add (embedding of t added) | adaln (DiT-style)
   int64_t mlp_hidden = 256;          ///< hidden width of the mlp model
-  std::string attention = "auto";    ///< auto | fused (LibTorch 2.x SDPA) | explicit (matmul, softmax);
-                                     ///< auto is fused where LibTorch has it
+  AttentionKind attention = AttentionKind::kAuto;  ///< auto | fused (LibTorch 2.x SDPA) | explicit (matmul, softmax)
   Activation activation = Activation::kGelu;  ///< gelu | relu2 | swiglu (MLP of the transformer blocks)
   bool norm_weight = true;           ///< norms carry a learned per-channel weight (false: weightless)
   bool emb_norm = false;             ///< weightless RMS norm on the token embeddings
@@ -127,10 +155,10 @@ struct ModelConfig {
 };
 
 struct DiffusionConfig {
-  std::string rate_dist = "uniform";  ///< discrete | uniform | antithetic
+  RateDist rate_dist = RateDist::kUniform;  ///< discrete | uniform | antithetic
   std::vector<double> rates = {1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1};  ///< for discrete
   double eps = 1e-3;                  ///< uniform/antithetic: t ~ U(eps, 1)
-  std::string rate_per = "sample";    ///< sample | batch (seed 003: one rate for the whole batch)
+  RatePer rate_per = RatePer::kSample;  ///< sample | batch (seed 003: one rate for the whole batch)
   int64_t prefix_len = 0;             ///< first tokens of every example never masked (seed 003: 16)
   double prefix_prob = 0.0;           ///< share of examples that keep a random-length prefix unmasked,
                                       ///< so the model learns to continue any prefix (dgen --prefix)
@@ -141,7 +169,7 @@ struct DiffusionConfig {
                                       ///< masked instead of given: the unconditional model of guidance
 };
 
-// Sampling settings; dlm/generate/sample_options.h defines each one's checks, flag and help line.
+// Sampling settings; dlm/sample_options.h defines each one's checks, flag and help line.
 struct SampleConfig {
   int64_t steps = 10;                 ///< denoising steps (per whole canvas; blocks share them)
   Schedule schedule = Schedule::kCosine;  ///< linear | cosine | exponential | loglinear
@@ -176,7 +204,7 @@ struct TrainConfig {
   int64_t eval_every = 200;           ///< steps between validation + checkpoint
   int64_t log_every = 50;             ///< steps between plain log lines (non-terminal output)
   int64_t threads = 0;                ///< CPU threads; 0 means the core count
-  std::string device = "auto";        ///< auto | cpu | cuda
+  DeviceChoice device;                ///< auto | cpu | cuda | cuda:N
   Precision precision = Precision::kFp32;  ///< fp32 | bf16 (autocast for training, validation and sampling)
   double time_limit = 0.0;            ///< seconds of training (validation excluded) before a final
                                       ///< validation and checkpoint; 0: train.steps alone decides

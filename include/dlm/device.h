@@ -11,8 +11,9 @@
 
 namespace dlm {
 
-// auto | cpu | cuda | cuda:N. Throws dlm::Error for unknown names or CUDA without a CUDA device.
-torch::Device resolve_device(const std::string& name);
+// The device a setting names (dlm::parse_device reads it). Throws dlm::Error for CUDA without a CUDA
+// device, or an index past the machine's devices.
+torch::Device resolve_device(const DeviceChoice& choice);
 
 // Sets LibTorch's intra-op threads; 0 means the number of cores. Returns the count in effect.
 int64_t set_threads(int64_t threads);

@@ -13,6 +13,9 @@ class Error : public std::runtime_error {
   explicit Error(const std::string& message) : std::runtime_error(message) {}
 };
 
+// The first line of a message: LibTorch's errors carry a C++ stack trace after it.
+std::string first_line(const std::string& message);
+
 // Runs an app's body; any exception becomes one line `<tool>: error: <message>` on stderr and
 // exit status 1 (LibTorch's messages are cut to their first line, without the C++ stack trace).
 int run_tool(const char* tool, const std::function<int()>& body);

@@ -3,11 +3,16 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace dlm {
 
 // Reads a whole file; throws dlm::Error naming the path when it cannot be read.
 std::string read_file(const std::string& path);
+
+// The lines of a text file's contents: split at '\n', a trailing '\r' dropped from each, and the final
+// newline ending the last line rather than starting an empty one.
+std::vector<std::string> split_lines(const std::string& text);
 
 // Every write of a file a user keeps (checkpoints, configs, tokenizers, token caches, metrics,
 // markers) goes through here: `write` fills `path`.tmp, which is synced to disk and renamed over

@@ -15,9 +15,9 @@
 #include <vector>
 
 #include "dlm/config.h"
-#include "dlm/data/utf8.h"
 #include "dlm/error.h"
 #include "dlm/files.h"
+#include "dlm/utf8.h"
 #include "gpt2_pretokenizer.h"
 
 namespace dlm {
@@ -359,15 +359,7 @@ std::unique_ptr<Tokenizer> load_bpe_tokenizer(const std::string& folder) {
   const std::string text = read_file(merges_path);
   std::vector<std::pair<std::string, std::string>> merges;
   std::vector<size_t> line_numbers;
-  std::vector<std::string> lines;
-  for (size_t start = 0; start <= text.size();) {
-    size_t end = text.find('\n', start);
-    if (end == std::string::npos) end = text.size();
-    std::string line = text.substr(start, end - start);
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    lines.push_back(std::move(line));
-    start = end + 1;
-  }
+  std::vector<std::string> lines = split_lines(text);
   while (!lines.empty() && lines.back().find_first_not_of(" \t") == std::string::npos) lines.pop_back();
   for (size_t i = 0; i < lines.size(); ++i) {
     if (i == 0 && lines[i].rfind("#version", 0) == 0) continue;

@@ -123,7 +123,7 @@ void write_token_file(const std::string& path, const std::vector<std::vector<int
 std::string cached_token_file(const DataConfig& data, const std::string& source, const Tokenizer& tokenizer,
                               const std::string& cache_dir) {
   const std::string content = read_file(source);
-  const std::string key = cache_key(tokenizer.to_json().dump() + "\n" + data.format + "\n", content);
+  const std::string key = cache_key(tokenizer.to_json().dump() + "\n" + enum_name(data.format) + "\n", content);
   const std::string path = (fs::path(cache_dir) / (fs::path(source).stem().string() + "-" + key + ".tok")).string();
   std::error_code ec;
   if (fs::exists(path, ec)) {

@@ -4,39 +4,24 @@
 #include <filesystem>
 #include <random>
 
-#include "dlm/data/utf8.h"
 #include "dlm/error.h"
 #include "dlm/files.h"
+#include "dlm/utf8.h"
 
 namespace dlm {
 namespace {
-
-std::vector<std::string> split_lines(const std::string& content) {
-  std::vector<std::string> lines;
-  size_t start = 0;
-  while (start <= content.size()) {
-    size_t end = content.find('\n', start);
-    if (end == std::string::npos) end = content.size();
-    std::string line = content.substr(start, end - start);
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    lines.push_back(std::move(line));
-    start = end + 1;
-  }
-  if (!lines.empty() && lines.back().empty()) lines.pop_back();  // the final newline
-  return lines;
-}
 
 bool is_blank(const std::string& s) { return s.find_first_not_of(" \t") == std::string::npos; }
 
 std::string extension(const std::string& path) { return std::filesystem::path(path).extension().string(); }
 
 // The concrete format: plain, jsonl or tsv.
-std::string resolve_format(const DataConfig& c) {
-  if (c.format != "auto") return c.format;
+DataFormat resolve_format(const DataConfig& c) {
+  if (c.format != DataFormat::kAuto) return c.format;
   const std::string ext = extension(c.path);
-  if (ext == ".jsonl") return "jsonl";
-  if (ext == ".tsv") return "tsv";
-  return "plain";
+  if (ext == ".jsonl") return DataFormat::kJsonl;
+  if (ext == ".tsv") return DataFormat::kTsv;
+  return DataFormat::kPlain;
 }
 
 const std::string& json_string(const nlohmann::json& j, const char* key, const std::string& where) {
@@ -50,22 +35,22 @@ const std::string& json_string(const nlohmann::json& j, const char* key, const s
 std::vector<TextExample> read_examples(const DataConfig& c) { return parse_examples(c, read_file(c.path)); }
 
 std::vector<TextExample> parse_examples(const DataConfig& c, const std::string& content) {
-  const std::string format = resolve_format(c);
-  if (c.kind == DataKind::kCorpus && format != "plain" && format != "jsonl") {
-    throw Error("data.format '" + format + "' is not supported for data.kind 'corpus' (use plain or jsonl)");
+  const DataFormat format = resolve_format(c);
+  if (c.kind == DataKind::kCorpus && format == DataFormat::kTsv) {
+    throw Error("data.format '" + enum_name(format) + "' is not supported for data.kind 'corpus' (use plain or jsonl)");
   }
-  if (c.kind == DataKind::kText && format != "plain") {
-    throw Error("data.format '" + format + "' is not supported for data.kind 'text' (use plain)");
+  if (c.kind == DataKind::kText && format != DataFormat::kPlain) {
+    throw Error("data.format '" + enum_name(format) + "' is not supported for data.kind 'text' (use plain)");
   }
   std::vector<std::string> lines = split_lines(content);
   for (size_t i = 0; i < lines.size(); ++i) utf8_decode(lines[i], c.path + ":" + std::to_string(i + 1));
 
   std::vector<TextExample> out;
   const auto where = [&](size_t i) { return c.path + ":" + std::to_string(i + 1); };
-  if (c.kind == DataKind::kText || (c.kind == DataKind::kCorpus && format == "plain")) {
+  if (c.kind == DataKind::kText || (c.kind == DataKind::kCorpus && format == DataFormat::kPlain)) {
     // A plain corpus file is one document.
     if (!is_blank(content)) out.push_back({"", content, c.path});
-  } else if (format == "jsonl") {
+  } else if (format == DataFormat::kJsonl) {
     for (size_t i = 0; i < lines.size(); ++i) {
       if (is_blank(lines[i])) continue;
       const nlohmann::json j = parse_json(lines[i], where(i));
@@ -80,7 +65,7 @@ std::vector<TextExample> parse_examples(const DataConfig& c, const std::string& 
       if (!is_blank(lines[i])) out.push_back({"", lines[i], where(i)});
     }
   } else if (c.kind == DataKind::kPairs) {
-    const std::string sep = format == "tsv" ? "\t" : c.separator;
+    const std::string sep = format == DataFormat::kTsv ? "\t" : c.separator;
     for (size_t i = 0; i < lines.size(); ++i) {
       if (is_blank(lines[i])) continue;
       const auto pos = lines[i].find(sep);

@@ -11,9 +11,9 @@
 #include <filesystem>
 #include <mutex>
 
-#include "dlm/data/utf8.h"
 #include "dlm/error.h"
 #include "dlm/files.h"
+#include "dlm/utf8.h"
 #include "spm_shim/spm_shim.h"
 
 namespace dlm {
@@ -322,7 +322,7 @@ std::unique_ptr<Tokenizer> train_sentencepiece(const TokenizerConfig& config, co
   // Ids 0..3 are pad, unk, bos, eos, then <mask> and <sep>; byte fallback makes every string encodable.
   // Newlines are pieces of their own: paragraph structure is part of the text a model must learn.
   const std::vector<std::pair<std::string, std::string>> args = {
-      {"model_type", config.model_type},
+      {"model_type", enum_name(config.model_type)},
       {"vocab_size", std::to_string(config.vocab_size)},
       {"character_coverage", std::to_string(config.character_coverage)},
       {"pad_id", "0"}, {"unk_id", "1"}, {"bos_id", "2"}, {"eos_id", "3"},

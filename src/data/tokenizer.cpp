@@ -7,8 +7,8 @@
 
 #include "dlm/data/bpe_tokenizer.h"
 #include "dlm/data/sentencepiece_tokenizer.h"
-#include "dlm/data/utf8.h"
 #include "dlm/error.h"
+#include "dlm/utf8.h"
 
 namespace dlm {
 namespace {
@@ -128,17 +128,17 @@ nlohmann::json ByteTokenizer::to_json() const { return {{"kind", "byte"}}; }
 
 std::unique_ptr<Tokenizer> build_tokenizer(const TokenizerConfig& config, const std::vector<std::string>& texts,
                                            const std::string& work_dir) {
-  if (config.kind == "char") return std::make_unique<CharTokenizer>(CharTokenizer::build(texts));
-  if (config.kind == "byte") return std::make_unique<ByteTokenizer>();
-  if (config.kind == "bpe") {
-    if (config.path.empty()) throw Error("tokenizer.path: a bpe tokenizer needs the folder with its vocabulary files");
-    return load_bpe_tokenizer(config.path);
+  switch (config.kind) {
+    case TokenizerKind::kChar: return std::make_unique<CharTokenizer>(CharTokenizer::build(texts));
+    case TokenizerKind::kByte: return std::make_unique<ByteTokenizer>();
+    case TokenizerKind::kBpe:
+      if (config.path.empty()) throw Error("tokenizer.path: a bpe tokenizer needs the folder with its vocabulary files");
+      return load_bpe_tokenizer(config.path);
+    case TokenizerKind::kSentencePiece:
+      if (!config.path.empty()) return load_sentencepiece_model(config.path);
+      return train_sentencepiece(config, texts, work_dir);
   }
-  if (config.kind == "sentencepiece") {
-    if (!config.path.empty()) return load_sentencepiece_model(config.path);
-    return train_sentencepiece(config, texts, work_dir);
-  }
-  throw Error("unknown tokenizer kind '" + config.kind + "' (valid: char, byte, bpe, sentencepiece)");
+  throw Error("tokenizer kind " + std::to_string(static_cast<int>(config.kind)) + " has no builder");
 }
 
 std::unique_ptr<Tokenizer> load_tokenizer_files(const std::string& path) {
@@ -152,11 +152,16 @@ std::unique_ptr<Tokenizer> tokenizer_from_json(const nlohmann::json& j) {
   if (!j.is_object() || !j.contains("kind") || !j["kind"].is_string()) {
     throw Error("tokenizer description is malformed (no 'kind')");
   }
-  const std::string kind = j["kind"];
-  if (kind == "byte") return std::make_unique<ByteTokenizer>();
-  if (kind == "bpe") return bpe_tokenizer_from_json(j);
-  if (kind == "sentencepiece") return sentencepiece_from_json(j);
-  if (kind == "char") {
+  TokenizerKind kind;
+  try {
+    kind = parse_enum<TokenizerKind>(j["kind"].get<std::string>(), "tokenizer kind");
+  } catch (const Error& e) {
+    throw Error(std::string(e.what()) + " in checkpoint");
+  }
+  if (kind == TokenizerKind::kByte) return std::make_unique<ByteTokenizer>();
+  if (kind == TokenizerKind::kBpe) return bpe_tokenizer_from_json(j);
+  if (kind == TokenizerKind::kSentencePiece) return sentencepiece_from_json(j);
+  {
     if (!j.contains("code_points") || !j["code_points"].is_array()) throw Error("char tokenizer has no 'code_points'");
     std::vector<char32_t> chars;
     for (const auto& v : j["code_points"]) {
@@ -165,7 +170,6 @@ std::unique_ptr<Tokenizer> tokenizer_from_json(const nlohmann::json& j) {
     }
     return std::make_unique<CharTokenizer>(std::move(chars));
   }
-  throw Error("unknown tokenizer kind '" + kind + "' in checkpoint");
 }
 
 }  // namespace dlm

@@ -8,13 +8,6 @@
 
 namespace dlm {
 
-RateDist parse_rate_dist(const std::string& name) {
-  if (name == "discrete") return RateDist::kDiscrete;
-  if (name == "uniform") return RateDist::kUniform;
-  if (name == "antithetic") return RateDist::kAntithetic;
-  throw Error("unknown rate distribution '" + name + "' (valid: discrete, uniform, antithetic)");
-}
-
 std::vector<bool> maskable_positions(const Example& e, const DiffusionConfig& c) {
   const int64_t L = static_cast<int64_t>(e.ids.size());
   const int64_t first = std::max(e.n_prompt, c.prefix_len);
@@ -25,11 +18,11 @@ std::vector<bool> maskable_positions(const Example& e, const DiffusionConfig& c)
 }
 
 torch::Tensor sample_rates(int64_t B, const DiffusionConfig& c, torch::Generator& gen) {
-  const bool per_batch = c.rate_per == "batch";
+  const bool per_batch = c.rate_per == RatePer::kBatch;
   const int64_t n = per_batch ? 1 : B;
   const auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
   torch::Tensor t;
-  switch (parse_rate_dist(c.rate_dist)) {
+  switch (c.rate_dist) {
     case RateDist::kDiscrete: {
       const torch::Tensor table = torch::tensor(c.rates, f64);
       const torch::Tensor idx = torch::randint(0, static_cast<int64_t>(c.rates.size()), {n}, gen,

@@ -24,8 +24,9 @@ Loop::Loop(DenoiserImpl& model, const DenoiseRows& rows, const SampleConfig& o, 
       W_(rows.tokens.size(1)),
       guided_(o.cfg_scale > 0.0) {
   if (o_.kv_cache && !transformer_) throw Error("sample.kv_cache needs a transformer model");
-  // cpu: the loop's bookkeeping; only the passes run on the model's device
-  x_ = rows.tokens.to(torch::kCPU, torch::kInt64).contiguous();
+  // cpu: the loop's bookkeeping; only the passes run on the model's device. A copy: the caller's
+  // canvases stay as they were.
+  x_ = rows.tokens.to(torch::kCPU, torch::kInt64).clone(torch::MemoryFormat::Contiguous);
   generate_ = rows.generate.to(torch::kCPU, torch::kBool).contiguous();
   valid_ = rows.valid.to(torch::kCPU, torch::kBool).contiguous();
   span_ = rows.span.to(torch::kCPU, torch::kBool).contiguous();

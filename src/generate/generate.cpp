@@ -6,11 +6,11 @@
 #include <fstream>
 #include <map>
 
-#include "dlm/data/utf8.h"
 #include "dlm/device.h"
 #include "dlm/diffusion/sampler.h"
 #include "dlm/error.h"
 #include "dlm/random.h"
+#include "dlm/utf8.h"
 
 namespace dlm {
 namespace {

@@ -11,7 +11,6 @@
 
 #include <torch/version.h>
 
-#include "dlm/data/utf8.h"
 #include "dlm/error.h"
 #include "dlm/files.h"
 
@@ -20,9 +19,6 @@ namespace {
 
 constexpr const char* kFormat = "dlm-checkpoint";
 constexpr int kVersion = 1;
-
-// The first line of a LibTorch error, without its C++ stack trace.
-std::string first_line(const std::string& what) { return what.substr(0, what.find('\n')); }
 
 std::vector<std::pair<std::string, torch::Tensor>> model_tensors(DenoiserImpl& model) {
   std::vector<std::pair<std::string, torch::Tensor>> out;
@@ -322,60 +318,6 @@ LoadedModel load_model_for_inference(const std::string& path, const torch::Devic
   out.model->eval();
   out.step = reader.state().step;
   return out;
-}
-
-std::string latest_run_marker() { return "runs/LATEST"; }
-
-std::string resolve_checkpoint_path(const std::string& given) {
-  namespace fs = std::filesystem;
-  std::string target = given;
-  if (target.empty()) {
-    std::ifstream in(latest_run_marker());
-    if (!in || !std::getline(in, target) || target.empty()) {
-      throw Error("no --checkpoint given and no trained run recorded in " + latest_run_marker() +
-                  " (train one with dtrain first)");
-    }
-  }
-  std::error_code ec;
-  if (fs::is_directory(target, ec)) {
-    for (const char* name : {"best.pt", "last.pt"}) {
-      const fs::path p = fs::path(target) / name;
-      if (fs::exists(p, ec)) return p.string();
-    }
-    throw Error(target + ": run directory has no best.pt or last.pt");
-  }
-  if (!fs::exists(target, ec)) throw Error(target + ": checkpoint not found");
-  return target;
-}
-
-std::unique_ptr<Tokenizer> open_tokenizer(const std::string& path) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  const bool dir = !path.empty() && fs::is_directory(path, ec);
-  const bool vocab_dir = dir && (fs::exists(fs::path(path) / "vocab.json", ec) || fs::exists(fs::path(path) / "encoder.json", ec));
-  const bool checkpoint = path.empty() || (dir && !vocab_dir) || fs::path(path).extension() == ".pt";
-  if (checkpoint) return CheckpointReader(resolve_checkpoint_path(path)).tokenizer();
-  return load_tokenizer_files(path);
-}
-
-nlohmann::json tokenize_to_json(const Tokenizer& tok, const std::string& text, const std::string& where) {
-  utf8_decode(text, where);  // names the offset of a bad byte
-  const std::vector<int64_t> ids = tok.encode(text);
-  nlohmann::json pieces = nlohmann::json::array();
-  for (int64_t id : ids) pieces.push_back(tok.piece(id));
-  return {{"ids", ids}, {"pieces", pieces}};
-}
-
-std::string detokenize_json(const Tokenizer& tok, const std::string& json_text, const std::string& where) {
-  const nlohmann::json j = parse_json(json_text, where);
-  const nlohmann::json* ids = j.is_array() ? &j : (j.is_object() && j.contains("ids") ? &j["ids"] : nullptr);
-  if (!ids || !ids->is_array()) throw Error(where + ": expected {\"ids\": [...]} or a JSON array of ids");
-  std::vector<int64_t> values;
-  for (size_t i = 0; i < ids->size(); ++i) {
-    if (!(*ids)[i].is_number_integer()) throw Error(where + ": ids[" + std::to_string(i) + "] is not an integer");
-    values.push_back((*ids)[i].get<int64_t>());
-  }
-  return tok.decode(values);
 }
 
 }  // namespace dlm

@@ -75,15 +75,16 @@ torch::Tensor project(torch::nn::Linear& lin, TransposedWeight& cache, const tor
   return lin->bias.defined() ? y.add_(lin->bias) : y;
 }
 
-AttentionKernel parse_attention_kernel(const std::string& name) {
-  if (name == "explicit") return AttentionKernel::kExplicit;
+AttentionKernel attention_kernel(AttentionKind attention) {
+  if (attention == AttentionKind::kExplicit) return AttentionKernel::kExplicit;
 #if TORCH_VERSION_MAJOR >= 2
-  if (name == "auto" || name == "fused") return AttentionKernel::kFused;
+  return AttentionKernel::kFused;
 #else
-  if (name == "auto") return AttentionKernel::kExplicit;
-  if (name == "fused") throw Error("model.attention 'fused' needs LibTorch 2.x (this build has " TORCH_VERSION "); use auto or explicit");
+  if (attention == AttentionKind::kFused) {
+    throw Error("model.attention 'fused' needs LibTorch 2.x (this build has " TORCH_VERSION "); use auto or explicit");
+  }
+  return AttentionKernel::kExplicit;
 #endif
-  throw Error("unknown model.attention '" + name + "' (valid: auto, fused, explicit)");
 }
 
 torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, bool causal, double dropout,
@@ -121,7 +122,7 @@ AttentionImpl::AttentionImpl(const ModelConfig& c, bool causal)
       rotary_(c.pos == PosKind::kRotary),
       causal_(causal),
       qk_norm_(c.qk_norm),
-      kernel_(parse_attention_kernel(c.attention)) {
+      kernel_(attention_kernel(c.attention)) {
   qkv_ = register_module("qkv", torch::nn::Linear(torch::nn::LinearOptions(c.d_model, 3 * c.d_model).bias(c.bias)));
   proj_ = register_module("proj", torch::nn::Linear(torch::nn::LinearOptions(c.d_model, c.d_model).bias(c.bias)));
 }
@@ -356,10 +357,9 @@ torch::Tensor MlpDenoiserImpl::forward(const torch::Tensor& ids, const torch::Te
 }
 
 std::shared_ptr<DenoiserImpl> make_model(const ModelConfig& c, int64_t vocab_size, int64_t max_len, bool causal) {
-  if (c.type == "transformer") return std::make_shared<TransformerImpl>(c, vocab_size, max_len, causal);
-  if (causal) throw Error("model.type '" + c.type + "' has no causal form (the ar objective needs a transformer)");
-  if (c.type == "mlp") return std::make_shared<MlpDenoiserImpl>(c, vocab_size, max_len);
-  throw Error("unknown model.type '" + c.type + "' (valid: transformer, mlp)");
+  if (c.type == ModelType::kTransformer) return std::make_shared<TransformerImpl>(c, vocab_size, max_len, causal);
+  if (causal) throw Error("model.type '" + enum_name(c.type) + "' has no causal form (the ar objective needs a transformer)");
+  return std::make_shared<MlpDenoiserImpl>(c, vocab_size, max_len);
 }
 
 torch::Device module_device(const torch::nn::Module& module) {

@@ -46,8 +46,6 @@ int64_t env_int(const std::function<const char*(const char*)>& get, const char* 
   return x;
 }
 
-std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
-
 // One line for a collective that failed: a rank died, or the world waited past train.dist_timeout.
 [[noreturn]] void broke(const DistEnv& env, const char* what, const std::exception& e) {
   throw Error("rank " + std::to_string(env.rank) + " of " + std::to_string(env.world_size) + ": " + what +

@@ -147,7 +147,7 @@ std::vector<LevelMetrics> validate_run(DenoiserImpl& model, const std::vector<Ex
     return {{0.0, l.nats / n, static_cast<double>(l.correct) / n}};
   }
   const std::vector<double>& levels =
-      config.diffusion.rate_dist == "discrete" ? config.diffusion.rates : kDefaultLevels;
+      config.diffusion.rate_dist == RateDist::kDiscrete ? config.diffusion.rates : kDefaultLevels;
   return evaluate_by_level(model, val, config.diffusion, levels, tokenizer.mask_id(), batch, device,
                            static_cast<uint64_t>(config.train.seed) + 7);
 }

@@ -62,7 +62,7 @@ std::string default_cache_dir(const Config& config, const std::string& run_dir) 
 std::unique_ptr<Tokenizer> make_run_tokenizer(const Config& config, const std::vector<TextExample>& raw,
                                               const std::string& cache_dir) {
   const TokenizerConfig& tc = config.tokenizer;
-  if (tc.kind != "sentencepiece" || !tc.path.empty()) return build_tokenizer(tc, vocabulary_texts(raw));
+  if (tc.kind != TokenizerKind::kSentencePiece || !tc.path.empty()) return build_tokenizer(tc, vocabulary_texts(raw));
   const std::string key = cache_key(to_json(config)["tokenizer"].dump(), read_file(config.data.path));
   const fs::path dir = fs::path(cache_dir) / ("spm-" + key);
   const fs::path model = dir / "tokenizer.model";
@@ -73,7 +73,7 @@ std::unique_ptr<Tokenizer> make_run_tokenizer(const Config& config, const std::v
     load.path = model.string();
     return build_tokenizer(load, {});
   }
-  log::info("tokenizer: training a {} SentencePiece model of {} pieces", tc.model_type, tc.vocab_size);
+  log::info("tokenizer: training a {} SentencePiece model of {} pieces", enum_name(tc.model_type), tc.vocab_size);
   auto tok = build_tokenizer(tc, vocabulary_texts(raw), dir.string());
   log::info("tokenizer: saved {}", model.string());
   return tok;

@@ -13,9 +13,9 @@
 #include "dlm/files.h"
 #include "dlm/log.h"
 #include "dlm/model/checkpoint.h"
+#include "dlm/model/run_dir.h"
 #include "dlm/random.h"
 #include "dlm/train/run_data.h"
-#include "dlm/train/run_dir.h"
 #include "dlm/train/training_log.h"
 
 namespace dlm {
@@ -83,7 +83,7 @@ std::unique_ptr<CheckpointReader> open_resume_point(const RunDir& run, bool resu
 // empty, with the ranking decided by the BLAS kernels' rounding.
 void warn_if_unanchored(const Session& s) {
   const Config& c = s.config;
-  if (c.objective != Objective::kDiffusion || c.model.type == "mlp" || c.model.pos != PosKind::kRotary) return;
+  if (c.objective != Objective::kDiffusion || c.model.type == ModelType::kMlp || c.model.pos != PosKind::kRotary) return;
   if (s.data.is_corpus) return;
   if (c.diffusion.prefix_len > 0 || c.diffusion.prefix_prob > 0.0) return;
   for (const auto& e : s.data.memory.train) {
@@ -151,7 +151,7 @@ void build_model(Session& s, CheckpointReader* reader) {
 
 // Checks the run directory, then loads everything the loop needs, saying what it loaded.
 Session open_session(const Config& config, const TrainOptions& options) {
-  Session s(config, options.run_dir.empty() ? "runs/" + config.name : options.run_dir);
+  Session s(config, options.run_dir.empty() ? default_run_dir(config.name) : options.run_dir);
   validate(s.config);
   s.device = resolve_device(s.config.train.device);
   const int64_t threads = join_world(s, options.dist);
@@ -172,7 +172,7 @@ Session open_session(const Config& config, const TrainOptions& options) {
   const BlasStatus blas = blas_report();
   if (blas.warning) log::warn("{}", blas.line); else log::info("{}", blas.line);
   log::info("model: {} {} with {} parameters on {} ({} threads{})",
-            s.config.objective == Objective::kAr ? "causal" : "bidirectional", s.config.model.type,
+            s.config.objective == Objective::kAr ? "causal" : "bidirectional", enum_name(s.config.model.type),
             count_parameters(*s.model), s.device.str(), threads, s.world ? " per rank" : "");
   return s;
 }

@@ -13,9 +13,6 @@
 
 namespace dlm {
 
-enum class RateDist { kDiscrete, kUniform, kAntithetic };
-RateDist parse_rate_dist(const std::string& name);
-
 struct Batch {
   torch::Tensor input;        ///< (B, L) int64, masked positions hold the mask id
   torch::Tensor target;       ///< (B, L) int64, the original ids

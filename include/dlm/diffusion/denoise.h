@@ -52,4 +52,11 @@ using StopCheck = std::function<bool(int64_t row, const std::vector<int64_t>& id
 DenoiseResult denoise(DenoiserImpl& model, const DenoiseRows& rows, const SampleConfig& options, const SpecialIds& ids,
                       const CanvasCallback& on_step = nullptr, const StopCheck& stop = nullptr);
 
+// The same algorithm written plainly, as the reference the loop above is tested against: one row at a
+// time (at the batch's width, its padding hidden as in a batch), a full model pass at every step (no
+// reuse of predictions, no blocks, no KV cache), then the reveal rules. Returns the final canvases (B, W). Stop strings are not handled (the loop checks them
+// between blocks); throws dlm::Error when asked for blocks or a KV cache.
+torch::Tensor denoise_reference(DenoiserImpl& model, const DenoiseRows& rows, const SampleConfig& options,
+                                const SpecialIds& ids);
+
 }  // namespace dlm

@@ -64,20 +64,4 @@ struct LoadedModel {
 };
 LoadedModel load_model_for_inference(const std::string& path, const torch::Device& device);
 
-// Resolves what the user passed to dgen: a checkpoint file, or a run directory (best.pt, else
-// last.pt); an empty string means the most recent run recorded in runs/LATEST.
-std::string resolve_checkpoint_path(const std::string& given);
-
-// The tokenizer at `path`: a SentencePiece .model, a folder of BPE vocabulary files, or a checkpoint
-// or run directory (empty: the latest run).
-std::unique_ptr<Tokenizer> open_tokenizer(const std::string& path);
-
-// dgen's tokenizer tools. tokenize: UTF-8 text to {"ids": [...], "pieces": [...]}. detokenize:
-// {"ids": [...]} or a bare JSON array of ids to the text. Both throw dlm::Error naming `where`.
-nlohmann::json tokenize_to_json(const Tokenizer& tok, const std::string& text, const std::string& where);
-std::string detokenize_json(const Tokenizer& tok, const std::string& json_text, const std::string& where);
-
-// The file that records the most recently trained run.
-std::string latest_run_marker();
-
 }  // namespace dlm

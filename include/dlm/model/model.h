@@ -103,8 +103,9 @@ torch::Tensor project(torch::nn::Linear& lin, TransposedWeight& cache, const tor
 // How attention is computed. kFused is LibTorch 2.x's scaled_dot_product_attention (flash and
 // memory-efficient kernels); kExplicit is matmul, mask, softmax, matmul, which every version has.
 enum class AttentionKernel { kFused, kExplicit };
-// auto | fused | explicit; auto is fused where LibTorch has it. Throws dlm::Error for fused on 1.x.
-AttentionKernel parse_attention_kernel(const std::string& name);
+// The kernel of a model.attention setting: auto is fused where LibTorch has it. Throws dlm::Error for
+// fused on 1.x.
+AttentionKernel attention_kernel(AttentionKind attention);
 
 // Attention of q (B, H, L, Dh) over k, v (B, H, T, Dh), T >= L. With `causal`, query i sits at
 // position T - L + i and sees keys 0 .. T - L + i (a KV cache holds the first T - L positions).

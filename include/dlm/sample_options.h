@@ -1,13 +1,11 @@
 // The sampler's settings, each defined once: its key in a config's `sample` section, its dgen flag
-// and --help line, how it is read and written, and its check, so adding a setting touches one table.
+// name and --help line, how it is read and written, and its check, so adding a setting touches one
+// table. The flags themselves are wired in apps/sample_flags.h.
 #pragma once
 
 #include <functional>
-#include <map>
 #include <string>
 #include <vector>
-
-#include <CLI/CLI.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -36,18 +34,5 @@ nlohmann::json sample_json(const SampleConfig& config);
 
 // Throws dlm::Error "config key 'sample.<key>' = value: rule" for the first invalid setting.
 void check_sample(const SampleConfig& config);
-
-// A program's sampling flags: one per setting, named by flag_name, with the setting's help line and
-// built-in default; switches also take a --no- form, lists repeat.
-struct SampleFlags {
-  std::map<std::string, std::string> values;
-  std::map<std::string, bool> switches;
-  std::map<std::string, std::vector<std::string>> lists;
-};
-void add_sample_flags(CLI::App& app, SampleFlags& flags);
-
-// The flags given on the command line as a `sample` JSON object, to apply over a config the way a
-// config file is applied (values read as JSON when they parse, else as strings).
-nlohmann::json given_sample_flags(const CLI::App& app, const SampleFlags& flags);
 
 }  // namespace dlm

@@ -1,5 +1,5 @@
 // UTF-8 validation, decoding and encoding (RFC 3629: no overlongs, no surrogates, max U+10FFFF).
-#include "dlm/data/utf8.h"
+#include "dlm/utf8.h"
 
 #include <cstdio>
 

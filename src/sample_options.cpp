@@ -1,5 +1,5 @@
 // The table of sampling settings: config keys, dgen flags, help lines and checks in one place.
-#include "dlm/generate/sample_options.h"
+#include "dlm/sample_options.h"
 
 #include <type_traits>
 
@@ -114,34 +114,6 @@ void check_sample(const SampleConfig& c) {
                 "or blocks");
   }
   if (c.kv_cache && c.block_length == 0) throw Error("config key 'sample.kv_cache' = true: needs sample.block_length > 0");
-}
-
-void add_sample_flags(CLI::App& app, SampleFlags& f) {
-  for (const auto& o : sample_options()) {
-    const std::string help = o.help + " (default: the checkpoint's; built-in " + dump_json(o.write(SampleConfig{})) + ")";
-    if (o.kind == SampleOption::Kind::kSwitch) {
-      app.add_flag(flag_name(o) + ",!--no-" + flag_name(o).substr(2), f.switches[o.key], help);
-    } else if (o.kind == SampleOption::Kind::kList) {
-      app.add_option(flag_name(o), f.lists[o.key], help)->allow_extra_args(false);  // one value per occurrence
-    } else {
-      app.add_option(flag_name(o), f.values[o.key], help);
-    }
-  }
-}
-
-json given_sample_flags(const CLI::App& app, const SampleFlags& f) {
-  json j = json::object();
-  for (const auto& o : sample_options()) {
-    if (app.count(flag_name(o)) == 0) continue;  // a switch's --no- form counts as the switch
-    if (o.kind == SampleOption::Kind::kSwitch) j[o.key] = f.switches.at(o.key);
-    if (o.kind == SampleOption::Kind::kList) j[o.key] = f.lists.at(o.key);
-    if (o.kind == SampleOption::Kind::kValue) {
-      const std::string& text = f.values.at(o.key);
-      const json v = json::parse(text, nullptr, /*allow_exceptions=*/false);
-      j[o.key] = v.is_discarded() ? json(text) : v;
-    }
-  }
-  return j;
 }
 
 }  // namespace dlm

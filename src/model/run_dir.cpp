@@ -1,7 +1,8 @@
-// A run directory: its files, its checks, and the LATEST marker beside it.
-#include "dlm/train/run_dir.h"
+// Run directories: the default place, the LATEST marker, checkpoint resolution, and the checks.
+#include "dlm/model/run_dir.h"
 
 #include <filesystem>
+#include <fstream>
 #include <utility>
 
 #include "dlm/error.h"
@@ -12,6 +13,11 @@ namespace dlm {
 namespace {
 
 namespace fs = std::filesystem;
+
+constexpr const char* kRunsRoot = "runs";
+constexpr const char* kLatest = "LATEST";
+constexpr const char* kBest = "best.pt";
+constexpr const char* kLast = "last.pt";
 
 void check_folder_writable(const std::string& dir) {
   const std::string probe = (fs::path(dir) / ".write_test").string();
@@ -26,11 +32,36 @@ void check_folder_writable(const std::string& dir) {
 
 }  // namespace
 
+std::string default_run_dir(const std::string& name) { return (fs::path(kRunsRoot) / name).string(); }
+
+std::string resolve_checkpoint_path(const std::string& given) {
+  std::string target = given;
+  if (target.empty()) {
+    const std::string marker = (fs::path(kRunsRoot) / kLatest).string();
+    std::ifstream in(marker);
+    if (!in || !std::getline(in, target) || target.empty()) {
+      throw Error("no --checkpoint given and no trained run recorded in " + marker + " (train one with dtrain first)");
+    }
+  }
+  std::error_code ec;
+  if (fs::is_directory(target, ec)) {
+    for (const char* name : {kBest, kLast}) {
+      const fs::path p = fs::path(target) / name;
+      if (fs::exists(p, ec)) return p.string();
+    }
+    throw Error(target + ": run directory has no " + kBest + " or " + kLast);
+  }
+  if (!fs::exists(target, ec)) throw Error(target + ": checkpoint not found");
+  return target;
+}
+
 RunDir::RunDir(std::string path) : path_(std::move(path)) {
   if (path_.empty()) throw Error("the run directory must be named");
 }
 
 std::string RunDir::file(const std::string& name) const { return (fs::path(path_) / name).string(); }
+std::string RunDir::last() const { return file(kLast); }
+std::string RunDir::best() const { return file(kBest); }
 
 bool RunDir::has_checkpoint() const {
   std::error_code ec;
@@ -38,7 +69,7 @@ bool RunDir::has_checkpoint() const {
 }
 
 std::string RunDir::latest_marker() const {
-  return (fs::absolute(path_).lexically_normal().parent_path() / "LATEST").string();
+  return (fs::absolute(path_).lexically_normal().parent_path() / kLatest).string();
 }
 
 void RunDir::check_writable() const {

@@ -1,0 +1,23 @@
+// dgen's tokenizer tools (--tokenize, --detokenize): the tokenizer a path names, and text to ids and
+// back as JSON.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "dlm/data/tokenizer.h"
+
+namespace dlm {
+
+// The tokenizer at `path`: a SentencePiece .model, a folder of BPE vocabulary files, or a checkpoint
+// or run directory (empty: the latest run).
+std::unique_ptr<Tokenizer> open_tokenizer(const std::string& path);
+
+// tokenize: UTF-8 text to {"ids": [...], "pieces": [...]}. detokenize: {"ids": [...]} or a bare JSON
+// array of ids to the text. Both throw dlm::Error naming `where`.
+nlohmann::json tokenize_to_json(const Tokenizer& tok, const std::string& text, const std::string& where);
+std::string detokenize_json(const Tokenizer& tok, const std::string& json_text, const std::string& where);
+
+}  // namespace dlm

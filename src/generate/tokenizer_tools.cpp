@@ -1,0 +1,43 @@
+// dgen's tokenizer tools: which tokenizer a path names, and ids to and from JSON.
+#include "dlm/generate/tokenizer_tools.h"
+
+#include <filesystem>
+
+#include "dlm/error.h"
+#include "dlm/model/checkpoint.h"
+#include "dlm/model/run_dir.h"
+#include "dlm/utf8.h"
+
+namespace dlm {
+
+std::unique_ptr<Tokenizer> open_tokenizer(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const bool dir = !path.empty() && fs::is_directory(path, ec);
+  const bool vocab_dir = dir && (fs::exists(fs::path(path) / "vocab.json", ec) || fs::exists(fs::path(path) / "encoder.json", ec));
+  const bool checkpoint = path.empty() || (dir && !vocab_dir) || fs::path(path).extension() == ".pt";
+  if (checkpoint) return CheckpointReader(resolve_checkpoint_path(path)).tokenizer();
+  return load_tokenizer_files(path);
+}
+
+nlohmann::json tokenize_to_json(const Tokenizer& tok, const std::string& text, const std::string& where) {
+  utf8_decode(text, where);  // names the offset of a bad byte
+  const std::vector<int64_t> ids = tok.encode(text);
+  nlohmann::json pieces = nlohmann::json::array();
+  for (int64_t id : ids) pieces.push_back(tok.piece(id));
+  return {{"ids", ids}, {"pieces", pieces}};
+}
+
+std::string detokenize_json(const Tokenizer& tok, const std::string& json_text, const std::string& where) {
+  const nlohmann::json j = parse_json(json_text, where);
+  const nlohmann::json* ids = j.is_array() ? &j : (j.is_object() && j.contains("ids") ? &j["ids"] : nullptr);
+  if (!ids || !ids->is_array()) throw Error(where + ": expected {\"ids\": [...]} or a JSON array of ids");
+  std::vector<int64_t> values;
+  for (size_t i = 0; i < ids->size(); ++i) {
+    if (!(*ids)[i].is_number_integer()) throw Error(where + ": ids[" + std::to_string(i) + "] is not an integer");
+    values.push_back((*ids)[i].get<int64_t>());
+  }
+  return tok.decode(values);
+}
+
+}  // namespace dlm

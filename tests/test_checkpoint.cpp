@@ -4,6 +4,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <set>
 
 #include "dlm/error.h"
 #include "dlm/files.h"
@@ -72,6 +74,89 @@ TEST(Checkpoint, OptimizerStateRoundTrips) {
     EXPECT_TRUE(torch::equal(a->exp_avg(), b->exp_avg())) << p.key();
     EXPECT_TRUE(torch::equal(a->exp_avg_sq(), b->exp_avg_sq())) << p.key();
   }
+}
+
+// A copy of the checkpoint `from` with `edit` applied to its metadata and the records named in `drop`
+// left out ("meta", "model", "adamw_exp_avg", "adamw_exp_avg_sq"): how each kind of damaged or foreign
+// file is made.
+std::string rebuilt(const std::string& from, const std::string& name, const std::function<void(nlohmann::json&)>& edit,
+                    const std::set<std::string>& drop = {}) {
+  torch::serialize::InputArchive in;
+  in.load_from(from);
+  c10::IValue meta;
+  EXPECT_TRUE(in.try_read("meta", meta));
+  nlohmann::json j = nlohmann::json::parse(meta.toStringRef());
+  if (edit) edit(j);
+  torch::serialize::OutputArchive out;
+  for (const char* key : {"model", "adamw_exp_avg", "adamw_exp_avg_sq"}) {
+    c10::IValue v;
+    if (drop.count(key) == 0 && in.try_read(key, v)) out.write(key, v);
+  }
+  if (drop.count("meta") == 0) out.write("meta", c10::IValue(j.dump()));
+  const std::string path = testing::TempDir() + "/" + name + ".pt";
+  out.save_to(path);
+  return path;
+}
+
+// Each way a checkpoint can be wrong, and the one line that names it.
+TEST(Checkpoint, EveryDamagedPartIsNamedInOneLine) {
+  Fixture f;
+  torch::optim::AdamW opt(f.model->parameters(), torch::optim::AdamWOptions(1e-3));
+  f.model->forward(torch::randint(0, 5, {1, 12}), torch::zeros({1})).sum().backward();
+  opt.step();
+  const std::string good = testing::TempDir() + "/good.pt";
+  dlm::save_checkpoint(good, f.config, f.tokenizer, *f.model, &opt, {});
+  const std::string first_tensor = f.model->named_parameters().begin()->key();
+  const auto opening = [](const std::string& path) { return error_of([&] { dlm::CheckpointReader r(path); }); };
+  const auto loading = [&](const std::string& path) {
+    return error_of([&] { dlm::CheckpointReader(path).load_model(*f.model, torch::kCPU); });
+  };
+  const auto optimizer = [&](const std::string& path) {
+    torch::optim::AdamW fresh(f.model->parameters(), torch::optim::AdamWOptions(1e-3));
+    return error_of([&] { dlm::CheckpointReader(path).load_optimizer(fresh, *f.model); });
+  };
+  struct Case {
+    std::string name, expected;
+    std::string message;
+  };
+  const std::string plain = testing::TempDir() + "/no_optimizer.pt";
+  dlm::save_checkpoint(plain, f.config, f.tokenizer, *f.model, nullptr, {});
+  const std::vector<Case> cases = {
+      {"no_meta", "not a dlm checkpoint (no metadata)", opening(rebuilt(good, "no_meta", nullptr, {"meta"}))},
+      {"format", "not a dlm checkpoint (unknown format)",
+       opening(rebuilt(good, "format", [](auto& j) { j["format"] = "other-tool"; }))},
+      {"version", "checkpoint format version 2 is not supported (expected 1)",
+       opening(rebuilt(good, "version", [](auto& j) { j["version"] = 2; }))},
+      {"bad_config", "checkpoint config is invalid: config key 'model.n_head' = 0: must be > 0",
+       opening(rebuilt(good, "bad_config", [](auto& j) { j["config"]["model"]["n_head"] = 0; }))},
+      {"unknown_key", "checkpoint config is invalid: unknown config key 'model.widht'",
+       opening(rebuilt(good, "unknown_key", [](auto& j) { j["config"]["model"]["widht"] = 1; }))},
+      {"no_config", "checkpoint has no config", opening(rebuilt(good, "no_config", [](auto& j) { j.erase("config"); }))},
+      {"tokenizer", "unknown tokenizer kind 'wordpiece'", error_of([&] {
+         dlm::CheckpointReader(rebuilt(good, "tokenizer", [](auto& j) { j["tokenizer"]["kind"] = "wordpiece"; })).tokenizer();
+       })},
+      {"no_weights", "checkpoint has no model weights", loading(rebuilt(good, "no_weights", nullptr, {"model"}))},
+      {"names", "checkpoint weights and their names disagree",
+       loading(rebuilt(good, "names", [](auto& j) { j["model_keys"].erase(j["model_keys"].size() - 1); }))},
+      {"missing", "checkpoint lacks tensor '" + first_tensor + "'",
+       loading(rebuilt(good, "missing", [&](auto& j) {
+         for (auto& k : j["model_keys"]) {
+           if (k == first_tensor) k = "renamed.weight";
+         }
+       }))},
+      {"no_optimizer", "checkpoint has no optimizer state", optimizer(plain)},
+      {"incomplete", "checkpoint optimizer state is incomplete",
+       optimizer(rebuilt(good, "incomplete", nullptr, {"adamw_exp_avg_sq"}))},
+      {"mismatch", "optimizer state for 'nope' does not match the model",
+       optimizer(rebuilt(good, "mismatch", [](auto& j) { j["adamw"]["names"][0] = "nope"; }))},
+  };
+  for (const Case& c : cases) {
+    EXPECT_NE(c.message.find(c.expected), std::string::npos) << c.name << ": " << c.message;
+    EXPECT_NE(c.message.find(c.name + ".pt"), std::string::npos) << c.name << " must name its file: " << c.message;
+    EXPECT_EQ(c.message.find('\n'), std::string::npos) << c.name << ": one line: " << c.message;
+  }
+  // The untouched file passes every stage.
+  EXPECT_EQ(opening(good) + loading(good) + optimizer(good), "");
 }
 
 TEST(Checkpoint, TruncatedFileIsAClearError) {

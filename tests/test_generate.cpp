@@ -219,13 +219,13 @@ TEST(Generate, BlocksFillLeftToRightAndTheKvCacheIsExactOnAFreshCache) {
   }
 }
 
+// With blocks of 4 over 12 positions, no position of a block is revealed before every position of
+// the blocks to its left, and the canvas ends with nothing masked.
 TEST(Generate, BlocksRevealLeftToRight) {
   Tiny t;
   dlm::SampleConfig s = settings(dlm::Strategy::kConfidence, 8);
   s.block_length = 4;
-  s.threshold = 0.05;
-  bool remasked = false;
-  std::vector<int64_t> first_block_done_at;
+  s.threshold = 0.05;  // several reveals per step, so a block could run ahead if blocks were ignored
   dlm::DenoiseRows rows;
   rows.tokens = torch::full({1, 12}, dlm::SpecialTokens::kMask, torch::kInt64);
   rows.generate = torch::ones({1, 12}, torch::kBool);
@@ -234,15 +234,22 @@ TEST(Generate, BlocksRevealLeftToRight) {
   rows.prompt = rows.span.clone();
   rows.counted_fixed = {0};
   rows.seeds = {1};
-  dlm::denoise(*t.model, rows, s, {dlm::SpecialTokens::kMask, -1, -1}, [&](int64_t, const torch::Tensor& x) {
+  int64_t steps = 0;
+  std::vector<int64_t> opened_at(3, -1);  // the step at which each block first shows a token
+  const auto result = dlm::denoise(*t.model, rows, s, {dlm::SpecialTokens::kMask, -1, -1}, [&](int64_t step, const torch::Tensor& x) {
+    ++steps;
     const torch::Tensor open = x[0].ne(dlm::SpecialTokens::kMask);
-    for (int64_t b = 1; b < 3; ++b) {
-      if (open.slice(0, 4 * b, 4 * b + 4).any().item<bool>()) {
-        EXPECT_TRUE(open.slice(0, 0, 4 * b).all().item<bool>()) << "block " << b << " started early";
-      }
+    for (int64_t b = 0; b < 3; ++b) {
+      if (!open.slice(0, 4 * b, 4 * b + 4).any().item<bool>()) continue;
+      if (opened_at[static_cast<size_t>(b)] < 0) opened_at[static_cast<size_t>(b)] = step;
+      EXPECT_TRUE(open.slice(0, 0, 4 * b).all().item<bool>()) << "block " << b << " opened at step " << step
+                                                               << " before the blocks to its left were full";
     }
   });
-  (void)remasked;
+  EXPECT_GE(steps, 3) << "at least one step per block";
+  EXPECT_FALSE(result.tokens.eq(dlm::SpecialTokens::kMask).any().item<bool>()) << "the canvas must finish";
+  EXPECT_LT(opened_at[0], opened_at[1]);
+  EXPECT_LT(opened_at[1], opened_at[2]);
 }
 
 // Every position predicts token `id` with probability 0.6, except position `eos_at`, which is 0.99

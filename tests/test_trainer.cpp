@@ -146,7 +146,18 @@ TEST(Trainer, UnwritableRunDirectoryFailsBeforeTraining) {
   std::ofstream(root + "/file") << "x";
   dlm::TrainOptions o;
   o.run_dir = root + "/file/run";  // a path below a regular file cannot be created
-  EXPECT_THROW(dlm::train(c, o), dlm::Error);
+  const std::string msg = dlm_test::error_of([&] { dlm::train(c, o); });
+  EXPECT_EQ(msg.rfind("cannot create run directory " + root + "/file/run: ", 0), 0u) << msg;
+}
+
+TEST(Trainer, AnInvalidConfigIsRefusedWithItsKeyBeforeAnythingIsWritten) {
+  const std::string root = testing::TempDir() + "/invalid_config_test";
+  fs::remove_all(root);
+  dlm::Config c = tiny_config(root);
+  c.model.n_head = 3;  // does not divide d_model 32
+  const std::string msg = dlm_test::error_of([&] { dlm::train(c, quiet_run(root + "/run")); });
+  EXPECT_NE(msg.find("model.d_model (32) must be divisible by model.n_head (3)"), std::string::npos) << msg;
+  EXPECT_FALSE(fs::exists(root + "/run")) << "a refused config leaves no run directory";
 }
 
 // A preemption loop always resumes: a run killed before its first checkpoint (only the config it

@@ -23,6 +23,25 @@ steps=$("$DGEN" --checkpoint runs/tiny --show-steps --steps 4 --strategy l2r --s
 for s in linear cosine exponential loglinear; do "$DGEN" --schedule "$s" --sampling nucleus --top-p 0.8 >/dev/null || fail "schedule $s"; done
 "$DGEN" --prefix "as" --strategy random --sampling topk --top-k 3 --temperature 0.7 | grep -q '^as' || fail "prefix not kept"
 
+# --order-temperature, --block-length and --cfg-scale reach the sampler from a real command line. The
+# timeline's canvases with masks as M: l2r reveals left to right, and a high order temperature breaks
+# that order; blocks of 4 keep the second block (canvas positions 5-8 after the prefix "a") masked
+# until the first is full; guidance costs two passes per step.
+canvases() { "$DGEN" --checkpoint runs/tiny --show-steps --steps 8 --length 8 --strategy l2r --sampling greedy --prefix a \
+  --seed 2 "$@" | grep '^step' | sed 's/.*\] //; s/░/M/g; s/·/./g'; }
+right_of_mask() { grep -c 'M.*[^M]'; }
+early_block() { awk 'index(substr($0, 2, 4), "M") && substr($0, 6, 4) ~ /[^M]/' | wc -l; }
+[ "$(canvases | right_of_mask)" -eq 0 ] || fail "l2r revealed right of a mask: $(canvases)"
+[ "$(canvases --order-temperature 100 | right_of_mask)" -gt 0 ] || fail "--order-temperature 100 kept l2r's order: $(canvases --order-temperature 100)"
+[ "$(canvases --order-temperature 100 | early_block)" -gt 0 ] || fail "expected the second block to open early without blocks"
+[ "$(canvases --order-temperature 100 --block-length 4 | early_block)" -eq 0 ] ||
+  fail "--block-length 4: the second block opened before the first was full: $(canvases --order-temperature 100 --block-length 4)"
+passes() { "$DGEN" --checkpoint runs/tiny --format jsonl --length 6 --prefix a "$@" | sed -E 's/.*"equivalents":([0-9.]+),"forward_passes":([0-9]+).*/\1 \2/'; }
+read -r eq n < <(passes)
+awk -v e="$eq" -v n="$n" 'BEGIN { exit !(e == n) }' || fail "unguided: $eq full passes for $n passes"
+read -r eq n < <(passes --cfg-scale 1.5)
+awk -v e="$eq" -v n="$n" 'BEGIN { exit !(e == 2 * n) }' || fail "--cfg-scale 1.5: $eq full passes for $n passes, expected twice"
+
 # Resume continues the same run to a higher step count.
 "$DTRAIN" --resume runs/tiny --set train.steps=40 --progress plain || fail "resume"
 [ "$(wc -l < runs/tiny/metrics.jsonl)" -eq 4 ] || fail "resume did not continue the run"

@@ -46,7 +46,7 @@ int main(int argc, char** argv) {
   app.add_flag("--detokenize", detokenize, "read {\"ids\": [...]} or [...] on stdin, print the text (--format jsonl: {\"text\": ...})")->excludes(tok_flag);
   app.add_option("--tokenizer", tokenizer_path, "for --tokenize/--detokenize: a SentencePiece .model, a folder of BPE files, or a checkpoint / run directory (default: --checkpoint)");
   app.add_option("--score-with", score_with, "autoregressive run that scores each sample: adds its perplexity and unigram entropy");
-  app.add_option("--threads", threads, "CPU threads (default: 0 = core count)");
+  app.add_option("--threads", threads, "CPU threads (default: 0 = OMP_NUM_THREADS, else the core count)");
   app.add_flag("--verbose", verbose, "print the BLAS library and a summary of the run on stderr");
   CLI11_PARSE(app, argc, argv);
   dlm::tune_allocator();

@@ -49,7 +49,7 @@ int main(int argc, char** argv) {
   app.add_option("--run-dir", run_dir, "run directory (default: runs/<config name>)");
   app.add_option("--resume", resume_dir, "continue the run in this directory from its last.pt");
   app.add_option("--device", device, "auto | cpu | cuda (default: the config's train.device, auto)");
-  app.add_option("--threads", threads, "CPU threads (default: the config's train.threads; 0 = core count)");
+  app.add_option("--threads", threads, "CPU threads (default: the config's train.threads; 0 = OMP_NUM_THREADS, else the core count)");
   app.add_option("--stop-at", stop_at, "stop after this step with a checkpoint, as on Ctrl-C (default: 0, never)");
   app.add_option("--eval", eval_path,
                  "evaluate this checkpoint or run directory on its validation data and print the likelihood table "

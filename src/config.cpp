@@ -335,7 +335,7 @@ void validate(const Config& c) {
   check(t.dist_timeout > 0.0, "train.dist_timeout", t.dist_timeout, "must be > 0 seconds");
   check(t.eval_every >= 1, "train.eval_every", t.eval_every, "must be >= 1");
   check(t.log_every >= 1, "train.log_every", t.log_every, "must be >= 1");
-  check(t.threads >= 0, "train.threads", t.threads, "must be >= 0 (0 means the core count)");
+  check(t.threads >= 0, "train.threads", t.threads, "must be >= 0 (0 means OMP_NUM_THREADS, else the core count)");
 }
 
 json parse_json(const std::string& text, const std::string& where) {

@@ -1,6 +1,7 @@
 // Device and thread selection.
 #include "dlm/device.h"
 
+#include <cstdlib>
 #include <thread>
 
 #include <ATen/autocast_mode.h>
@@ -36,9 +37,21 @@ torch::Device resolve_device(const DeviceChoice& choice) {
                           : torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(choice.index));
 }
 
+int64_t default_threads() {
+  // OMP_NUM_THREADS as OpenMP reads it: a positive count; anything else leaves the choice to dlm.
+  if (const char* env = std::getenv("OMP_NUM_THREADS")) {
+    char* end = nullptr;
+    const long n = std::strtol(env, &end, 10);
+    if (end != env && *end == '\0' && n > 0 && n <= 4096) return n;
+  }
+  return std::max<int64_t>(1, std::thread::hardware_concurrency());
+}
+
 int64_t set_threads(int64_t threads) {
-  if (threads < 0) throw Error("threads must be >= 0 (0 means the core count), got " + std::to_string(threads));
-  if (threads == 0) threads = std::max<int64_t>(1, std::thread::hardware_concurrency());
+  if (threads < 0) {
+    throw Error("threads must be >= 0 (0 means OMP_NUM_THREADS, else the core count), got " + std::to_string(threads));
+  }
+  if (threads == 0) threads = default_threads();
   torch::set_num_threads(static_cast<int>(threads));
   return threads;
 }

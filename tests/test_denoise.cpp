@@ -98,15 +98,6 @@ void expect_matches_reference(Denoising& setup, dlm::SampleConfig s, const std::
       const torch::Tensor batched = dlm::denoise(*setup.model, rows, s, setup.ids).tokens;
       EXPECT_TRUE(torch::equal(batched, expected))
           << what << ", seed " << seed << ", batched, cache " << cache << ", rows that differ: " << batched.ne(expected).any(1);
-      // Each row alone gives its row of the batch.
-      for (int64_t i = 0; i < 3; ++i) {
-        dlm::DenoiseRows one = rows;
-        for (torch::Tensor* t : {&one.tokens, &one.generate, &one.valid, &one.span, &one.prompt}) *t = t->narrow(0, i, 1);
-        one.counted_fixed = {rows.counted_fixed[static_cast<size_t>(i)]};
-        one.seeds = {rows.seeds[static_cast<size_t>(i)]};
-        EXPECT_TRUE(torch::equal(dlm::denoise(*setup.model, one, s, setup.ids).tokens[0], expected[i]))
-            << what << ", seed " << seed << ", row " << i << " alone, cache " << cache;
-      }
     }
     if (s.strategy == dlm::Strategy::kRemask) continue;  // re-masking has no blocks
     s.block_length = kContext;  // one block holding every generated position
@@ -211,14 +202,7 @@ std::vector<int64_t> reveal_order(const Denoising& setup, dlm::Strategy strategy
     for (size_t k = 0; k < probs[static_cast<size_t>(p)].size(); ++k) table[p][letters[k]] = std::log(probs[static_cast<size_t>(p)][k]);
   }
   FixedLogits model(table);
-  dlm::DenoiseRows rows;
-  rows.tokens = torch::full({1, 4}, setup.ids.mask, torch::kInt64);
-  rows.generate = torch::ones({1, 4}, torch::kBool);
-  rows.valid = rows.generate.clone();
-  rows.span = torch::zeros({1, 4}, torch::kBool);
-  rows.prompt = rows.span.clone();
-  rows.counted_fixed = {0};
-  rows.seeds = {1};
+  const dlm::DenoiseRows rows = dlm_test::masked_rows(1, 4, setup.ids.mask);
   dlm::SampleConfig s = settings(strategy);
   s.steps = 4;
   s.schedule = dlm::Schedule::kLinear;

@@ -2,6 +2,10 @@
 // the seed and the step. (Where the library creates tensors is checked by tests/device_audit.sh.)
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <string>
+#include <thread>
+
 #include "dlm/device.h"
 #include "dlm/random.h"
 
@@ -23,6 +27,26 @@ TEST(Device, AutocastGuardRunsMatmulsInBf16AndRestoresTheState) {
   }
   EXPECT_EQ(torch::matmul(a, b).scalar_type(), torch::kFloat32);
   dlm::AutocastGuard meta(kMeta, torch::kBFloat16);  // no autocast on meta: a no-op, not an error
+}
+
+// Threads 0 follows OMP_NUM_THREADS when it holds a positive count, else the cores.
+TEST(Device, ThreadsZeroFollowsOmpNumThreadsElseTheCores) {
+  const char* before = std::getenv("OMP_NUM_THREADS");
+  const std::string saved = before ? before : "";
+  const int64_t cores = std::max<int64_t>(1, std::thread::hardware_concurrency());
+  setenv("OMP_NUM_THREADS", "3", 1);
+  EXPECT_EQ(dlm::default_threads(), 3);
+  EXPECT_EQ(dlm::set_threads(0), 3);
+  EXPECT_EQ(torch::get_num_threads(), 3);
+  EXPECT_EQ(dlm::set_threads(2), 2);  // an explicit count wins
+  for (const char* junk : {"0", "-2", "two", "3x", ""}) {
+    setenv("OMP_NUM_THREADS", junk, 1);
+    EXPECT_EQ(dlm::default_threads(), cores) << "'" << junk << "'";
+  }
+  unsetenv("OMP_NUM_THREADS");
+  EXPECT_EQ(dlm::default_threads(), cores);
+  if (before) setenv("OMP_NUM_THREADS", saved.c_str(), 1);
+  dlm::set_threads(0);
 }
 
 TEST(Random, DerivedSeedsDependOnEveryPartAndRepeat) {

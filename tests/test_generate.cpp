@@ -226,14 +226,7 @@ TEST(Generate, BlocksRevealLeftToRight) {
   dlm::SampleConfig s = settings(dlm::Strategy::kConfidence, 8);
   s.block_length = 4;
   s.threshold = 0.05;  // several reveals per step, so a block could run ahead if blocks were ignored
-  dlm::DenoiseRows rows;
-  rows.tokens = torch::full({1, 12}, dlm::SpecialTokens::kMask, torch::kInt64);
-  rows.generate = torch::ones({1, 12}, torch::kBool);
-  rows.valid = rows.generate.clone();
-  rows.span = torch::zeros({1, 12}, torch::kBool);
-  rows.prompt = rows.span.clone();
-  rows.counted_fixed = {0};
-  rows.seeds = {1};
+  const dlm::DenoiseRows rows = dlm_test::masked_rows(1, 12, dlm::SpecialTokens::kMask);
   int64_t steps = 0;
   std::vector<int64_t> opened_at(3, -1);  // the step at which each block first shows a token
   const auto result = dlm::denoise(*t.model, rows, s, {dlm::SpecialTokens::kMask, -1, -1}, [&](int64_t step, const torch::Tensor& x) {

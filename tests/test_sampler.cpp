@@ -9,6 +9,7 @@
 #include "dlm/diffusion/sampler.h"
 #include "dlm/model/model.h"
 #include "dlm/random.h"
+#include "test_util.h"
 
 namespace {
 
@@ -47,16 +48,10 @@ dlm::SampleConfig greedy(dlm::Strategy strategy, int64_t steps) {
 
 // B rows of L positions, the first `prefix` fixed to id 4, the rest to generate.
 dlm::DenoiseRows rows_of(int64_t B, int64_t L, int64_t prefix = 0) {
-  dlm::DenoiseRows r;
-  r.tokens = torch::full({B, L}, kMask, torch::kInt64);
+  dlm::DenoiseRows r = dlm_test::masked_rows(B, L, kMask, 100);
   r.tokens.slice(1, 0, prefix).fill_(4);  // a prefix the model would overwrite if it could
-  r.generate = torch::ones({B, L}, torch::kBool);
   r.generate.slice(1, 0, prefix).fill_(false);
-  r.valid = torch::ones({B, L}, torch::kBool);
-  r.span = torch::zeros({B, L}, torch::kBool);
   r.prompt = r.generate.logical_not();
-  r.counted_fixed.assign(static_cast<size_t>(B), 0);
-  for (int64_t i = 0; i < B; ++i) r.seeds.push_back(static_cast<uint64_t>(100 + i));
   return r;
 }
 

@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "dlm/config.h"
+#include "dlm/diffusion/denoise.h"
 #include "dlm/error.h"
 
 namespace dlm_test {
@@ -28,6 +29,20 @@ E enum_from(const std::string& name) {
     if (n == name) return value;
   }
   throw std::invalid_argument("no such enum name: " + name);
+}
+
+// B canvases of L positions, every one masked and to be generated, no prompt or infill span; row r
+// draws from the stream of seed + r.
+inline dlm::DenoiseRows masked_rows(int64_t B, int64_t L, int64_t mask_id, uint64_t seed = 1) {
+  dlm::DenoiseRows r;
+  r.tokens = torch::full({B, L}, mask_id, torch::kInt64);
+  r.generate = torch::ones({B, L}, torch::kBool);
+  r.valid = r.generate.clone();
+  r.span = torch::zeros({B, L}, torch::kBool);
+  r.prompt = r.span.clone();
+  r.counted_fixed.assign(static_cast<size_t>(B), 0);
+  for (int64_t i = 0; i < B; ++i) r.seeds.push_back(seed + static_cast<uint64_t>(i));
+  return r;
 }
 
 }  // namespace dlm_test

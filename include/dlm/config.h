@@ -203,7 +203,7 @@ struct TrainConfig {
   int64_t seed = 1234;                ///< seeds weights, data order, masking and dropout
   int64_t eval_every = 200;           ///< steps between validation + checkpoint
   int64_t log_every = 50;             ///< steps between plain log lines (non-terminal output)
-  int64_t threads = 0;                ///< CPU threads; 0 means the core count
+  int64_t threads = 0;                ///< CPU threads; 0 means OMP_NUM_THREADS, else the core count
   DeviceChoice device;                ///< auto | cpu | cuda | cuda:N
   Precision precision = Precision::kFp32;  ///< fp32 | bf16 (autocast for training, validation and sampling)
   double time_limit = 0.0;            ///< seconds of training (validation excluded) before a final

@@ -15,7 +15,11 @@ namespace dlm {
 // device, or an index past the machine's devices.
 torch::Device resolve_device(const DeviceChoice& choice);
 
-// Sets LibTorch's intra-op threads; 0 means the number of cores. Returns the count in effect.
+// The threads a setting of 0 means: OMP_NUM_THREADS when it holds a positive count (as for PyTorch),
+// else the number of cores.
+int64_t default_threads();
+
+// Sets LibTorch's intra-op threads; 0 means default_threads(). Returns the count in effect.
 int64_t set_threads(int64_t threads);
 
 // Autocast to `dtype` (bfloat16 on CPU; bfloat16 or float16 on CUDA) on `device` for the guard's

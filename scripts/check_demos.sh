@@ -7,7 +7,7 @@
 # CTest runs it as the `demos` test.
 #   scripts/check_demos.sh [--no-train] [--bin DIR] [--runs DIR] [--jobs 1|2] [DEMO...]   (default: all three)
 # With two or more cores the demos run in two lanes at once, one thread each (--jobs 2, the default):
-# names in one, translate then code in the other. These small models keep about 80% of their two-thread
+# code in one, names then translate in the other. These small models keep about 80% of their two-thread
 # speed on one thread, so two lanes finish in about two thirds of the time (docs/testing.md); two
 # multi-threaded LibTorch jobs on 2 cores would instead slow each other several times.
 set -uo pipefail

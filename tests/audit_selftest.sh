@@ -28,17 +28,20 @@ plant() {  # plant FILE LINE: appends LINE to FILE (under src/ unless it names i
   printf '%s\n' "$2" >> "$work/tree/$f"
   wc -l < "$work/tree/$f"
 }
+planted() {  # planted CASE FILE LINE MESSAGE: on a fresh copy with LINE planted in FILE, the audit must
+             # fail naming FILE:N: MESSAGE (N the planted line; the path as plant resolves it)
+  local n path=$2
+  case="$1"; fresh; n=$(plant "$2" "$3")
+  case $path in include/*|apps/*) ;; *) path=src/$path ;; esac
+  expect 1 "$path:$n: $4"
+}
 
 audit=device_audit
 case="the real tree is clean"; fresh; expect 0
-case="a stage folder"; fresh; n=$(plant train/trainer.cpp 'static auto bad = torch::arange(5);')
-expect 1 "src/train/trainer.cpp:$n: tensor created without a device"
-case="a nested folder"; fresh; n=$(plant model/hf/new_family.cpp 'auto w = torch::zeros({3, 4});')
-expect 1 "src/model/hf/new_family.cpp:$n:"
-case="a private header"; fresh; n=$(plant diffusion/denoise_loop.h 'inline auto t() { return torch::ones({2}); }')
-expect 1 "src/diffusion/denoise_loop.h:$n:"
-case="a collator outside diffusion/ is not exempt"; fresh; n=$(plant data/collator.cpp 'auto m = torch::full({2}, 1.0);')
-expect 1 "src/data/collator.cpp:$n:"
+planted "a stage folder" train/trainer.cpp 'static auto bad = torch::arange(5);' "tensor created without a device"
+planted "a nested folder" model/hf/new_family.cpp 'auto w = torch::zeros({3, 4});' "tensor created"
+planted "a private header" diffusion/denoise_loop.h 'inline auto t() { return torch::ones({2}); }' "tensor created"
+planted "a collator outside diffusion/ is not exempt" data/collator.cpp 'auto m = torch::full({2}, 1.0);' "tensor created"
 case="diffusion/collator.cpp is exempt"; fresh; plant diffusion/collator.cpp 'auto m = torch::full({2}, 1.0);' >/dev/null
 expect 0
 case="a device from an input"; fresh; plant model/model.cpp 'auto a = torch::zeros({3}, x.options());' >/dev/null
@@ -52,18 +55,16 @@ n=$(plant model/model.cpp 'auto a = torch::zeros({3});')
 expect 1 "src/model/model.cpp:$n:"
 audit=layering
 case="the real tree is clean"; fresh; expect 0
-case="an upward include"; fresh; n=$(plant data/dataset.cpp '#include "dlm/train/trainer.h"')
-expect 1 "src/data/dataset.cpp:$n: stage data includes dlm/train/trainer.h of the higher stage train"
-case="the top level includes a stage"; fresh; n=$(plant config.cpp '#include "dlm/model/model.h"')
-expect 1 "src/config.cpp:$n: stage top includes"
-case="a public header includes a higher one"; fresh; n=$(plant include/dlm/model/model.h '#include "dlm/diffusion/sampler.h"')
-expect 1 "include/dlm/model/model.h:$n:"
-case="train includes its peer generate"; fresh; n=$(plant train/trainer.cpp '#include "dlm/generate/generate.h"')
-expect 1 "src/train/trainer.cpp:$n: stage train includes dlm/generate/generate.h of its peer generate"
-case="a public header includes CLI11"; fresh; n=$(plant include/dlm/config.h '#include <CLI/CLI.hpp>')
-expect 1 "include/dlm/config.h:$n: public header includes CLI11"
-case="another stage's private header"; fresh; n=$(plant generate/generate.cpp '#include "diffusion/denoise_loop.h"')
-expect 1 "src/generate/generate.cpp:$n: includes diffusion/denoise_loop.h, a private header of stage diffusion"
+planted "an upward include" data/dataset.cpp '#include "dlm/train/trainer.h"' \
+  "stage data includes dlm/train/trainer.h of the higher stage train"
+planted "the top level includes a stage" config.cpp '#include "dlm/model/model.h"' "stage top includes"
+planted "a public header includes a higher one" include/dlm/model/model.h '#include "dlm/diffusion/sampler.h"' \
+  "stage model includes"
+planted "train includes its peer generate" train/trainer.cpp '#include "dlm/generate/generate.h"' \
+  "stage train includes dlm/generate/generate.h of its peer generate"
+planted "a public header includes CLI11" include/dlm/config.h '#include <CLI/CLI.hpp>' "public header includes CLI11"
+planted "another stage's private header" generate/generate.cpp '#include "diffusion/denoise_loop.h"' \
+  "includes diffusion/denoise_loop.h, a private header of stage diffusion"
 case="a stage folder without a place"; fresh; plant hf/bert.cpp '#include "dlm/config.h"' >/dev/null
 expect 1 'stage folder "hf" has no place in the stage order'
 case="a downward include"; fresh; plant generate/generate.cpp '#include "dlm/data/dataset.h"' >/dev/null

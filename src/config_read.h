@@ -74,25 +74,25 @@ inline void read_value(const json& j, const std::string& path, std::vector<std::
   out = values;
 }
 
-// Enum-valued settings: a string from the enum's name table, or an error naming the valid ones.
-template <class E, class = decltype(enum_names(static_cast<E*>(nullptr)))>
-inline void read_value(const json& j, const std::string& path, E& out) {
+// A setting written as a string and read by `parse` (an enum's name table, a device name); parse's
+// error is reported under the key's path.
+template <class T, class Parse>
+inline void read_parsed(const json& j, const std::string& path, T& out, const Parse& parse) {
   if (!j.is_string()) type_error(path, "a string", j);
   try {
-    out = parse_enum<E>(j.get<std::string>(), "value");
+    out = parse(j.get<std::string>());
   } catch (const Error& e) {
     throw Error("config key '" + path + "': " + e.what());
   }
 }
 
-inline void read_value(const json& j, const std::string& path, DeviceChoice& out) {
-  if (!j.is_string()) type_error(path, "a string", j);
-  try {
-    out = parse_device(j.get<std::string>());
-  } catch (const Error& e) {
-    throw Error("config key '" + path + "': " + e.what());
-  }
+// Enum-valued settings: a string from the enum's name table, or an error naming the valid ones.
+template <class E, class = decltype(enum_names(static_cast<E*>(nullptr)))>
+inline void read_value(const json& j, const std::string& path, E& out) {
+  read_parsed(j, path, out, [](const std::string& name) { return parse_enum<E>(name, "value"); });
 }
+
+inline void read_value(const json& j, const std::string& path, DeviceChoice& out) { read_parsed(j, path, out, parse_device); }
 
 // Reads the fields of one JSON object. Unknown keys are rejected up front with the valid ones listed,
 // because nlohmann's own helpers silently ignore them.

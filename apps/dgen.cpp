@@ -15,9 +15,11 @@
 #include "dlm/device.h"
 #include "dlm/error.h"
 #include "dlm/generate/generate.h"
+#include "dlm/generate/inspect.h"
 #include "dlm/generate/quality.h"
 #include "dlm/generate/tokenizer_tools.h"
 #include "dlm/model/checkpoint.h"
+#include "dlm/hf/hf_folder.h"
 #include "dlm/model/run_dir.h"
 #include "dlm/sample_options.h"
 #include "dlm/utf8.h"
@@ -26,11 +28,12 @@
 int main(int argc, char** argv) {
   CLI::App app{"dgen: generate text with a trained masked diffusion model"};
   std::string checkpoint, prefix, infill, prompts_path, format = "text", device = "auto", tokenizer_path, score_with;
+  std::string dump_logits, dump_hidden;
   dlm::GenerateOptions go;
   int64_t threads = 0;
   bool show_steps = false, tokenize = false, detokenize = false, verbose = false;
   dlm::SampleFlags flags;
-  app.add_option("--checkpoint", checkpoint, "checkpoint file or run directory (default: the latest run in runs/LATEST)");
+  app.add_option("--checkpoint", checkpoint, "checkpoint file, run directory or Hugging Face folder (default: the latest run in runs/LATEST)");
   auto* prefix_opt = app.add_option("--prefix", prefix, "text the sample starts with; never masked (default: none)");
   auto* infill_opt = app.add_option("--infill", infill, "template whose <mask:N> spans (N tokens each) alone are generated")->excludes(prefix_opt);
   app.add_option("--prompts", prompts_path, "file of prompts: one prefix per line, or JSONL with \"prefix\" or \"infill\"")
@@ -46,6 +49,8 @@ int main(int argc, char** argv) {
   app.add_flag("--detokenize", detokenize, "read {\"ids\": [...]} or [...] on stdin, print the text (--format jsonl: {\"text\": ...})")->excludes(tok_flag);
   app.add_option("--tokenizer", tokenizer_path, "for --tokenize/--detokenize: a SentencePiece .model, a folder of BPE files, or a checkpoint / run directory (default: --checkpoint)");
   app.add_option("--score-with", score_with, "autoregressive run that scores each sample: adds its perplexity and unigram entropy");
+  app.add_option("--dump-logits", dump_logits, "run the model once over --prefix as its tokenizer encodes it (specials included); write the logits [tokens x vocab] as float32 .npy, print {\"ids\": [...]}");
+  app.add_option("--dump-hidden", dump_hidden, "the same, writing the last hidden state [tokens x width] (with or without --dump-logits)");
   app.add_option("--threads", threads, "CPU threads (default: 0 = OMP_NUM_THREADS, else the core count)");
   app.add_flag("--verbose", verbose, "print the BLAS library and a summary of the run on stderr");
   CLI11_PARSE(app, argc, argv);
@@ -65,7 +70,12 @@ int main(int argc, char** argv) {
     if (verbose || blas.warning) std::fprintf(stderr, "%s\n", blas.line.c_str());
     const torch::Device dev = dlm::resolve_device(dlm::parse_device(device));
     dlm::set_threads(threads);
-    dlm::LoadedModel loaded = dlm::load_model_for_inference(dlm::resolve_checkpoint_path(checkpoint), dev);
+    dlm::LoadedModel loaded = dlm::load_any_model(checkpoint, dev);
+    if (!dump_logits.empty() || !dump_hidden.empty()) {
+      if (!app.count("--prefix")) throw dlm::Error("--dump-logits and --dump-hidden run the model over --prefix TEXT; give one");
+      const std::vector<int64_t> ids = dlm::dump_forward(loaded, prefix, dump_logits, dump_hidden);
+      return std::printf("%s\n", dlm::dump_json({{"ids", ids}}).c_str()), 0;
+    }
     dlm::apply_json(loaded.config, {{"sample", dlm::given_sample_flags(app, flags)}});
     dlm::check_sample(loaded.config.sample);
     go.sample = loaded.config.sample;

@@ -15,6 +15,7 @@
 #include "dlm/device.h"
 #include "dlm/error.h"
 #include "dlm/files.h"
+#include "dlm/hf/hf_folder.h"
 #include "dlm/log.h"
 #include "dlm/model/checkpoint.h"
 #include "dlm/model/run_dir.h"
@@ -42,7 +43,7 @@ extern "C" void on_stop_signal(int sig) {
 int main(int argc, char** argv) {
   CLI::App app{"dtrain: train a masked discrete diffusion language model"};
   std::string config_path, run_dir, resume_dir, device, progress = "auto", eval_path, eval_json;
-  std::vector<std::string> overrides;
+  std::vector<std::string> overrides, export_hf;
   int64_t threads = -1, stop_at = 0;
   app.add_option("--config", config_path, "JSON config file (see configs/)");
   app.add_option("--set", overrides, "override a config key, repeatable: --set model.d_model=256");
@@ -55,6 +56,8 @@ int main(int argc, char** argv) {
                  "evaluate this checkpoint or run directory on its validation data and print the likelihood table "
                  "(--set eval.t_samples=N / eval.seed=S change the estimate)");
   app.add_option("--eval-json", eval_json, "with --eval: also write the figures to this JSON file");
+  app.add_option("--export-hf", export_hf, "SOURCE OUT_DIR: write a run, checkpoint or Hugging Face folder of the BERT or RoBERTa family as a Hugging Face folder (config.json, model.safetensors, tokenizer.json) in a new OUT_DIR")
+      ->expected(1, 2);
   app.add_option("--progress", progress, "auto | bar | plain (default: auto, a bar on a terminal)")
       ->check(CLI::IsMember({"auto", "bar", "plain"}));
   CLI11_PARSE(app, argc, argv);
@@ -62,13 +65,21 @@ int main(int argc, char** argv) {
 
   dlm::log::setup("dtrain");
   return dlm::run_tool("dtrain", [&] {
+    if (!export_hf.empty()) {
+      if (export_hf.size() != 2) throw dlm::Error("--export-hf takes two paths: SOURCE (a run, checkpoint or Hugging Face folder) and OUT_DIR");
+      if (!config_path.empty() || !resume_dir.empty() || !eval_path.empty()) throw dlm::Error("--export-hf goes alone; drop --config, --resume and --eval");
+      dlm::export_hf(export_hf[0], export_hf[1]);
+      dlm::log::info("wrote {} (load it with transformers' AutoModelForMaskedLM.from_pretrained)", export_hf[1]);
+      return 0;
+    }
     dlm::ensure_blas_kernels(argv);  // may restart the program once; the trainer reports the choice
     if (!eval_path.empty()) {
       if (!config_path.empty() || !resume_dir.empty()) throw dlm::Error("--eval takes everything from the checkpoint; drop --config and --resume");
       const torch::Device dev = dlm::resolve_device(dlm::parse_device(device.empty() ? "auto" : device));
       dlm::set_threads(threads >= 0 ? threads : 0);
-      const std::string path = dlm::resolve_checkpoint_path(eval_path);
-      dlm::LoadedModel loaded = dlm::load_model_for_inference(path, dev);
+      const bool folder = dlm::is_hf_folder(eval_path);
+      const std::string path = folder ? eval_path : dlm::resolve_checkpoint_path(eval_path);
+      dlm::LoadedModel loaded = dlm::load_any_model(eval_path, dev);
       for (const auto& o : overrides) {
         if (o.rfind("eval.", 0) != 0 && o.rfind("data.", 0) != 0 && o.rfind("train.precision=", 0) != 0) {
           throw dlm::Error("--set " + o + ": with --eval only eval.*, data.* and train.precision can change");
@@ -76,7 +87,7 @@ int main(int argc, char** argv) {
         dlm::apply_override(loaded.config, o);
       }
       dlm::validate(loaded.config);
-      const std::string run = std::filesystem::path(path).parent_path().string();
+      const std::string run = folder ? path : std::filesystem::path(path).parent_path().string();
       const dlm::EvalReport report = dlm::evaluate_checkpoint(loaded, run.empty() ? "." : run, dev);
       std::printf("%s: %s", path.c_str(), dlm::format_report(report).c_str());
       if (!eval_json.empty()) dlm::write_atomically(eval_json, dlm::dump_json(dlm::to_json(report), 2) + "\n");

@@ -38,7 +38,7 @@ fuzz_one() {
 }
 fuzz_start=$SECONDS
 rm -rf build-san/fuzz-out && mkdir -p build-san/fuzz-out
-targets=(config tokenizer dataset checkpoint)
+targets=(config tokenizer dataset checkpoint safetensors)
 cores=$(nproc)
 for ((i = 0; i < ${#targets[@]}; i += cores)); do
   pids=()

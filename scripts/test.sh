@@ -40,6 +40,13 @@ if [ "$flavour" != debian ]; then
     echo "test: build-torch2/dtrain does not link libtorch_cuda.so" >&2
     exit 1
   fi
+  # The Hugging Face oracle (CTest hf.oracle, this flavour only) needs transformers and tokenizers beside
+  # torch, and the real all-MiniLM-L6-v2 folder.
+  if ! .venv-torch2/bin/python -c 'import transformers; assert transformers.__version__ == "4.57.6"' 2>/dev/null; then
+    phase "transformers (pip)" .venv-torch2/bin/pip install -q --disable-pip-version-check --no-compile \
+      transformers==4.57.6 tokenizers==0.22.2
+  fi
+  phase "MiniLM folder" scripts/fetch_minilm.sh
   phase "tests (2.x)" ctest --test-dir build-torch2 --output-on-failure -j"$(nproc)" -LE demos
   # The demos ran on 1.13 above; run alone, this flavour runs them too.
   if [ "$flavour" = pip ]; then

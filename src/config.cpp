@@ -78,7 +78,12 @@ const EnumNames<Weighting>& enum_names(Weighting*) {
 }
 const EnumNames<Activation>& enum_names(Activation*) {
   static const EnumNames<Activation> names = {
-      {Activation::kGelu, "gelu"}, {Activation::kRelu2, "relu2"}, {Activation::kSwiglu, "swiglu"}};
+      {Activation::kGelu, "gelu"}, {Activation::kGeluTanh, "gelu_tanh"}, {Activation::kRelu2, "relu2"},
+      {Activation::kSwiglu, "swiglu"}};
+  return names;
+}
+const EnumNames<NormOrder>& enum_names(NormOrder*) {
+  static const EnumNames<NormOrder> names = {{NormOrder::kPre, "pre"}, {NormOrder::kPost, "post"}};
   return names;
 }
 const EnumNames<Precision>& enum_names(Precision*) {
@@ -156,12 +161,16 @@ void apply_eval(EvalConfig& c, const json& j, const std::string& p) {
 void apply_model(ModelConfig& c, const json& j, const std::string& p) {
   ObjectReader(j, p, {"type", "d_model", "n_layer", "n_head", "d_ff", "dropout", "norm", "pos", "tie_head",
                       "time_cond", "mlp_hidden", "attention", "activation", "norm_weight", "emb_norm", "qk_norm",
-                      "bias"})
+                      "bias", "norm_order", "norm_eps", "type_vocab", "pos_offset", "head_transform", "head_activation",
+                      "head_bias", "vocab_size"})
       .field("type", c.type).field("d_model", c.d_model).field("n_layer", c.n_layer).field("n_head", c.n_head)
       .field("d_ff", c.d_ff).field("dropout", c.dropout).field("norm", c.norm).field("pos", c.pos)
       .field("tie_head", c.tie_head).field("time_cond", c.time_cond).field("mlp_hidden", c.mlp_hidden)
       .field("attention", c.attention).field("activation", c.activation).field("norm_weight", c.norm_weight)
-      .field("emb_norm", c.emb_norm).field("qk_norm", c.qk_norm).field("bias", c.bias);
+      .field("emb_norm", c.emb_norm).field("qk_norm", c.qk_norm).field("bias", c.bias)
+      .field("norm_order", c.norm_order).field("norm_eps", c.norm_eps).field("type_vocab", c.type_vocab)
+      .field("pos_offset", c.pos_offset).field("head_transform", c.head_transform)
+      .field("head_activation", c.head_activation).field("head_bias", c.head_bias).field("vocab_size", c.vocab_size);
 }
 void apply_diffusion(DiffusionConfig& c, const json& j, const std::string& p) {
   ObjectReader(j, p, {"rate_dist", "rates", "eps", "rate_per", "prefix_len", "prefix_prob", "loss_on", "weighting",
@@ -211,7 +220,10 @@ json to_json(const Config& c) {
         {"pos", enum_name(c.model.pos)}, {"tie_head", c.model.tie_head}, {"time_cond", enum_name(c.model.time_cond)}, {"attention", enum_name(c.model.attention)},
         {"activation", enum_name(c.model.activation)}, {"norm_weight", c.model.norm_weight},
         {"emb_norm", c.model.emb_norm}, {"qk_norm", c.model.qk_norm}, {"bias", c.model.bias},
-        {"mlp_hidden", c.model.mlp_hidden}}},
+        {"mlp_hidden", c.model.mlp_hidden}, {"norm_order", enum_name(c.model.norm_order)}, {"norm_eps", c.model.norm_eps},
+        {"type_vocab", c.model.type_vocab}, {"pos_offset", c.model.pos_offset}, {"head_transform", c.model.head_transform},
+        {"head_activation", enum_name(c.model.head_activation)}, {"head_bias", c.model.head_bias},
+        {"vocab_size", c.model.vocab_size}}},
       {"diffusion",
        {{"rate_dist", enum_name(c.diffusion.rate_dist)}, {"rates", c.diffusion.rates}, {"eps", c.diffusion.eps},
         {"rate_per", enum_name(c.diffusion.rate_per)}, {"prefix_len", c.diffusion.prefix_len},
@@ -305,6 +317,14 @@ void validate(const Config& c) {
     check((m.d_model / m.n_head) % 2 == 0, "model.d_model", m.d_model, "rotary positions need an even head size");
   }
   check(m.mlp_hidden > 0, "model.mlp_hidden", m.mlp_hidden, "must be > 0");
+  check(m.norm_eps >= 0.0 && m.norm_eps < 1.0, "model.norm_eps", m.norm_eps, "must be in [0, 1) (0: the norm's default)");
+  check(m.type_vocab >= 0, "model.type_vocab", m.type_vocab, "must be >= 0 (0: no token types)");
+  check(m.pos_offset >= 0, "model.pos_offset", m.pos_offset, "must be >= 0");
+  check(m.pos_offset == 0 || m.pos == PosKind::kLearned, "model.pos_offset", m.pos_offset, "needs learned positions");
+  check(m.head_activation != Activation::kSwiglu, "model.head_activation", "\"swiglu\"", "is not a head activation (gelu, gelu_tanh, relu2)");
+  check(m.vocab_size >= 0, "model.vocab_size", m.vocab_size, "must be >= 0 (0: the tokenizer's size)");
+  check(m.norm_order == NormOrder::kPre || m.time_cond != TimeCond::kAdaln, "model.norm_order", "\"post\"",
+        "does not go with time_cond adaln (adaLN modulates a pre-norm)");
 
   const auto& d = c.diffusion;
   check(!d.rates.empty(), "diffusion.rates", "[]", "needs at least one rate");

@@ -7,6 +7,8 @@ namespace dlm {
 
 std::string first_line(const std::string& message) { return message.substr(0, message.find('\n')); }
 
+std::string in_quotes(const std::string& text) { return "'" + text + "'"; }
+
 int run_tool(const char* tool, const std::function<int()>& body) {
   try {
     return body();

@@ -65,8 +65,8 @@ planted "train includes its peer generate" train/trainer.cpp '#include "dlm/gene
 planted "a public header includes CLI11" include/dlm/config.h '#include <CLI/CLI.hpp>' "public header includes CLI11"
 planted "another stage's private header" generate/generate.cpp '#include "diffusion/denoise_loop.h"' \
   "includes diffusion/denoise_loop.h, a private header of stage diffusion"
-case="a stage folder without a place"; fresh; plant hf/bert.cpp '#include "dlm/config.h"' >/dev/null
-expect 1 'stage folder "hf" has no place in the stage order'
+case="a stage folder without a place"; fresh; plant vision/vit.cpp '#include "dlm/config.h"' >/dev/null
+expect 1 'stage folder "vision" has no place in the stage order'
 case="a downward include"; fresh; plant generate/generate.cpp '#include "dlm/data/dataset.h"' >/dev/null
 expect 0
 case="apps include anything public"; fresh; plant apps/dgen.cpp '#include "dlm/train/trainer.h"' >/dev/null

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The library's stage order, checked on every include. Stages, low to high:
-#   top (include/dlm/*.h, src/*.cpp) < data < model < diffusion < train = generate < apps
+#   top (include/dlm/*.h, src/*.cpp) < data < model < hf < diffusion < train = generate < apps
 # A file may include headers of its own stage or a lower one; train and generate are peers and neither
 # includes the other. A private header (one under src/) serves its own stage folder only. No public
 # header (under include/) includes CLI11: flag wiring lives with the apps. A stage folder that is not
@@ -13,8 +13,8 @@ cd "$root"
 mapfile -t files < <(find include/dlm src apps -type f \( -name '*.h' -o -name '*.cpp' -o -name '*.inc' \) | sort)
 awk '
   BEGIN {
-    n = split("top data model diffusion train generate apps", names, " ")
-    split("0 1 2 3 4 4 5", ranks, " ")
+    n = split("top data model hf diffusion train generate apps", names, " ")
+    split("0 1 2 3 4 5 5 6", ranks, " ")
     for (i = 1; i <= n; i++) rank[names[i]] = ranks[i]
   }
   # The stage of a path relative to the project (include/dlm/..., src/..., apps/...).
@@ -51,4 +51,4 @@ awk '
     else if (target ~ /^src\// && to != own) report("includes " header ", a private header of stage " to)
   }
   END { exit bad }' "${files[@]}" || exit 1
-echo "layering: ${#files[@]} files follow the stage order top < data < model < diffusion < train, generate < apps"
+echo "layering: ${#files[@]} files follow the stage order top < data < model < hf < diffusion < train, generate < apps"

@@ -106,7 +106,8 @@ TEST(Config, EveryKeyRoundTripsThroughJson) {
     "model": {"type": "mlp", "d_model": 96, "n_layer": 3, "n_head": 6, "d_ff": 200, "dropout": 0.25,
               "norm": "rmsnorm", "pos": "rotary", "tie_head": false, "time_cond": "adaln", "mlp_hidden": 64,
               "attention": "explicit", "activation": "swiglu", "norm_weight": false, "emb_norm": true,
-              "qk_norm": true, "bias": false},
+              "qk_norm": true, "bias": false, "norm_order": "post", "norm_eps": 1e-7, "type_vocab": 2, "pos_offset": 2,
+              "head_transform": true, "head_activation": "gelu_tanh", "head_bias": true, "vocab_size": 300},
     "diffusion": {"rate_dist": "antithetic", "rates": [0.5, 0.25], "eps": 0.125, "rate_per": "batch",
                   "prefix_len": 4, "prefix_prob": 0.5, "loss_on": "all", "weighting": "elbo", "mask_pad": false,
                   "cfg_dropout": 0.125},
@@ -155,7 +156,7 @@ TEST(Config, EnumSettingsAreParsedOnceAndRoundTrip) {
   EXPECT_EQ(back.model.activation, dlm::Activation::kRelu2);
   const std::string msg = dlm_test::error_of([&] { dlm::apply_override(c, "model.activation=tanh"); });
   EXPECT_NE(msg.find("model.activation"), std::string::npos) << msg;
-  EXPECT_NE(msg.find("gelu, relu2, swiglu"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("gelu, gelu_tanh, relu2, swiglu"), std::string::npos) << msg;
   EXPECT_NE(dlm_test::error_of([&] { dlm::apply_override(c, "model.activation=3"); }).find("expected a string"),
             std::string::npos);
 }

@@ -31,8 +31,12 @@ enum class PosKind { kLearned, kRotary };
 enum class TimeCond { kNone, kAdd, kAdaln };
 enum class LossOn { kMasked, kAll };
 enum class Weighting { kNone, kElbo };
-// MLP activation: gelu(x W1) W2 | relu(x W1)^2 W2 | (silu(x Wg) * x W1) W2.
-enum class Activation { kGelu, kRelu2, kSwiglu };
+// MLP activation: gelu(x W1) W2 | gelu with tanh's approximation (BERT's gelu_new) | relu(x W1)^2 W2 |
+// (silu(x Wg) * x W1) W2.
+enum class Activation { kGelu, kGeluTanh, kRelu2, kSwiglu };
+// Where a block's norms sit: before each sublayer, with a final norm (GPT-2 and later), or after each
+// residual sum, without a final norm (BERT, RoBERTa).
+enum class NormOrder { kPre, kPost };
 
 // Sampling: the noise schedule (share of generated positions still masked as the steps go), the order
 // in which masked positions are revealed, and how a token is drawn at each position.
@@ -81,6 +85,7 @@ const EnumNames<TimeCond>& enum_names(TimeCond*);
 const EnumNames<LossOn>& enum_names(LossOn*);
 const EnumNames<Weighting>& enum_names(Weighting*);
 const EnumNames<Activation>& enum_names(Activation*);
+const EnumNames<NormOrder>& enum_names(NormOrder*);
 const EnumNames<Precision>& enum_names(Precision*);
 const EnumNames<DistBackend>& enum_names(DistBackend*);
 const EnumNames<Schedule>& enum_names(Schedule*);
@@ -149,9 +154,18 @@ struct ModelConfig {
   AttentionKind attention = AttentionKind::kAuto;  ///< auto | fused (LibTorch 2.x SDPA) | explicit (matmul, softmax)
   Activation activation = Activation::kGelu;  ///< gelu | relu2 | swiglu (MLP of the transformer blocks)
   bool norm_weight = true;           ///< norms carry a learned per-channel weight (false: weightless)
-  bool emb_norm = false;             ///< weightless RMS norm on the token embeddings
+  bool emb_norm = false;             ///< model.norm on the embeddings (weightless when norm_weight is false)
   bool qk_norm = false;              ///< weightless RMS norm on each head's queries and keys (after rotary)
   bool bias = true;                  ///< biases in the attention and MLP projections
+  // Knobs of pretrained encoders (the hf stage sets them from a folder's config.json).
+  NormOrder norm_order = NormOrder::kPre;  ///< pre | post (BERT: norm after each residual sum, no final norm)
+  double norm_eps = 0.0;             ///< epsilon of every norm; 0 means 1e-5 for layernorm, 1e-6 for rmsnorm
+  int64_t type_vocab = 0;            ///< token-type embeddings (BERT); row 0 is added at every position; 0: none
+  int64_t pos_offset = 0;            ///< learned positions start at this row (RoBERTa: padding_idx + 1)
+  bool head_transform = false;       ///< dense -> head_activation -> norm before the output projection (MLM heads)
+  Activation head_activation = Activation::kGelu;  ///< of the head transform: gelu | gelu_tanh | relu2
+  bool head_bias = false;            ///< a bias on the output logits
+  int64_t vocab_size = 0;            ///< rows of the embeddings and logits; 0: the tokenizer's size, else at least it
 };
 
 struct DiffusionConfig {

@@ -27,8 +27,6 @@ size_t utf8_length(char32_t cp) { return cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0
 
 const char* const kSpecialNames[] = {"pad", "mask", "bos", "eos", "sep"};
 
-std::string in_quotes(const std::string& s) { return "'" + s + "'"; }
-
 class BpeTokenizer : public Tokenizer {
  public:
   // special_ids: pad, mask, bos, eos, sep. merge_where(i) names merge i in error messages.

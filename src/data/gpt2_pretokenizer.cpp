@@ -14,9 +14,6 @@ struct CodePointRange {
 };
 #include "unicode_classes.inc"
 
-// The four classes the GPT-2 pattern distinguishes: \p{L}, \p{N}, \s and everything else.
-enum class CharClass : uint8_t { kLetter, kNumber, kSpace, kOther };
-
 template <size_t N>
 bool in_ranges(const CodePointRange (&ranges)[N], char32_t cp) {
   const auto* it = std::upper_bound(std::begin(ranges), std::end(ranges), cp,
@@ -43,8 +40,10 @@ CharClass classify(char32_t cp) {
 
 }  // namespace
 
+std::vector<size_t> pre_token_ends(const std::vector<char32_t>& cps) { return pre_token_ends(cps, classify); }
+
 // The alternatives are tried in order at each position, as a backtracking regex engine does.
-std::vector<size_t> pre_token_ends(const std::vector<char32_t>& cps) {
+std::vector<size_t> pre_token_ends(const std::vector<char32_t>& cps, CharClass (*classify)(char32_t)) {
   const size_t n = cps.size();
   std::vector<size_t> ends;
   size_t i = 0;

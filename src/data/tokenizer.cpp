@@ -6,6 +6,7 @@
 #include <set>
 
 #include "dlm/data/bpe_tokenizer.h"
+#include "dlm/data/hf_tokenizer.h"
 #include "dlm/data/sentencepiece_tokenizer.h"
 #include "dlm/error.h"
 #include "dlm/utf8.h"
@@ -33,6 +34,14 @@ void check_id(int64_t id, int64_t vocab_size) {
 }  // namespace
 
 void Tokenizer::check_id(int64_t id) const { dlm::check_id(id, vocab_size()); }
+
+std::vector<int64_t> Tokenizer::encode_for_model(const std::string& text) const {
+  std::vector<int64_t> ids = template_before();
+  const std::vector<int64_t> body = encode(text), after = template_after();
+  ids.insert(ids.end(), body.begin(), body.end());
+  ids.insert(ids.end(), after.begin(), after.end());
+  return ids;
+}
 
 CharTokenizer CharTokenizer::build(const std::vector<std::string>& texts) {
   std::set<char32_t> seen;
@@ -143,8 +152,13 @@ std::unique_ptr<Tokenizer> build_tokenizer(const TokenizerConfig& config, const 
 
 std::unique_ptr<Tokenizer> load_tokenizer_files(const std::string& path) {
   std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) throw Error("tokenizer '" + path + "' does not exist");
-  if (std::filesystem::is_directory(path, ec)) return load_bpe_tokenizer(path);
+  namespace fs = std::filesystem;
+  if (!fs::exists(path, ec)) throw Error("tokenizer '" + path + "' does not exist");
+  const bool dir = fs::is_directory(path, ec);
+  if (dir ? fs::exists(fs::path(path) / "tokenizer.json", ec) : fs::path(path).extension() == ".json") {
+    return load_hf_tokenizer(path);
+  }
+  if (dir) return load_bpe_tokenizer(path);
   return load_sentencepiece_model(path);
 }
 
@@ -152,6 +166,8 @@ std::unique_ptr<Tokenizer> tokenizer_from_json(const nlohmann::json& j) {
   if (!j.is_object() || !j.contains("kind") || !j["kind"].is_string()) {
     throw Error("tokenizer description is malformed (no 'kind')");
   }
+  // "hf" is no TokenizerKind: such a tokenizer comes from a model's folder, never from a config.
+  if (j["kind"] == "hf") return hf_tokenizer_from_json(j);
   TokenizerKind kind;
   try {
     kind = parse_enum<TokenizerKind>(j["kind"].get<std::string>(), "tokenizer kind");

@@ -117,11 +117,12 @@ void Loop::pad_after_eos(int64_t i) {
 }
 
 // Float32 logits at `positions` of row i, with the tokens a position may not take banned: [MASK]
-// everywhere, the other specials inside infill spans.
+// everywhere, ids past the tokenizer's, the other specials inside infill spans.
 torch::Tensor Loop::drawable_logits(int64_t i, const std::vector<int64_t>& positions) const {
   const torch::Tensor where = torch::tensor(positions, torch::kInt64);  // cpu: indexes the CPU canvas
   torch::Tensor lg = last_[i].index_select(0, where.to(device_)).to(torch::kCPU, torch::kFloat32);  // cpu: draws
   lg.select(1, ids_.mask).fill_(kNegInf);
+  if (ids_.vocab > 0 && ids_.vocab < lg.size(1)) lg.slice(1, ids_.vocab).fill_(kNegInf);
   const torch::Tensor in_span = span_[i].index_select(0, where);
   if (in_span.any().item<bool>()) {
     for (int64_t banned : {ids_.eos, ids_.pad, ids_.bos, ids_.sep}) {

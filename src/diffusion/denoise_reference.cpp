@@ -49,6 +49,7 @@ torch::Tensor denoise_reference(DenoiserImpl& model, const DenoiseRows& rows, co
       const torch::Tensor where = torch::tensor(masked, torch::kInt64);  // cpu: positions in the canvas
       torch::Tensor lg = logits.index_select(0, where.to(device)).to(torch::kCPU, torch::kFloat32);  // cpu: draws
       lg.select(1, ids.mask).fill_(-inf);
+      if (ids.vocab > 0 && ids.vocab < lg.size(1)) lg.slice(1, ids.vocab).fill_(-inf);
       for (int64_t banned : {ids.eos, ids.pad, ids.bos, ids.sep}) {
         if (banned >= 0) lg.select(1, banned).masked_fill_(span.index_select(0, where), -inf);
       }

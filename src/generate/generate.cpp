@@ -20,6 +20,7 @@ struct Layout {
   std::vector<int64_t> ids;  // the canvas: fixed ids, mask ids where generated
   std::vector<bool> generate, span, prompt;
   int64_t counted_fixed = 0;
+  int64_t lead = 0, trail = 0;              // ids of the tokenizer's template before and after the text
   bool infill = false;
   std::string prefix;                       // prefix mode
   std::vector<int64_t> prefix_ids;
@@ -41,23 +42,34 @@ void push(Layout& l, int64_t id, bool generate, bool span, bool prompt) {
   l.prompt.push_back(prompt);
 }
 
+// The fixed ids a pretrained model's tokenizer puts around a text ([CLS] before, [SEP] after); dlm's
+// own tokenizers have none.
+void push_fixed(Layout& l, const std::vector<int64_t>& ids) {
+  for (int64_t id : ids) push(l, id, false, false, true);
+}
+
 Layout lay_out_prefix(const Prompt& p, const Tokenizer& tok, const Config& config, int64_t context, int64_t length) {
   Layout l;
   utf8_decode(p.prefix, "the prefix");  // names the offset of a byte that is not UTF-8
   l.prefix = p.prefix;
   l.prefix_ids = tok.encode(p.prefix);
-  const int64_t P = static_cast<int64_t>(l.prefix_ids.size());
-  if (P >= context) {
-    throw Error("prefix is " + std::to_string(P) + " tokens but the model's context is " + std::to_string(context) +
-                "; shorten the prefix");
+  const std::vector<int64_t> before = tok.template_before(), after = tok.template_after();
+  l.lead = static_cast<int64_t>(before.size());
+  l.trail = static_cast<int64_t>(after.size());
+  const int64_t P = static_cast<int64_t>(l.prefix_ids.size()), fixed = P + l.lead + l.trail;
+  if (fixed >= context) {
+    throw Error("prefix is " + std::to_string(fixed) + " tokens" + (l.lead + l.trail > 0 ? " with the tokenizer's template" : "") +
+                " but the model's context is " + std::to_string(context) + "; shorten the prefix");
   }
-  const int64_t n_new = length > 0 ? length : context - P;
-  if (P + n_new > context) {
-    throw Error("prefix (" + std::to_string(P) + " tokens) + length " + std::to_string(n_new) + " exceed the model's context of " +
+  const int64_t n_new = length > 0 ? length : context - fixed;
+  if (fixed + n_new > context) {
+    throw Error("prefix (" + std::to_string(fixed) + " tokens) + length " + std::to_string(n_new) + " exceed the model's context of " +
                 std::to_string(context) + " tokens");
   }
-  for (int64_t id : l.prefix_ids) push(l, id, false, false, true);
+  push_fixed(l, before);
+  push_fixed(l, l.prefix_ids);
   for (int64_t i = 0; i < n_new; ++i) push(l, tok.mask_id(), true, false, false);
+  push_fixed(l, after);
   l.counted_fixed = counted_prefix_tokens(config, P);
   return l;
 }
@@ -67,6 +79,8 @@ Layout lay_out_infill(const Prompt& p, const Tokenizer& tok, const Config& confi
   l.infill = true;
   utf8_decode(p.infill, "the infill template");
   l.tmpl = parse_infill(p.infill);
+  const std::vector<int64_t> after = tok.template_after();
+  push_fixed(l, tok.template_before());
   int64_t fixed = 0;
   for (size_t s = 0; s < l.tmpl.texts.size(); ++s) {
     l.text_ids.push_back(tok.encode(l.tmpl.texts[s]));
@@ -76,11 +90,13 @@ Layout lay_out_infill(const Prompt& p, const Tokenizer& tok, const Config& confi
     l.span_start.push_back(static_cast<int64_t>(l.ids.size()));
     for (int64_t i = 0; i < l.tmpl.spans[s]; ++i) push(l, tok.mask_id(), true, true, false);
   }
+  push_fixed(l, after);
   if (static_cast<int64_t>(l.ids.size()) > context) {
     throw Error("infill template is " + std::to_string(l.ids.size()) + " tokens but the model's context is " +
                 std::to_string(context));
   }
-  if (whole_documents(config) && static_cast<int64_t>(l.ids.size()) < context) {
+  // A tokenizer's template ends the text itself; dlm's documents end in EOS and padding.
+  if (after.empty() && whole_documents(config) && static_cast<int64_t>(l.ids.size()) < context) {
     push(l, tok.eos_id(), false, false, true);
     ++fixed;
     while (static_cast<int64_t>(l.ids.size()) < context) push(l, tok.pad_id(), false, false, true);
@@ -117,8 +133,8 @@ void decode_row(const Layout& l, const std::vector<int64_t>& row, const Tokenize
     }
     return;
   }
-  const int64_t P = static_cast<int64_t>(l.prefix_ids.size());
-  out.ids = cut_at_eos(std::vector<int64_t>(row.begin() + P, row.end()), tok.eos_id(), tok.pad_id());
+  const int64_t P = l.lead + static_cast<int64_t>(l.prefix_ids.size());
+  out.ids = cut_at_eos(std::vector<int64_t>(row.begin() + P, row.end() - l.trail), tok.eos_id(), tok.pad_id());
   std::string body = decode_after(tok, l.prefix_ids, out.ids);
   cut_at_stop(body, o.stop);
   out.text = l.prefix + body;
@@ -173,7 +189,7 @@ void run_diffusion(DenoiserImpl& model, const Tokenizer& tok, const GenerateOpti
     rows.counted_fixed.push_back(l.counted_fixed);
     rows.seeds.push_back(derive_seed(o.seed, Stream::kSampling, static_cast<uint64_t>(samples[static_cast<size_t>(r)])));
   }
-  const SpecialIds special{tok.mask_id(), tok.eos_id(), tok.pad_id(), tok.bos_id(), tok.sep_id()};
+  const SpecialIds special{tok.mask_id(), tok.eos_id(), tok.pad_id(), tok.bos_id(), tok.sep_id(), tok.vocab_size()};
   const bool scheduled = o.sample.threshold == 0.0 && o.sample.entropy_bound == 0.0;
   const int64_t planned = scheduled ? o.sample.steps : 0;
   CanvasCallback show = nullptr;
@@ -186,7 +202,7 @@ void run_diffusion(DenoiserImpl& model, const Tokenizer& tok, const GenerateOpti
     stop = [&](int64_t r, const std::vector<int64_t>& so_far) {
       const Layout& l = *layouts[static_cast<size_t>(r)];
       if (l.infill) return false;
-      const std::vector<int64_t> body(so_far.begin() + static_cast<std::ptrdiff_t>(l.prefix_ids.size()), so_far.end());
+      const std::vector<int64_t> body(so_far.begin() + static_cast<std::ptrdiff_t>(l.lead + l.prefix_ids.size()), so_far.end());
       std::string text = decode_after(tok, l.prefix_ids, cut_at_eos(body, tok.eos_id(), tok.pad_id()));
       return cut_at_stop(text, o.sample.stop);
     };

@@ -14,7 +14,11 @@ std::unique_ptr<Tokenizer> open_tokenizer(const std::string& path) {
   namespace fs = std::filesystem;
   std::error_code ec;
   const bool dir = !path.empty() && fs::is_directory(path, ec);
-  const bool vocab_dir = dir && (fs::exists(fs::path(path) / "vocab.json", ec) || fs::exists(fs::path(path) / "encoder.json", ec));
+  const fs::path folder(path);
+  // A Hugging Face model folder holds tokenizer.json; one that also holds a dlm checkpoint is a run directory.
+  const bool has_checkpoint = dir && (fs::exists(folder / "best.pt", ec) || fs::exists(folder / "last.pt", ec));
+  const bool vocab_dir = dir && ((fs::exists(folder / "tokenizer.json", ec) && !has_checkpoint) ||
+                                 fs::exists(folder / "vocab.json", ec) || fs::exists(folder / "encoder.json", ec));
   const bool checkpoint = path.empty() || (dir && !vocab_dir) || fs::path(path).extension() == ".pt";
   if (checkpoint) return CheckpointReader(resolve_checkpoint_path(path)).tokenizer();
   return load_tokenizer_files(path);
@@ -22,7 +26,7 @@ std::unique_ptr<Tokenizer> open_tokenizer(const std::string& path) {
 
 nlohmann::json tokenize_to_json(const Tokenizer& tok, const std::string& text, const std::string& where) {
   utf8_decode(text, where);  // names the offset of a bad byte
-  const std::vector<int64_t> ids = tok.encode(text);
+  const std::vector<int64_t> ids = tok.encode_for_model(text);  // with the specials a model's tokenizer adds
   nlohmann::json pieces = nlohmann::json::array();
   for (int64_t id : ids) pieces.push_back(tok.piece(id));
   return {{"ids", ids}, {"pieces", pieces}};

@@ -29,6 +29,7 @@ torch::Tensor rms_norm(const torch::Tensor& x, double eps) {
 torch::Tensor activate(const torch::Tensor& h, Activation activation) {
   switch (activation) {
     case Activation::kGelu: return torch::gelu(h);
+    case Activation::kGeluTanh: return torch::gelu(h, "tanh");
     case Activation::kRelu2: return torch::relu(h).square();
     case Activation::kSwiglu: {
       const auto parts = h.chunk(2, -1);
@@ -47,12 +48,12 @@ torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
   return weight.defined() ? y * weight : y;
 }
 
-NormImpl::NormImpl(NormKind kind, int64_t dim, bool affine) {
+NormImpl::NormImpl(NormKind kind, int64_t dim, bool affine, double eps) {
   if (kind == NormKind::kRmsNorm) {
-    rms_norm_ = register_module("rms_norm", RMSNorm(dim, 1e-6, affine));
+    rms_norm_ = register_module("rms_norm", RMSNorm(dim, eps > 0.0 ? eps : 1e-6, affine));
   } else {
     layer_norm_ = register_module(
-        "layer_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim}).elementwise_affine(affine)));
+        "layer_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim}).elementwise_affine(affine).eps(eps > 0.0 ? eps : 1e-5)));
   }
 }
 
@@ -174,10 +175,11 @@ BlockImpl::BlockImpl(const ModelConfig& c, bool causal) {
   const int64_t d_ff = c.d_ff > 0 ? c.d_ff : 4 * c.d_model;
   const bool adaln = c.time_cond == TimeCond::kAdaln;
   activation_ = c.activation;
+  post_norm_ = c.norm_order == NormOrder::kPost;
   // With adaLN the norms carry no affine parameters: shift and scale come from t.
-  norm1_ = register_module("norm1", Norm(c.norm, c.d_model, !adaln && c.norm_weight));
+  norm1_ = register_module("norm1", Norm(c.norm, c.d_model, !adaln && c.norm_weight, c.norm_eps));
   attn_ = register_module("attn", Attention(c, causal));
-  norm2_ = register_module("norm2", Norm(c.norm, c.d_model, !adaln && c.norm_weight));
+  norm2_ = register_module("norm2", Norm(c.norm, c.d_model, !adaln && c.norm_weight, c.norm_eps));
   // SwiGLU's first projection gives the gate and the value side by side.
   const int64_t d_in = c.activation == Activation::kSwiglu ? 2 * d_ff : d_ff;
   fc_ = register_module("fc", torch::nn::Linear(torch::nn::LinearOptions(c.d_model, d_in).bias(c.bias)));
@@ -193,6 +195,10 @@ BlockImpl::BlockImpl(const ModelConfig& c, bool causal) {
 
 torch::Tensor BlockImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
                                  const torch::Tensor& cond, const LayerPass& pass) {
+  if (post_norm_) {
+    const torch::Tensor h = norm1_->forward(x + drop_->forward(attn_->forward(x, cos, sin, pass)));
+    return norm2_->forward(h + drop_->forward(mlp(h)));
+  }
   if (!ada_) {
     torch::Tensor h = x + drop_->forward(attn_->forward(norm1_->forward(x), cos, sin, pass));
     return h + drop_->forward(mlp(norm2_->forward(h)));
@@ -215,9 +221,16 @@ TransformerImpl::TransformerImpl(const ModelConfig& c, int64_t vocab_size, int64
     throw Error("model.d_model (" + std::to_string(c.d_model) + ") must be divisible by model.n_head (" +
                 std::to_string(c.n_head) + ")");
   }
+  if (c.vocab_size > 0 && c.vocab_size < vocab_size) {
+    throw Error("model.vocab_size (" + std::to_string(c.vocab_size) + ") is smaller than the tokenizer's " +
+                std::to_string(vocab_size) + " ids");
+  }
+  if (c.vocab_size > 0) vocab_size = c.vocab_size;
   tok_emb_ = register_module("tok_emb", torch::nn::Embedding(vocab_size, c.d_model));
+  if (c.type_vocab > 0) type_emb_ = register_module("type_emb", torch::nn::Embedding(c.type_vocab, c.d_model));
+  if (c.emb_norm) emb_norm_ = register_module("emb_norm", Norm(c.norm, c.d_model, c.norm_weight, c.norm_eps));
   if (c.pos == PosKind::kLearned) {
-    pos_emb_ = register_module("pos_emb", torch::nn::Embedding(max_len, c.d_model));
+    pos_emb_ = register_module("pos_emb", torch::nn::Embedding(max_len + c.pos_offset, c.d_model));
   } else {
     const int64_t half = c.d_model / c.n_head / 2;
     // cpu: the tables are buffers, which move with Module::to
@@ -232,14 +245,21 @@ TransformerImpl::TransformerImpl(const ModelConfig& c, int64_t vocab_size, int64
   }
   blocks_ = register_module("blocks", torch::nn::ModuleList());
   for (int64_t i = 0; i < c.n_layer; ++i) blocks_->push_back(Block(c, causal));
-  norm_f_ = register_module("norm_f", Norm(c.norm, c.d_model, c.norm_weight));
+  // A post-norm stack ends normalised; a pre-norm one needs a final norm.
+  if (c.norm_order == NormOrder::kPre) norm_f_ = register_module("norm_f", Norm(c.norm, c.d_model, c.norm_weight, c.norm_eps));
+  if (c.head_transform) {
+    head_dense_ = register_module("head_dense", torch::nn::Linear(c.d_model, c.d_model));
+    head_norm_ = register_module("head_norm", Norm(c.norm, c.d_model, c.norm_weight, c.norm_eps));
+  }
   if (!c.tie_head) head_ = register_module("head", torch::nn::Linear(torch::nn::LinearOptions(c.d_model, vocab_size).bias(false)));
+  if (c.head_bias) head_bias_ = register_parameter("head_bias", torch::zeros({vocab_size}));  // cpu: moves with Module::to
   drop_ = register_module("drop", torch::nn::Dropout(c.dropout));
 
   // GPT-2 style initialisation; residual projections scaled down with depth.
   torch::NoGradGuard no_grad;
   tok_emb_->weight.normal_(0.0, 0.02);
   if (pos_emb_) pos_emb_->weight.normal_(0.0, 0.02);
+  if (type_emb_) type_emb_->weight.normal_(0.0, 0.02);
   for (auto& m : modules(/*include_self=*/false)) {
     if (auto* lin = m->as<torch::nn::Linear>()) {
       if (lin->weight.abs().sum().item<double>() == 0.0) continue;  // adaLN-Zero stays zero
@@ -258,14 +278,18 @@ torch::Tensor TransformerImpl::embed(const torch::Tensor& ids, int64_t offset, c
   const int64_t L = ids.size(1);
   TORCH_CHECK(offset + L <= max_len_, "sequence of ", offset + L, " tokens exceeds the model's context of ", max_len_);
   torch::Tensor x = tok_emb_->forward(ids);  // (B, L, D)
-  if (pos_emb_) x = x + pos_emb_->forward(positions.defined() ? positions : torch::arange(offset, offset + L, ids.options()));
-  return config_.emb_norm ? rms_norm(x) : x;
+  if (pos_emb_) {
+    const torch::Tensor at = positions.defined() ? positions : torch::arange(offset, offset + L, ids.options());
+    x = x + pos_emb_->forward(config_.pos_offset > 0 ? at + config_.pos_offset : at);
+  }
+  if (type_emb_) x = x + type_emb_->weight[0];  // every position is of type 0
+  return emb_norm_ ? emb_norm_->forward(x) : x;
 }
 
-torch::Tensor TransformerImpl::run(const torch::Tensor& ids, const torch::Tensor& t, int64_t offset,
+torch::Tensor TransformerImpl::trunk(const torch::Tensor& ids, const torch::Tensor& t, int64_t offset,
                                    const torch::Tensor& positions, const torch::Tensor& key_valid, KVCache* cache,
                                    CacheMode mode, const torch::Tensor& out) {
-  // B = batch, L = length, D = d_model, V = vocabulary
+  // B = batch, L = length, D = d_model
   const int64_t B = ids.size(0), L = ids.size(1);
   torch::Tensor x = embed(ids, offset, positions);
   torch::Tensor cond;
@@ -300,25 +324,35 @@ torch::Tensor TransformerImpl::run(const torch::Tensor& ids, const torch::Tensor
     x = blocks_[i]->as<Block>()->forward(x, cos, sin, block_cond, pass);
   }
   if (out.defined()) x = x.gather(1, out.unsqueeze(-1).expand({-1, -1, x.size(-1)}));
-  x = norm_f_->forward(x);
-  return head_ ? head_->forward(x) : torch::matmul(x, tok_emb_->weight.t());  // (B, L, V)
+  return norm_f_ ? norm_f_->forward(x) : x;
+}
+
+torch::Tensor TransformerImpl::head(const torch::Tensor& hidden) {
+  torch::Tensor x = hidden;
+  if (head_dense_) x = head_norm_->forward(activate(head_dense_->forward(x), config_.head_activation));
+  x = head_ ? head_->forward(x) : torch::matmul(x, tok_emb_->weight.t());  // (B, L, V)
+  return head_bias_.defined() ? x + head_bias_ : x;
 }
 
 torch::Tensor TransformerImpl::forward(const torch::Tensor& ids, const torch::Tensor& t) {
-  return run(ids, t, 0, {}, {}, nullptr, CacheMode::kNone);
+  return head(trunk(ids, t, 0, {}, {}, nullptr, CacheMode::kNone));
+}
+
+torch::Tensor TransformerImpl::hidden(const torch::Tensor& ids, const torch::Tensor& t) {
+  return trunk(ids, t, 0, {}, {}, nullptr, CacheMode::kNone);
 }
 
 torch::Tensor TransformerImpl::forward_rows(const torch::Tensor& ids, const torch::Tensor& t, const torch::Tensor& key_valid,
                                             const torch::Tensor& out) {
   TORCH_CHECK(!causal_ || !key_valid.defined(), "forward_rows with key_valid needs a bidirectional model");
-  return run(ids, t, 0, {}, key_valid, nullptr, CacheMode::kNone, out);
+  return head(trunk(ids, t, 0, {}, key_valid, nullptr, CacheMode::kNone, out));
 }
 
 torch::Tensor TransformerImpl::forward_cached(const torch::Tensor& ids, KVCache& cache) {
   TORCH_CHECK(causal_, "forward_cached needs a causal model");
   TORCH_CHECK(config_.time_cond == TimeCond::kNone, "forward_cached needs a model without time conditioning");
   const int64_t offset = cache.length;
-  const torch::Tensor logits = run(ids, {}, offset, {}, {}, &cache, CacheMode::kAppend);
+  const torch::Tensor logits = head(trunk(ids, {}, offset, {}, {}, &cache, CacheMode::kAppend));
   cache.length = offset + ids.size(1);
   return logits;
 }
@@ -327,7 +361,7 @@ torch::Tensor TransformerImpl::forward_store(const torch::Tensor& ids, const tor
                                              KVCache& cache, const torch::Tensor& out) {
   TORCH_CHECK(!causal_, "forward_store needs a bidirectional model");
   cache.layers.clear();
-  const torch::Tensor logits = run(ids, t, 0, {}, key_valid, &cache, CacheMode::kStore, out);
+  const torch::Tensor logits = head(trunk(ids, t, 0, {}, key_valid, &cache, CacheMode::kStore, out));
   cache.length = ids.size(1);
   return logits;
 }
@@ -335,7 +369,7 @@ torch::Tensor TransformerImpl::forward_store(const torch::Tensor& ids, const tor
 torch::Tensor TransformerImpl::forward_block(const torch::Tensor& ids, const torch::Tensor& positions, const torch::Tensor& t,
                                              const torch::Tensor& key_valid, KVCache& cache, const torch::Tensor& out) {
   TORCH_CHECK(!causal_ && cache.length > 0, "forward_block needs a bidirectional model and a stored cache");
-  return run(ids, t, 0, positions, key_valid, &cache, CacheMode::kUpdate, out);
+  return head(trunk(ids, t, 0, positions, key_valid, &cache, CacheMode::kUpdate, out));
 }
 
 MlpDenoiserImpl::MlpDenoiserImpl(const ModelConfig& c, int64_t vocab_size, int64_t max_len)

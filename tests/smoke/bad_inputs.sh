@@ -123,4 +123,10 @@ expect_fail "the corpus has 46 training tokens, fewer than one block of 64" "$DT
 expect_fail "nowhere: checkpoint not found" "$DTRAIN" --eval nowhere
 expect_fail "with --eval only eval.\*, data.\* and train.precision can change" "$DTRAIN" --eval runs/tiny --set model.d_model=8
 expect_fail "eval.t_samples' = 0: must be >= 1" "$DTRAIN" --eval runs/tiny --set eval.t_samples=0
+# Hugging Face folders and the forward dump (the folders themselves: tests/test_hf_folder.cpp).
+expect_fail "--dump-logits and --dump-hidden run the model over --prefix TEXT" "$DGEN" --checkpoint runs/tiny --dump-logits l.npy
+expect_fail "--export-hf takes two paths" "$DTRAIN" --export-hf runs/tiny
+expect_fail "no Hugging Face family fits this model \(model.norm_order is not post\)" "$DTRAIN" --export-hf runs/tiny hf_out
+mkdir -p binonly && printf '{"model_type": "bert"}' > binonly/config.json && : > binonly/pytorch_model.bin
+expect_fail "binonly holds pytorch_model.bin but no model.safetensors" "$DGEN" --checkpoint binonly --prefix a --dump-logits l.npy
 echo "bad inputs: ok ($checks of $case_index cases, part $smoke_part)"

@@ -1,7 +1,7 @@
 // Tokenizers: the interface, a character-level one over the Unicode code points seen in the training
 // data, and a byte-level one over all 256 bytes. These two reserve ids 0..4 for the special tokens;
-// subword tokenizers (bpe_tokenizer.h, sentencepiece_tokenizer.h) keep their native ids and say where
-// their specials are. Every tokenizer serialises to JSON so a checkpoint carries its tokenizer.
+// subword tokenizers (bpe_tokenizer.h, sentencepiece_tokenizer.h, hf_tokenizer.h) keep their native ids
+// and say where their specials are. Every tokenizer serialises to JSON so a checkpoint carries its tokenizer.
 #pragma once
 
 #include <cstdint>
@@ -38,7 +38,8 @@ class Tokenizer {
   virtual int64_t vocab_size() const = 0;
   virtual nlohmann::json to_json() const = 0;
 
-  // Special ids; pad, mask, bos, eos and sep are distinct in every tokenizer.
+  // Special ids; pad, mask, bos, eos and sep are distinct, except that a tokenizer.json's sep is its eos
+  // (BERT's [SEP] ends a sequence and separates two).
   virtual int64_t pad_id() const { return SpecialTokens::kPad; }
   virtual int64_t mask_id() const { return SpecialTokens::kMask; }
   virtual int64_t bos_id() const { return SpecialTokens::kBos; }
@@ -49,6 +50,14 @@ class Tokenizer {
   }
   // Throws dlm::Error naming the id when it is outside [0, vocab_size).
   void check_id(int64_t id) const;
+
+  // The ids a model's own tokenizer puts around one sequence (BERT: [CLS] before, [SEP] after; from a
+  // tokenizer.json's post-processor); empty for dlm's own tokenizers.
+  virtual std::vector<int64_t> template_before() const { return {}; }
+  virtual std::vector<int64_t> template_after() const { return {}; }
+  // template_before() + encode(text) + template_after(): the ids the model's own tokenizer gives for
+  // `text` (transformers' tokenizer(text)["input_ids"]).
+  std::vector<int64_t> encode_for_model(const std::string& text) const;
 };
 
 class CharTokenizer : public Tokenizer {
@@ -84,8 +93,10 @@ class ByteTokenizer : public Tokenizer {
 std::unique_ptr<Tokenizer> build_tokenizer(const TokenizerConfig& config, const std::vector<std::string>& texts,
                                            const std::string& work_dir = "");
 
-// Loads a tokenizer from files: a SentencePiece `.model`, or a folder with `vocab.json` + `merges.txt`
-// or `encoder.json` + `vocab.bpe` (byte-level BPE). Throws dlm::Error naming what is missing.
+// Loads a tokenizer from files: a SentencePiece `.model`, a Hugging Face tokenizer file (any `.json`) or
+// a folder holding `tokenizer.json` (which wins over vocabulary files beside it), or a folder with
+// `vocab.json` + `merges.txt` or `encoder.json` + `vocab.bpe` (byte-level BPE). Throws dlm::Error naming
+// what is missing.
 std::unique_ptr<Tokenizer> load_tokenizer_files(const std::string& path);
 
 // Rebuilds a tokenizer saved by Tokenizer::to_json. Throws dlm::Error on a malformed description.

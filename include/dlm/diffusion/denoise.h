@@ -27,6 +27,9 @@ struct DenoiseRows {
 // The tokenizer's special ids (-1: none). Infill spans never take EOS, padding, BOS or SEP.
 struct SpecialIds {
   int64_t mask = -1, eos = -1, pad = -1, bos = -1, sep = -1;
+  // The tokenizer's size: logits of ids from here on (rows a pretrained config has beyond its tokenizer)
+  // are never drawn. -1: every id is a token.
+  int64_t vocab = -1;
 };
 
 struct RowStats {

@@ -11,12 +11,15 @@
 
 namespace dlm {
 
-// The tokenizer at `path`: a SentencePiece .model, a folder of BPE vocabulary files, or a checkpoint
-// or run directory (empty: the latest run).
+// The tokenizer at `path`: a SentencePiece .model, a tokenizer.json or a folder holding one (unless it
+// also holds best.pt or last.pt: then it is a run directory), a folder of BPE vocabulary files, or a
+// checkpoint or run directory (empty: the latest run).
 std::unique_ptr<Tokenizer> open_tokenizer(const std::string& path);
 
-// tokenize: UTF-8 text to {"ids": [...], "pieces": [...]}. detokenize: {"ids": [...]} or a bare JSON
-// array of ids to the text. Both throw dlm::Error naming `where`.
+// tokenize: UTF-8 text to {"ids": [...], "pieces": [...]}, the ids as the model's own tokenizer gives them
+// (Tokenizer::encode_for_model: a tokenizer.json's [CLS] ... [SEP] included, as transformers'
+// tokenizer(text)["input_ids"]). detokenize: {"ids": [...]} or a bare JSON array of ids to the text,
+// specials dropped. Both throw dlm::Error naming `where`.
 nlohmann::json tokenize_to_json(const Tokenizer& tok, const std::string& text, const std::string& where);
 std::string detokenize_json(const Tokenizer& tok, const std::string& json_text, const std::string& where);
 

@@ -1,7 +1,7 @@
 // Models. `forward(ids, t)` maps a (B, L) canvas and the masking rate t (B) to logits (B, L, V) and
 // does nothing else: the loss, masking and sampling live elsewhere.
 // Transformer: pre-norm encoder (learned or rotary positions, LayerNorm or RMSNorm, optional
-// conditioning on t); bidirectional for diffusion, causal for the autoregressive twin, which also
+// conditioning on t), or post-norm with an MLM head transform for BERT and RoBERTa; bidirectional for diffusion, causal for the autoregressive twin, which also
 // runs incrementally over a KV cache. MlpDenoiser: seed 001's toy (embed, flatten, concat t, one hidden layer).
 #pragma once
 
@@ -36,7 +36,7 @@ class DenoiserImpl : public torch::nn::Module {
 // x / rms(x) over the last dimension, computed in fp32 and returned in x's type.
 torch::Tensor rms_norm(const torch::Tensor& x, double eps = 1e-6);
 
-// The MLP's nonlinearity on the first projection's output h: gelu(h), relu(h)^2, or for swiglu
+// The MLP's nonlinearity on the first projection's output h: gelu(h) (exact or tanh's), relu(h)^2, or for swiglu
 // silu(gate) * value with h = [gate, value] (h is twice the MLP width then).
 torch::Tensor activate(const torch::Tensor& h, Activation activation);
 
@@ -55,7 +55,8 @@ TORCH_MODULE(RMSNorm);
 // LayerNorm or RMSNorm behind one interface, picked by ModelConfig::norm.
 class NormImpl : public torch::nn::Module {
  public:
-  NormImpl(NormKind kind, int64_t dim, bool affine = true);
+  // eps 0: the kind's default (1e-5 for LayerNorm, 1e-6 for RMSNorm).
+  NormImpl(NormKind kind, int64_t dim, bool affine = true, double eps = 0.0);
   torch::Tensor forward(const torch::Tensor& x);
 
  private:
@@ -150,6 +151,7 @@ class BlockImpl : public torch::nn::Module {
   torch::nn::Dropout drop_{nullptr};
   torch::nn::Linear ada_{nullptr};  // adaLN: cond -> (shift, scale, gate) x 2
   Activation activation_;
+  bool post_norm_ = false;
   torch::Tensor mlp(const torch::Tensor& x);
 };
 TORCH_MODULE(Block);
@@ -163,6 +165,9 @@ class TransformerImpl : public DenoiserImpl {
   int64_t max_len() const override { return max_len_; }
   bool causal() const { return causal_; }
   int64_t n_layer() const { return static_cast<int64_t>(blocks_->size()); }
+  // The last hidden state (B, L, D) of ids (B, L): after the final norm of a pre-norm stack, before the
+  // head (Hugging Face's last_hidden_state).
+  torch::Tensor hidden(const torch::Tensor& ids, const torch::Tensor& t);
   // Causal models only: logits (B, L, V) of ids (B, L) placed after the cache's positions; their
   // keys and values are appended, so a sampler feeds each new token once.
   torch::Tensor forward_cached(const torch::Tensor& ids, KVCache& cache);
@@ -179,18 +184,22 @@ class TransformerImpl : public DenoiserImpl {
 
  private:
   // The shared pass: ids at `positions` (B, L) or at offset .. offset + L - 1, through every block
-  // with `mode` on the cache's layers; the head at `out` (B, K) only, when given.
-  torch::Tensor run(const torch::Tensor& ids, const torch::Tensor& t, int64_t offset, const torch::Tensor& positions,
-                    const torch::Tensor& key_valid, KVCache* cache, CacheMode mode, const torch::Tensor& out = {});
+  // with `mode` on the cache's layers and the final norm; at `out` (B, K) only, when given. (B, L|K, D)
+  torch::Tensor trunk(const torch::Tensor& ids, const torch::Tensor& t, int64_t offset, const torch::Tensor& positions,
+                      const torch::Tensor& key_valid, KVCache* cache, CacheMode mode, const torch::Tensor& out = {});
+  // Hidden states to logits: the head transform, if any, the output projection and the logit bias.
+  torch::Tensor head(const torch::Tensor& hidden);
   torch::Tensor embed(const torch::Tensor& ids, int64_t offset, const torch::Tensor& positions);
   ModelConfig config_;
   int64_t max_len_;
   bool causal_;
-  torch::nn::Embedding tok_emb_{nullptr}, pos_emb_{nullptr};
+  torch::nn::Embedding tok_emb_{nullptr}, pos_emb_{nullptr}, type_emb_{nullptr};
+  Norm emb_norm_{nullptr};
   torch::nn::Sequential time_mlp_{nullptr};
   torch::nn::ModuleList blocks_{nullptr};
-  Norm norm_f_{nullptr};
-  torch::nn::Linear head_{nullptr};
+  Norm norm_f_{nullptr}, head_norm_{nullptr};
+  torch::nn::Linear head_dense_{nullptr}, head_{nullptr};
+  torch::Tensor head_bias_;
   torch::nn::Dropout drop_{nullptr};
   torch::Tensor rope_cos_, rope_sin_;
 };

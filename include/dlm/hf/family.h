@@ -1,0 +1,73 @@
+// A family of Hugging Face encoders (BERT, RoBERTa): how its config.json maps to dlm's ModelConfig and
+// back, and which of its tensors holds each of dlm's parameters. One file per family implements it
+// (src/hf/bert.cpp, src/hf/roberta.cpp); the folder code (hf_folder.h) is the same for all.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "dlm/config.h"
+
+namespace dlm {
+
+// One dlm parameter and the folder tensors it is made of, concatenated along dimension 0 (BERT's
+// separate query, key and value make dlm's one qkv projection). Exporting splits it back in equal parts.
+struct TensorLink {
+  std::string dlm;
+  std::vector<std::string> hf;
+};
+
+// What a config.json describes: the model and its context (positions it can take).
+struct HfArch {
+  ModelConfig model;
+  int64_t max_len = 0;
+};
+
+class HfFamily {
+ public:
+  virtual ~HfFamily() = default;
+  // config.json's model_type, and the masked-LM class written into an exported config.
+  virtual std::string model_type() const = 0;
+  virtual std::string masked_lm_class() const = 0;
+  // Reads config.json; throws dlm::Error naming `where` and the key for a setting dlm does not support.
+  virtual HfArch read_config(const nlohmann::json& config, const std::string& where) const = 0;
+  // config.json for a model of this family; `dtype` is torch's name (float32, float16, bfloat16).
+  virtual nlohmann::json write_config(const HfArch& arch, int64_t pad_id, const std::string& dtype) const = 0;
+  // The links of every parameter of a model of this config, in the names an exported folder uses.
+  virtual std::vector<TensorLink> links(const ModelConfig& model) const = 0;
+  // A folder tensor's name as links() spells it (a bare BertModel's names lack the "bert." prefix; an
+  // older head names its bias decoder.bias), or "" for a tensor dlm has no use for (the pooler, the
+  // next-sentence head, the position-id buffer, a decoder tied to the embeddings).
+  virtual std::string canonical(const std::string& name) const = 0;
+  // The canonical names of the masked-LM head transform (a folder without them gets a fresh head).
+  virtual std::string head_probe() const = 0;
+  // True when a BERT-shaped dlm model config (why_not_bert_style) is of this family: RoBERTa's
+  // positions start after its padding index, BERT's at 0.
+  virtual bool fits(const ModelConfig& model) const = 0;
+};
+
+// The family of config.json's model_type; throws dlm::Error naming `where` and the supported types.
+const HfFamily& hf_family(const std::string& model_type, const std::string& where);
+// The family that can export `model`, or null.
+const HfFamily* hf_family_for(const ModelConfig& model);
+
+// Both families' encoder layers: dlm's blocks from BERT-style tensor names under `prefix` ("bert.",
+// "roberta."): embeddings, then layer by layer attention, its LayerNorm, the MLP and its LayerNorm.
+std::vector<TensorLink> bert_encoder_links(const std::string& prefix, const ModelConfig& model);
+// The ModelConfig both families share (post-norm LayerNorm encoder with learned positions and an MLM head
+// transform), read from a BERT-style config.json; `where` names it in messages.
+HfArch read_bert_style_config(const nlohmann::json& config, const std::string& where, int64_t pos_offset);
+nlohmann::json write_bert_style_config(const HfArch& arch, int64_t pad_id, const std::string& dtype);
+// The first reason a dlm model config is not BERT-shaped (post-norm LayerNorm with biases, learned
+// positions, embedding norm, MLM head transform and logit bias, gelu, no time conditioning), or "".
+std::string why_not_bert_style(const ModelConfig& model);
+// The families, defined in their own files.
+const HfFamily& bert_family();
+const HfFamily& roberta_family();
+// The prefix-free part of a folder tensor's name: "bert.x" and "x" both give "x" for prefix "bert.".
+std::string strip_prefix(const std::string& name, const std::string& prefix);
+
+}  // namespace dlm

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The Hugging Face oracle test (CTest hf.oracle, in the torch wheel's build): makes the tiny random
+# fixture folders with transformers, then checks dlm's tokenizers (check_tokenizers.py) and models and
+# exports (check_models.py) against transformers and tokenizers, and the real all-MiniLM-L6-v2 folder
+# when data/minilm holds it (scripts/test.sh fetches it with scripts/fetch_minilm.sh).
+# Usage: oracle.sh PYTHON DGEN DTRAIN WORK_DIR
+set -euo pipefail
+python=$1 dgen=$2 dtrain=$3 work=$4
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+if ! "$python" -c 'import transformers, tokenizers; assert transformers.__version__ == "4.57.6"' 2>/dev/null; then
+  echo "hf.oracle: $python lacks transformers==4.57.6 (scripts/test.sh --torch pip installs it beside torch)" >&2
+  exit 1
+fi
+minilm=$root/data/minilm
+[ -s "$minilm/model.safetensors" ] || { echo "hf.oracle: no $minilm; run scripts/fetch_minilm.sh" >&2; exit 1; }
+rm -rf "$work" && mkdir -p "$work"
+export OMP_NUM_THREADS=1 TOKENIZERS_PARALLELISM=false
+"$python" "$here/make_fixtures.py" "$work/fixtures"
+"$python" "$here/check_tokenizers.py" --dgen "$dgen" --texts "$here/mixed.txt" \
+  --folder "$minilm" --folder "$work/fixtures/roberta_tok" --folder "$work/fixtures/bert_tok"
+"$python" "$here/check_models.py" --dgen "$dgen" --dtrain "$dtrain" --fixtures "$work/fixtures" --work "$work/models" \
+  --minilm "$minilm"

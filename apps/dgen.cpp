@@ -45,9 +45,9 @@ int main(int argc, char** argv) {
   app.add_flag("--show-steps", show_steps, "print the canvas after every step (masks shown as \u2591)");
   app.add_option("--format", format, "text | jsonl (default: text)")->check(CLI::IsMember({"text", "jsonl"}));
   app.add_option("--device", device, "auto | cpu | cuda (default: auto)");
-  auto* tok_flag = app.add_flag("--tokenize", tokenize, "read UTF-8 text on stdin, print {\"ids\": [...], \"pieces\": [...]}");
-  app.add_flag("--detokenize", detokenize, "read {\"ids\": [...]} or [...] on stdin, print the text (--format jsonl: {\"text\": ...})")->excludes(tok_flag);
-  app.add_option("--tokenizer", tokenizer_path, "for --tokenize/--detokenize: a SentencePiece .model, a folder of BPE files, or a checkpoint / run directory (default: --checkpoint)");
+  auto* tok_flag = app.add_flag("--tokenize", tokenize, "read UTF-8 text on stdin, print {\"ids\": [...], \"pieces\": [...]} (--format jsonl: one JSON string per line, one answer per line)");
+  app.add_flag("--detokenize", detokenize, "read {\"ids\": [...]} or [...] on stdin, print the text (--format jsonl: one request per line, {\"text\": ...} each)")->excludes(tok_flag);
+  app.add_option("--tokenizer", tokenizer_path, "for --tokenize/--detokenize: a SentencePiece .model, a tokenizer.json or a folder with one, a folder of BPE files, or a checkpoint / run directory (default: --checkpoint)");
   app.add_option("--score-with", score_with, "autoregressive run that scores each sample: adds its perplexity and unigram entropy");
   app.add_option("--dump-logits", dump_logits, "run the model once over --prefix as its tokenizer encodes it (specials included); write the logits [tokens x vocab] as float32 .npy, print {\"ids\": [...]}");
   app.add_option("--dump-hidden", dump_hidden, "the same, writing the last hidden state [tokens x width] (with or without --dump-logits)");
@@ -60,9 +60,12 @@ int main(int argc, char** argv) {
     if (tokenize || detokenize) {
       const auto tok = dlm::open_tokenizer(tokenizer_path.empty() ? checkpoint : tokenizer_path);
       const std::string input((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
+      if (format == "jsonl") {
+        const std::string out = tokenize ? dlm::tokenize_lines(*tok, input) : dlm::detokenize_lines(*tok, input);
+        return std::fwrite(out.data(), 1, out.size(), stdout), 0;
+      }
       if (tokenize) return std::printf("%s\n", dlm::dump_json(dlm::tokenize_to_json(*tok, input, "standard input")).c_str()), 0;
       const std::string text = dlm::detokenize_json(*tok, input, "standard input");
-      if (format == "jsonl") return std::printf("%s\n", dlm::dump_json({{"text", text}}).c_str()), 0;
       return std::fwrite(text.data(), 1, text.size(), stdout), 0;  // exactly the text, nothing added
     }
     if (app.count("--tokenizer")) throw dlm::Error("--tokenizer goes with --tokenize or --detokenize");

@@ -2,8 +2,10 @@
 #include "dlm/generate/tokenizer_tools.h"
 
 #include <filesystem>
+#include <functional>
 
 #include "dlm/error.h"
+#include "dlm/files.h"
 #include "dlm/model/checkpoint.h"
 #include "dlm/model/run_dir.h"
 #include "dlm/utf8.h"
@@ -42,6 +44,36 @@ std::string detokenize_json(const Tokenizer& tok, const std::string& json_text, 
     values.push_back((*ids)[i].get<int64_t>());
   }
   return tok.decode(values);
+}
+
+namespace {
+
+// Runs `one` on every non-blank line of `input`, named "standard input, line N", and joins its JSON answers.
+std::string per_line(const std::string& input, const std::function<nlohmann::json(const std::string&, const std::string&)>& one) {
+  std::string out;
+  const std::vector<std::string> lines = split_lines(input);
+  for (size_t i = 0; i < lines.size(); ++i) {
+    if (lines[i].find_first_not_of(" \t") == std::string::npos) continue;
+    out += dump_json(one(lines[i], "standard input, line " + std::to_string(i + 1))) + "\n";
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string tokenize_lines(const Tokenizer& tok, const std::string& input) {
+  return per_line(input, [&](const std::string& line, const std::string& where) {
+    const nlohmann::json j = parse_json(line, where);
+    const nlohmann::json* text = j.is_string() ? &j : (j.is_object() && j.contains("text") ? &j["text"] : nullptr);
+    if (!text || !text->is_string()) throw Error(where + ": expected a JSON string or {\"text\": \"...\"}");
+    return tokenize_to_json(tok, text->get<std::string>(), where);
+  });
+}
+
+std::string detokenize_lines(const Tokenizer& tok, const std::string& input) {
+  return per_line(input, [&](const std::string& line, const std::string& where) {
+    return nlohmann::json{{"text", detokenize_json(tok, line, where)}};
+  });
 }
 
 }  // namespace dlm

@@ -2,9 +2,9 @@
 """Checks dlm's tokenizer.json reader against transformers, line by line.
 
 For each --folder and each line of the --texts files (default tests/hf/mixed.txt):
-  - `dgen --tokenize --tokenizer DIR` (stdin = the line, without its newline) must print the ids of
+  - `dgen --tokenize --tokenizer DIR --format jsonl` (every line at once, each as a JSON string) must give the ids of
     AutoTokenizer.from_pretrained(DIR)(line)["input_ids"], specials included;
-  - `dgen --detokenize --tokenizer DIR` of those ids without the specials must print
+  - `dgen --detokenize --tokenizer DIR --format jsonl` of those ids without the specials must print
     tok.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False). The cleanup flag is
     fixed because it is transformers' own pass over the decoded text (the tokenizer.json's WordPiece
     decoder, which dlm does follow, has its own cleanup), and its default depends on the folder's
@@ -21,37 +21,43 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def run_dgen(dgen, mode, folder, stdin_text):
+def run_dgen(dgen, mode, folder, requests):
+    """One dgen run over every request (one JSON line each, --format jsonl); its answers, or an error."""
+    stdin = "".join(json.dumps(r) + "\n" for r in requests)
     try:
-        proc = subprocess.run([dgen, mode, "--tokenizer", folder], input=stdin_text.encode("utf-8"),
+        proc = subprocess.run([dgen, mode, "--tokenizer", folder, "--format", "jsonl"], input=stdin.encode("utf-8"),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     except OSError as e:  # no binary, or one being relinked
         return None, "cannot run %s: %s" % (dgen, e)
     if proc.returncode != 0:
         return None, proc.stderr.decode("utf-8", "replace").strip()
-    return proc.stdout.decode("utf-8"), None
+    return [json.loads(line) for line in proc.stdout.decode("utf-8").splitlines()], None
 
 
-def check_line(dgen, folder, tok, line):
-    """Returns None when dgen agrees with transformers on `line`, else a description of the difference."""
-    want_ids = tok(line)["input_ids"]
-    out, err = run_dgen(dgen, "--tokenize", folder, line)
+def check_folder(dgen, folder, tok, lines):
+    """The descriptions of the lines where dgen differs from transformers, as (line number, text)."""
+    want_ids = [tok(line)["input_ids"] for line in lines]
+    got, err = run_dgen(dgen, "--tokenize", folder, lines)
     if err is not None:
-        return "dgen --tokenize failed: %s" % err
-    got = json.loads(out)
-    if got["ids"] != want_ids:
-        return ("ids differ\n  transformers: %s\n  tokens:       %s\n  dgen:         %s\n  pieces:       %s"
-                % (want_ids, tok.convert_ids_to_tokens(want_ids), got["ids"], got["pieces"]))
+        return [(0, "dgen --tokenize failed: %s" % err)]
     special = set(tok.all_special_ids)
-    plain = [i for i in want_ids if i not in special]
-    want_text = tok.decode(plain, skip_special_tokens=True, clean_up_tokenization_spaces=False)
-    got_text, err = run_dgen(dgen, "--detokenize", folder, json.dumps({"ids": plain}))
+    plain = [[i for i in ids if i not in special] for ids in want_ids]
+    texts, err = run_dgen(dgen, "--detokenize", folder, [{"ids": p} for p in plain])
     if err is not None:
-        return "dgen --detokenize failed: %s" % err
-    if got_text != want_text:
-        return "decoded text differs\n  ids:          %s\n  transformers: %r\n  dgen:         %r" % (
-            plain, want_text, got_text)
-    return None
+        return [(0, "dgen --detokenize failed: %s" % err)]
+    problems = []
+    for n, (want, answer, ids, text) in enumerate(zip(want_ids, got, plain, texts), 1):
+        if answer["ids"] != want:
+            problems.append((n, "ids differ\n  transformers: %s\n  tokens:       %s\n  dgen:         %s\n  pieces:       %s"
+                             % (want, tok.convert_ids_to_tokens(want), answer["ids"], answer["pieces"])))
+            continue
+        want_text = tok.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+        if text["text"] != want_text:
+            problems.append((n, "decoded text differs\n  ids:          %s\n  transformers: %r\n  dgen:         %r"
+                             % (ids, want_text, text["text"])))
+    if len(got) != len(lines) or len(texts) != len(lines):
+        problems.append((0, "dgen answered %d and %d of %d lines" % (len(got), len(texts), len(lines))))
+    return problems
 
 
 def main():
@@ -71,16 +77,11 @@ def main():
     failed = False
     for folder in args.folder:
         tok = AutoTokenizer.from_pretrained(folder)
-        mismatches, first = 0, None
-        for number, line in enumerate(lines, 1):
-            problem = check_line(args.dgen, folder, tok, line)
-            if problem is not None:
-                mismatches += 1
-                if first is None:
-                    first = "  first mismatch, line %d %r: %s" % (number, line, problem)
-        print("%s: %d lines checked, %d mismatches" % (folder, len(lines), mismatches))
-        if first is not None:
-            print(first)
+        problems = check_folder(args.dgen, folder, tok, lines)
+        print("%s: %d lines checked, %d mismatches" % (folder, len(lines), len(problems)))
+        if problems:
+            number, problem = problems[0]
+            print("  first mismatch, line %d %r: %s" % (number, lines[number - 1] if number else "", problem))
             failed = True
     return 1 if failed else 0
 

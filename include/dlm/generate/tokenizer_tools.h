@@ -23,4 +23,11 @@ std::unique_ptr<Tokenizer> open_tokenizer(const std::string& path);
 nlohmann::json tokenize_to_json(const Tokenizer& tok, const std::string& text, const std::string& where);
 std::string detokenize_json(const Tokenizer& tok, const std::string& json_text, const std::string& where);
 
+// The same for many requests (dgen --format jsonl), one per line of `input`, one JSON line out per
+// request: tokenize reads a JSON string or {"text": ...} and writes {"ids", "pieces"}; detokenize reads
+// {"ids": [...]} or [...] and writes {"text": ...}. Blank lines are skipped; a bad line throws naming its
+// number.
+std::string tokenize_lines(const Tokenizer& tok, const std::string& input);
+std::string detokenize_lines(const Tokenizer& tok, const std::string& input);
+
 }  // namespace dlm

@@ -56,5 +56,5 @@ if [ -n "$failing" ]; then
   phase_record "fuzzing" $((SECONDS - fuzz_start)) failed
   exit 1
 fi
-phase_record "fuzzing (4 x ${FUZZ_SECONDS} s, $cores at once)" $((SECONDS - fuzz_start)) ok
+phase_record "fuzzing (${#targets[@]} x ${FUZZ_SECONDS} s, $cores at once)" $((SECONDS - fuzz_start)) ok
 echo "sanitizers and fuzzers: clean"

@@ -14,7 +14,7 @@
 
 namespace {
 
-constexpr int64_t kContext = 20;
+constexpr int64_t kDenoiseContext = 20;
 
 struct Denoising {
   dlm::CharTokenizer tok = dlm::CharTokenizer::build({"abcdefgh \n"});
@@ -32,7 +32,7 @@ struct Denoising {
     c.time_cond = dlm::TimeCond::kAdd;  // the time input must match too
     c.dropout = 0.0;
     torch::manual_seed(5);
-    model = dlm::make_model(c, tok.vocab_size(), kContext);
+    model = dlm::make_model(c, tok.vocab_size(), kDenoiseContext);
     // In float64: an untrained model's near-uniform predictions leave confidences, margins and
     // entropies tied up to float32 rounding, which the batch's size then decides (1e-6 apart here).
     // In float64 the batch changes the logits by 1e-15, below the float32 the loop draws from.
@@ -44,11 +44,11 @@ struct Denoising {
   dlm::DenoiseRows rows(uint64_t seed) const {
     dlm::DenoiseRows r;
     const auto b = torch::TensorOptions().dtype(torch::kBool);
-    r.tokens = torch::full({3, kContext}, tok.pad_id(), torch::kInt64);
-    r.generate = torch::zeros({3, kContext}, b);
-    r.valid = torch::zeros({3, kContext}, b);
-    r.span = torch::zeros({3, kContext}, b);
-    r.prompt = torch::zeros({3, kContext}, b);
+    r.tokens = torch::full({3, kDenoiseContext}, tok.pad_id(), torch::kInt64);
+    r.generate = torch::zeros({3, kDenoiseContext}, b);
+    r.valid = torch::zeros({3, kDenoiseContext}, b);
+    r.span = torch::zeros({3, kDenoiseContext}, b);
+    r.prompt = torch::zeros({3, kDenoiseContext}, b);
     const auto put = [&](int64_t row, int64_t at, const std::string& text, bool prompt) {
       const std::vector<int64_t> t = tok.encode(text);
       for (size_t k = 0; k < t.size(); ++k) {
@@ -100,7 +100,7 @@ void expect_matches_reference(Denoising& setup, dlm::SampleConfig s, const std::
           << what << ", seed " << seed << ", batched, cache " << cache << ", rows that differ: " << batched.ne(expected).any(1);
     }
     if (s.strategy == dlm::Strategy::kRemask) continue;  // re-masking has no blocks
-    s.block_length = kContext;  // one block holding every generated position
+    s.block_length = kDenoiseContext;  // one block holding every generated position
     EXPECT_TRUE(torch::equal(dlm::denoise(*setup.model, rows, s, setup.ids).tokens, expected))
         << what << ", seed " << seed << ", one block";
   }

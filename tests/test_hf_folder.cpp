@@ -9,6 +9,7 @@
 
 #include "dlm/data/hf_tokenizer.h"
 #include "dlm/files.h"
+#include "dlm/generate/generate.h"
 #include "dlm/generate/inspect.h"
 #include "dlm/hf/hf_folder.h"
 #include "dlm/hf/safetensors.h"
@@ -208,6 +209,34 @@ TEST_F(HfFolder, DumpWritesNpyOfLogitsAndHiddenStates) {
   EXPECT_THAT(dlm::read_file(hidden).substr(10, 80), HasSubstr("'shape': (8, 12), }"));
   EXPECT_THAT(error_of([&] { dlm::dump_forward(m, std::string(40, 'a') + " b b b b b b b b b b b b b b b b", logits, ""); }),
               HasSubstr("but the model's context is 16"));
+}
+
+TEST_F(HfFolder, SamplingUsesTheTemplateAndNeverDrawsIdsPastTheTokenizer) {
+  BertRun run(dir_ / "run");
+  dlm::LoadedModel m = dlm::load_any_model(exported(run), torch::kCPU);
+  {
+    // The two config rows past the tokenizer's 12 ids get the largest logits of all.
+    torch::NoGradGuard no_grad;
+    m.model->named_parameters()["head_bias"].slice(0, 12).fill_(1e4);
+  }
+  dlm::GenerateOptions o;
+  o.num_samples = 3;
+  o.sample = m.config.sample;
+  o.sample.length = 4;
+  o.sample.steps = 4;
+  std::vector<std::string> first_canvases;
+  const auto on_step = [&](int64_t step, int64_t, const std::vector<dlm::StepRow>& rows) {
+    if (step == 0) first_canvases.push_back(rows[0].canvas);
+  };
+  const dlm::GenerateReport r = dlm::generate_text(*m.model, *m.tokenizer, m.config, {{"the cat", ""}}, o, on_step);
+  ASSERT_EQ(first_canvases.size(), 1u);
+  EXPECT_EQ(first_canvases[0].rfind("[CLS]thecat", 0), 0u) << first_canvases[0];  // [CLS] prompt masks [SEP]
+  ASSERT_EQ(r.samples.size(), 3u);
+  for (const dlm::TextSample& sample : r.samples) {
+    EXPECT_EQ(sample.text.rfind("the cat", 0), 0u) << sample.text;
+    EXPECT_LE(sample.ids.size(), 4u);
+    for (int64_t id : sample.ids) EXPECT_LT(id, 12) << sample.text;
+  }
 }
 
 TEST_F(HfFolder, BrokenFoldersAreRefusedInOneLineNamingTheProblem) {

@@ -129,4 +129,8 @@ expect_fail "--export-hf takes two paths" "$DTRAIN" --export-hf runs/tiny
 expect_fail "no Hugging Face family fits this model \(model.norm_order is not post\)" "$DTRAIN" --export-hf runs/tiny hf_out
 mkdir -p binonly && printf '{"model_type": "bert"}' > binonly/config.json && : > binonly/pytorch_model.bin
 expect_fail "binonly holds pytorch_model.bin but no model.safetensors" "$DGEN" --checkpoint binonly --prefix a --dump-logits l.npy
+mkdir -p unigram && printf '{"model": {"type": "Unigram", "vocab": []}}' > unigram/tokenizer.json
+expect_fail "unigram/tokenizer.json: model type 'Unigram' is not supported" bash -c 'echo hi | "$0" --tokenize --tokenizer unigram' "$DGEN"
+mkdir -p cut && printf '{"model_type": "bert"}' > cut/config.json && printf '\x10\x27\x00\x00\x00\x00\x00\x00{"a"' > cut/model.safetensors
+expect_fail "cut/model.safetensors: header length 10000 runs past the end of the file" "$DGEN" --checkpoint cut --prefix a --dump-logits l.npy
 echo "bad inputs: ok ($checks of $case_index cases, part $smoke_part)"

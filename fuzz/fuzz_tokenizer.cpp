@@ -13,11 +13,11 @@
 
 namespace {
 
-// RoBERTa's tokenizer.json made of GPT-2's files: byte-level BPE, <mask> absorbing the space before it,
+// RoBERTa's tokenizer.json made of GPT-2's files (encoder.json and vocab.bpe): byte-level BPE, <mask> absorbing the space before it,
 // <s> ... </s> around the text.
 nlohmann::json roberta_style_json() {
-  nlohmann::json vocab = nlohmann::json::parse(dlm::read_file(DLM_SOURCE_DIR "/data/gpt2/vocab.json"));
-  std::vector<std::string> merges = dlm::split_lines(dlm::read_file(DLM_SOURCE_DIR "/data/gpt2/merges.txt"));
+  nlohmann::json vocab = nlohmann::json::parse(dlm::read_file(DLM_SOURCE_DIR "/data/gpt2/encoder.json"));
+  std::vector<std::string> merges = dlm::split_lines(dlm::read_file(DLM_SOURCE_DIR "/data/gpt2/vocab.bpe"));
   if (!merges.empty() && merges[0].rfind("#version", 0) == 0) merges.erase(merges.begin());
   while (!merges.empty() && merges.back().empty()) merges.pop_back();
   nlohmann::json added = nlohmann::json::array();

@@ -1,4 +1,4 @@
-// The normaliser, pre-tokeniser, added-token search and decoder of a tokenizer.json, with the Unicode classes and
+// The normaliser, pre-tokeniser and added-token search of a tokenizer.json, with the Unicode classes and
 // mappings they need (tables in hf_unicode.inc, made by scripts/gen_hf_unicode.py), as `tokenizers` 0.22.
 #include "hf_normalizer.h"
 
@@ -149,17 +149,6 @@ const std::array<char32_t, 256>& byte_symbols() {
   return kSymbols;
 }
 
-// The byte a GPT-2 symbol stands for, or -1 for other code points.
-int byte_of_symbol(char32_t cp) {
-  static const std::array<int, 512> kBytes = [] {
-    std::array<int, 512> t{};
-    t.fill(-1);
-    for (int b = 0; b < 256; ++b) t[byte_symbols()[b]] = b;
-    return t;
-  }();
-  return cp < kBytes.size() ? kBytes[cp] : -1;
-}
-
 // ByteLevel: the optional leading space, GPT-2's pattern with Oniguruma's classes, then bytes to symbols.
 void byte_level_split(std::u32string text, bool add_prefix_space, bool use_regex, std::vector<std::u32string>& out) {
   if (add_prefix_space && (text.empty() || text[0] != U' ')) text.insert(text.begin(), U' ');
@@ -189,29 +178,6 @@ void whitespace_split(const std::u32string& text, std::vector<std::u32string>& o
   if (!word.empty()) out.push_back(std::move(word));
 }
 
-std::string replace_all(std::string s, const std::string& from, const std::string& to) {
-  // Like Rust's str::replace: matches in the original text, none inside a replacement.
-  for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) {
-    s.replace(at, from.size(), to);
-  }
-  return s;
-}
-
-// The WordPiece decoder's cleanup of tokenization spaces, in the library's order.
-std::string cleanup_spaces(std::string s) {
-  static const char* const kPairs[][2] = {{" .", "."},   {" ?", "?"},     {" !", "!"},    {" ,", ","},
-                                          {" ' ", "'"},  {" n't", "n't"}, {" 'm", "'m"},  {" do not", " don't"},
-                                          {" 's", "'s"}, {" 've", "'ve"}, {" 're", "'re"}};
-  for (const auto& pair : kPairs) s = replace_all(std::move(s), pair[0], pair[1]);
-  return s;
-}
-
-std::string type_of(const nlohmann::json& j, const std::string& where) {
-  if (!j.is_object()) throw Error(where + ": expected an object");
-  if (!j.contains("type") || !j["type"].is_string()) throw Error(where + ": no 'type'");
-  return j["type"].get<std::string>();
-}
-
 const nlohmann::json& list_of(const nlohmann::json& j, const char* key, const std::string& where) {
   if (!j.contains(key) || !j[key].is_array()) throw Error(where + "." + key + ": expected an array");
   return j[key];
@@ -229,6 +195,12 @@ std::string json_text(const nlohmann::json& j, const char* key, const std::strin
   if (!j.contains(key) || j[key].is_null()) return fallback;
   if (!j[key].is_string()) throw Error(where + "." + key + ": expected a string");
   return j[key].get<std::string>();
+}
+
+std::string json_type(const nlohmann::json& j, const std::string& where) {
+  if (!j.is_object()) throw Error(where + ": expected an object");
+  if (!j.contains("type") || !j["type"].is_string()) throw Error(where + ": no 'type'");
+  return j["type"].get<std::string>();
 }
 
 bool is_white_space(char32_t cp) {
@@ -296,7 +268,7 @@ Normalizer Normalizer::parse(const nlohmann::json& j, const std::string& where) 
 }
 
 void Normalizer::parse_into(const nlohmann::json& j, const std::string& where, std::vector<Step>& steps) {
-  const std::string type = type_of(j, where);
+  const std::string type = json_type(j, where);
   if (type == "Sequence") {
     const nlohmann::json& list = list_of(j, "normalizers", where);
     for (size_t i = 0; i < list.size(); ++i) {
@@ -345,7 +317,7 @@ PreTokenizer PreTokenizer::parse(const nlohmann::json& j, const std::string& whe
 }
 
 void PreTokenizer::parse_into(const nlohmann::json& j, const std::string& where, std::vector<Step>& steps) {
-  const std::string type = type_of(j, where);
+  const std::string type = json_type(j, where);
   if (type == "Sequence") {
     const nlohmann::json& list = list_of(j, "pretokenizers", where);
     for (size_t i = 0; i < list.size(); ++i) {
@@ -395,48 +367,6 @@ std::vector<std::u32string> PreTokenizer::apply(const std::u32string& text) cons
     }
   }
   return pieces;
-}
-
-Decoder Decoder::parse(const nlohmann::json& j, const std::string& where) {
-  Decoder d;
-  if (j.is_null()) return d;
-  const std::string type = type_of(j, where);
-  if (type == "WordPiece") {
-    d.kind_ = Kind::kWordPiece;
-    d.prefix_ = json_text(j, "prefix", "##", where);
-    d.cleanup_ = json_flag(j, "cleanup", true, where);
-  } else if (type == "ByteLevel") {
-    d.kind_ = Kind::kByteLevel;
-  } else {
-    throw Error(where + " type '" + type + "' is not supported (supported: WordPiece, ByteLevel)");
-  }
-  return d;
-}
-
-std::string Decoder::apply(const std::vector<std::string>& tokens) const {
-  std::string out;
-  for (size_t i = 0; i < tokens.size(); ++i) {
-    const std::string& t = tokens[i];
-    if (kind_ == Kind::kNone) {
-      out += (i > 0 ? " " : "") + t;
-    } else if (kind_ == Kind::kWordPiece) {
-      // The first token keeps a prefix it has; later ones lose it or get a space before them.
-      std::string word = i == 0 ? t : t.rfind(prefix_, 0) == 0 ? t.substr(prefix_.size()) : " " + t;
-      out += cleanup_ ? cleanup_spaces(std::move(word)) : word;
-    } else {
-      // A token whose characters are all byte symbols stands for those bytes, any other for itself.
-      std::string bytes;
-      bool all_symbols = true;
-      for (char32_t cp : utf8_decode(t, "token")) {
-        const int b = byte_of_symbol(cp);
-        all_symbols = all_symbols && b >= 0;
-        bytes += static_cast<char>(b);
-      }
-      out += all_symbols ? bytes : t;
-    }
-  }
-  if (kind_ != Kind::kByteLevel) return out;
-  return utf8_repair(out, [](const std::string&) { return std::string("\xEF\xBF\xBD"); });
 }
 
 }  // namespace dlm::hf

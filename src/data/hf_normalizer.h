@@ -1,6 +1,6 @@
-// The text-side stages of a tokenizer.json, private to src/data/hf_tokenizer.cpp: the normaliser,
-// pre-tokeniser and decoder sections read from JSON, the search for added tokens, and the Unicode
-// predicates they share, each as the Rust `tokenizers` library (0.22) defines it.
+// The text-side stages of a tokenizer.json, private to src/data/ (hf_normalizer.cpp and hf_decoder.cpp
+// define them, hf_tokenizer.cpp uses them): the normaliser, pre-tokeniser and decoder sections read from
+// JSON, the search for added tokens, and the Unicode predicates they share, as `tokenizers` 0.22 defines them.
 #pragma once
 
 #include <cstdint>
@@ -17,6 +17,8 @@ namespace dlm::hf {
 // `where` and the key.
 bool json_flag(const nlohmann::json& j, const char* key, bool fallback, const std::string& where);
 std::string json_text(const nlohmann::json& j, const char* key, const std::string& fallback, const std::string& where);
+// The `type` of a section; a dlm::Error naming `where` when it is no object or has none.
+std::string json_type(const nlohmann::json& j, const std::string& where);
 
 // Rust's char::is_whitespace (Unicode White_Space), which is also \s of the regex crate and of Oniguruma.
 bool is_white_space(char32_t cp);

@@ -5,6 +5,8 @@
 #include <fstream>
 #include <utility>
 
+#include <unistd.h>
+
 #include "dlm/error.h"
 #include "dlm/files.h"
 #include "dlm/model/checkpoint.h"
@@ -20,7 +22,8 @@ constexpr const char* kBest = "best.pt";
 constexpr const char* kLast = "last.pt";
 
 void check_folder_writable(const std::string& dir) {
-  const std::string probe = (fs::path(dir) / ".write_test").string();
+  // Named by the process: runs started side by side in one runs/ folder must not take each other's probe.
+  const std::string probe = (fs::path(dir) / (".write_test." + std::to_string(::getpid()))).string();
   try {
     write_atomically(probe, "ok");
   } catch (const Error&) {

@@ -20,6 +20,7 @@
 #include "dlm/generate/tokenizer_tools.h"
 #include "dlm/model/checkpoint.h"
 #include "dlm/hf/hf_folder.h"
+#include "dlm/log.h"
 #include "dlm/model/run_dir.h"
 #include "dlm/sample_options.h"
 #include "dlm/utf8.h"
@@ -55,6 +56,7 @@ int main(int argc, char** argv) {
   app.add_flag("--verbose", verbose, "print the BLAS library and a summary of the run on stderr");
   CLI11_PARSE(app, argc, argv);
   dlm::tune_allocator();
+  dlm::log::setup("dgen");  // the library's status lines go to stderr: stdout is the samples' and the ids'
 
   return dlm::run_tool("dgen", [&] {
     if (tokenize || detokenize) {

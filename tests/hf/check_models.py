@@ -36,7 +36,10 @@ def dump(args, folder, text, what):
     run = subprocess.run(cmd, capture_output=True, text=True)
     if run.returncode != 0:
         fail(f"{' '.join(cmd)}: exit {run.returncode}: {run.stderr.strip()}")
-    ids = json.loads(run.stdout.strip().splitlines()[-1])["ids"]
+    lines = run.stdout.strip().splitlines()
+    if len(lines) != 1:  # status lines belong on stderr
+        fail(f"{' '.join(cmd)}: stdout holds {len(lines)} lines, expected only the ids")
+    ids = json.loads(lines[0])["ids"]
     return ids, {w: np.load(p) for w, p in paths.items()}
 
 

@@ -191,6 +191,10 @@ TEST_F(HfFolder, AFolderWithoutAHeadGetsAFreshOneAndKeepsItsHiddenStates) {
   const torch::Tensor x = torch::tensor(kIds).unsqueeze(0);
   EXPECT_TRUE(torch::equal(loaded.hidden(x, torch::zeros({1})), original.hidden(x, torch::zeros({1}))));
   EXPECT_FALSE(torch::allclose(loaded.forward(x, torch::zeros({1})), original.forward(x, torch::zeros({1}))));
+  // The fresh head is the same on every load, so a headless folder's logits repeat.
+  torch::manual_seed(99);
+  const dlm::LoadedModel again = dlm::load_any_model((dir_ / "out").string(), torch::kCPU);
+  EXPECT_TRUE(torch::equal(again.model->forward(x, torch::zeros({1})), loaded.forward(x, torch::zeros({1}))));
 }
 
 TEST_F(HfFolder, DumpWritesNpyOfLogitsAndHiddenStates) {

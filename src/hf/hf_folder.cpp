@@ -13,6 +13,7 @@
 #include "dlm/hf/safetensors.h"
 #include "dlm/log.h"
 #include "dlm/model/run_dir.h"
+#include "dlm/random.h"
 
 namespace dlm {
 namespace fs = std::filesystem;
@@ -88,6 +89,21 @@ void load_links(const std::string& dir, const HfFamily& family, const Safetensor
   }
 }
 
+// A fresh MLM head, the same on every load (a fixed seed): BERT's initialisation, N(0, 0.02) weights,
+// zero biases, unit norm.
+void fresh_head(torch::nn::Module& module) {
+  torch::NoGradGuard no_grad;
+  torch::Generator gen = cpu_generator(0);
+  for (auto& p : module.named_parameters()) {
+    if (p.key().rfind("head_", 0) != 0) continue;
+    if (p.key() == "head_dense.weight") {
+      p.value().normal_(0.0, 0.02, gen);
+    } else {
+      p.value().fill_(p.key() == "head_norm.layer_norm.weight" ? 1.0 : 0.0);
+    }
+  }
+}
+
 }  // namespace
 
 bool is_hf_folder(const std::string& path) {
@@ -115,6 +131,7 @@ LoadedModel load_hf_folder(const std::string& dir, const torch::Device& device) 
   const bool has_head = canonical_names(weights, family).count(family.head_probe()) > 0;
   load_links(dir, family, weights, out.config.model, !has_head, *out.model);
   if (!has_head) {
+    fresh_head(*out.model);
     log::info("{}: no masked-LM head; dlm adds one (decoder tied to the word embeddings, transform freshly initialised)", dir);
   }
   out.model->to(device);

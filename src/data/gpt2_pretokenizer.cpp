@@ -6,20 +6,12 @@
 #include <cstdint>
 #include <iterator>
 
+#include "code_point_ranges.h"
+
 namespace dlm::gpt2 {
 namespace {
 
-struct CodePointRange {
-  char32_t first, last;
-};
 #include "unicode_classes.inc"
-
-template <size_t N>
-bool in_ranges(const CodePointRange (&ranges)[N], char32_t cp) {
-  const auto* it = std::upper_bound(std::begin(ranges), std::end(ranges), cp,
-                                    [](char32_t c, const CodePointRange& r) { return c < r.first; });
-  return it != std::begin(ranges) && cp <= std::prev(it)->last;
-}
 
 CharClass classify_slow(char32_t cp) {
   if (in_ranges(kLetterRanges, cp)) return CharClass::kLetter;

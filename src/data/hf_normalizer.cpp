@@ -9,14 +9,12 @@
 
 #include "dlm/error.h"
 #include "dlm/utf8.h"
+#include "code_point_ranges.h"
 #include "gpt2_pretokenizer.h"
 
 namespace dlm::hf {
 namespace {
 
-struct CodePointRange {
-  char32_t first, last;
-};
 struct LowercaseMapping {
   char32_t cp, first, second;
 };
@@ -30,13 +28,6 @@ struct CombiningClass {
   uint8_t ccc;
 };
 #include "hf_unicode.inc"
-
-template <size_t N>
-bool in_ranges(const CodePointRange (&ranges)[N], char32_t cp) {
-  const auto* it = std::upper_bound(std::begin(ranges), std::end(ranges), cp,
-                                    [](char32_t c, const CodePointRange& r) { return c < r.first; });
-  return it != std::begin(ranges) && cp <= std::prev(it)->last;
-}
 
 // BertNormalizer's CJK ranges. The library writes 0x2B920 where BERT's original has 0x2B820, so
 // U+2B820..U+2B91F get no spaces around them; kept, to match it.

@@ -4,7 +4,7 @@
 
 #include <filesystem>
 #include <map>
-#include <set>
+#include <utility>
 
 #include "dlm/data/hf_tokenizer.h"
 #include "dlm/error.h"
@@ -58,9 +58,10 @@ std::map<std::string, std::string> canonical_names(const SafetensorsFolder& weig
 }
 
 // Copies every linked tensor into the model's parameters; `skip_head` leaves the head transform as initialised.
-void load_links(const std::string& dir, const HfFamily& family, const SafetensorsFolder& weights, const ModelConfig& model,
-                bool skip_head, torch::nn::Module& module) {
-  std::map<std::string, std::string> names = canonical_names(weights, family);
+// `names`: canonical_names of the folder, consumed as the links take them.
+void load_links(const std::string& dir, const HfFamily& family, const SafetensorsFolder& weights,
+                std::map<std::string, std::string> names, const ModelConfig& model, bool skip_head,
+                torch::nn::Module& module) {
   const auto params = module.named_parameters();
   torch::NoGradGuard no_grad;
   for (const TensorLink& link : family.links(model)) {
@@ -128,8 +129,9 @@ LoadedModel load_hf_folder(const std::string& dir, const torch::Device& device) 
   out.config.model = arch.model;
   out.config.data.seq_len = arch.max_len;
   out.model = make_model(out.config.model, out.tokenizer->vocab_size(), arch.max_len);
-  const bool has_head = canonical_names(weights, family).count(family.head_probe()) > 0;
-  load_links(dir, family, weights, out.config.model, !has_head, *out.model);
+  std::map<std::string, std::string> names = canonical_names(weights, family);
+  const bool has_head = names.count(family.head_probe()) > 0;
+  load_links(dir, family, weights, std::move(names), out.config.model, !has_head, *out.model);
   if (!has_head) {
     fresh_head(*out.model);
     log::info("{}: no masked-LM head; dlm adds one (decoder tied to the word embeddings, transform freshly initialised)", dir);

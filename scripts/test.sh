@@ -36,7 +36,10 @@ if [ "$flavour" != debian ]; then
   # Only what the tests run: the benchmarks are built (and so compiled) by the 1.13 build.
   scripts/setup.sh --torch pip --build tests
   # The 2.x binaries must carry LibTorch's CUDA library, even though nothing here can run it.
-  if ! ldd build-torch2/dtrain | grep -q 'libtorch_cuda\.so'; then
+  # ldd's output is read whole first: grep -q stops at its first match, and under pipefail the SIGPIPE ldd
+  # then gets would fail the check at random.
+  linked=$(ldd build-torch2/dtrain)
+  if ! grep -q 'libtorch_cuda\.so' <<<"$linked"; then
     echo "test: build-torch2/dtrain does not link libtorch_cuda.so" >&2
     exit 1
   fi

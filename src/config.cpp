@@ -27,7 +27,8 @@ const EnumNames<DataFormat>& enum_names(DataFormat*) {
 }
 const EnumNames<TokenizerKind>& enum_names(TokenizerKind*) {
   static const EnumNames<TokenizerKind> names = {{TokenizerKind::kChar, "char"}, {TokenizerKind::kByte, "byte"},
-                                                 {TokenizerKind::kBpe, "bpe"}, {TokenizerKind::kSentencePiece, "sentencepiece"}};
+                                                 {TokenizerKind::kBpe, "bpe"}, {TokenizerKind::kSentencePiece, "sentencepiece"},
+                                                 {TokenizerKind::kHf, "hf"}};
   return names;
 }
 const EnumNames<SpmModelType>& enum_names(SpmModelType*) {
@@ -79,7 +80,7 @@ const EnumNames<Weighting>& enum_names(Weighting*) {
 const EnumNames<Activation>& enum_names(Activation*) {
   static const EnumNames<Activation> names = {
       {Activation::kGelu, "gelu"}, {Activation::kGeluTanh, "gelu_tanh"}, {Activation::kRelu2, "relu2"},
-      {Activation::kSwiglu, "swiglu"}};
+      {Activation::kSwiglu, "swiglu"}, {Activation::kGeglu, "geglu"}};
   return names;
 }
 const EnumNames<NormOrder>& enum_names(NormOrder*) {
@@ -162,7 +163,8 @@ void apply_model(ModelConfig& c, const json& j, const std::string& p) {
   ObjectReader(j, p, {"type", "d_model", "n_layer", "n_head", "d_ff", "dropout", "norm", "pos", "tie_head",
                       "time_cond", "mlp_hidden", "attention", "activation", "norm_weight", "emb_norm", "qk_norm",
                       "bias", "norm_order", "norm_eps", "type_vocab", "pos_offset", "head_transform", "head_activation",
-                      "head_bias", "vocab_size"})
+                      "head_bias", "vocab_size", "max_len", "init_from", "mlp_bias", "norm_bias", "head_transform_bias",
+                      "first_norm", "rope_theta", "local_rope_theta", "local_attention", "global_every"})
       .field("type", c.type).field("d_model", c.d_model).field("n_layer", c.n_layer).field("n_head", c.n_head)
       .field("d_ff", c.d_ff).field("dropout", c.dropout).field("norm", c.norm).field("pos", c.pos)
       .field("tie_head", c.tie_head).field("time_cond", c.time_cond).field("mlp_hidden", c.mlp_hidden)
@@ -170,7 +172,13 @@ void apply_model(ModelConfig& c, const json& j, const std::string& p) {
       .field("emb_norm", c.emb_norm).field("qk_norm", c.qk_norm).field("bias", c.bias)
       .field("norm_order", c.norm_order).field("norm_eps", c.norm_eps).field("type_vocab", c.type_vocab)
       .field("pos_offset", c.pos_offset).field("head_transform", c.head_transform)
-      .field("head_activation", c.head_activation).field("head_bias", c.head_bias).field("vocab_size", c.vocab_size);
+      .field("head_activation", c.head_activation).field("head_bias", c.head_bias).field("vocab_size", c.vocab_size)
+      .field("max_len", c.max_len).field("init_from", c.init_from).field("mlp_bias", c.mlp_bias)
+      .field("norm_bias", c.norm_bias).field("head_transform_bias", c.head_transform_bias).field("first_norm", c.first_norm)
+      .field("rope_theta", c.rope_theta).field("local_rope_theta", c.local_rope_theta)
+      .field("local_attention", c.local_attention).field("global_every", c.global_every);
+  // Before mlp_bias existed, bias covered the MLP too: a config that sets bias alone keeps that meaning.
+  if (j.contains("bias") && !j.contains("mlp_bias")) c.mlp_bias = c.bias;
 }
 void apply_diffusion(DiffusionConfig& c, const json& j, const std::string& p) {
   ObjectReader(j, p, {"rate_dist", "rates", "eps", "rate_per", "prefix_len", "prefix_prob", "loss_on", "weighting",
@@ -223,7 +231,10 @@ json to_json(const Config& c) {
         {"mlp_hidden", c.model.mlp_hidden}, {"norm_order", enum_name(c.model.norm_order)}, {"norm_eps", c.model.norm_eps},
         {"type_vocab", c.model.type_vocab}, {"pos_offset", c.model.pos_offset}, {"head_transform", c.model.head_transform},
         {"head_activation", enum_name(c.model.head_activation)}, {"head_bias", c.model.head_bias},
-        {"vocab_size", c.model.vocab_size}}},
+        {"vocab_size", c.model.vocab_size}, {"max_len", c.model.max_len}, {"init_from", c.model.init_from},
+        {"mlp_bias", c.model.mlp_bias}, {"norm_bias", c.model.norm_bias}, {"head_transform_bias", c.model.head_transform_bias},
+        {"first_norm", c.model.first_norm}, {"rope_theta", c.model.rope_theta}, {"local_rope_theta", c.model.local_rope_theta},
+        {"local_attention", c.model.local_attention}, {"global_every", c.model.global_every}}},
       {"diffusion",
        {{"rate_dist", enum_name(c.diffusion.rate_dist)}, {"rates", c.diffusion.rates}, {"eps", c.diffusion.eps},
         {"rate_per", enum_name(c.diffusion.rate_per)}, {"prefix_len", c.diffusion.prefix_len},
@@ -257,6 +268,25 @@ void apply_json(Config& c, const json& j, const std::string& path) {
   if (const json* s = top.child("eval")) apply_eval(c.eval, *s, join_path(path, "eval"));
 }
 
+int64_t model_context(const Config& c) { return c.model.max_len > 0 ? c.model.max_len : c.data.seq_len; }
+
+namespace {
+
+// model.init_from takes the architecture and the tokenizer from its folder: a config that also sets
+// one of them would be silently overruled, so it is refused. `model` and `tokenizer` are the config's
+// sections (null when absent); `where` prefixes the message.
+void check_init_from_alone(const json* model, const json* tokenizer, const std::string& where) {
+  if (!model || !model->is_object() || !model->contains("init_from")) return;
+  for (const auto& item : model->items()) {
+    if (item.key() != "init_from") {
+      throw Error(where + "model." + item.key() + " cannot be set beside model.init_from (the folder's config.json gives the architecture)");
+    }
+  }
+  if (tokenizer) throw Error(where + "the tokenizer section cannot be given beside model.init_from (the folder's tokenizer.json is used)");
+}
+
+}  // namespace
+
 void apply_override(Config& c, const std::string& assignment) {
   const auto eq = assignment.find('=');
   if (eq == std::string::npos || eq == 0) {
@@ -264,6 +294,14 @@ void apply_override(Config& c, const std::string& assignment) {
   }
   const std::string key = assignment.substr(0, eq);
   const std::string text = assignment.substr(eq + 1);
+  const bool arch_key = key.rfind("model.", 0) == 0 || key.rfind("tokenizer.", 0) == 0;
+  if (!c.model.init_from.empty() && arch_key && key != "model.init_from") {
+    throw Error("override '" + key + "': the model and tokenizer come from model.init_from (" + c.model.init_from + ")");
+  }
+  if (key == "model.init_from" && (to_json(c)["model"] != to_json(Config{})["model"] ||
+                                   to_json(c)["tokenizer"] != to_json(Config{})["tokenizer"])) {
+    throw Error("override 'model.init_from': the config already sets model.* or tokenizer.* keys, which the folder would overrule");
+  }
   if (!utf8_valid(assignment)) throw Error("override '" + key + "=...': value is not valid UTF-8");
   json value = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (value.is_discarded()) value = text;  // bare words such as cosine are strings
@@ -321,8 +359,21 @@ void validate(const Config& c) {
   check(m.type_vocab >= 0, "model.type_vocab", m.type_vocab, "must be >= 0 (0: no token types)");
   check(m.pos_offset >= 0, "model.pos_offset", m.pos_offset, "must be >= 0");
   check(m.pos_offset == 0 || m.pos == PosKind::kLearned, "model.pos_offset", m.pos_offset, "needs learned positions");
-  check(m.head_activation != Activation::kSwiglu, "model.head_activation", "\"swiglu\"", "is not a head activation (gelu, gelu_tanh, relu2)");
+  check(m.head_activation != Activation::kSwiglu && m.head_activation != Activation::kGeglu, "model.head_activation",
+        "\"" + enum_name(m.head_activation) + "\"", "is not a head activation (gelu, gelu_tanh, relu2)");
   check(m.vocab_size >= 0, "model.vocab_size", m.vocab_size, "must be >= 0 (0: the tokenizer's size)");
+  check(m.rope_theta > 0.0, "model.rope_theta", m.rope_theta, "must be > 0");
+  check(m.local_rope_theta >= 0.0, "model.local_rope_theta", m.local_rope_theta, "must be >= 0 (0: rope_theta)");
+  check(m.local_attention >= 0, "model.local_attention", m.local_attention, "must be >= 0 (0: every layer global)");
+  check(m.global_every >= 1, "model.global_every", m.global_every, "must be >= 1");
+  check(m.first_norm || (m.norm_order == NormOrder::kPre && m.time_cond != TimeCond::kAdaln), "model.first_norm", "false",
+        "needs norm_order pre without adaln (layer 0 then reads the embeddings as they are)");
+  check(m.max_len == 0 || m.max_len >= c.data.seq_len, "model.max_len", m.max_len,
+        "must be 0 (data.seq_len) or at least data.seq_len (" + std::to_string(c.data.seq_len) + ")");
+  check(m.init_from.empty() || c.objective == Objective::kDiffusion, "model.init_from", m.init_from,
+        "fine-tunes a masked-LM encoder, which needs objective diffusion");
+  check(c.tokenizer.kind != TokenizerKind::kHf || !c.tokenizer.path.empty(), "tokenizer.path", "\"\"",
+        "an hf tokenizer needs its tokenizer.json or the folder holding one");
   check(m.norm_order == NormOrder::kPre || m.time_cond != TimeCond::kAdaln, "model.norm_order", "\"post\"",
         "does not go with time_cond adaln (adaLN modulates a pre-norm)");
 
@@ -382,9 +433,13 @@ Config load_config_file(const std::string& path) {
   } catch (const Error& e) {
     throw Error(path + ": " + e.what());
   }
+  if (j.is_object()) {
+    check_init_from_alone(j.contains("model") ? &j["model"] : nullptr, j.contains("tokenizer") ? &j["tokenizer"] : nullptr,
+                          path + ": ");
+  }
   if (!j.contains("name")) c.name = std::filesystem::path(path).stem().string();
   // Paths in a config file are relative to the file, not to where dtrain runs.
-  for (std::string* p : {&c.data.path, &c.data.val_path, &c.tokenizer.path}) {
+  for (std::string* p : {&c.data.path, &c.data.val_path, &c.tokenizer.path, &c.model.init_from}) {
     if (!p->empty() && std::filesystem::path(*p).is_relative()) {
       *p = (std::filesystem::path(path).parent_path() / *p).lexically_normal().string();
     }

@@ -257,7 +257,7 @@ TEST_F(HfFolder, BrokenFoldersAreRefusedInOneLineNamingTheProblem) {
     EXPECT_EQ(message.find('\n'), std::string::npos) << message;
   };
   expect([&](const std::string& f) { edit_config(f, [](auto& c) { c["model_type"] = "gpt2"; }); },
-         "model_type 'gpt2' is not supported (supported: bert, roberta)");
+         "model_type 'gpt2' is not supported (supported: bert, roberta, modernbert)");
   expect([&](const std::string& f) { edit_config(f, [](auto& c) { c["hidden_act"] = "relu"; }); }, "hidden_act 'relu' is not supported");
   expect([&](const std::string& f) { edit_config(f, [](auto& c) { c.erase("hidden_size"); }); }, "hidden_size must be a positive integer");
   expect([&](const std::string& f) { edit_config(f, [](auto& c) { c["num_attention_heads"] = 5; }); }, "not divisible by num_attention_heads 5");
@@ -290,7 +290,7 @@ TEST_F(HfFolder, ExportRefusesModelsNoFamilyFitsAndFoldersInUse) {
   const std::string pre = (dir_ / "pre.pt").string();
   dlm::save_checkpoint(pre, c, *run.tokenizer, *model, nullptr, dlm::TrainState{});
   EXPECT_THAT(error_of([&] { dlm::export_hf(pre, (dir_ / "pre_out").string()); }),
-              HasSubstr("no Hugging Face family fits this model (model.norm_order is not post)"));
+              HasSubstr("no Hugging Face family fits this model (bert: model.norm_order is not post; roberta: model.norm_order is not post; modernbert: "));
   // A BERT-shaped run with dlm's byte tokenizer.
   dlm::ByteTokenizer bytes;
   dlm::Config b = bert_config();

@@ -232,11 +232,31 @@ TEST(ModelKnobs, WeightlessNormsHaveNoParameters) {
 TEST(ModelKnobs, NoBiasMeansNoBiasParameters) {
   auto c = small();
   c.bias = false;
+  c.mlp_bias = false;
   dlm::TransformerImpl model(c, 20, 16);
   for (const auto& p : model.named_parameters()) {
     const bool in_block_linear = p.key().find("attn.") != std::string::npos || p.key().find(".fc") != std::string::npos;
     EXPECT_FALSE(in_block_linear && p.key().find("bias") != std::string::npos) << p.key();
   }
+  // The MLP's biases have their own switch (ModernBERT's attention_bias and mlp_bias differ).
+  c.mlp_bias = true;
+  dlm::TransformerImpl mlp_only(c, 20, 16);
+  int64_t mlp_biases = 0;
+  for (const auto& p : mlp_only.named_parameters()) {
+    const bool bias = p.key().find("bias") != std::string::npos;
+    EXPECT_FALSE(bias && p.key().find("attn.") != std::string::npos) << p.key();
+    mlp_biases += bias && p.key().find(".fc") != std::string::npos;
+  }
+  EXPECT_EQ(mlp_biases, 2 * c.n_layer);
+}
+
+TEST(ModelKnobs, AConfigThatSetsBiasAloneSetsTheMlpsToo) {
+  dlm::Config c;
+  dlm::apply_json(c, nlohmann::json::parse(R"({"model": {"bias": false}})"));
+  EXPECT_FALSE(c.model.mlp_bias);
+  dlm::apply_json(c, nlohmann::json::parse(R"({"model": {"bias": true, "mlp_bias": false}})"));
+  EXPECT_TRUE(c.model.bias);
+  EXPECT_FALSE(c.model.mlp_bias);
 }
 
 TEST(ModelKnobs, ActivationsComputeWhatTheyAreNamed) {

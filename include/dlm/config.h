@@ -16,7 +16,7 @@ namespace dlm {
 enum class DataKind { kLines, kDocuments, kPairs, kText, kCorpus };
 // How a data file is read; auto picks by its extension (.jsonl, .tsv, else plain).
 enum class DataFormat { kAuto, kPlain, kJsonl, kTsv };
-enum class TokenizerKind { kChar, kByte, kBpe, kSentencePiece };
+enum class TokenizerKind { kChar, kByte, kBpe, kSentencePiece, kHf };
 enum class SpmModelType { kUnigram, kBpe };  ///< the algorithm of a SentencePiece model trained on the data
 enum class ModelType { kTransformer, kMlp };
 // Attention arithmetic: fused is LibTorch 2.x's scaled_dot_product_attention, explicit is matmul and
@@ -32,8 +32,8 @@ enum class TimeCond { kNone, kAdd, kAdaln };
 enum class LossOn { kMasked, kAll };
 enum class Weighting { kNone, kElbo };
 // MLP activation: gelu(x W1) W2 | gelu with tanh's approximation (BERT's gelu_new) | relu(x W1)^2 W2 |
-// (silu(x Wg) * x W1) W2.
-enum class Activation { kGelu, kGeluTanh, kRelu2, kSwiglu };
+// (silu(x Wg) * x W1) W2 | (gelu(x Wg) * x W1) W2 (GeGLU, ModernBERT's).
+enum class Activation { kGelu, kGeluTanh, kRelu2, kSwiglu, kGeglu };
 // Where a block's norms sit: before each sublayer, with a final norm (GPT-2 and later), or after each
 // residual sum, without a final norm (BERT, RoBERTa).
 enum class NormOrder { kPre, kPost };
@@ -130,9 +130,11 @@ struct DataConfig {
 
 struct TokenizerConfig {
   TokenizerKind kind = TokenizerKind::kChar;  ///< char (code points seen in the data) | byte (256 bytes) |
-                                     ///< bpe (GPT-2/RoBERTa files) | sentencepiece (trained or loaded)
+                                     ///< bpe (GPT-2/RoBERTa files) | sentencepiece (trained or loaded) |
+                                     ///< hf (a Hugging Face tokenizer.json)
   std::string path;                  ///< bpe: folder of vocab.json+merges.txt or encoder.json+vocab.bpe;
-                                     ///< sentencepiece: a .model to load (empty: train one on the data)
+                                     ///< sentencepiece: a .model to load (empty: train one on the data);
+                                     ///< hf: a tokenizer.json or the folder holding one
   int64_t vocab_size = 8000;         ///< sentencepiece training: pieces including specials
   SpmModelType model_type = SpmModelType::kUnigram;  ///< sentencepiece training: unigram | bpe
   double character_coverage = 1.0;   ///< sentencepiece training: share of characters kept as pieces
@@ -156,7 +158,8 @@ struct ModelConfig {
   bool norm_weight = true;           ///< norms carry a learned per-channel weight (false: weightless)
   bool emb_norm = false;             ///< model.norm on the embeddings (weightless when norm_weight is false)
   bool qk_norm = false;              ///< weightless RMS norm on each head's queries and keys (after rotary)
-  bool bias = true;                  ///< biases in the attention and MLP projections
+  bool bias = true;                  ///< biases in the attention projections (and the MLP's unless mlp_bias is given)
+  bool mlp_bias = true;              ///< biases in the MLP projections; a config that sets bias alone sets both
   // Knobs of pretrained encoders (the hf stage sets them from a folder's config.json).
   NormOrder norm_order = NormOrder::kPre;  ///< pre | post (BERT: norm after each residual sum, no final norm)
   double norm_eps = 0.0;             ///< epsilon of every norm; 0 means 1e-5 for layernorm, 1e-6 for rmsnorm
@@ -166,7 +169,20 @@ struct ModelConfig {
   Activation head_activation = Activation::kGelu;  ///< of the head transform: gelu | gelu_tanh | relu2
   bool head_bias = false;            ///< a bias on the output logits
   int64_t vocab_size = 0;            ///< rows of the embeddings and logits; 0: the tokenizer's size, else at least it
+  int64_t max_len = 0;               ///< positions the model takes; 0: data.seq_len, else at least it
+  bool norm_bias = true;             ///< LayerNorms carry a bias (ModernBERT: none)
+  bool head_transform_bias = true;   ///< the head transform's dense layer has a bias
+  bool first_norm = true;            ///< layer 0 normalises its attention input (ModernBERT: no, the embedding norm did)
+  double rope_theta = 10000.0;       ///< rotary base of the global layers
+  double local_rope_theta = 0.0;     ///< rotary base of the local layers; 0: rope_theta
+  int64_t local_attention = 0;       ///< window of the local layers: they see keys within local_attention / 2
+                                     ///< positions either side; 0: every layer is global
+  int64_t global_every = 1;          ///< with local_attention, layer i is global when i % global_every == 0
+  // A Hugging Face folder (BERT, RoBERTa, ModernBERT) to fine-tune: the run takes its architecture, weights
+  // and tokenizer, so a config gives no other model.* key and no tokenizer section beside it.
+  std::string init_from;
 };
+
 
 struct DiffusionConfig {
   RateDist rate_dist = RateDist::kUniform;  ///< discrete | uniform | antithetic
@@ -245,6 +261,9 @@ struct Config {
   TrainConfig train;
   EvalConfig eval;
 };
+
+// The positions a config's model takes: model.max_len, else data.seq_len.
+int64_t model_context(const Config& config);
 
 nlohmann::json to_json(const Config& config);
 

@@ -146,6 +146,7 @@ std::unique_ptr<Tokenizer> build_tokenizer(const TokenizerConfig& config, const 
     case TokenizerKind::kSentencePiece:
       if (!config.path.empty()) return load_sentencepiece_model(config.path);
       return train_sentencepiece(config, texts, work_dir);
+    case TokenizerKind::kHf: return load_hf_tokenizer(config.path);
   }
   throw Error("tokenizer kind " + std::to_string(static_cast<int>(config.kind)) + " has no builder");
 }
@@ -166,7 +167,7 @@ std::unique_ptr<Tokenizer> tokenizer_from_json(const nlohmann::json& j) {
   if (!j.is_object() || !j.contains("kind") || !j["kind"].is_string()) {
     throw Error("tokenizer description is malformed (no 'kind')");
   }
-  // "hf" is no TokenizerKind: such a tokenizer comes from a model's folder, never from a config.
+  // A saved tokenizer.json carries the whole file, not a path.
   if (j["kind"] == "hf") return hf_tokenizer_from_json(j);
   TokenizerKind kind;
   try {

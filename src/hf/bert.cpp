@@ -4,37 +4,15 @@
 
 #include "dlm/error.h"
 #include "dlm/hf/family.h"
+#include "hf/config_json.h"
 
 namespace dlm {
 namespace {
 
 using nlohmann::json;
 
-int64_t positive(const json& c, const std::string& key, const std::string& where) {
-  if (!c.contains(key) || !c[key].is_number_integer() || c[key].get<int64_t>() <= 0) {
-    throw Error(where + ": " + key + " must be a positive integer");
-  }
-  return c[key].get<int64_t>();
-}
-
-// The value of an optional key, or `fallback` when it is absent or null.
-template <class T>
-T optional(const json& c, const std::string& key, T fallback, const std::string& where) {
-  if (!c.contains(key) || c[key].is_null()) return fallback;
-  try {
-    return c[key].get<T>();
-  } catch (const json::exception&) {
-    throw Error(where + ": " + key + " has the wrong type (" + std::string(c[key].type_name()) + ")");
-  }
-}
-
-Activation activation_of(const std::string& act, const std::string& where) {
-  if (act == "gelu") return Activation::kGelu;
-  if (act == "gelu_new" || act == "gelu_pytorch_tanh") return Activation::kGeluTanh;
-  throw Error(where + ": hidden_act '" + act + "' is not supported (supported: gelu, gelu_new, gelu_pytorch_tanh)");
-}
-
-std::string activation_name(Activation a) { return a == Activation::kGeluTanh ? "gelu_new" : "gelu"; }
+using hf_json::optional;
+using hf_json::positive;
 
 class Bert : public HfFamily {
  public:
@@ -45,8 +23,8 @@ class Bert : public HfFamily {
     arch.model.head_activation = arch.model.activation;  // BERT's head transform uses hidden_act
     return arch;
   }
-  json write_config(const HfArch& arch, int64_t pad_id, const std::string& dtype) const override {
-    json c = write_bert_style_config(arch, pad_id, dtype);
+  json write_config(const HfArch& arch, const Tokenizer& tokenizer, const std::string& dtype) const override {
+    json c = write_bert_style_config(arch, tokenizer.pad_id(), dtype);
     c["architectures"] = {masked_lm_class()};
     c["model_type"] = model_type();
     return c;
@@ -72,7 +50,11 @@ class Bert : public HfFamily {
     return "bert." + bare;
   }
   std::string head_probe() const override { return "cls.predictions.transform.dense.weight"; }
-  bool fits(const ModelConfig& m) const override { return m.pos_offset == 0; }
+  std::string why_not(const ModelConfig& m) const override {
+    const std::string reason = why_not_bert_style(m);
+    if (!reason.empty()) return reason;
+    return m.pos_offset == 0 ? "" : "its positions start at " + std::to_string(m.pos_offset) + ", BERT's at 0";
+  }
 };
 
 }  // namespace
@@ -93,7 +75,7 @@ HfArch read_bert_style_config(const json& c, const std::string& where, int64_t p
     throw Error(where + ": hidden_size " + std::to_string(m.d_model) + " is not divisible by num_attention_heads " +
                 std::to_string(m.n_head));
   }
-  m.activation = activation_of(optional<std::string>(c, "hidden_act", "gelu", where), where);
+  m.activation = hf_json::activation(optional<std::string>(c, "hidden_act", "gelu", where), "hidden_act", where);
   m.norm_eps = optional<double>(c, "layer_norm_eps", 1e-12, where);
   m.type_vocab = optional<int64_t>(c, "type_vocab_size", 2, where);
   m.dropout = optional<double>(c, "hidden_dropout_prob", 0.1, where);
@@ -129,7 +111,7 @@ json write_bert_style_config(const HfArch& arch, int64_t pad_id, const std::stri
           {"num_attention_heads", m.n_head},
           {"intermediate_size", m.d_ff > 0 ? m.d_ff : 4 * m.d_model},
           {"vocab_size", m.vocab_size},
-          {"hidden_act", activation_name(m.activation)},
+          {"hidden_act", hf_json::activation_name(m.activation)},
           {"layer_norm_eps", m.norm_eps > 0.0 ? m.norm_eps : 1e-5},
           {"type_vocab_size", m.type_vocab},
           {"hidden_dropout_prob", m.dropout},

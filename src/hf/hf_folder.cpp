@@ -19,18 +19,29 @@ namespace dlm {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
+namespace {
+
+std::vector<const HfFamily*> families() { return {&bert_family(), &roberta_family(), &modernbert_family()}; }
+
+}  // namespace
+
 const HfFamily& hf_family(const std::string& model_type, const std::string& where) {
-  for (const HfFamily* f : {&bert_family(), &roberta_family()}) {
+  std::string names;
+  for (const HfFamily* f : families()) {
     if (f->model_type() == model_type) return *f;
+    names += (names.empty() ? "" : ", ") + f->model_type();
   }
-  throw Error(where + ": model_type '" + model_type + "' is not supported (supported: bert, roberta)");
+  throw Error(where + ": model_type '" + model_type + "' is not supported (supported: " + names + ")");
 }
 
-const HfFamily* hf_family_for(const ModelConfig& model) {
-  if (!why_not_bert_style(model).empty()) return nullptr;
-  for (const HfFamily* f : {&bert_family(), &roberta_family()}) {
-    if (f->fits(model)) return f;
+const HfFamily* hf_family_for(const ModelConfig& model, std::string* why) {
+  std::string reasons;
+  for (const HfFamily* f : families()) {
+    const std::string reason = f->why_not(model);
+    if (reason.empty()) return f;
+    reasons += (reasons.empty() ? "" : "; ") + f->model_type() + ": " + reason;
   }
+  if (why) *why = reasons;
   return nullptr;
 }
 
@@ -115,27 +126,50 @@ bool is_hf_folder(const std::string& path) {
          has(dir, "pytorch_model.bin.index.json");
 }
 
-LoadedModel load_hf_folder(const std::string& dir, const torch::Device& device) {
-  const SafetensorsFolder weights(dir);  // first: a folder of pytorch_model.bin is told to convert it
+namespace {
+
+// config.json of a folder: its family and the architecture it describes.
+std::pair<const HfFamily*, HfArch> read_folder_config(const std::string& dir) {
   const std::string where = (fs::path(dir) / "config.json").string();
   const json config = parse_json(read_file(where), where);
   if (!config.is_object()) throw Error(where + ": expected a JSON object");
   if (!config.contains("model_type") || !config["model_type"].is_string()) throw Error(where + ": model_type is missing");
   const HfFamily& family = hf_family(config["model_type"].get<std::string>(), where);
-  const HfArch arch = family.read_config(config, where);
+  return {&family, family.read_config(config, where)};
+}
+
+}  // namespace
+
+HfArch read_hf_config(const std::string& dir) {
+  if (!is_hf_folder(dir)) {
+    throw Error(dir + " is not a Hugging Face model folder (config.json beside model.safetensors or its index)");
+  }
+  return read_folder_config(dir).second;
+}
+
+void load_hf_weights(const std::string& dir, DenoiserImpl& model) {
+  const SafetensorsFolder weights(dir);  // first: a folder of pytorch_model.bin is told to convert it
+  const auto [family, arch] = read_folder_config(dir);
+  std::map<std::string, std::string> names = canonical_names(weights, *family);
+  const bool has_head = names.count(family->head_probe()) > 0;
+  load_links(dir, *family, weights, std::move(names), arch.model, !has_head, model);
+  if (!has_head) {
+    fresh_head(model);
+    log::info("{}: no masked-LM head; dlm adds one (decoder tied to the word embeddings, transform freshly initialised)", dir);
+  }
+}
+
+LoadedModel load_hf_folder(const std::string& dir, const torch::Device& device) {
+  (void)SafetensorsFolder(dir);  // first: a folder of pytorch_model.bin is told to convert it
+  const HfArch arch = read_folder_config(dir).second;
   LoadedModel out;
   out.tokenizer = load_hf_tokenizer(dir);
   out.config.name = fs::path(dir).filename().string();
   out.config.model = arch.model;
+  out.config.model.max_len = arch.max_len;
   out.config.data.seq_len = arch.max_len;
   out.model = make_model(out.config.model, out.tokenizer->vocab_size(), arch.max_len);
-  std::map<std::string, std::string> names = canonical_names(weights, family);
-  const bool has_head = names.count(family.head_probe()) > 0;
-  load_links(dir, family, weights, std::move(names), out.config.model, !has_head, *out.model);
-  if (!has_head) {
-    fresh_head(*out.model);
-    log::info("{}: no masked-LM head; dlm adds one (decoder tied to the word embeddings, transform freshly initialised)", dir);
-  }
+  load_hf_weights(dir, *out.model);
   out.model->to(device);
   out.model->eval();
   return out;
@@ -171,9 +205,9 @@ void export_hf(const std::string& source, const std::string& out_dir) {
   const bool folder = is_hf_folder(source);
   const LoadedModel m = folder ? load_hf_folder(source, torch::kCPU) : load_model_for_inference(resolve_checkpoint_path(source), torch::kCPU);
   const torch::ScalarType dtype = folder ? SafetensorsFolder(source).dtype() : torch::kFloat32;
-  const std::string reason = why_not_bert_style(m.config.model);
-  const HfFamily* family = hf_family_for(m.config.model);
-  if (!family) throw Error(source + ": no Hugging Face family fits this model (" + (reason.empty() ? "no family matches" : reason) + ")");
+  std::string why;
+  const HfFamily* family = hf_family_for(m.config.model, &why);
+  if (!family) throw Error(source + ": no Hugging Face family fits this model (" + why + ")");
   if (m.tokenizer->to_json().value("kind", "") != "hf") {
     throw Error(source + ": its tokenizer is not a tokenizer.json one, which transformers needs beside the weights");
   }
@@ -183,7 +217,7 @@ void export_hf(const std::string& source, const std::string& out_dir) {
   }
   fs::create_directories(out_dir, ec);
   if (ec) throw Error("cannot create " + out_dir + ": " + ec.message());
-  HfArch arch{m.config.model, m.config.data.seq_len};
+  HfArch arch{m.config.model, model_context(m.config)};
   if (arch.model.vocab_size == 0) arch.model.vocab_size = m.tokenizer->vocab_size();
   std::vector<std::pair<std::string, torch::Tensor>> tensors;
   const auto params = m.model->named_parameters();
@@ -194,7 +228,7 @@ void export_hf(const std::string& source, const std::string& out_dir) {
   }
   save_safetensors((fs::path(out_dir) / "model.safetensors").string(), tensors);
   write_atomically((fs::path(out_dir) / "config.json").string(),
-                   dump_json(family->write_config(arch, m.tokenizer->pad_id(), dtype_name(dtype)), 2));
+                   dump_json(family->write_config(arch, *m.tokenizer, dtype_name(dtype)), 2));
   write_tokenizer(*m.tokenizer, arch.max_len, out_dir);
 }
 

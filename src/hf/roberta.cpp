@@ -20,9 +20,9 @@ class Roberta : public HfFamily {
     arch.model.head_activation = Activation::kGelu;
     return arch;
   }
-  json write_config(const HfArch& arch, int64_t pad_id, const std::string& dtype) const override {
+  json write_config(const HfArch& arch, const Tokenizer& tokenizer, const std::string& dtype) const override {
+    (void)tokenizer;  // RoBERTa's padding index is fixed by its positions
     json c = write_bert_style_config(arch, arch.model.pos_offset - 1, dtype);
-    (void)pad_id;  // RoBERTa's padding index is fixed by its positions
     c["architectures"] = {masked_lm_class()};
     c["model_type"] = model_type();
     return c;
@@ -44,7 +44,12 @@ class Roberta : public HfFamily {
     return "roberta." + bare;
   }
   std::string head_probe() const override { return "lm_head.dense.weight"; }
-  bool fits(const ModelConfig& m) const override { return m.pos_offset > 0 && m.head_activation == Activation::kGelu; }
+  std::string why_not(const ModelConfig& m) const override {
+    const std::string reason = why_not_bert_style(m);
+    if (!reason.empty()) return reason;
+    if (m.pos_offset == 0) return "its positions start at 0, RoBERTa's after the padding index";
+    return m.head_activation == Activation::kGelu ? "" : "the head transform's activation is not exact gelu";
+  }
 };
 
 }  // namespace

@@ -312,7 +312,7 @@ LoadedModel load_model_for_inference(const std::string& path, const torch::Devic
   LoadedModel out;
   out.config = reader.config();
   out.tokenizer = reader.tokenizer();
-  out.model = make_model(out.config.model, out.tokenizer->vocab_size(), out.config.data.seq_len,
+  out.model = make_model(out.config.model, out.tokenizer->vocab_size(), model_context(out.config),
                          out.config.objective == Objective::kAr);
   reader.load_model(*out.model, device);
   out.model->eval();

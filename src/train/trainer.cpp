@@ -11,6 +11,7 @@
 #include "dlm/device.h"
 #include "dlm/error.h"
 #include "dlm/files.h"
+#include "dlm/hf/hf_folder.h"
 #include "dlm/log.h"
 #include "dlm/model/checkpoint.h"
 #include "dlm/model/run_dir.h"
@@ -93,6 +94,25 @@ void warn_if_unanchored(const Session& s) {
             "positions apart on an all-[MASK] canvas (set model.pos to \"learned\" for unconditional generation)");
 }
 
+// A new run of model.init_from takes the folder's architecture, context and tokenizer; its data.seq_len
+// must fit the folder's positions. (A resumed run has them in its saved config.)
+void adopt_init_from(Config& c) {
+  const std::string dir = c.model.init_from;  // a copy: c.model is replaced below
+  const HfArch arch = read_hf_config(dir);
+  if (c.data.seq_len > arch.max_len) {
+    throw Error("data.seq_len " + std::to_string(c.data.seq_len) + " is longer than the " + std::to_string(arch.max_len) +
+                " positions " + dir + " takes" +
+                (arch.model.pos_offset > 0 ? " (max_position_embeddings less " + std::to_string(arch.model.pos_offset) + ")" : ""));
+  }
+  c.model = arch.model;
+  c.model.init_from = dir;
+  c.model.max_len = arch.max_len;
+  c.tokenizer = TokenizerConfig{};
+  c.tokenizer.kind = TokenizerKind::kHf;
+  c.tokenizer.path = dir;
+  validate(c);
+}
+
 // Tokenizer and data: a resumed run keeps the tokenizer it was trained with. Rank 0 goes first, so
 // a tokenizer it trains and the token files it writes are there, cached, for the others.
 void load_data(Session& s, CheckpointReader* reader) {
@@ -121,7 +141,11 @@ void load_data(Session& s, CheckpointReader* reader) {
 void build_model(Session& s, CheckpointReader* reader) {
   const bool ar = s.config.objective == Objective::kAr;
   torch::manual_seed(static_cast<uint64_t>(s.config.train.seed));  // initial weights
-  s.model = make_model(s.config.model, s.tokenizer->vocab_size(), s.config.data.seq_len, ar);
+  s.model = make_model(s.config.model, s.tokenizer->vocab_size(), model_context(s.config), ar);
+  if (!reader && !s.config.model.init_from.empty()) {
+    load_hf_weights(s.config.model.init_from, *s.model);
+    log::info("model: weights of {} (fine-tuned from here)", s.config.model.init_from);
+  }
   s.model->to(s.device);
   if (s.is_main()) s.run.check_space(static_cast<uint64_t>(count_parameters(*s.model)) * sizeof(float) * 9 + (16u << 20));
   s.optimizer = std::make_unique<torch::optim::AdamW>(make_optimizer(*s.model, s.config.train));
@@ -159,6 +183,7 @@ Session open_session(const Config& config, const TrainOptions& options) {
   s.sync();
   std::unique_ptr<CheckpointReader> reader = open_resume_point(s.run, options.resume);
   s.resumed = reader != nullptr;
+  if (!reader && !s.config.model.init_from.empty()) adopt_init_from(s.config);
   if (!reader && s.is_main()) s.run.save_config(s.config);  // first, so a run killed while loading can resume
   load_data(s, reader.get());
   build_model(s, reader.get());

@@ -1,9 +1,13 @@
 """The oracle check of dlm's Hugging Face import and export against transformers (pinned 4.57.6):
   1. `dgen --dump-logits/--dump-hidden` on each fixture folder (tests/hf/make_fixtures.py) gives the ids
-     the folder's AutoTokenizer gives and logits / hidden states within 1e-4 of transformers' fp32 ones;
+     the folder's AutoTokenizer gives and logits / hidden states within 1e-4 of transformers' fp32 ones
+     (ModernBERT's config in transformers 5's layout against 4.57 on the same weights);
   2. `dtrain --export-hf` of each masked-LM folder loads in AutoModelForMaskedLM (eager attention) and
      AutoTokenizer, and gives dlm's logits within 1e-4; an fp16 folder exports as fp16;
-  3. with --minilm DIR: the real all-MiniLM-L6-v2 folder's last hidden state matches BertModel's.
+  3. a few steps of `model.init_from` fine-tuning on each family: a run stopped and resumed ends with the
+     same weights as one that was not, its export loads in transformers with dlm's logits, and its weights
+     moved from the folder's without being drawn anew;
+  4. with --minilm DIR: the real all-MiniLM-L6-v2 folder's last hidden state matches BertModel's.
 Prints one line per check and exits 1 on the first failure.
 Usage: python check_models.py --dgen BIN --dtrain BIN --fixtures DIR --work DIR [--minilm DIR]"""
 import argparse
@@ -56,12 +60,14 @@ def reference(folder, ids, masked_lm):
     cls = AutoModelForMaskedLM if masked_lm else AutoModel
     model = cls.from_pretrained(folder, attn_implementation="eager", dtype=torch.float32).eval()
     with torch.no_grad():
-        out = model(torch.tensor([ids]), output_hidden_states=True)
-    hidden = out.hidden_states[-1] if masked_lm else out.last_hidden_state
-    return (out.logits[0].numpy() if masked_lm else None), hidden[0].numpy()
+        logits = model(torch.tensor([ids])).logits[0].numpy() if masked_lm else None
+        # The encoder's last hidden state, after a pre-norm stack's final norm (ModernBERT's).
+        hidden = model.base_model(torch.tensor([ids])).last_hidden_state
+    return logits, hidden[0].numpy()
 
 
-def check_folder(args, name, masked_lm=True):
+def check_folder(args, name, masked_lm=True, oracle=None):
+    """`oracle`: the folder transformers reads, when it cannot read `name` (default: the same)."""
     folder = os.path.join(args.fixtures, name) if not os.path.isabs(name) else name
     tok = AutoTokenizer.from_pretrained(folder)
     text = PROMPT.format(mask=(" " if tok.mask_token.startswith("<") else "") + tok.mask_token)
@@ -71,7 +77,7 @@ def check_folder(args, name, masked_lm=True):
         fail(f"{name}: dlm's ids {ids} differ from AutoTokenizer's {want}")
     if tok.mask_token_id not in ids:
         fail(f"{name}: the prompt holds no mask token")
-    logits, hidden = reference(folder, ids, masked_lm)
+    logits, hidden = reference(os.path.join(args.fixtures, oracle) if oracle else folder, ids, masked_lm)
     d_hidden = compare(f"{name} hidden", arrays["hidden"], hidden)
     d_logits = compare(f"{name} logits", arrays["logits"], logits) if masked_lm else float("nan")
     print(f"ok {name}: {len(ids)} ids equal; max |diff| logits {d_logits:.2e}, hidden {d_hidden:.2e}")
@@ -98,6 +104,58 @@ def check_export(args, name, expect_dtype):
     print(f"ok export {name}: loads in transformers ({expect_dtype}); max |diff| logits {diff:.2e}")
 
 
+def run(cmd, what):
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        fail(f"{what}: {' '.join(cmd)}: exit {done.returncode}: {done.stderr.strip()[-400:]}")
+
+
+def tensors(folder):
+    from safetensors.torch import load_file
+    return load_file(os.path.join(folder, "model.safetensors"))
+
+
+def check_finetune(args, name):
+    """Fine-tunes a fixture folder for 6 steps twice, once stopped at step 3 and resumed; both must end
+    with identical weights, and the export must load in transformers with dlm's logits."""
+    folder = os.path.join(args.fixtures, name)
+    work = os.path.join(args.work, "finetune_" + name)
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+    config = {"name": "ft_" + name, "data": {"kind": "text", "path": os.path.abspath(args.texts), "seq_len": 32},
+              "model": {"init_from": os.path.abspath(folder)}, "diffusion": {"prefix_len": 2},
+              "train": {"steps": 6, "batch_size": 4, "lr": 3e-3, "warmup": 1, "eval_every": 3, "log_every": 1,
+                        "threads": 1, "device": "cpu"}}
+    cfg = os.path.join(work, "config.json")
+    with open(cfg, "w") as f:
+        json.dump(config, f)
+    whole, stopped = os.path.join(work, "whole"), os.path.join(work, "stopped")
+    run([args.dtrain, "--config", cfg, "--run-dir", whole, "--progress", "plain"], f"fine-tune {name}")
+    run([args.dtrain, "--config", cfg, "--run-dir", stopped, "--stop-at", "3", "--progress", "plain"], f"fine-tune {name} to step 3")
+    run([args.dtrain, "--resume", stopped, "--progress", "plain"], f"resume {name}")
+    outs = {}
+    for run_dir in (whole, stopped):
+        outs[run_dir] = run_dir + "_hf"
+        run([args.dtrain, "--export-hf", run_dir, outs[run_dir]], f"export of the fine-tuned {name}")
+    a, b, original = tensors(outs[whole]), tensors(outs[stopped]), tensors(folder)
+    for key in a:
+        if not torch.equal(a[key], b[key]):
+            fail(f"fine-tuned {name}: {key} differs between the resumed run and the whole one")
+    moved = max(float((a[k] - original[k]).abs().max()) for k in a if k in original)
+    spread = max(float((a[k] - original[k]).norm() / original[k].norm()) for k in a if k in original and original[k].norm() > 0)
+    if moved == 0.0 or spread > 0.5:
+        fail(f"fine-tuned {name}: weights moved by {moved:.3g} (largest relative change {spread:.3g}): not fine-tuned from the folder")
+    tok = AutoTokenizer.from_pretrained(outs[whole])
+    text = "In the beginning " + tok.mask_token + " the words"
+    ids, arrays = dump(args, whole, text, ["logits"])
+    if tok(text)["input_ids"] != ids:
+        fail(f"fine-tuned {name}: the export's AutoTokenizer gives other ids")
+    theirs, _ = reference(outs[whole], ids, True)
+    diff = compare(f"fine-tuned {name} logits", arrays["logits"], theirs)
+    print(f"ok fine-tune {name}: resumed run identical, weights moved (largest relative change {spread:.3f}); "
+          f"export loads in transformers, max |diff| logits {diff:.2e}")
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--dgen", required=True)
@@ -105,6 +163,7 @@ def main():
     p.add_argument("--fixtures", required=True)
     p.add_argument("--work", required=True)
     p.add_argument("--minilm")
+    p.add_argument("--texts", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "mixed.txt"))
     args = p.parse_args()
     os.makedirs(args.work, exist_ok=True)
     torch.set_num_threads(1)
@@ -112,6 +171,11 @@ def main():
     check_export(args, "bert_fp16", "F16")
     check_export(args, "bert_untied", "F32")
     check_export(args, "roberta", "F32")
+    check_export(args, "modernbert", "F32")
+    check_export(args, "modernbert_nulllocal", "F32")
+    check_folder(args, "modernbert_v5", oracle="modernbert")
+    for name in ("bert", "roberta", "modernbert"):
+        check_finetune(args, name)
     check_folder(args, "bert_encoder", masked_lm=False)
     if args.minilm:
         check_folder(args, os.path.abspath(args.minilm), masked_lm=False)

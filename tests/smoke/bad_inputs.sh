@@ -126,7 +126,7 @@ expect_fail "eval.t_samples' = 0: must be >= 1" "$DTRAIN" --eval runs/tiny --set
 # Hugging Face folders and the forward dump (the folders themselves: tests/test_hf_folder.cpp).
 expect_fail "--dump-logits and --dump-hidden run the model over --prefix TEXT" "$DGEN" --checkpoint runs/tiny --dump-logits l.npy
 expect_fail "--export-hf takes two paths" "$DTRAIN" --export-hf runs/tiny
-expect_fail "no Hugging Face family fits this model \(model.norm_order is not post\)" "$DTRAIN" --export-hf runs/tiny hf_out
+expect_fail "no Hugging Face family fits this model \(bert: model.norm_order is not post; roberta: " "$DTRAIN" --export-hf runs/tiny hf_out
 mkdir -p binonly && printf '{"model_type": "bert"}' > binonly/config.json && : > binonly/pytorch_model.bin
 expect_fail "binonly holds pytorch_model.bin but no model.safetensors" "$DGEN" --checkpoint binonly --prefix a --dump-logits l.npy
 mkdir -p unigram && printf '{"model": {"type": "Unigram", "vocab": []}}' > unigram/tokenizer.json

@@ -1,6 +1,6 @@
-// A family of Hugging Face encoders (BERT, RoBERTa): how its config.json maps to dlm's ModelConfig and
-// back, and which of its tensors holds each of dlm's parameters. One file per family implements it
-// (src/hf/bert.cpp, src/hf/roberta.cpp); the folder code (hf_folder.h) is the same for all.
+// A family of Hugging Face encoders (BERT, RoBERTa, ModernBERT): how its config.json maps to dlm's
+// ModelConfig and back, and which of its tensors holds each of dlm's parameters. One file per family
+// implements it (src/hf/bert.cpp, roberta.cpp, modernbert.cpp); the folder code (hf_folder.h) is the same for all.
 #pragma once
 
 #include <memory>
@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "dlm/config.h"
+#include "dlm/data/tokenizer.h"
 
 namespace dlm {
 
@@ -34,8 +35,9 @@ class HfFamily {
   virtual std::string masked_lm_class() const = 0;
   // Reads config.json; throws dlm::Error naming `where` and the key for a setting dlm does not support.
   virtual HfArch read_config(const nlohmann::json& config, const std::string& where) const = 0;
-  // config.json for a model of this family; `dtype` is torch's name (float32, float16, bfloat16).
-  virtual nlohmann::json write_config(const HfArch& arch, int64_t pad_id, const std::string& dtype) const = 0;
+  // config.json for a model of this family with `tokenizer` (its special ids); `dtype` is torch's name
+  // (float32, float16, bfloat16).
+  virtual nlohmann::json write_config(const HfArch& arch, const Tokenizer& tokenizer, const std::string& dtype) const = 0;
   // The links of every parameter of a model of this config, in the names an exported folder uses.
   virtual std::vector<TensorLink> links(const ModelConfig& model) const = 0;
   // A folder tensor's name as links() spells it (a bare BertModel's names lack the "bert." prefix; an
@@ -44,15 +46,15 @@ class HfFamily {
   virtual std::string canonical(const std::string& name) const = 0;
   // The canonical names of the masked-LM head transform (a folder without them gets a fresh head).
   virtual std::string head_probe() const = 0;
-  // True when a BERT-shaped dlm model config (why_not_bert_style) is of this family: RoBERTa's
-  // positions start after its padding index, BERT's at 0.
-  virtual bool fits(const ModelConfig& model) const = 0;
+  // Why a dlm model config is not of this family (the first difference), or "" when it is and can be
+  // exported as one: RoBERTa's positions start after its padding index, BERT's at 0.
+  virtual std::string why_not(const ModelConfig& model) const = 0;
 };
 
 // The family of config.json's model_type; throws dlm::Error naming `where` and the supported types.
 const HfFamily& hf_family(const std::string& model_type, const std::string& where);
-// The family that can export `model`, or null.
-const HfFamily* hf_family_for(const ModelConfig& model);
+// The family that can export `model`, or null with each family's reason in `why` ("bert: ...; roberta: ...").
+const HfFamily* hf_family_for(const ModelConfig& model, std::string* why = nullptr);
 
 // Both families' encoder layers: dlm's blocks from BERT-style tensor names under `prefix` ("bert.",
 // "roberta."): embeddings, then layer by layer attention, its LayerNorm, the MLP and its LayerNorm.
@@ -67,6 +69,7 @@ std::string why_not_bert_style(const ModelConfig& model);
 // The families, defined in their own files.
 const HfFamily& bert_family();
 const HfFamily& roberta_family();
+const HfFamily& modernbert_family();
 // The prefix-free part of a folder tensor's name: "bert.x" and "x" both give "x" for prefix "bert.".
 std::string strip_prefix(const std::string& name, const std::string& prefix);
 

@@ -7,6 +7,7 @@
 
 #include <torch/torch.h>
 
+#include "dlm/hf/family.h"
 #include "dlm/model/checkpoint.h"
 
 namespace dlm {
@@ -20,6 +21,14 @@ bool is_hf_folder(const std::string& path);
 // takes). Throws dlm::Error naming the folder and the problem: an unsupported model_type or setting, a
 // missing tensor, a tensor of the wrong shape or one the config has no place for.
 LoadedModel load_hf_folder(const std::string& dir, const torch::Device& device);
+
+// The architecture a folder's config.json describes (model.* knobs and the positions it takes); throws
+// dlm::Error for a path that is no such folder and as load_hf_folder does.
+HfArch read_hf_config(const std::string& dir);
+
+// Copies a folder's weights into `model`, a model made from read_hf_config(dir) (any context length: the
+// position table is the folder's); a folder without an MLM head gets a fresh one, said in one line.
+void load_hf_weights(const std::string& dir, DenoiserImpl& model);
 
 // What a user passed as a model: a Hugging Face folder, else a checkpoint or run directory (empty: the
 // latest run), as resolve_checkpoint_path reads it.

@@ -1,7 +1,8 @@
 // Models. `forward(ids, t)` maps a (B, L) canvas and the masking rate t (B) to logits (B, L, V) and
 // does nothing else: the loss, masking and sampling live elsewhere.
 // Transformer: pre-norm encoder (learned or rotary positions, LayerNorm or RMSNorm, optional
-// conditioning on t), or post-norm with an MLM head transform for BERT and RoBERTa; bidirectional for diffusion, causal for the autoregressive twin, which also
+// conditioning on t, local and global layers as in ModernBERT), or post-norm with an MLM head transform
+// for BERT and RoBERTa; bidirectional for diffusion, causal for the autoregressive twin, which also
 // runs incrementally over a KV cache. MlpDenoiser: seed 001's toy (embed, flatten, concat t, one hidden layer).
 #pragma once
 
@@ -12,6 +13,7 @@
 #include <torch/torch.h>
 
 #include "dlm/config.h"
+#include "dlm/model/attention.h"
 
 namespace dlm {
 
@@ -33,112 +35,10 @@ class DenoiserImpl : public torch::nn::Module {
   virtual int64_t max_len() const = 0;
 };
 
-// x / rms(x) over the last dimension, computed in fp32 and returned in x's type.
-torch::Tensor rms_norm(const torch::Tensor& x, double eps = 1e-6);
-
-// The MLP's nonlinearity on the first projection's output h: gelu(h) (exact or tanh's), relu(h)^2, or for swiglu
-// silu(gate) * value with h = [gate, value] (h is twice the MLP width then).
-torch::Tensor activate(const torch::Tensor& h, Activation activation);
-
-// RMSNorm: x / rms(x) * weight, or without `weight` no parameter at all (LibTorch 1.13 has no module for it).
-class RMSNormImpl : public torch::nn::Module {
- public:
-  explicit RMSNormImpl(int64_t dim, double eps = 1e-6, bool with_weight = true);
-  torch::Tensor forward(const torch::Tensor& x);
-  torch::Tensor weight;  ///< undefined when weightless
-
- private:
-  double eps_;
-};
-TORCH_MODULE(RMSNorm);
-
-// LayerNorm or RMSNorm behind one interface, picked by ModelConfig::norm.
-class NormImpl : public torch::nn::Module {
- public:
-  // eps 0: the kind's default (1e-5 for LayerNorm, 1e-6 for RMSNorm).
-  NormImpl(NormKind kind, int64_t dim, bool affine = true, double eps = 0.0);
-  torch::Tensor forward(const torch::Tensor& x);
-
- private:
-  torch::nn::LayerNorm layer_norm_{nullptr};
-  RMSNorm rms_norm_{nullptr};
-};
-TORCH_MODULE(Norm);
-
-// Keys and values of the positions already seen, per layer, for incremental causal decoding.
-struct LayerCache {
-  torch::Tensor k, v;  ///< (B, H, T, Dh), undefined while empty
-};
-struct KVCache {
-  std::vector<LayerCache> layers;
-  int64_t length = 0;  ///< positions held
-};
-
-// How a pass uses a layer's cache: none; append its keys and values (causal decoding); store them
-// for the whole canvas (a bidirectional block cache's refresh); or overwrite the cached ones at
-// `positions` and attend to all (a pass over one block of a cached canvas).
-enum class CacheMode { kNone, kAppend, kStore, kUpdate };
-struct LayerPass {
-  LayerCache* cache = nullptr;
-  CacheMode mode = CacheMode::kNone;
-  torch::Tensor positions;  ///< (B, L) int64, kUpdate only: where the pass's rows sit in the canvas
-  torch::Tensor key_valid;  ///< (B, T) bool keys that may be attended; undefined: all
-};
-
-// A linear layer's weight W, transposed into a contiguous copy for inference on the CPU, where
-// OpenBLAS packs a non-transposed operand faster: passes of 1 to 64 rows (an AR decode step, a
-// block of generation) run their projections 5-30% faster, and a 1-row 320 -> 1280 one 5x
-// (bench/linear_layout.py); from 256 rows on the two are within 6% either way. Every pass takes the
-// same path, whatever its size, so a row computes the same alone and in a batch.
-// `project` remakes the copy whenever the weight changed (an optimizer step, a load, a move), which
-// the weight's storage and version counter tell; holding the storage keeps its address from being
-// reused by a new weight.
-struct TransposedWeight {
-  torch::Tensor wt;
-  c10::Storage of;
-  int64_t version = -1;
-};
-// x W^T + b through `lin`; in eval mode without autograd, for float32 on the CPU, via `cache`.
-torch::Tensor project(torch::nn::Linear& lin, TransposedWeight& cache, const torch::Tensor& x, bool training);
-
-// How attention is computed. kFused is LibTorch 2.x's scaled_dot_product_attention (flash and
-// memory-efficient kernels); kExplicit is matmul, mask, softmax, matmul, which every version has.
-enum class AttentionKernel { kFused, kExplicit };
-// The kernel of a model.attention setting: auto is fused where LibTorch has it. Throws dlm::Error for
-// fused on 1.x.
-AttentionKernel attention_kernel(AttentionKind attention);
-
-// Attention of q (B, H, L, Dh) over k, v (B, H, T, Dh), T >= L. With `causal`, query i sits at
-// position T - L + i and sees keys 0 .. T - L + i (a KV cache holds the first T - L positions).
-// `dropout` applies to the attention weights. key_valid (B, T) bool, if defined, hides the keys that
-// are false (not with `causal`).
-torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, bool causal, double dropout,
-                     AttentionKernel kernel, const torch::Tensor& key_valid = {});
-
-class AttentionImpl : public torch::nn::Module {
- public:
-  // Reads d_model, n_head, dropout, pos (rotary), attention (the kernel), qk_norm and bias.
-  AttentionImpl(const ModelConfig& config, bool causal);
-  // x: (B, L, D); cos/sin: the rotary tables of x's positions, (L, d_head) or (B, 1, L, d_head), or
-  // undefined. `pass` says how the layer's cache is used and which keys may be attended.
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
-                        const LayerPass& pass = {});
-
- private:
-  int64_t n_head_;
-  double dropout_;
-  bool rotary_;
-  bool causal_;
-  bool qk_norm_;
-  AttentionKernel kernel_;
-  torch::nn::Linear qkv_{nullptr}, proj_{nullptr};
-  TransposedWeight qkv_t_, proj_t_;
-};
-TORCH_MODULE(Attention);
-
 class BlockImpl : public torch::nn::Module {
  public:
-  BlockImpl(const ModelConfig& config, bool causal);
+  // `index`: the block's place in the stack (layer 0 may go without its attention norm, model.first_norm).
+  BlockImpl(const ModelConfig& config, bool causal, int64_t index);
   // cond: (B, D) conditioning vector for adaLN, or undefined.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
                         const torch::Tensor& cond, const LayerPass& pass = {});
@@ -202,6 +102,9 @@ class TransformerImpl : public DenoiserImpl {
   torch::Tensor head_bias_;
   torch::nn::Dropout drop_{nullptr};
   torch::Tensor rope_cos_, rope_sin_;
+  torch::Tensor rope_cos_local_, rope_sin_local_;  ///< local layers' tables when their base differs
+  // True when layer `layer` attends within model.local_attention only.
+  bool is_local(int64_t layer) const;
 };
 TORCH_MODULE(Transformer);
 

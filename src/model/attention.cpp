@@ -1,0 +1,121 @@
+// Attention: the kernels (fused or explicit), masks, rotary positions and the layer caches.
+#include "dlm/model/attention.h"
+
+#include <cmath>
+#include <limits>
+
+#include <torch/version.h>
+
+#include "dlm/error.h"
+
+namespace dlm {
+namespace {
+
+// Rotates pairs (x1, x2) -> (-x2, x1) over the two halves of the last dimension.
+torch::Tensor rotate_half(const torch::Tensor& x) {
+  const auto halves = x.chunk(2, -1);
+  return torch::cat({-halves[1], halves[0]}, -1);
+}
+
+
+}  // namespace
+
+AttentionKernel attention_kernel(AttentionKind attention) {
+  if (attention == AttentionKind::kExplicit) return AttentionKernel::kExplicit;
+#if TORCH_VERSION_MAJOR >= 2
+  return AttentionKernel::kFused;
+#else
+  if (attention == AttentionKind::kFused) {
+    throw Error("model.attention 'fused' needs LibTorch 2.x (this build has " TORCH_VERSION "); use auto or explicit");
+  }
+  return AttentionKernel::kExplicit;
+#endif
+}
+
+torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, bool causal, double dropout,
+                     AttentionKernel kernel, const torch::Tensor& key_valid, const torch::Tensor& allowed) {
+  // L = queries, T = keys; one new query sees every key, so it needs no mask.
+  const int64_t L = q.size(2), T = k.size(2);
+  const bool need_causal = causal && L > 1;
+  TORCH_CHECK(!(causal && key_valid.defined()), "attend: key_valid is for bidirectional attention");
+  // Broadcastable to (B, H, L, T): true where a key may be attended.
+  torch::Tensor visible = key_valid.defined() ? key_valid.view({key_valid.size(0), 1, 1, T}) : torch::Tensor();
+  if (allowed.defined()) visible = visible.defined() ? visible.logical_and(allowed) : allowed;
+#if TORCH_VERSION_MAJOR >= 2
+  if (kernel == AttentionKernel::kFused) {
+    if (!visible.defined() && (!need_causal || T == L)) return at::scaled_dot_product_attention(q, k, v, {}, dropout, need_causal);
+    // SDPA's is_causal aligns the diagonal to the top-left: a chunk after a cache, or a causal mask
+    // beside another one, needs it written out.
+    if (need_causal) {
+      const torch::Tensor tri = torch::ones({L, T}, q.options().dtype(torch::kBool)).tril(T - L);
+      visible = visible.defined() ? visible.logical_and(tri) : tri;
+    }
+    return at::scaled_dot_product_attention(q, k, v, visible, dropout, false);
+  }
+#else
+  TORCH_CHECK(kernel == AttentionKernel::kExplicit, "fused attention needs LibTorch 2.x");
+#endif
+  torch::Tensor att = torch::matmul(q, k.transpose(-2, -1)) / std::sqrt(static_cast<double>(q.size(-1)));  // (B, H, L, T)
+  const float neg_inf = -std::numeric_limits<float>::infinity();
+  if (need_causal) att = att.masked_fill(torch::ones({L, T}, q.options().dtype(torch::kBool)).triu(T - L + 1), neg_inf);
+  if (visible.defined()) att = att.masked_fill(visible.logical_not(), neg_inf);
+  att = torch::softmax(att, -1);
+  if (dropout > 0.0) att = torch::dropout(att, dropout, true);
+  return torch::matmul(att, v);  // (B, H, L, Dh)
+}
+
+AttentionImpl::AttentionImpl(const ModelConfig& c, bool causal)
+    : n_head_(c.n_head),
+      dropout_(c.dropout),
+      rotary_(c.pos == PosKind::kRotary),
+      causal_(causal),
+      qk_norm_(c.qk_norm),
+      kernel_(attention_kernel(c.attention)) {
+  qkv_ = register_module("qkv", torch::nn::Linear(torch::nn::LinearOptions(c.d_model, 3 * c.d_model).bias(c.bias)));
+  proj_ = register_module("proj", torch::nn::Linear(torch::nn::LinearOptions(c.d_model, c.d_model).bias(c.bias)));
+}
+
+torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
+                                    const LayerPass& pass) {
+  // B = batch, L = positions of this pass, D = d_model, H = heads, Dh = D / H
+  const int64_t B = x.size(0), L = x.size(1), D = x.size(2), H = n_head_, Dh = D / H;
+  const torch::Tensor qkv = project(qkv_, qkv_t_, x, is_training()).view({B, L, 3, H, Dh}).permute({2, 0, 3, 1, 4});  // (3, B, H, L, Dh)
+  torch::Tensor q = qkv[0], k = qkv[1], v = qkv[2];
+  if (rotary_) {
+    q = q * cos + rotate_half(q) * sin;
+    k = k * cos + rotate_half(k) * sin;
+  }
+  if (qk_norm_) {
+    // Unit-RMS queries and keys: the attention logits stay bounded however the weights grow.
+    q = rms_norm(q);
+    k = rms_norm(k);
+  }
+  LayerCache* cache = pass.cache;
+  switch (pass.mode) {
+    case CacheMode::kNone: break;
+    case CacheMode::kAppend:
+      if (cache->k.defined()) {
+        k = torch::cat({cache->k, k}, 2);
+        v = torch::cat({cache->v, v}, 2);
+      }
+      cache->k = k;
+      cache->v = v;
+      break;
+    case CacheMode::kStore:
+      cache->k = k;
+      cache->v = v;
+      break;
+    case CacheMode::kUpdate: {
+      const torch::Tensor where = pass.positions.view({B, 1, L, 1}).expand({B, H, L, Dh});
+      cache->k.scatter_(2, where, k);
+      cache->v.scatter_(2, where, v);
+      k = cache->k;
+      v = cache->v;
+      break;
+    }
+  }
+  const torch::Tensor y = attend(q, k, v, causal_, is_training() ? dropout_ : 0.0, kernel_, pass.key_valid, pass.window);
+  return project(proj_, proj_t_, y.transpose(1, 2).contiguous().view({B, L, D}), is_training());
+}
+
+}  // namespace dlm

@@ -2,6 +2,7 @@
 // kernels (KV cache included), and a tiny model overfitting.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include <ATen/CPUGeneratorImpl.h>
@@ -266,10 +267,77 @@ TEST(ModelKnobs, ActivationsComputeWhatTheyAreNamed) {
   // swiglu: silu(first half) * second half
   const auto expected = torch::silu(h.slice(0, 0, 3)) * h.slice(0, 3, 6);
   EXPECT_TRUE(torch::allclose(dlm::activate(h, dlm::Activation::kSwiglu), expected));
+  // geglu (ModernBERT): exact gelu of the first half times the second
+  EXPECT_TRUE(torch::allclose(dlm::activate(h, dlm::Activation::kGeglu), torch::gelu(h.slice(0, 0, 3)) * h.slice(0, 3, 6)));
   auto c = small();
   c.activation = dlm::Activation::kSwiglu;
   dlm::TransformerImpl model(c, 20, 16);
   EXPECT_EQ(model.forward(torch::randint(2, 20, {2, 5}), torch::zeros({2})).sizes(), (std::vector<int64_t>{2, 5, 20}));
+}
+
+// Local layers (ModernBERT): attention through the window mask equals attention written out over the
+// keys within local_attention / 2 positions; a window wider than the canvas changes nothing, a narrow
+// one does; and the block cache's passes, which place queries by position, give the full pass's logits.
+TEST(ModelKnobs, LocalLayersSeeOnlyTheirWindow) {
+  torch::manual_seed(4);
+  const int64_t L = 7, Dh = 4, half = 2;
+  const auto q = torch::randn({1, 1, L, Dh}), k = torch::randn({1, 1, L, Dh}), v = torch::randn({1, 1, L, Dh});
+  const auto at = torch::arange(L);
+  const auto window = ((at.unsqueeze(1) - at.unsqueeze(0)).abs() <= half).view({1, 1, L, L});
+  const auto y = dlm::attend(q, k, v, false, 0.0, dlm::AttentionKernel::kExplicit, {}, window);
+  for (int64_t i = 0; i < L; ++i) {
+    const int64_t lo = std::max<int64_t>(0, i - half), hi = std::min<int64_t>(L, i + half + 1);
+    const auto scores = (k[0][0].slice(0, lo, hi) * q[0][0][i]).sum(-1) / std::sqrt(static_cast<double>(Dh));
+    const auto expected = (torch::softmax(scores, 0).unsqueeze(1) * v[0][0].slice(0, lo, hi)).sum(0);
+    EXPECT_TRUE(torch::allclose(y[0][0][i], expected, 1e-5, 1e-6)) << "query " << i;
+  }
+  auto c = small();
+  c.n_layer = 3;
+  c.pos = dlm::PosKind::kRotary;
+  c.global_every = 2;  // layers 0 and 2 global, 1 local
+  const auto ids = torch::randint(2, 20, {1, 12});
+  const auto logits = [&](int64_t local_attention) {
+    c.local_attention = local_attention;
+    torch::manual_seed(5);
+    dlm::TransformerImpl model(c, 20, 16);
+    model.eval();
+    return model.forward(ids, torch::zeros({1}));
+  };
+  const auto global = logits(0);
+  EXPECT_TRUE(torch::allclose(logits(32), global, 1e-5, 1e-6));
+  const auto windowed = logits(4);
+  EXPECT_FALSE(torch::allclose(windowed, global, 1e-3, 1e-3));
+  c.local_attention = 4;
+  c.local_rope_theta = 50.0;
+  torch::manual_seed(5);
+  dlm::TransformerImpl model(c, 20, 16);
+  model.eval();
+  const auto full = model.forward(ids, torch::zeros({1}));
+  EXPECT_GT((full - windowed).abs().max().item<double>(), 1e-6);  // the local layer's own rotary base
+  dlm::KVCache cache;
+  const auto valid = torch::ones({1, 12}, torch::kBool);
+  EXPECT_LT((model.forward_store(ids, torch::zeros({1}), valid, cache) - full).abs().max().item<double>(), 1e-5);
+  const auto pos = torch::arange(3, 9).unsqueeze(0);
+  const auto block = model.forward_block(ids.gather(1, pos), pos, torch::zeros({1}), valid, cache);
+  EXPECT_LT((block - full.index_select(1, pos[0])).abs().max().item<double>(), 1e-5);
+}
+
+// A LayerNorm without bias (ModernBERT's norm_bias false) has a weight and nothing else.
+TEST(ModelKnobs, NormBiasFalseLeavesLayerNormsWithAWeightOnly) {
+  auto c = small();
+  c.norm_bias = false;
+  c.emb_norm = true;
+  dlm::TransformerImpl model(c, 20, 16);
+  int64_t norms = 0;
+  for (const auto& p : model.named_parameters()) {
+    if (p.key().find("norm") == std::string::npos) continue;
+    EXPECT_EQ(p.key().find("bias"), std::string::npos) << p.key();
+    norms += 1;
+  }
+  EXPECT_EQ(norms, 2 * c.n_layer + 2);  // two per block, the embedding norm, the final norm
+  dlm::NormImpl norm(dlm::NormKind::kLayerNorm, 6, true, 1e-5, false);
+  const auto x = torch::randn({2, 6});
+  EXPECT_TRUE(torch::allclose(norm.forward(x), torch::layer_norm(x, {6}), 1e-5, 1e-6));
 }
 
 // QK-norm makes attention blind to the scale of the query and key projections.

@@ -16,7 +16,7 @@ namespace F = torch::nn::functional;
 // cos and sin of the rotary angles of positions 0 .. max_len - 1 with base `theta`, (max_len, d_head / 2)
 // each: frequency i of a head of width d is theta^(-2i / d).
 std::pair<torch::Tensor, torch::Tensor> rope_tables(int64_t max_len, int64_t half, double theta) {
-  const torch::Tensor inv_freq = torch::pow(theta, -torch::arange(half, torch::kFloat32) / static_cast<double>(half));  // cpu
+  const torch::Tensor inv_freq = torch::pow(theta, -torch::arange(half, torch::kFloat32) / static_cast<double>(half));  // cpu: buffers move with Module::to
   const torch::Tensor angles = torch::outer(torch::arange(max_len, torch::kFloat32), inv_freq);  // cpu: (L, Dh/2)
   return {angles.cos(), angles.sin()};
 }

@@ -127,6 +127,12 @@ expect_fail "eval.t_samples' = 0: must be >= 1" "$DTRAIN" --eval runs/tiny --set
 expect_fail "--dump-logits and --dump-hidden run the model over --prefix TEXT" "$DGEN" --checkpoint runs/tiny --dump-logits l.npy
 expect_fail "--export-hf takes two paths" "$DTRAIN" --export-hf runs/tiny
 expect_fail "no Hugging Face family fits this model \(bert: model.norm_order is not post; roberta: " "$DTRAIN" --export-hf runs/tiny hf_out
+cfg nofolder.json '{"data": {"path": "tiny.txt"}, "model": {"init_from": "nofolder"}}'
+expect_fail "nofolder is not a Hugging Face model folder" "$DTRAIN" --config nofolder.json
+cfg notfolder.json '{"data": {"path": "tiny.txt"}, "model": {"init_from": "adir"}}'
+expect_fail "adir is not a Hugging Face model folder" "$DTRAIN" --config notfolder.json
+cfg beside.json '{"data": {"path": "tiny.txt"}, "model": {"init_from": "adir", "n_layer": 2}}'
+expect_fail "beside.json: model.n_layer cannot be set beside model.init_from" "$DTRAIN" --config beside.json
 mkdir -p binonly && printf '{"model_type": "bert"}' > binonly/config.json && : > binonly/pytorch_model.bin
 expect_fail "binonly holds pytorch_model.bin but no model.safetensors" "$DGEN" --checkpoint binonly --prefix a --dump-logits l.npy
 mkdir -p unigram && printf '{"model": {"type": "Unigram", "vocab": []}}' > unigram/tokenizer.json

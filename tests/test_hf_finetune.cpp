@@ -46,13 +46,14 @@ TEST_F(HfFinetune, ModernBertExportsAndLoadsBackWithTheSameLogits) {
   const dlm::LoadedModel back = dlm::load_any_model(out, torch::kCPU);
   EXPECT_TRUE(torch::equal(logits_of(*back.model, kTokens), run.logits(kTokens)));
   // The local layer's window and base matter: widening the window or sharing the base changes the logits.
-  for (const auto& [key, value] : {std::pair<std::string, nlohmann::json>{"local_attention", 64},
-                                   std::pair<std::string, nlohmann::json>{"local_rope_theta", nullptr}}) {
-    const std::string copy = (dir_ / ("edited_" + key)).string();
+  // (No structured bindings: C++17 lambdas cannot capture them.)
+  for (const auto& edit : {std::pair<std::string, nlohmann::json>{"local_attention", 64},
+                           std::pair<std::string, nlohmann::json>{"local_rope_theta", nullptr}}) {
+    const std::string copy = (dir_ / ("edited_" + edit.first)).string();
     fs::copy(out, copy);
-    edit_config(copy, [&](nlohmann::json& c) { c[key] = value; });
+    edit_config(copy, [&](nlohmann::json& c) { c[edit.first] = edit.second; });
     EXPECT_FALSE(torch::allclose(logits_of(*dlm::load_any_model(copy, torch::kCPU).model, kTokens), run.logits(kTokens)))
-        << key;
+        << edit.first;
   }
 }
 

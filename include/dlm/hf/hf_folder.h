@@ -26,8 +26,8 @@ LoadedModel load_hf_folder(const std::string& dir, const torch::Device& device);
 // dlm::Error for a path that is no such folder and as load_hf_folder does.
 HfArch read_hf_config(const std::string& dir);
 
-// Copies a folder's weights into `model`, a model made from read_hf_config(dir) (any context length: the
-// position table is the folder's); a folder without an MLM head gets a fresh one, said in one line.
+// Copies a folder's weights into `model`, a model made from read_hf_config(dir) with the folder's context
+// (its max_len); a folder without an MLM head gets a fresh one, said in one line.
 void load_hf_weights(const std::string& dir, DenoiserImpl& model);
 
 // What a user passed as a model: a Hugging Face folder, else a checkpoint or run directory (empty: the

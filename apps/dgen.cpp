@@ -2,6 +2,7 @@
 // does (--tokenize, --detokenize). Sampling flags come from the library's table of sample.* settings
 // (apps/sample_flags.h).
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <iterator>
 #include <optional>
@@ -43,7 +44,7 @@ int main(int argc, char** argv) {
   app.add_option("--batch-size", go.batch_size, "rows per batch (default: 0 = as many as fit in about 1 GiB, at most 64)");
   app.add_option("--seed", go.seed, "random seed; a row's stream depends on it and the row's index (default: 1234)");
   dlm::add_sample_flags(app, flags);
-  app.add_flag("--show-steps", show_steps, "print the canvas after every step (masks shown as \u2591)");
+  app.add_flag("--show-steps", show_steps, "print the canvas after every step (masks shown as \u2591; for uniform noise and the simplex, tokens shaded by their probability on a terminal)");
   app.add_option("--format", format, "text | jsonl (default: text)")->check(CLI::IsMember({"text", "jsonl"}));
   app.add_option("--device", device, "auto | cpu | cuda (default: auto)");
   auto* tok_flag = app.add_flag("--tokenize", tokenize, "read UTF-8 text on stdin, print {\"ids\": [...], \"pieces\": [...]} (--format jsonl: one JSON string per line, one answer per line)");
@@ -93,13 +94,15 @@ int main(int argc, char** argv) {
     dlm::TransformerImpl* scorer_model = scorer ? &dlm::as_scorer(*scorer->model, score_with) : nullptr;
 
     std::FILE* timeline = format == "jsonl" ? stderr : stdout;
+    const bool color = isatty(fileno(timeline)) && std::getenv("NO_COLOR") == nullptr;
     dlm::StepCallback on_step = nullptr;
     if (show_steps) {
       on_step = [&](int64_t step, int64_t planned, const std::vector<dlm::StepRow>& rows) {
         for (const auto& r : rows) {
           const std::string row = rows.size() > 1 || prompts.size() > 1 ? "#" + std::to_string(r.sample) + " " : "";
           const std::string of = planned > 0 ? "/" + std::to_string(planned) : "";
-          std::fprintf(timeline, "step %2ld%s [%3.0f%% masked] %s%s\n", static_cast<long>(step), of.c_str(), r.masked * 100, row.c_str(), r.canvas.c_str());
+          std::fprintf(timeline, "step %2ld%s [%s] %s%s\n", static_cast<long>(step), of.c_str(), dlm::step_label(r).c_str(), row.c_str(),
+                       dlm::shaded_canvas(r, color).c_str());
         }
       };
     }

@@ -54,7 +54,12 @@ const EnumNames<RatePer>& enum_names(RatePer*) {
   return names;
 }
 const EnumNames<Objective>& enum_names(Objective*) {
-  static const EnumNames<Objective> names = {{Objective::kDiffusion, "diffusion"}, {Objective::kAr, "ar"}};
+  static const EnumNames<Objective> names = {
+      {Objective::kDiffusion, "diffusion"}, {Objective::kAr, "ar"}, {Objective::kSimplex, "simplex"}};
+  return names;
+}
+const EnumNames<Noise>& enum_names(Noise*) {
+  static const EnumNames<Noise> names = {{Noise::kAbsorbing, "absorbing"}, {Noise::kUniform, "uniform"}};
   return names;
 }
 const EnumNames<NormKind>& enum_names(NormKind*) {
@@ -181,9 +186,10 @@ void apply_model(ModelConfig& c, const json& j, const std::string& p) {
   if (j.contains("bias") && !j.contains("mlp_bias")) c.mlp_bias = c.bias;
 }
 void apply_diffusion(DiffusionConfig& c, const json& j, const std::string& p) {
-  ObjectReader(j, p, {"rate_dist", "rates", "eps", "rate_per", "prefix_len", "prefix_prob", "loss_on", "weighting",
-                      "mask_pad", "cfg_dropout"})
-      .field("rate_dist", c.rate_dist).field("rates", c.rates).field("eps", c.eps).field("rate_per", c.rate_per)
+  ObjectReader(j, p, {"noise", "time_steps", "simplex_scale", "block_length", "rate_dist", "rates", "eps", "rate_per",
+                      "prefix_len", "prefix_prob", "loss_on", "weighting", "mask_pad", "cfg_dropout"})
+      .field("noise", c.noise).field("time_steps", c.time_steps).field("simplex_scale", c.simplex_scale)
+      .field("block_length", c.block_length).field("rate_dist", c.rate_dist).field("rates", c.rates).field("eps", c.eps).field("rate_per", c.rate_per)
       .field("prefix_len", c.prefix_len).field("prefix_prob", c.prefix_prob).field("loss_on", c.loss_on).field("weighting", c.weighting)
       .field("mask_pad", c.mask_pad).field("cfg_dropout", c.cfg_dropout);
 }
@@ -236,7 +242,9 @@ json to_json(const Config& c) {
         {"first_norm", c.model.first_norm}, {"rope_theta", c.model.rope_theta}, {"local_rope_theta", c.model.local_rope_theta},
         {"local_attention", c.model.local_attention}, {"global_every", c.model.global_every}}},
       {"diffusion",
-       {{"rate_dist", enum_name(c.diffusion.rate_dist)}, {"rates", c.diffusion.rates}, {"eps", c.diffusion.eps},
+       {{"noise", enum_name(c.diffusion.noise)}, {"time_steps", c.diffusion.time_steps},
+        {"simplex_scale", c.diffusion.simplex_scale}, {"block_length", c.diffusion.block_length},
+        {"rate_dist", enum_name(c.diffusion.rate_dist)}, {"rates", c.diffusion.rates}, {"eps", c.diffusion.eps},
         {"rate_per", enum_name(c.diffusion.rate_per)}, {"prefix_len", c.diffusion.prefix_len},
         {"prefix_prob", c.diffusion.prefix_prob},
         {"loss_on", enum_name(c.diffusion.loss_on)}, {"weighting", enum_name(c.diffusion.weighting)},

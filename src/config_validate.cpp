@@ -10,6 +10,37 @@ namespace dlm {
 
 using config_read::check;
 
+namespace {
+
+// The rules of the processes: which settings each one takes.
+void validate_process(const Config& c) {
+  const auto& d = c.diffusion;
+  const bool uniform = c.objective == Objective::kDiffusion && d.noise == Noise::kUniform;
+  const bool simplex = c.objective == Objective::kSimplex;
+  check(d.time_steps >= 0, "diffusion.time_steps", d.time_steps, "must be >= 0 (0: continuous time)");
+  check(d.time_steps == 0 || d.rate_dist != RateDist::kDiscrete, "diffusion.time_steps", d.time_steps,
+        "does not go with rate_dist discrete (both would set the noise levels)");
+  check(d.noise == Noise::kAbsorbing || c.objective == Objective::kDiffusion, "diffusion.noise", "\"uniform\"",
+        "applies to objective diffusion");
+  check(d.simplex_scale > 0.0, "diffusion.simplex_scale", d.simplex_scale, "must be > 0");
+  check(d.block_length >= 0 && d.block_length < c.data.seq_len, "diffusion.block_length", d.block_length,
+        "must be >= 0 and < data.seq_len (" + std::to_string(c.data.seq_len) + ")");
+  check(d.block_length == 0 || simplex, "diffusion.block_length", d.block_length, "applies to objective simplex");
+  const std::string process = simplex ? "the simplex process" : "uniform noise";
+  if (!uniform && !simplex) return;
+  check(d.loss_on == LossOn::kMasked, "diffusion.loss_on", "\"all\"",
+        "applies to absorbing noise only (" + process + " scores every noised position)");
+  check(d.weighting == Weighting::kNone, "diffusion.weighting", "\"elbo\"",
+        "applies to absorbing noise only (" + process + " has its own loss)");
+  check(d.cfg_dropout == 0.0, "diffusion.cfg_dropout", d.cfg_dropout, "guidance is trained for absorbing noise only");
+  check(!simplex || c.model.type == ModelType::kTransformer, "objective", "\"simplex\"",
+        "needs model.type transformer (it reads probability vectors through the embedding)");
+  check(!simplex || c.model.vocab_size == 0, "model.vocab_size", c.model.vocab_size,
+        "must be 0 (the tokenizer's) for objective simplex, whose vectors span the tokenizer's ids");
+}
+
+}  // namespace
+
 void validate(const Config& c) {
   check(c.objective != Objective::kAr || c.model.type == ModelType::kTransformer, "objective", "\"ar\"",
         "needs model.type transformer (the causal twin of the denoiser)");
@@ -81,6 +112,7 @@ void validate(const Config& c) {
         "must be >= 0 and < data.seq_len (" + std::to_string(c.data.seq_len) + ")");
   check(d.prefix_prob >= 0.0 && d.prefix_prob <= 1.0, "diffusion.prefix_prob", d.prefix_prob, "must be in [0, 1]");
   check(d.cfg_dropout >= 0.0 && d.cfg_dropout < 1.0, "diffusion.cfg_dropout", d.cfg_dropout, "must be in [0, 1)");
+  validate_process(c);
 
   check_sample(c.sample);
 

@@ -5,6 +5,7 @@
 
 #include <cmath>
 
+#include "dlm/diffusion/process.h"
 #include "dlm/train/evaluate.h"
 
 namespace {
@@ -47,6 +48,16 @@ class OracleModel : public dlm::DenoiserImpl {
   std::vector<std::vector<int64_t>> truth_;
 };
 
+// The masking process of a default config over this vocabulary.
+std::unique_ptr<dlm::Process> absorbing(int64_t time_steps = 0) {
+  dlm::Config c;
+  c.diffusion.time_steps = time_steps;
+  dlm::SpecialIds ids;
+  ids.mask = kMask;
+  ids.vocab = kVocab;
+  return dlm::make_process(c, ids);
+}
+
 double oracle_ce(double t) {
   const double a = 3.0 * (1.0 - t);
   return std::log(std::exp(a) + kVocab - 1) - a;
@@ -69,7 +80,7 @@ TEST(Likelihood, DiffusionBoundEqualsTheAnalyticValueWhenEveryMaskCountIsVisited
   OracleModel model(blocks, P);
   // S = n draws per block visit k = 1..n once each, so the estimate is exact:
   // n * E_k[(1/k) * k * CE(k/n)] = sum_k CE(k/n) nats per block.
-  const dlm::Likelihood got = dlm::diffusion_bound(model, blocks, P, kMask, n, 99, 5, torch::kCPU);
+  const dlm::Likelihood got = absorbing()->bound(model, blocks, P, n, 99, 5, torch::kCPU);
   double expected = 0.0;
   for (int64_t k = 1; k <= n; ++k) expected += oracle_ce(static_cast<double>(k) / n);
   expected *= static_cast<double>(blocks.size());
@@ -77,7 +88,7 @@ TEST(Likelihood, DiffusionBoundEqualsTheAnalyticValueWhenEveryMaskCountIsVisited
   EXPECT_NEAR(got.nats, expected, 1e-4 * expected);
   EXPECT_EQ(model.rows_seen_, n * static_cast<int64_t>(blocks.size()));
   // Another seed moves the masks and the stratification offset, not an exact estimate.
-  EXPECT_NEAR(dlm::diffusion_bound(model, blocks, P, kMask, n, 7, 5, torch::kCPU).nats, expected, 1e-4 * expected);
+  EXPECT_NEAR(absorbing()->bound(model, blocks, P, n, 7, 5, torch::kCPU).nats, expected, 1e-4 * expected);
 }
 
 TEST(Likelihood, DiffusionBoundWithFewDrawsIsUnbiased) {
@@ -89,7 +100,7 @@ TEST(Likelihood, DiffusionBoundWithFewDrawsIsUnbiased) {
   double mean = 0.0;
   const int seeds = 40;
   for (int s = 0; s < seeds; ++s) {
-    mean += dlm::diffusion_bound(model, blocks, P, kMask, 3, 1000 + s, 64, torch::kCPU).nats_per_token() / seeds;
+    mean += absorbing()->bound(model, blocks, P, 3, 1000 + s, 64, torch::kCPU).nats_per_token() / seeds;
   }
   EXPECT_NEAR(mean, expected, 0.02 * expected);  // an off-by-one in k moves it by about 7%
   // A bound of the right size, not the unweighted masked loss (which would be the mean CE over t).

@@ -116,7 +116,8 @@ TEST(Model, TinyModelOverfitsATinyBatch) {
     EXPECT_GT(first, 2.0);
     // Fully masked, the two examples are indistinguishable (loss near ln 2 per differing token); at
     // 50% masking the visible half identifies the example and the model fills the rest exactly.
-    const auto metrics = dlm::evaluate_by_level(*model, data, dc, {0.5}, 1, 2, torch::kCPU, 1);
+    const auto metrics = dlm::make_process(dlm::Config{}, dlm::SpecialIds{1, -1, -1, -1, -1, -1})
+                             ->by_level(*model, data, {0.5}, 2, torch::kCPU, 1);
     EXPECT_LT(metrics[0].loss, 0.05);
     EXPECT_DOUBLE_EQ(metrics[0].accuracy, 1.0);
   }

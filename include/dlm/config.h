@@ -25,7 +25,12 @@ enum class AttentionKind { kAuto, kFused, kExplicit };
 // How masking rates are drawn for training: from `rates` | t ~ U(eps, 1) | stratified U(eps, 1).
 enum class RateDist { kDiscrete, kUniform, kAntithetic };
 enum class RatePer { kSample, kBatch };
-enum class Objective { kDiffusion, kAr };
+// diffusion: a discrete process over token ids (diffusion.noise) | ar: the causal next-token twin |
+// simplex: SSD-LM's Gaussian diffusion on almost-one-hot logit vectors.
+enum class Objective { kDiffusion, kAr, kSimplex };
+// The discrete process: absorbing (a token becomes [MASK]; MDLM, LLaDA) | uniform (a token becomes a
+// token drawn uniformly from the content tokens, EOS and padding; D3PM-uniform, Duo).
+enum class Noise { kAbsorbing, kUniform };
 enum class NormKind { kLayerNorm, kRmsNorm };
 enum class PosKind { kLearned, kRotary };
 enum class TimeCond { kNone, kAdd, kAdaln };
@@ -79,6 +84,7 @@ const EnumNames<AttentionKind>& enum_names(AttentionKind*);
 const EnumNames<RateDist>& enum_names(RateDist*);
 const EnumNames<RatePer>& enum_names(RatePer*);
 const EnumNames<Objective>& enum_names(Objective*);
+const EnumNames<Noise>& enum_names(Noise*);
 const EnumNames<NormKind>& enum_names(NormKind*);
 const EnumNames<PosKind>& enum_names(PosKind*);
 const EnumNames<TimeCond>& enum_names(TimeCond*);
@@ -185,6 +191,12 @@ struct ModelConfig {
 
 
 struct DiffusionConfig {
+  Noise noise = Noise::kAbsorbing;    ///< absorbing | uniform (objective diffusion)
+  int64_t time_steps = 0;             ///< D3PM's discrete time: T steps at t = i / T for training, the
+                                      ///< bound and the sampler's grid; 0: continuous time
+  double simplex_scale = 5.0;         ///< simplex: a token is +K at its id, -K elsewhere (SSD-LM's K)
+  int64_t block_length = 0;           ///< simplex: training noises a block of this many tokens after a
+                                      ///< random visible context (SSD-LM); 0: everything after the prefix
   RateDist rate_dist = RateDist::kUniform;  ///< discrete | uniform | antithetic
   std::vector<double> rates = {1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1};  ///< for discrete
   double eps = 1e-3;                  ///< uniform/antithetic: t ~ U(eps, 1)
@@ -192,8 +204,8 @@ struct DiffusionConfig {
   int64_t prefix_len = 0;             ///< first tokens of every example never masked (seed 003: 16)
   double prefix_prob = 0.0;           ///< share of examples that keep a random-length prefix unmasked,
                                       ///< so the model learns to continue any prefix (dgen --prefix)
-  LossOn loss_on = LossOn::kMasked;   ///< masked (MDLM, LLaDA) | all (seed 001)
-  Weighting weighting = Weighting::kNone;  ///< none | elbo (1/t, MDLM's bound)
+  LossOn loss_on = LossOn::kMasked;   ///< absorbing noise: masked (MDLM, LLaDA) | all (seed 001)
+  Weighting weighting = Weighting::kNone;  ///< absorbing noise: none | elbo (1/t, MDLM's bound)
   bool mask_pad = true;               ///< padding after EOS is masked and scored (else never touched)
   double cfg_dropout = 0.0;           ///< share of examples whose prompt (pair prompt or fixed prefix) is
                                       ///< masked instead of given: the unconditional model of guidance
@@ -252,7 +264,7 @@ struct EvalConfig {
 
 struct Config {
   std::string name = "run";           ///< run name; default run directory is runs/<name>
-  Objective objective = Objective::kDiffusion;  ///< diffusion (masked denoising) | ar (causal next-token twin)
+  Objective objective = Objective::kDiffusion;  ///< diffusion (discrete noise) | ar (causal twin) | simplex (SSD-LM)
   DataConfig data;
   TokenizerConfig tokenizer;
   ModelConfig model;

@@ -21,26 +21,29 @@ torch::Tensor sample_rates(int64_t B, const DiffusionConfig& c, torch::Generator
   const bool per_batch = c.rate_per == RatePer::kBatch;
   const int64_t n = per_batch ? 1 : B;
   const auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
-  torch::Tensor t;
+  torch::Tensor u;  // (n) in [0, 1): where each rate falls in its range
   switch (c.rate_dist) {
     case RateDist::kDiscrete: {
       const torch::Tensor table = torch::tensor(c.rates, f64);
       const torch::Tensor idx = torch::randint(0, static_cast<int64_t>(c.rates.size()), {n}, gen,
                                                torch::TensorOptions().dtype(torch::kInt64));
-      t = table.index_select(0, idx);
-      break;
+      const torch::Tensor t = table.index_select(0, idx);
+      return per_batch ? t.expand({B}).clone() : t;
     }
     case RateDist::kUniform:
-      t = c.eps + (1.0 - c.eps) * torch::rand({n}, gen, f64);
+      u = torch::rand({n}, gen, f64);
       break;
     case RateDist::kAntithetic: {
       // One uniform offset, then evenly spaced strata: lower-variance estimate of the bound (MDLM).
-      const torch::Tensor u = torch::rand({1}, gen, f64);
+      const torch::Tensor offset = torch::rand({1}, gen, f64);
       const torch::Tensor strata = torch::arange(n, f64) / static_cast<double>(n);
-      t = c.eps + (1.0 - c.eps) * torch::frac(u + strata);
+      u = torch::frac(offset + strata);
       break;
     }
   }
+  // Continuous time: t ~ U(eps, 1). D3PM's discrete time: t = i / T with i uniform on 1..T.
+  const double T = static_cast<double>(c.time_steps);
+  const torch::Tensor t = c.time_steps > 0 ? torch::clamp_min(torch::ceil(u * T), 1.0) / T : c.eps + (1.0 - c.eps) * u;
   return per_batch ? t.expand({B}).clone() : t;
 }
 
@@ -108,6 +111,7 @@ Batch collate_with(const std::vector<const Example*>& examples, const torch::Ten
 
   Batch batch;
   batch.target = target;
+  batch.rate = rate;
   batch.maskable = maskable;
   batch.masked = masked;
   batch.input = torch::where(masked, torch::full_like(target, mask_id), target);

@@ -14,7 +14,7 @@
 namespace dlm {
 namespace detail {
 
-Loop::Loop(DenoiserImpl& model, const DenoiseRows& rows, const SampleConfig& o, const SpecialIds& ids)
+Loop::Loop(DenoiserImpl& model, const DenoiseRows& rows, const SampleConfig& o, const SpecialIds& ids, int64_t time_steps)
     : model_(model),
       transformer_(dynamic_cast<TransformerImpl*>(&model)),
       o_(o),
@@ -22,7 +22,8 @@ Loop::Loop(DenoiserImpl& model, const DenoiseRows& rows, const SampleConfig& o, 
       device_(module_device(model)),
       B_(rows.tokens.size(0)),
       W_(rows.tokens.size(1)),
-      guided_(o.cfg_scale > 0.0) {
+      guided_(o.cfg_scale > 0.0),
+      time_steps_(time_steps) {
   if (o_.kv_cache && !transformer_) throw Error("sample.kv_cache needs a transformer model");
   // cpu: the loop's bookkeeping; only the passes run on the model's device. A copy: the caller's
   // canvases stay as they were.
@@ -144,7 +145,7 @@ void Loop::reveal(int64_t i) {
   const torch::Tensor scores = order_scores(o_.strategy, c, r.rng);
   int64_t region = 0;
   for (int64_t p : block_positions(r)) region += r.padded[static_cast<size_t>(p)] ? 0 : 1;
-  const int64_t k = scheduled_reveals(o_.schedule, o_.strategy, r.block_step, r.block_steps, static_cast<int64_t>(m.size()), region);
+  const int64_t k = scheduled_reveals(o_.schedule, o_.strategy, r.block_step, r.block_steps, static_cast<int64_t>(m.size()), region, time_steps_);
   const torch::Tensor pick = pick_reveals(c, scores, k, o_, r.rng);
   auto x = x_.accessor<int64_t, 2>();
   for (int64_t j = 0; j < pick.size(0); ++j) {
@@ -166,7 +167,7 @@ void Loop::reveal_remask(int64_t i) {
   auto x = x_.accessor<int64_t, 2>();
   for (size_t j = 0; j < m.size(); ++j) x[i][m[j]] = ids[static_cast<int64_t>(j)].item<int64_t>();
   const int64_t next = r.block_step + 1;
-  const double r_next = next < r.block_steps ? masked_fraction(o_.schedule, static_cast<double>(next) / static_cast<double>(r.block_steps)) : 0.0;
+  const double r_next = next < r.block_steps ? grid_fraction(o_.schedule, static_cast<double>(next) / static_cast<double>(r.block_steps), time_steps_) : 0.0;
   const int64_t keep = static_cast<int64_t>(std::floor(r_next * static_cast<double>(r.n_gen)));
   // cpu: drawn from the row's CPU stream
   const torch::Tensor score = torch::rand({static_cast<int64_t>(r.gen.size())}, r.rng, torch::TensorOptions().dtype(torch::kFloat64));
@@ -204,8 +205,8 @@ DenoiseResult Loop::run(const CanvasCallback& on_step, const StopCheck& stop) {
 }  // namespace detail
 
 DenoiseResult denoise(DenoiserImpl& model, const DenoiseRows& rows, const SampleConfig& options, const SpecialIds& ids,
-                      const CanvasCallback& on_step, const StopCheck& stop) {
-  return detail::Loop(model, rows, options, ids).run(on_step, stop);
+                      const CanvasCallback& on_step, const StopCheck& stop, int64_t time_steps) {
+  return detail::Loop(model, rows, options, ids, time_steps).run(on_step, stop);
 }
 
 }  // namespace dlm

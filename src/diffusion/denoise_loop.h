@@ -31,7 +31,7 @@ struct RowState {
 
 class Loop {
  public:
-  Loop(DenoiserImpl& model, const DenoiseRows& rows, const SampleConfig& o, const SpecialIds& ids);
+  Loop(DenoiserImpl& model, const DenoiseRows& rows, const SampleConfig& o, const SpecialIds& ids, int64_t time_steps);
   DenoiseResult run(const CanvasCallback& on_step, const StopCheck& stop);
 
  private:
@@ -61,6 +61,7 @@ class Loop {
   torch::Device device_;
   int64_t B_, W_;
   bool guided_;
+  int64_t time_steps_;  // D3PM's grid of the schedule's shares (0: none)
   torch::Tensor x_;     // (B, W) int64 cpu: the canvases
   torch::Tensor generate_, valid_, span_, prompt_;  // (B, W) bool cpu: the rows' layout
   std::vector<int64_t> counted_fixed_;

@@ -27,12 +27,31 @@ double masked_fraction(Schedule schedule, double s) {
   return 1.0 - s;
 }
 
+double grid_fraction(Schedule schedule, double s, int64_t time_steps) {
+  const double f = masked_fraction(schedule, s);
+  if (time_steps <= 0) return f;
+  return std::round(f * static_cast<double>(time_steps)) / static_cast<double>(time_steps);
+}
+
 std::vector<double> mask_schedule(Schedule schedule, int64_t steps) {
   if (steps < 1) throw Error("steps must be >= 1, got " + std::to_string(steps));
   std::vector<double> out(static_cast<size_t>(steps));
   for (int64_t i = 0; i < steps; ++i) out[i] = masked_fraction(schedule, static_cast<double>(i) / steps);
   out[0] = 1.0;  // every schedule starts from a fully masked canvas
   return out;
+}
+
+std::vector<double> noise_levels(Schedule schedule, int64_t steps, int64_t time_steps) {
+  std::vector<double> out = mask_schedule(schedule, steps);
+  out.push_back(0.0);
+  if (time_steps <= 0) return out;
+  const double T = static_cast<double>(time_steps);
+  std::vector<double> snapped = {1.0};
+  for (double t : out) {
+    const double on_grid = std::round(t * T) / T;
+    if (on_grid < snapped.back()) snapped.push_back(on_grid);
+  }
+  return snapped;
 }
 
 }  // namespace dlm

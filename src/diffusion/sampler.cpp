@@ -38,6 +38,23 @@ torch::Tensor choose_tokens(const torch::Tensor& logits, const SampleConfig& o, 
   return ids.view(logits.sizes().slice(0, logits.dim() - 1));
 }
 
+torch::Tensor token_probs(const torch::Tensor& logits, const SampleConfig& o) {
+  const torch::Tensor lg = logits.to(torch::kFloat64);
+  if (o.sampling == Sampling::kGreedy) return torch::zeros_like(lg).scatter_(-1, lg.argmax(-1, /*keepdim=*/true), 1.0);
+  const torch::Tensor p = torch::softmax(lg / o.temperature, -1);
+  torch::Tensor kept;
+  if (o.sampling == Sampling::kTopK) {
+    const int64_t k = std::min(o.top_k, lg.size(-1));
+    const torch::Tensor top = std::get<1>(lg.topk(k, -1));
+    kept = torch::zeros_like(p).scatter_(-1, top, p.gather(-1, top));
+  } else {
+    const auto sorted = p.sort(-1, /*descending=*/true);
+    const torch::Tensor ps = std::get<0>(sorted);
+    kept = torch::zeros_like(p).scatter_(-1, std::get<1>(sorted), ps.masked_fill(ps.cumsum(-1) - ps >= o.top_p, 0.0));
+  }
+  return kept / kept.sum(-1, /*keepdim=*/true);
+}
+
 torch::Tensor entropies(const torch::Tensor& probs) {
   // 0 * log 0 counts as 0: banned tokens have probability exactly 0.
   return -(probs * torch::log(probs.clamp_min(1e-300))).sum(-1);
@@ -89,9 +106,10 @@ torch::Tensor guided_logits(const torch::Tensor& c, const torch::Tensor& u, doub
 }
 
 int64_t scheduled_reveals(Schedule schedule, Strategy strategy, int64_t step, int64_t steps, int64_t n_pending,
-                          int64_t n_region) {
+                          int64_t n_region, int64_t time_steps) {
   if (n_pending <= 0) return 0;
-  const double r_next = step + 1 < steps ? masked_fraction(schedule, static_cast<double>(step + 1) / static_cast<double>(steps)) : 0.0;
+  const double r_next =
+      step + 1 < steps ? grid_fraction(schedule, static_cast<double>(step + 1) / static_cast<double>(steps), time_steps) : 0.0;
   const int64_t keep = std::min(n_pending, static_cast<int64_t>(std::floor(r_next * static_cast<double>(n_region))));
   const int64_t k = n_pending - keep;
   return strategy == Strategy::kRandom ? k : std::max<int64_t>(k, 1);

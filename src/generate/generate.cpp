@@ -3,10 +3,14 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <cstdio>
 #include <fstream>
 #include <map>
 
 #include "dlm/device.h"
+#include "dlm/diffusion/noise_schedule.h"
+#include "dlm/diffusion/process.h"
 #include "dlm/diffusion/sampler.h"
 #include "dlm/error.h"
 #include "dlm/random.h"
@@ -140,31 +144,40 @@ void decode_row(const Layout& l, const std::vector<int64_t>& row, const Tokenize
   out.text = l.prefix + body;
 }
 
+// The rows of a timeline step; `confidence` (B, W), when defined, shades each generated piece.
 std::vector<StepRow> render(const torch::Tensor& canvas, const std::vector<int64_t>& samples, const std::vector<const Layout*>& layouts,
-                            const Tokenizer& tok, bool whole_canvas_generated) {
+                            const Tokenizer& tok, bool whole_canvas_generated, const torch::Tensor& confidence = {}) {
   std::vector<StepRow> rows;
   for (size_t r = 0; r < samples.size(); ++r) {
     const Layout& l = *layouts[r];
     StepRow row;
     row.sample = samples[r];
     int64_t masked = 0, generated = 0;
+    double sure = 0.0;
     const int64_t width = whole_canvas_generated ? canvas.size(1) : static_cast<int64_t>(l.ids.size());
     for (int64_t p = 0; p < width; ++p) {
       const int64_t id = canvas[static_cast<int64_t>(r)][p].item<int64_t>();
-      row.canvas += show_piece(tok, id);
+      row.pieces.push_back(show_piece(tok, id));
+      row.canvas += row.pieces.back();
       const bool gen = whole_canvas_generated || l.generate[static_cast<size_t>(p)];
       generated += gen ? 1 : 0;
       masked += gen && id == tok.mask_id() ? 1 : 0;
+      if (confidence.defined()) {
+        row.shade.push_back(gen ? confidence[static_cast<int64_t>(r)][p].item<double>() : 0.0);
+        sure += row.shade.back();
+      }
     }
     row.masked = generated > 0 ? static_cast<double>(masked) / static_cast<double>(generated) : 0.0;
+    if (confidence.defined() && generated > 0) row.confidence = sure / static_cast<double>(generated);
     rows.push_back(std::move(row));
   }
   return rows;
 }
 
 // One batch through the denoiser: canvases padded to the widest, each row on its own stream.
-void run_diffusion(DenoiserImpl& model, const Tokenizer& tok, const GenerateOptions& o, const std::vector<int64_t>& samples,
-                   const std::vector<const Layout*>& layouts, GenerateReport& report, const StepCallback& on_step) {
+void run_diffusion(DenoiserImpl& model, const Process& process, const Tokenizer& tok, const GenerateOptions& o,
+                   const std::vector<int64_t>& samples, const std::vector<const Layout*>& layouts, GenerateReport& report,
+                   const StepCallback& on_step, int64_t planned) {
   const int64_t B = static_cast<int64_t>(samples.size());
   int64_t W = 0;
   for (const Layout* l : layouts) W = std::max<int64_t>(W, static_cast<int64_t>(l->ids.size()));
@@ -189,13 +202,11 @@ void run_diffusion(DenoiserImpl& model, const Tokenizer& tok, const GenerateOpti
     rows.counted_fixed.push_back(l.counted_fixed);
     rows.seeds.push_back(derive_seed(o.seed, Stream::kSampling, static_cast<uint64_t>(samples[static_cast<size_t>(r)])));
   }
-  const SpecialIds special{tok.mask_id(), tok.eos_id(), tok.pad_id(), tok.bos_id(), tok.sep_id(), tok.vocab_size()};
-  const bool scheduled = o.sample.threshold == 0.0 && o.sample.entropy_bound == 0.0;
-  const int64_t planned = scheduled ? o.sample.steps : 0;
-  CanvasCallback show = nullptr;
+  SampleCallback show = nullptr;
   if (on_step) {
-    on_step(0, planned, render(rows.tokens, samples, layouts, tok, false));
-    show = [&](int64_t step, const torch::Tensor& x) { on_step(step + 1, planned, render(x, samples, layouts, tok, false)); };
+    show = [&](int64_t step, const torch::Tensor& x, const torch::Tensor& confidence) {
+      on_step(step + 1, planned, render(x, samples, layouts, tok, false, confidence));
+    };
   }
   StopCheck stop = nullptr;
   if (!o.sample.stop.empty()) {
@@ -207,7 +218,7 @@ void run_diffusion(DenoiserImpl& model, const Tokenizer& tok, const GenerateOpti
       return cut_at_stop(text, o.sample.stop);
     };
   }
-  const DenoiseResult result = denoise(model, rows, o.sample, special, show, stop);
+  const DenoiseResult result = process.sample(model, rows, o.sample, show, stop);
   report.forward_calls += result.forward_calls;
   for (int64_t r = 0; r < B; ++r) {
     const Layout& l = *layouts[static_cast<size_t>(r)];
@@ -263,6 +274,14 @@ void run_autoregressive(TransformerImpl& model, const Tokenizer& tok, const Gene
   }
 }
 
+// The steps a timeline announces: the schedule's for masking (none when a reveal rule decides), the
+// noise levels' for uniform noise, none for the simplex (its blocks decide).
+int64_t planned_steps(const Config& c, const SampleConfig& o) {
+  if (c.objective == Objective::kSimplex) return 0;
+  if (c.diffusion.noise == Noise::kUniform) return static_cast<int64_t>(noise_levels(o.schedule, o.steps, c.diffusion.time_steps).size()) - 1;
+  return o.threshold == 0.0 && o.entropy_bound == 0.0 ? o.steps : 0;
+}
+
 // Rows per batch when none is asked for: as many as keep a batch's logits and activations near
 // 1 GiB (the widest prompt decides), at most 64.
 int64_t rows_that_fit(const Config& c, const std::vector<Layout>& layouts, int64_t vocab) {
@@ -289,6 +308,14 @@ GenerateReport generate_text(DenoiserImpl& model, const Tokenizer& tok, const Co
     layouts.push_back(p.infill.empty() ? lay_out_prefix(p, tok, config, context, o.sample.length) : lay_out_infill(p, tok, config, context));
   }
   if (ar && o.sample.cfg_scale > 0.0) throw Error("guidance (cfg_scale) needs a diffusion model");
+  const std::unique_ptr<Process> process = ar ? nullptr : make_process(config, special_ids(tok));
+  if (process) {
+    process->check_sample(o.sample);
+    for (const Prompt& p : prompts) {
+      if (!p.infill.empty() && !process->infills()) throw Error("infilling does not apply to " + process->name() + ", which decodes left to right");
+    }
+  }
+  const int64_t planned = planned_steps(config, o.sample);
 
   const auto start = std::chrono::steady_clock::now();
   const torch::Device device = module_device(model);
@@ -309,7 +336,7 @@ GenerateReport generate_text(DenoiserImpl& model, const Tokenizer& tok, const Co
     if (ar) {
       run_autoregressive(*causal, tok, o, samples, batch, report, on_step);
     } else {
-      run_diffusion(model, tok, o, samples, batch, report, on_step);
+      run_diffusion(model, *process, tok, o, samples, batch, report, on_step, planned);
     }
     if (on_progress) on_progress(samples.back() + 1, total);
   }
@@ -372,6 +399,31 @@ std::string show_piece(const Tokenizer& tok, int64_t id) {
   if (id == tok.eos_id()) return "\u00B6";
   const std::string p = tok.piece(id);
   return p == "\n" ? "\u23CE" : p;
+}
+
+std::string shaded_canvas(const StepRow& row, bool color) {
+  if (!color || row.shade.empty()) return row.canvas;
+  std::string out;
+  for (size_t i = 0; i < row.pieces.size(); ++i) {
+    if (row.shade[i] <= 0.0) {
+      out += row.pieces[i];
+      continue;
+    }
+    // xterm's 24 greys run from 232 (darkest) to 255; the darkest few are unreadable on black.
+    const int grey = 238 + static_cast<int>(std::lround(17.0 * std::clamp(row.shade[i], 0.0, 1.0)));
+    out += "\033[38;5;" + std::to_string(grey) + "m" + row.pieces[i] + "\033[0m";
+  }
+  return out;
+}
+
+std::string step_label(const StepRow& row) {
+  char buf[32];
+  if (row.confidence >= 0.0) {
+    std::snprintf(buf, sizeof(buf), "p %.2f", row.confidence);
+  } else {
+    std::snprintf(buf, sizeof(buf), "%3.0f%% masked", row.masked * 100);
+  }
+  return buf;
 }
 
 }  // namespace dlm

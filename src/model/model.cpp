@@ -151,9 +151,10 @@ bool TransformerImpl::is_local(int64_t layer) const {
 torch::Tensor TransformerImpl::embed(const torch::Tensor& ids, int64_t offset, const torch::Tensor& positions) {
   const int64_t L = ids.size(1);
   TORCH_CHECK(offset + L <= max_len_, "sequence of ", offset + L, " tokens exceeds the model's context of ", max_len_);
-  torch::Tensor x = tok_emb_->forward(ids);  // (B, L, D)
+  // Ids (B, L) look their rows up; probability vectors (B, L, V) (the simplex) mix them.
+  torch::Tensor x = ids.dim() == 3 ? torch::matmul(ids.to(tok_emb_->weight.dtype()), tok_emb_->weight) : tok_emb_->forward(ids);
   if (pos_emb_) {
-    const torch::Tensor at = positions.defined() ? positions : torch::arange(offset, offset + L, ids.options());
+    const torch::Tensor at = positions.defined() ? positions : torch::arange(offset, offset + L, ids.options().dtype(torch::kInt64));
     x = x + pos_emb_->forward(config_.pos_offset > 0 ? at + config_.pos_offset : at);
   }
   if (type_emb_) x = x + type_emb_->weight[0];  // every position is of type 0
@@ -184,8 +185,8 @@ torch::Tensor TransformerImpl::trunk(const torch::Tensor& ids, const torch::Tens
   if (config_.local_attention > 0) {
     // Keys: the cached canvas (a block pass), else the cache's positions and this pass's.
     const int64_t T = mode == CacheMode::kUpdate ? cache->length : offset + L;
-    const torch::Tensor q_at = positions.defined() ? positions : torch::arange(offset, offset + L, ids.options()).view({1, L});
-    const torch::Tensor distance = (q_at.unsqueeze(-1) - torch::arange(T, ids.options())).abs();  // (B or 1, L, T)
+    const torch::Tensor q_at = positions.defined() ? positions : torch::arange(offset, offset + L, ids.options().dtype(torch::kInt64)).view({1, L});
+    const torch::Tensor distance = (q_at.unsqueeze(-1) - torch::arange(T, ids.options().dtype(torch::kInt64))).abs();  // (B or 1, L, T)
     window = (distance <= config_.local_attention / 2).unsqueeze(1);
   }
   if (cache && cache->layers.empty()) cache->layers.resize(blocks_->size());

@@ -249,7 +249,7 @@ TrainingBatches::TrainingBatches(const RunData& data, const Config& config, cons
                                  int64_t ranks)
     : data_(data),
       config_(config),
-      mask_id_(tokenizer.mask_id()),
+      process_(config.objective == Objective::kAr ? nullptr : make_process(config, special_ids(tokenizer))),
       bos_id_(tokenizer.bos_id()),
       begin_(config.train.batch_size * rank / ranks),
       end_(config.train.batch_size * (rank + 1) / ranks) {}
@@ -274,9 +274,8 @@ Batch TrainingBatches::at(int64_t micro) {
   for (int64_t i : example_indices(micro)) examples.push_back(data_.train_at(i));
   std::vector<const Example*> group;
   for (const auto& e : examples) group.push_back(&e);
-  if (config_.objective == Objective::kAr) return collate_ar(group, bos_id_);
-  return collate_share(group, begin_, config_.train.batch_size, config_.diffusion, mask_id_,
-                       static_cast<uint64_t>(config_.train.seed), micro);
+  if (!process_) return collate_ar(group, bos_id_);
+  return process_->noise(group, begin_, config_.train.batch_size, static_cast<uint64_t>(config_.train.seed), micro);
 }
 
 torch::optim::AdamW make_optimizer(DenoiserImpl& model, const TrainConfig& tc) {
@@ -315,13 +314,9 @@ double learning_rate(const TrainConfig& c, int64_t step) {
   return floor + (c.lr - floor) * 0.5 * (1.0 + std::cos(M_PI * progress));
 }
 
-torch::Tensor batch_loss(const torch::Tensor& logits, const Batch& batch) {
-  const torch::Tensor ce = token_ce(logits, batch.target.to(logits.device()));  // (B, L)
-  return (ce * batch.loss_weight.to(logits.device())).sum() / batch.loss_norm;
-}
-
 StepStats train_step(DenoiserImpl& model, torch::optim::AdamW& optimizer, const TrainConfig& tc, int64_t step,
-                     const torch::Device& device, const std::function<Batch(int64_t micro)>& batch_at, World* world) {
+                     const torch::Device& device, const std::function<Batch(int64_t micro)>& batch_at, World* world,
+                     const Process* process) {
   set_hyperparameters(optimizer, tc, step);
   optimizer.zero_grad();
   const int64_t rank = world ? world->rank() : 0, ranks = world ? world->size() : 1;
@@ -340,12 +335,13 @@ StepStats train_step(DenoiserImpl& model, torch::optim::AdamW& optimizer, const 
     const uint64_t micro = static_cast<uint64_t>(step * tc.grad_accum + i);
     seed_default_generator(device, derive_seed(static_cast<uint64_t>(tc.seed), Stream::kDropout,
                                                micro * static_cast<uint64_t>(ranks) + static_cast<uint64_t>(rank)));
-    torch::Tensor logits;
+    torch::Tensor loss;
     {
       const auto autocast = autocast_for(tc.precision, device);
-      logits = model.forward(batch.input.to(device), batch.t.to(device));
+      loss = process ? process->loss(model, batch, device)
+                     : batch_loss(model.forward(batch.input.to(device), batch.t.to(device)), batch);
     }
-    const torch::Tensor loss = batch_loss(logits, batch) / static_cast<double>(tc.grad_accum);
+    loss = loss / static_cast<double>(tc.grad_accum);
     loss.backward();
     loss_sum += loss.item<double>();
   }
@@ -370,13 +366,14 @@ TrainSummary train(const Config& config, const TrainOptions& options) {
   const TrainConfig& tc = s.config.train;
   TrainingLog log(s.run.file("metrics.jsonl"), s.config, options.progress, s.state.step, s.resumed, s.is_main());
   TrainingBatches batches(s.data, s.config, *s.tokenizer, s.world ? s.world->rank() : 0, s.world ? s.world->size() : 1);
+  if (batches.process()) batches.process()->check_sample(s.config.sample);
   TrainSummary summary;
   summary.run_dir = s.run.path();
   s.model->train();
   for (int64_t step = s.state.step; step < tc.steps; ++step) {
     const double lr = learning_rate(tc, step);
     const StepStats stats = train_step(*s.model, *s.optimizer, tc, step, s.device,
-                                       [&](int64_t micro) { return batches.at(micro); }, s.world.get());
+                                       [&](int64_t micro) { return batches.at(micro); }, s.world.get(), batches.process());
     s.state.step = step + 1;
     summary.final_train_loss = stats.loss;
     log.step_done(s.state.step, stats.loss, lr);

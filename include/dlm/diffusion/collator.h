@@ -19,7 +19,10 @@ struct Batch {
   torch::Tensor masked;       ///< (B, L) bool, positions replaced by the mask id
   torch::Tensor maskable;     ///< (B, L) bool, positions the collator was allowed to mask
   torch::Tensor loss_weight;  ///< (B, L) float, per-position weight; loss = sum(w * ce) / loss_norm
-  torch::Tensor t;            ///< (B) float, the masking rate given to the model
+  torch::Tensor t;            ///< (B) float, the noise level given to the model (masking: the share masked)
+  torch::Tensor rate;         ///< (B) float64, the drawn noise level
+  torch::Tensor noise;        ///< (B, L, V) float32 Gaussian draws of the simplex process; else undefined
+  torch::Tensor visible;      ///< (B, L) bool, positions the model sees (simplex blocks); undefined: all
   double loss_norm = 1.0;
   double norm_count = 0.0;    ///< loss_norm before its floor of 1: the shares of a global batch add up
 };

@@ -50,10 +50,11 @@ using CanvasCallback = std::function<void(int64_t step, const torch::Tensor& can
 // there (a stop string appeared), and the rest becomes padding.
 using StopCheck = std::function<bool(int64_t row, const std::vector<int64_t>& ids)>;
 
-// Denoises `rows` on the model's device in eval mode without gradients. Throws dlm::Error for
-// settings the model cannot serve (a KV cache without a transformer).
+// Denoises `rows` on the model's device in eval mode without gradients. With time_steps T > 0 the
+// schedule's masked shares are rounded to the grid i / T. Throws dlm::Error for settings the model
+// cannot serve (a KV cache without a transformer).
 DenoiseResult denoise(DenoiserImpl& model, const DenoiseRows& rows, const SampleConfig& options, const SpecialIds& ids,
-                      const CanvasCallback& on_step = nullptr, const StopCheck& stop = nullptr);
+                      const CanvasCallback& on_step = nullptr, const StopCheck& stop = nullptr, int64_t time_steps = 0);
 
 // The same algorithm written plainly, as the reference the loop above is tested against: one row at a
 // time (at the batch's width, its padding hidden as in a batch), a full model pass at every step (no

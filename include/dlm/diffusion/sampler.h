@@ -20,6 +20,10 @@ namespace dlm {
 torch::Tensor choose_tokens(const torch::Tensor& logits, const SampleConfig& options, torch::Generator& generator,
                             torch::Tensor* confidence = nullptr);
 
+// The distribution choose_tokens draws from, as probabilities (..., V) float64: softmax(logits /
+// temperature) kept to the top k or the nucleus and renormalised; one-hot at the argmax for greedy.
+torch::Tensor token_probs(const torch::Tensor& logits, const SampleConfig& options);
+
 // What the reveal rules know of n masked candidates.
 struct Candidates {
   torch::Tensor probs;       ///< (n, V) float64 model probabilities (temperature 1)
@@ -48,8 +52,9 @@ torch::Tensor pick_reveals(const Candidates& c, const torch::Tensor& scores, int
 // `steps` under `schedule`: the schedule's masked share of n_region stays masked. At least one,
 // except for the random order, which follows the schedule exactly (MDLM's ancestral sampler), so
 // that with more steps than positions some steps reveal nothing.
+// With time_steps T > 0 the schedule's shares are rounded to the grid i / T (grid_fraction).
 int64_t scheduled_reveals(Schedule schedule, Strategy strategy, int64_t step, int64_t steps, int64_t n_pending,
-                          int64_t n_region);
+                          int64_t n_region, int64_t time_steps = 0);
 
 // Classifier-free guidance (LLaDA's form): u + (scale + 1)(c - u) from the conditional logits c and
 // the unconditional u. Scale 0 is the conditional logits, up to rounding; the loop skips guidance then.

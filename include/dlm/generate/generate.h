@@ -43,11 +43,17 @@ struct GenerateReport {
 };
 
 // One row of a step, for a timeline: the canvas as text (masks as a shaded block, padding as a dot,
-// EOS as a pilcrow, newline as a return sign) and its share of generated positions still masked.
+// EOS as a pilcrow, newline as a return sign), its pieces, and its share of generated positions still
+// masked. Uniform noise and the simplex have no masks: for them `shade` holds, per piece, the
+// probability the model gave the token shown (0 for positions not generated), and `confidence` its
+// mean over the generated positions.
 struct StepRow {
   int64_t sample = 0;  ///< index of the row in the report's samples
   std::string canvas;
   double masked = 0.0;
+  std::vector<std::string> pieces;
+  std::vector<double> shade;  ///< empty when the process gives none
+  double confidence = -1.0;   ///< -1 when the process gives none
 };
 // step: 0 is the starting canvas; planned: the steps a row is scheduled for (0 when a reveal rule decides).
 using StepCallback = std::function<void(int64_t step, int64_t planned, const std::vector<StepRow>& rows)>;
@@ -55,7 +61,7 @@ using ProgressCallback = std::function<void(int64_t done, int64_t total)>;
 
 // Generates num_samples texts per prompt. Throws dlm::Error for a prompt that does not fit the
 // context, a malformed template, or a setting the model cannot serve (infilling or guidance with
-// the autoregressive twin).
+// the autoregressive twin, a setting its process does not use).
 GenerateReport generate_text(DenoiserImpl& model, const Tokenizer& tok, const Config& config, const std::vector<Prompt>& prompts,
                              const GenerateOptions& options, const StepCallback& on_step = nullptr,
                              const ProgressCallback& on_progress = nullptr);
@@ -74,5 +80,12 @@ std::vector<Prompt> read_prompts(const std::string& path);
 
 // The timeline's view of one token.
 std::string show_piece(const Tokenizer& tok, int64_t id);
+
+// A timeline row's canvas: with `color` and shades, each generated piece in a grey from dark
+// (probability 0) to white (1), for a terminal; otherwise the plain canvas.
+std::string shaded_canvas(const StepRow& row, bool color);
+
+// A timeline row's state: "35% masked", or "p 0.42" (the mean probability) when it has shades.
+std::string step_label(const StepRow& row);
 
 }  // namespace dlm

@@ -62,6 +62,8 @@ class TransformerImpl : public DenoiserImpl {
   torch::Tensor forward(const torch::Tensor& ids, const torch::Tensor& t) override;
   torch::Tensor forward_rows(const torch::Tensor& ids, const torch::Tensor& t, const torch::Tensor& key_valid,
                              const torch::Tensor& out = {}) override;
+  // forward and forward_rows also take probability vectors (B, L, V) for ids, each position's input
+  // then being their mix of the token embeddings (the simplex process).
   int64_t max_len() const override { return max_len_; }
   bool causal() const { return causal_; }
   int64_t n_layer() const { return static_cast<int64_t>(blocks_->size()); }

@@ -14,6 +14,7 @@
 #include "dlm/data/dataset.h"
 #include "dlm/data/tokenizer.h"
 #include "dlm/diffusion/collator.h"
+#include "dlm/diffusion/process.h"
 #include "dlm/model/checkpoint.h"
 #include "dlm/model/model.h"
 #include "dlm/train/distributed.h"
@@ -56,9 +57,6 @@ void set_hyperparameters(torch::optim::AdamW& optimizer, const TrainConfig& conf
 void restore_optimizer(CheckpointReader& reader, torch::optim::AdamW& optimizer, DenoiserImpl& model,
                        const TrainConfig& config);
 
-// Loss of one batch: sum(w * ce) / loss_norm.
-torch::Tensor batch_loss(const torch::Tensor& logits, const Batch& batch);
-
 // The micro-batches of a run, or of one rank of a data-parallel run: rank r of W takes rows
 // [r B / W, (r + 1) B / W) of each global batch of B = train.batch_size. Epoch e visits the training
 // examples in a fixed permutation seeded by (seed, e), and each example is masked from its place
@@ -68,15 +66,18 @@ class TrainingBatches {
  public:
   TrainingBatches(const RunData& data, const Config& config, const Tokenizer& tokenizer, int64_t rank = 0,
                   int64_t ranks = 1);
-  // This rank's share of micro-batch `micro`, masked.
+  // This rank's share of micro-batch `micro`, noised by the config's process.
   Batch at(int64_t micro);
+  // The process that noises them (none for the autoregressive twin).
+  const Process* process() const { return process_.get(); }
   // The training examples (indices into the run's data) of that share.
   std::vector<int64_t> example_indices(int64_t micro);
 
  private:
   const RunData& data_;
   const Config& config_;
-  int64_t mask_id_, bos_id_;
+  std::unique_ptr<Process> process_;  ///< none for the autoregressive twin
+  int64_t bos_id_;
   int64_t begin_, end_;  ///< this rank's rows of each global batch
   std::vector<int64_t> order_;
   int64_t epoch_ = -1;
@@ -93,10 +94,11 @@ struct StepStats {
 // gradient norm is not finite, before the parameters change. With a `world`, batch_at gives this
 // rank's share of each global micro-batch; every micro-batch's loss is divided by the count of
 // scored tokens summed over the ranks and the gradients are summed over the ranks, so the step is
-// the one a single process takes on the global batch.
+// the one a single process takes on the global batch. The loss is `process`'s (none: the weighted
+// cross-entropy of the model's logits, as for the autoregressive twin).
 StepStats train_step(DenoiserImpl& model, torch::optim::AdamW& optimizer, const TrainConfig& config, int64_t step,
                      const torch::Device& device, const std::function<Batch(int64_t micro)>& batch_at,
-                     World* world = nullptr);
+                     World* world = nullptr, const Process* process = nullptr);
 
 // Trains `config` in options.run_dir (default runs/<name>), or continues it with options.resume: from
 // its last checkpoint, or from step 0 when it was stopped before its first one.

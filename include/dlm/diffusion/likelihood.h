@@ -1,0 +1,44 @@
+// What every process's evaluation is made of: the one per-position cross-entropy, batching over
+// examples, and the figures (loss per noise level, a likelihood or its bound) they report.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "dlm/data/dataset.h"
+#include "dlm/diffusion/collator.h"
+
+namespace dlm {
+
+// Per-position cross-entropy (B, L) in float32, the one every loss and every evaluation uses.
+torch::Tensor token_ce(const torch::Tensor& logits, const torch::Tensor& target);
+
+// A batch's training loss from its per-position weights: sum(w * ce) / loss_norm.
+torch::Tensor batch_loss(const torch::Tensor& logits, const Batch& batch);
+
+// Calls fn(begin, end) for the consecutive batches [begin, end) of at most `batch_size` of `n` items.
+void for_each_batch(int64_t n, int64_t batch_size, const std::function<void(int64_t begin, int64_t end)>& fn);
+
+// Pointers to examples[begin, end), as the collators take them.
+std::vector<const Example*> example_group(const std::vector<Example>& examples, int64_t begin, int64_t end);
+
+// Positions of an example a bound scores: its content from max(prompt, first_scored) on.
+int64_t scored_count(const Example& e, int64_t first_scored);
+
+struct LevelMetrics {
+  double rate = 0.0;      ///< noise level (0 for the autoregressive twin)
+  double loss = 0.0;      ///< mean cross-entropy of the clean token over the scored positions
+  double accuracy = 0.0;  ///< share of scored positions predicted exactly (argmax)
+};
+
+struct Likelihood {
+  double nats = 0.0;   ///< total negative log-likelihood, or its upper bound, in nats
+  int64_t tokens = 0;  ///< scored tokens
+  int64_t correct = 0; ///< ar only: scored tokens that are the model's argmax
+  double nats_per_token() const { return tokens > 0 ? nats / static_cast<double>(tokens) : 0.0; }
+};
+
+}  // namespace dlm

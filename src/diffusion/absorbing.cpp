@@ -1,0 +1,147 @@
+// Absorbing noise (masking; MDLM, LLaDA): a token becomes [MASK] with probability t. Forward: the
+// masking collator. Loss: cross-entropy on the masked positions (or all, weighted as configured).
+// Bound: MDLM's, in continuous or D3PM's discrete time. Reverse: the denoising loop's reveals.
+#include <cmath>
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include "dlm/error.h"
+#include "dlm/random.h"
+#include "processes.h"
+
+namespace dlm {
+namespace {
+
+class AbsorbingProcess : public Process {
+ public:
+  AbsorbingProcess(const DiffusionConfig& c, const SpecialIds& ids) : c_(c), ids_(ids) {}
+  std::string name() const override { return "absorbing noise"; }
+
+  Batch noise(const std::vector<const Example*>& share, int64_t begin, int64_t global_size, uint64_t seed,
+              int64_t micro) const override {
+    return collate_share(share, begin, global_size, c_, ids_.mask, seed, micro);
+  }
+
+  torch::Tensor loss(DenoiserImpl& model, const Batch& batch, const torch::Device& device) const override {
+    return batch_loss(model.forward(batch.input.to(device), batch.t.to(device)), batch);
+  }
+
+  Likelihood bound(DenoiserImpl& model, const std::vector<Example>& blocks, int64_t first_scored, int64_t t_samples,
+                   uint64_t seed, int64_t batch_size, const torch::Device& device) const override;
+
+  std::vector<LevelMetrics> by_level(DenoiserImpl& model, const std::vector<Example>& examples,
+                                     const std::vector<double>& levels, int64_t batch_size, const torch::Device& device,
+                                     uint64_t seed) const override;
+
+  DenoiseResult sample(DenoiserImpl& model, const DenoiseRows& rows, const SampleConfig& options,
+                       const SampleCallback& on_step, const StopCheck& stop) const override {
+    if (!on_step) return denoise(model, rows, options, ids_, nullptr, stop, c_.time_steps);
+    on_step(-1, rows.tokens, {});
+    const CanvasCallback show = [&](int64_t step, const torch::Tensor& x) { on_step(step, x, {}); };
+    return denoise(model, rows, options, ids_, show, stop, c_.time_steps);
+  }
+
+ private:
+  DiffusionConfig c_;
+  SpecialIds ids_;
+};
+
+// With alpha_t = 1 - t the continuous-time bound E_t[(1/t) sum_masked CE] equals, after integrating t
+// out given the number masked, n * E_{k ~ U{1..n}} [(1/k) sum over k random masked positions of CE],
+// where n is a block's scored count. Each block draws `t_samples` values of k, stratified
+// (k_s = 1 + floor(n * frac(u + s / S)), one u per block), so S = n visits every k once and the
+// estimate is exact. In discrete time T the bound is E_{i ~ U{1..T}} [(1/t_i) sum_masked CE] with
+// each position masked with probability t_i = i / T: i is stratified the same way and k drawn
+// binomially. The model's time input is k / n, as in training.
+Likelihood AbsorbingProcess::bound(DenoiserImpl& model, const std::vector<Example>& blocks, int64_t first_scored,
+                                   int64_t t_samples, uint64_t seed, int64_t batch_size, const torch::Device& device) const {
+  if (t_samples < 1) throw Error("eval.t_samples must be >= 1, got " + std::to_string(t_samples));
+  InferenceScope scope(model);
+  // Only the scored span is masked; padding is never touched, nothing is kept visible at random.
+  DiffusionConfig dc;
+  dc.prefix_len = first_scored;
+  dc.mask_pad = false;
+  dc.prefix_prob = 0.0;
+  at::Generator gen = at::detail::createCPUGenerator(seed);
+
+  // Rows: one per (block, draw), each masked at rate k / n and weighted by its share of the bound.
+  std::vector<const Example*> rows;
+  std::vector<double> rates, weights;
+  Likelihood out;
+  const torch::Tensor u = torch::rand({static_cast<int64_t>(blocks.size())}, gen, torch::kFloat64);
+  const int64_t T = c_.time_steps;
+  for (size_t b = 0; b < blocks.size(); ++b) {
+    const int64_t n = scored_count(blocks[b], first_scored);
+    if (n == 0) continue;
+    out.tokens += n;
+    const double ub = u[static_cast<int64_t>(b)].item<double>();
+    for (int64_t s = 0; s < t_samples; ++s) {
+      const double f = std::fmod(ub + static_cast<double>(s) / static_cast<double>(t_samples), 1.0);
+      int64_t k = 0;
+      double weight = 0.0;
+      if (T == 0) {
+        k = std::min<int64_t>(n, 1 + static_cast<int64_t>(std::floor(f * static_cast<double>(n))));
+        weight = static_cast<double>(n) / static_cast<double>(k * t_samples);
+      } else {
+        const double t = static_cast<double>(std::min<int64_t>(T, 1 + static_cast<int64_t>(std::floor(f * static_cast<double>(T))))) /
+                         static_cast<double>(T);
+        k = torch::rand({n}, gen, torch::kFloat64).lt(t).sum().item<int64_t>();  // cpu: a count
+        weight = 1.0 / (t * static_cast<double>(t_samples));
+      }
+      if (k == 0) continue;  // nothing masked: the term is zero
+      rows.push_back(&blocks[b]);
+      rates.push_back(static_cast<double>(k) / static_cast<double>(n));
+      weights.push_back(weight);
+    }
+  }
+  for_each_batch(static_cast<int64_t>(rows.size()), batch_size, [&](int64_t begin, int64_t end) {
+    const auto slice = [&](const std::vector<double>& v) {
+      // cpu: rates go to the collator; the weights move to the device below
+      return torch::tensor(std::vector<double>(v.begin() + begin, v.begin() + end), torch::kFloat64);
+    };
+    const std::vector<const Example*> group(rows.begin() + begin, rows.begin() + end);
+    // cpu: the collator builds batches on the CPU; they move to the device below
+    const Batch batch = collate_at_rates(group, slice(rates), dc, ids_.mask, gen);
+    const torch::Tensor logits = model.forward(batch.input.to(device), batch.t.to(device));
+    const torch::Tensor ce = token_ce(logits, batch.target.to(device)).to(torch::kFloat64);  // (B, L)
+    const torch::Tensor per_row = (ce * batch.masked.to(device).to(torch::kFloat64)).sum(1);  // (B)
+    out.nats += (per_row * slice(weights).to(device)).sum().item<double>();
+  });
+  return out;
+}
+
+std::vector<LevelMetrics> AbsorbingProcess::by_level(DenoiserImpl& model, const std::vector<Example>& examples,
+                                                     const std::vector<double>& levels, int64_t batch_size,
+                                                     const torch::Device& device, uint64_t seed) const {
+  InferenceScope scope(model);
+  // Each level measures exactly that share masked: no random visible prefixes here.
+  DiffusionConfig at_level = c_;
+  at_level.prefix_prob = 0.0;
+  std::vector<LevelMetrics> out;
+  for (double rate : levels) {
+    torch::Generator gen = cpu_generator(seed);  // same masks at every evaluation
+    double loss_sum = 0.0, correct = 0.0, count = 0.0;
+    for_each_batch(static_cast<int64_t>(examples.size()), batch_size, [&](int64_t begin, int64_t end) {
+      const std::vector<const Example*> group = example_group(examples, begin, end);
+      // cpu: the collator builds batches on the CPU; they move to the device below
+      const torch::Tensor rates = torch::full({static_cast<int64_t>(group.size())}, rate, torch::kFloat64);
+      const Batch batch = collate_at_rates(group, rates, at_level, ids_.mask, gen);
+      const torch::Tensor logits = model.forward(batch.input.to(device), batch.t.to(device));
+      const torch::Tensor masked = batch.masked.to(device);
+      const torch::Tensor target = batch.target.to(device);
+      loss_sum += (token_ce(logits, target) * masked.to(torch::kFloat32)).sum().item<double>();
+      correct += logits.argmax(-1).eq(target).logical_and(masked).sum().item<double>();
+      count += masked.sum().item<double>();
+    });
+    out.push_back({rate, count > 0 ? loss_sum / count : 0.0, count > 0 ? correct / count : 0.0});
+  }
+  return out;
+}
+
+}  // namespace
+
+std::unique_ptr<Process> make_absorbing_process(const DiffusionConfig& config, const SpecialIds& ids) {
+  return std::make_unique<AbsorbingProcess>(config, ids);
+}
+
+}  // namespace dlm

@@ -1,0 +1,39 @@
+// The shared pieces of evaluation: cross-entropy, batching, scored counts.
+#include "dlm/diffusion/likelihood.h"
+
+#include <algorithm>
+
+#include "dlm/error.h"
+
+namespace dlm {
+
+namespace F = torch::nn::functional;
+
+torch::Tensor token_ce(const torch::Tensor& logits, const torch::Tensor& target) {
+  const int64_t V = logits.size(-1);
+  return F::cross_entropy(logits.to(torch::kFloat32).reshape({-1, V}), target.reshape({-1}),
+                          F::CrossEntropyFuncOptions().reduction(torch::kNone))
+      .view(target.sizes());
+}
+
+torch::Tensor batch_loss(const torch::Tensor& logits, const Batch& batch) {
+  const torch::Tensor ce = token_ce(logits, batch.target.to(logits.device()));  // (B, L)
+  return (ce * batch.loss_weight.to(logits.device())).sum() / batch.loss_norm;
+}
+
+void for_each_batch(int64_t n, int64_t batch_size, const std::function<void(int64_t begin, int64_t end)>& fn) {
+  if (batch_size < 1) throw Error("evaluation batch size must be >= 1, got " + std::to_string(batch_size));
+  for (int64_t begin = 0; begin < n; begin += batch_size) fn(begin, std::min(n, begin + batch_size));
+}
+
+std::vector<const Example*> example_group(const std::vector<Example>& examples, int64_t begin, int64_t end) {
+  std::vector<const Example*> group;
+  for (int64_t i = begin; i < end; ++i) group.push_back(&examples[static_cast<size_t>(i)]);
+  return group;
+}
+
+int64_t scored_count(const Example& e, int64_t first_scored) {
+  return std::max<int64_t>(0, e.n_content - std::max(e.n_prompt, first_scored));
+}
+
+}  // namespace dlm

@@ -1,0 +1,35 @@
+// What every process shares: the refusal of sampling settings it does not use, and the choice of
+// process from a config.
+#include "dlm/diffusion/process.h"
+
+#include <algorithm>
+
+#include "dlm/error.h"
+#include "dlm/sample_options.h"
+#include "processes.h"
+
+namespace dlm {
+
+void Process::check_sample(const SampleConfig& options) const {
+  const SampleConfig defaults;
+  const std::vector<std::string> unused = unused_settings();
+  for (const auto& o : sample_options()) {
+    if (std::find(unused.begin(), unused.end(), o.key) == unused.end()) continue;
+    if (o.write(options) == o.write(defaults)) continue;
+    throw Error(flag_name(o) + " (sample." + o.key + " = " + dump_json(o.write(options)) + ") does not apply to " + name() +
+                "; leave it at " + dump_json(o.write(defaults)));
+  }
+}
+
+SpecialIds special_ids(const Tokenizer& tok) {
+  return {tok.mask_id(), tok.eos_id(), tok.pad_id(), tok.bos_id(), tok.sep_id(), tok.vocab_size()};
+}
+
+std::unique_ptr<Process> make_process(const Config& config, const SpecialIds& ids) {
+  if (config.objective == Objective::kSimplex) return make_simplex_process(config.diffusion, ids);
+  if (config.objective != Objective::kDiffusion) throw Error("the autoregressive twin has no diffusion process");
+  if (config.diffusion.noise == Noise::kUniform) return make_uniform_process(config.diffusion, ids);
+  return make_absorbing_process(config.diffusion, ids);
+}
+
+}  // namespace dlm

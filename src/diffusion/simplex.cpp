@@ -1,0 +1,313 @@
+// The simplex process (SSD-LM). Forward: each noised token's almost-one-hot logits plus Gaussian
+// noise under the cosine alpha-bar; with diffusion.block_length, a block after a random visible
+// context is noised and the positions after it are hidden, as SSD-LM trains. Loss: cross-entropy of
+// the clean token. No likelihood bound. Reverse: block by block after the prefix, from Gaussian
+// logits, each step projecting the model's top-p choice back to almost-one-hot logits and noising
+// them to the next level.
+#include "dlm/diffusion/simplex.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "dlm/diffusion/noise_schedule.h"
+#include "dlm/diffusion/sampler.h"
+#include "dlm/error.h"
+#include "dlm/random.h"
+#include "processes.h"
+
+namespace dlm {
+
+double simplex_alpha_bar(double t) {
+  constexpr double kPi = 3.14159265358979323846, s = 1e-4;
+  const auto f = [&](double x) {
+    const double c = std::cos(kPi / 2 * (x + s) / (1 + s));
+    return c * c;
+  };
+  return std::clamp(f(std::clamp(t, 0.0, 1.0)) / f(0.0), 0.0, 1.0);
+}
+
+torch::Tensor simplex_logits(const torch::Tensor& ids, int64_t vocab, double k) {
+  std::vector<int64_t> shape = ids.sizes().vec();
+  shape.push_back(vocab);
+  const torch::Tensor one_hot = torch::zeros(shape, ids.options().dtype(torch::kFloat32)).scatter_(-1, ids.unsqueeze(-1), 1.0);
+  return k * (2.0 * one_hot - 1.0);
+}
+
+torch::Tensor simplex_noised(const torch::Tensor& w, const torch::Tensor& alpha_bar, const torch::Tensor& noise, double k) {
+  const torch::Tensor a = alpha_bar.to(w.dtype());
+  return torch::sqrt(a) * w + torch::sqrt(1.0 - a) * k * noise;
+}
+
+namespace {
+
+// One row's progress through its blocks.
+struct SimplexRow {
+  std::vector<int64_t> gen;  // positions to generate, ascending
+  torch::Generator rng;
+  bool done = false;
+  RowStats stats;
+};
+
+torch::Tensor alpha_bars(const torch::Tensor& t) {
+  std::vector<double> out;
+  const torch::Tensor tc = t.to(torch::kCPU, torch::kFloat64).contiguous();
+  for (int64_t i = 0; i < tc.size(0); ++i) out.push_back(simplex_alpha_bar(tc[i].item<double>()));
+  return torch::tensor(out, torch::kFloat64);  // cpu: moved where it is used
+}
+
+class SimplexProcess : public Process {
+ public:
+  SimplexProcess(const DiffusionConfig& c, const SpecialIds& ids) : c_(c), ids_(ids) {}
+  std::string name() const override { return "the simplex process"; }
+  bool has_bound() const override { return false; }
+  bool infills() const override { return false; }
+
+  Batch noise(const std::vector<const Example*>& share, int64_t begin, int64_t global_size, uint64_t seed,
+              int64_t micro) const override {
+    Batch b = collate_share(share, begin, global_size, c_, ids_.mask, seed, micro);
+    std::vector<torch::Generator> gens;
+    for (size_t i = 0; i < share.size(); ++i) {
+      gens.push_back(cpu_generator(derive_seed(seed, Stream::kNoise, static_cast<uint64_t>(micro * global_size + begin) + i)));
+    }
+    lay_out(b, share, gens);
+    return b;
+  }
+
+  torch::Tensor loss(DenoiserImpl& model, const Batch& batch, const torch::Device& device) const override {
+    const torch::Tensor ce = token_ce(predict(model, batch, device), batch.target.to(device));
+    return (ce * batch.loss_weight.to(device)).sum() / batch.loss_norm;
+  }
+
+  Likelihood bound(DenoiserImpl&, const std::vector<Example>&, int64_t, int64_t, uint64_t, int64_t,
+                   const torch::Device&) const override {
+    throw Error("the simplex process has no likelihood bound");
+  }
+
+  std::vector<LevelMetrics> by_level(DenoiserImpl& model, const std::vector<Example>& examples,
+                                     const std::vector<double>& levels, int64_t batch_size, const torch::Device& device,
+                                     uint64_t seed) const override;
+  DenoiseResult sample(DenoiserImpl& model, const DenoiseRows& rows, const SampleConfig& options,
+                       const SampleCallback& on_step, const StopCheck& stop) const override;
+
+ protected:
+  std::vector<std::string> unused_settings() const override {
+    return {"strategy", "threshold", "entropy_bound", "order_temperature", "kv_cache", "cfg_scale"};
+  }
+
+ private:
+  DiffusionConfig c_;
+  SpecialIds ids_;
+
+  // After row i's block ending at position `last`: an EOS in it, or a stop string in the text so
+  // far, ends the row, and its later generated positions become padding.
+  void end_block(torch::Tensor& x, SimplexRow& r, int64_t i, int64_t last, const StopCheck& stop) const {
+    auto xi = x.accessor<int64_t, 2>();
+    size_t cut = r.gen.size();
+    for (size_t g = 0; g < r.gen.size() && r.gen[g] <= last; ++g) {
+      if (xi[i][r.gen[g]] == ids_.eos) {
+        cut = g + 1;
+        break;
+      }
+    }
+    if (cut == r.gen.size() && stop && r.gen.back() > last) {
+      const std::vector<int64_t> so_far(x[i].data_ptr<int64_t>(), x[i].data_ptr<int64_t>() + last + 1);
+      if (stop(i, so_far)) cut = static_cast<size_t>(std::upper_bound(r.gen.begin(), r.gen.end(), last) - r.gen.begin());
+    }
+    if (cut == r.gen.size()) return;
+    for (size_t g = cut; g < r.gen.size(); ++g) xi[i][r.gen[g]] = ids_.pad;
+    r.done = true;
+  }
+
+  // The noised positions of each row (its maskable ones, or with block_length a block after a random
+  // context, the positions after it hidden), its Gaussian draws (row i from gens[i]) and its weights.
+  void lay_out(Batch& b, const std::vector<const Example*>& rows, std::vector<torch::Generator>& gens) const {
+    const int64_t B = b.target.size(0), L = b.target.size(1);
+    const int64_t V = std::max<int64_t>(ids_.vocab, 1);
+    std::vector<torch::Tensor> noise;
+    torch::Tensor visible = torch::ones({B, L}, torch::kBool);  // cpu: as the batch
+    for (int64_t i = 0; i < B; ++i) {
+      torch::Generator& g = gens[static_cast<size_t>(i)];
+      // cpu: the row's stream is a CPU generator; the noise moves to the device in predict()
+      const double u = torch::rand({1}, g, torch::TensorOptions().dtype(torch::kFloat64)).item<double>();
+      // cpu: as above
+      noise.push_back(torch::randn({L, V}, g, torch::TensorOptions().dtype(torch::kFloat32)));
+      if (c_.block_length == 0) continue;
+      const torch::Tensor where = b.maskable[i].nonzero().view({-1});
+      const Example& e = *rows[static_cast<size_t>(i)];
+      const int64_t first = where.size(0) > 0 ? where[0].item<int64_t>() : L;
+      const int64_t last = std::max(first + 1, std::min(L, e.n_content));  // a context ends before the text does
+      const int64_t start = first + static_cast<int64_t>(u * static_cast<double>(last - first));
+      const int64_t end = std::min(L, start + c_.block_length);
+      b.maskable[i].slice(0, 0, start).fill_(false);
+      b.maskable[i].slice(0, end).fill_(false);
+      visible[i].slice(0, end).fill_(false);
+    }
+    b.noise = torch::stack(noise);
+    b.visible = visible;
+    b.masked = b.maskable;
+    b.input = b.target;
+    b.t = b.rate.to(torch::kFloat32);
+    b.loss_weight = b.maskable.to(torch::kFloat32);
+    b.norm_count = b.maskable.sum().item<double>();
+    b.loss_norm = std::max(1.0, b.norm_count);
+  }
+
+  // The model's logits (B, L, V) on the noised batch: softmax of the noisy logits at noised positions,
+  // one-hot vectors elsewhere.
+  torch::Tensor predict(DenoiserImpl& model, const Batch& b, const torch::Device& device) const {
+    const int64_t V = b.noise.size(-1);
+    const torch::Tensor target = b.target.to(device);
+    const torch::Tensor clean = simplex_logits(target, V, c_.simplex_scale);
+    const torch::Tensor abar = alpha_bars(b.rate).to(device, torch::kFloat32).view({-1, 1, 1});
+    const torch::Tensor noisy = torch::softmax(simplex_noised(clean, abar, b.noise.to(device), c_.simplex_scale), -1);
+    const torch::Tensor one_hot = torch::zeros_like(noisy).scatter_(-1, target.unsqueeze(-1), 1.0);
+    const torch::Tensor input = torch::where(b.maskable.to(device).unsqueeze(-1), noisy, one_hot);
+    return model.forward_rows(input, b.t.to(device), b.visible.to(device));
+  }
+};
+
+std::vector<LevelMetrics> SimplexProcess::by_level(DenoiserImpl& model, const std::vector<Example>& examples,
+                                                   const std::vector<double>& levels, int64_t batch_size,
+                                                   const torch::Device& device, uint64_t seed) const {
+  InferenceScope scope(model);
+  DiffusionConfig at_level = c_;
+  at_level.prefix_prob = 0.0;
+  std::vector<LevelMetrics> out;
+  for (double level : levels) {
+    torch::Generator gen = cpu_generator(seed);  // the same noise at every evaluation
+    double loss_sum = 0.0, correct = 0.0, count = 0.0;
+    for_each_batch(static_cast<int64_t>(examples.size()), batch_size, [&](int64_t begin, int64_t end) {
+      const std::vector<const Example*> group = example_group(examples, begin, end);
+      // cpu: the collator builds batches on the CPU; they move to the device below
+      const torch::Tensor rate = torch::full({static_cast<int64_t>(group.size())}, level, torch::kFloat64);
+      Batch batch = collate_at_rates(group, rate, at_level, ids_.mask, gen);
+      batch.rate = rate;
+      std::vector<torch::Generator> gens(group.size(), gen);
+      lay_out(batch, group, gens);
+      const torch::Tensor logits = predict(model, batch, device);
+      const torch::Tensor target = batch.target.to(device), scored = batch.maskable.to(device);
+      loss_sum += (token_ce(logits, target) * scored.to(torch::kFloat32)).sum().item<double>();
+      correct += logits.argmax(-1).eq(target).logical_and(scored).sum().item<double>();
+      count += scored.sum().item<double>();
+    });
+    out.push_back({level, count > 0 ? loss_sum / count : 0.0, count > 0 ? correct / count : 0.0});
+  }
+  return out;
+}
+
+}  // namespace
+
+namespace {
+
+
+// The ids a sample may take at generated positions: not MASK, BOS or SEP, nor ids past the tokenizer's.
+torch::Tensor drawable(const torch::Tensor& logits, const SpecialIds& ids) {
+  torch::Tensor lg = logits.to(torch::kCPU, torch::kFloat32).clone();  // cpu: drawn on the CPU
+  for (int64_t banned : {ids.mask, ids.bos, ids.sep}) {
+    if (banned >= 0 && banned < lg.size(-1)) lg.select(-1, banned).fill_(-INFINITY);
+  }
+  if (ids.vocab > 0 && ids.vocab < lg.size(-1)) lg.slice(-1, ids.vocab).fill_(-INFINITY);
+  return lg;
+}
+
+}  // namespace
+
+namespace {
+
+DenoiseResult SimplexProcess::sample(DenoiserImpl& model, const DenoiseRows& rows, const SampleConfig& o,
+                                     const SampleCallback& on_step, const StopCheck& stop) const {
+  const InferenceScope scope(model);
+  const torch::Device device = module_device(model);
+  // cpu: the canvases and every draw stay on the CPU; the model's passes run on its device
+  torch::Tensor x = rows.tokens.to(torch::kCPU, torch::kInt64).clone();
+  const int64_t B = x.size(0), W = x.size(1);
+  const torch::Tensor valid = rows.valid.to(torch::kCPU, torch::kBool);
+  const double K = c_.simplex_scale;
+  const int64_t V = ids_.vocab;  // the model's rows (a simplex model's vocabulary is its tokenizer's)
+  const int64_t block = o.block_length > 0 ? o.block_length : c_.block_length;
+  std::vector<SimplexRow> state;
+  for (int64_t i = 0; i < B; ++i) {
+    SimplexRow r;
+    const torch::Tensor g = rows.generate[i].to(torch::kCPU).nonzero().view({-1});
+    r.gen.assign(g.data_ptr<int64_t>(), g.data_ptr<int64_t>() + g.size(0));
+    r.rng = cpu_generator(rows.seeds.at(static_cast<size_t>(i)));
+    state.push_back(std::move(r));
+  }
+  if (on_step) on_step(-1, x, {});
+  const std::vector<double> levels = noise_levels(o.schedule, o.steps, c_.time_steps);
+  const int64_t steps = static_cast<int64_t>(levels.size()) - 1;
+  DenoiseResult result;
+  int64_t shown = 0;
+  for (int64_t blk = 0;; ++blk) {
+    // The rows with a block here, its positions, and what the model sees: everything but the
+    // generated positions after the block (and a row's padding).
+    std::vector<int64_t> active;
+    std::vector<std::vector<int64_t>> at;
+    torch::Tensor visible = valid.clone();
+    for (int64_t i = 0; i < B; ++i) {
+      SimplexRow& r = state[static_cast<size_t>(i)];
+      const size_t n = r.gen.size(), lo = block > 0 ? static_cast<size_t>(blk * block) : 0;
+      if (r.done || lo >= n || (block == 0 && blk > 0)) continue;
+      const size_t hi = block > 0 ? std::min(n, lo + static_cast<size_t>(block)) : n;
+      active.push_back(i);
+      at.emplace_back(r.gen.begin() + static_cast<std::ptrdiff_t>(lo), r.gen.begin() + static_cast<std::ptrdiff_t>(hi));
+      for (size_t g = hi; g < n; ++g) visible[i][r.gen[g]] = false;
+    }
+    if (active.empty()) break;
+    const int64_t A = static_cast<int64_t>(active.size());
+    const torch::Tensor rows_at = torch::tensor(active, torch::kInt64);  // cpu: indexes the canvases
+    const torch::Tensor seen = visible.index_select(0, rows_at).to(device);
+    std::vector<torch::Tensor> w;  // per active row: its block's noisy logits (n, V)
+    for (int64_t a = 0; a < A; ++a) {
+      SimplexRow& r = state[static_cast<size_t>(active[static_cast<size_t>(a)])];
+      // cpu: drawn from the row's CPU stream, as every sampler draw
+      w.push_back(K * torch::randn({static_cast<int64_t>(at[static_cast<size_t>(a)].size()), V}, r.rng));
+    }
+    for (int64_t j = 0; j < steps; ++j) {
+      const double t = levels[static_cast<size_t>(j)], s = levels[static_cast<size_t>(j) + 1];
+      torch::Tensor input = torch::zeros({A, W, V}, torch::kFloat32);  // cpu: built here, moved below
+      input.scatter_(-1, x.index_select(0, rows_at).clamp(0, V - 1).unsqueeze(-1), 1.0);
+      for (int64_t a = 0; a < A; ++a) {
+        const torch::Tensor pos = torch::tensor(at[static_cast<size_t>(a)], torch::kInt64);  // cpu: an index
+        input[a].index_put_({pos}, torch::softmax(w[static_cast<size_t>(a)], -1));
+      }
+      const torch::Tensor logits = model.forward_rows(input.to(device), torch::full({A}, t, torch::kFloat32).to(device), seen);
+      ++result.forward_calls;
+      torch::Tensor shown_x = x.clone(), confidence = torch::zeros({B, W}, torch::kFloat64);  // cpu: for the timeline
+      for (int64_t a = 0; a < A; ++a) {
+        const int64_t i = active[static_cast<size_t>(a)];
+        SimplexRow& r = state[static_cast<size_t>(i)];
+        const torch::Tensor pos = torch::tensor(at[static_cast<size_t>(a)], torch::kInt64);  // cpu: an index
+        const torch::Tensor lg = drawable(logits[a].index_select(0, pos.to(device)), ids_);
+        const torch::Tensor y = choose_tokens(lg, o, r.rng);  // the projection: SSD-LM's top-p choice
+        const auto best = torch::softmax(lg.to(torch::kFloat64), -1).max(-1);
+        shown_x[i].index_put_({pos}, std::get<1>(best));
+        confidence[i].index_put_({pos}, std::get<0>(best));
+        if (s > 0.0) {
+          const double ab = simplex_alpha_bar(s);
+          // cpu: drawn from the row's CPU stream
+          w[static_cast<size_t>(a)] = std::sqrt(ab) * simplex_logits(y, V, K) + std::sqrt(1.0 - ab) * K * torch::randn({pos.size(0), V}, r.rng);
+        } else {
+          x[i].index_put_({pos}, y);
+        }
+        ++r.stats.steps;
+        ++r.stats.passes;
+        r.stats.equivalents += 1.0;
+      }
+      if (on_step) on_step(shown++, s > 0.0 ? shown_x : x, confidence);
+    }
+    for (int64_t a = 0; a < A; ++a) end_block(x, state[static_cast<size_t>(active[static_cast<size_t>(a)])], active[static_cast<size_t>(a)],
+                                              at[static_cast<size_t>(a)].back(), stop);
+  }
+  result.tokens = x;
+  for (const auto& r : state) result.rows.push_back(r.stats);
+  return result;
+}
+
+}  // namespace
+
+std::unique_ptr<Process> make_simplex_process(const DiffusionConfig& config, const SpecialIds& ids) {
+  return std::make_unique<SimplexProcess>(config, ids);
+}
+
+}  // namespace dlm

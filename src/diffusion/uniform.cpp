@@ -1,0 +1,346 @@
+// Uniform noise (D3PM's uniform transitions; Duo): a token is kept with probability 1 - t and
+// otherwise replaced by a state drawn uniformly from the support (content tokens, EOS, padding;
+// never MASK, BOS or SEP). Forward: that replacement. Loss and bound: the continuous-time bound (or
+// D3PM's discrete one), which scores every noised position. Reverse: the exact ancestral step
+// x_s ~ q(x_s | x_t, x0 = the model's prediction), which may change any generated position.
+#include "dlm/diffusion/uniform.h"
+
+#include <cmath>
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include "dlm/diffusion/noise_schedule.h"
+#include "dlm/diffusion/sampler.h"
+#include "dlm/error.h"
+#include "dlm/random.h"
+#include "processes.h"
+
+namespace dlm {
+
+torch::Tensor uniform_marginal(const torch::Tensor& x0, const torch::Tensor& alpha) {
+  const torch::Tensor a = alpha.to(x0.dtype()).unsqueeze(-1);
+  return a * x0 + (1.0 - a) / static_cast<double>(x0.size(-1));
+}
+
+torch::Tensor uniform_posterior(const torch::Tensor& x0, const torch::Tensor& z, const torch::Tensor& alpha_s,
+                                const torch::Tensor& alpha_t) {
+  const double n = static_cast<double>(x0.size(-1));
+  const torch::Tensor as = alpha_s.to(x0.dtype()).unsqueeze(-1), at = alpha_t.to(x0.dtype()).unsqueeze(-1);
+  const torch::Tensor keep = at / as;  // the transition s -> t keeps a token with this probability
+  const torch::Tensor to_z = torch::zeros_like(x0).scatter_(-1, z.unsqueeze(-1), 1.0);
+  const torch::Tensor unnorm = (keep * to_z + (1.0 - keep) / n) * (as * x0 + (1.0 - as) / n);
+  return unnorm / unnorm.sum(-1, /*keepdim=*/true);
+}
+
+namespace {
+
+torch::Tensor at_state(const torch::Tensor& p, const torch::Tensor& state) {
+  return p.gather(-1, state.unsqueeze(-1)).squeeze(-1).to(torch::kFloat64);
+}
+
+}  // namespace
+
+torch::Tensor uniform_bound_rate(const torch::Tensor& p, const torch::Tensor& z, const torch::Tensor& k,
+                                 const torch::Tensor& alpha) {
+  const double n = static_cast<double>(p.size(-1));
+  const torch::Tensor a = alpha.to(torch::kFloat64).expand(z.sizes());
+  // xbar_theta_j = 1 + u_j. Their logs are summed as log1p, in float64: the sum is O(alpha^2) as alpha -> 0.
+  const torch::Tensor u = a.to(p.dtype()).unsqueeze(-1) * (n * p - 1.0);
+  const torch::Tensor S = torch::log1p(u).sum(-1, /*keepdim=*/false, torch::kFloat64);
+  const torch::Tensor uk = a * (n * at_state(p, k) - 1.0), ui = a * (n * at_state(p, z) - 1.0);
+  const torch::Tensor Lk = torch::log1p(uk), Li = torch::log1p(ui);
+  const torch::Tensor xk = 1.0 + (n - 1.0) * a;  // xbar at the clean token; 1 - alpha elsewhere
+  // z = k: every other state has xbar_j / xbar_i = (1 - alpha) / xk.
+  const torch::Tensor rho = (1.0 - a) / xk;
+  const torch::Tensor same = -n / xk + n / (1.0 + uk) + rho * ((n - 1.0) * torch::log(rho) - S + n * Lk);
+  // z != k: the clean token has ratio xk / (1 - alpha), every other state 1.
+  const torch::Tensor R = xk / (1.0 - a);
+  const torch::Tensor other = -n / (1.0 - a) + n / (1.0 + ui) + R * (torch::log(R) - Lk + Li) - S + Lk + (n - 1.0) * Li;
+  return torch::where(z.eq(k), same, other) / (n * a);
+}
+
+torch::Tensor uniform_step_kl(const torch::Tensor& p, const torch::Tensor& z, const torch::Tensor& k,
+                              const torch::Tensor& alpha_s, const torch::Tensor& alpha_t) {
+  // q_j and p_theta_j are both A_j B_j / Z with A_j = c0 + c1 [j = z] (the step s -> t) and B_j the
+  // level-s marginal (of the clean token, or of the prediction): A_j cancels inside the logarithm,
+  // leaving sums over the support that are taken once per position.
+  const double n = static_cast<double>(p.size(-1));
+  const torch::Tensor as = alpha_s.to(torch::kFloat64).expand(z.sizes()), at = alpha_t.to(torch::kFloat64).expand(z.sizes());
+  const torch::Tensor c1 = at / as, c0 = (1.0 - c1) / n, b0 = (1.0 - as) / n;
+  const torch::Tensor same = z.eq(k).to(torch::kFloat64);
+  const torch::Tensor sum_m = torch::log(as.to(p.dtype()).unsqueeze(-1) * p + b0.to(p.dtype()).unsqueeze(-1))
+                                  .sum(-1, /*keepdim=*/false, torch::kFloat64);
+  const torch::Tensor pz = at_state(p, z);
+  const torch::Tensor mk = torch::log(as * at_state(p, k) + b0), mz = torch::log(as * pz + b0);
+  const torch::Tensor bz = as * same + b0;
+  const torch::Tensor zq = c0 + c1 * bz, zm = c0 + c1 * (as * pz + b0);
+  const torch::Tensor zero = torch::zeros_like(zq);
+  const torch::Tensor q_log_q = c0 * (torch::xlogy(as + b0, as + b0) + (n - 1.0) * torch::xlogy(b0, b0)) + c1 * torch::xlogy(bz, bz);
+  // 0 * log 0 terms (no noise left at s, a state the clean token cannot reach) are dropped, not multiplied.
+  const torch::Tensor q_log_m = torch::where(c0 > 0, c0 * (as * mk + torch::where(b0 > 0, b0 * sum_m, zero)), zero) +
+                                torch::where(bz > 0, c1 * bz * mz, zero);
+  return torch::log(zm / zq) + (q_log_q - q_log_m) / zq;
+}
+
+namespace {
+
+// The support: the tokenizer's ids less MASK, BOS and SEP, and each id's index in it (-1 outside).
+struct Support {
+  torch::Tensor ids;    ///< (N) int64
+  torch::Tensor index;  ///< (V) int64
+  int64_t size() const { return ids.size(0); }
+};
+
+Support make_support(const SpecialIds& ids, int64_t vocab) {
+  std::vector<int64_t> in;
+  std::vector<int64_t> index(static_cast<size_t>(vocab), -1);
+  for (int64_t id = 0; id < vocab; ++id) {
+    if (id == ids.mask || id == ids.bos || id == ids.sep) continue;
+    index[static_cast<size_t>(id)] = static_cast<int64_t>(in.size());
+    in.push_back(id);
+  }
+  // cpu: lookup tables, moved where they are used
+  return {torch::tensor(in, torch::kInt64), torch::tensor(index, torch::kInt64)};
+}
+
+class UniformProcess : public Process {
+ public:
+  UniformProcess(const DiffusionConfig& c, const SpecialIds& ids) : c_(c), ids_(ids), support_(make_support(ids, ids.vocab)) {
+    if (support_.size() < 2) throw Error("uniform noise needs at least two tokens in its support");
+  }
+  std::string name() const override { return "uniform noise"; }
+
+  Batch noise(const std::vector<const Example*>& share, int64_t begin, int64_t global_size, uint64_t seed,
+              int64_t micro) const override {
+    // The maskable positions and the levels are the masking collator's; the replacements are drawn here.
+    Batch b = collate_share(share, begin, global_size, c_, ids_.mask, seed, micro);
+    std::vector<torch::Generator> gens;
+    for (size_t i = 0; i < share.size(); ++i) {
+      gens.push_back(cpu_generator(derive_seed(seed, Stream::kNoise, static_cast<uint64_t>(micro * global_size + begin) + i)));
+    }
+    apply_noise(b, gens);
+    return b;
+  }
+
+  torch::Tensor loss(DenoiserImpl& model, const Batch& batch, const torch::Device& device) const override {
+    const torch::Tensor per_position = terms(model, batch, device);
+    return (per_position * batch.loss_weight.to(device, torch::kFloat64)).sum() / batch.loss_norm;
+  }
+
+  Likelihood bound(DenoiserImpl& model, const std::vector<Example>& blocks, int64_t first_scored, int64_t t_samples,
+                   uint64_t seed, int64_t batch_size, const torch::Device& device) const override;
+  std::vector<LevelMetrics> by_level(DenoiserImpl& model, const std::vector<Example>& examples,
+                                     const std::vector<double>& levels, int64_t batch_size, const torch::Device& device,
+                                     uint64_t seed) const override;
+  DenoiseResult sample(DenoiserImpl& model, const DenoiseRows& rows, const SampleConfig& options,
+                       const SampleCallback& on_step, const StopCheck& stop) const override;
+
+ protected:
+  std::vector<std::string> unused_settings() const override {
+    return {"strategy", "threshold", "entropy_bound", "order_temperature", "block_length", "kv_cache", "cfg_scale"};
+  }
+
+ private:
+  DiffusionConfig c_;
+  SpecialIds ids_;
+  Support support_;
+
+  // Replaces each maskable position of b with probability b.rate by a uniform draw from the support
+  // (row i draws from gens[i]); every maskable position is scored, with equal weight.
+  void apply_noise(Batch& b, std::vector<torch::Generator>& gens) const {
+    const int64_t B = b.target.size(0), L = b.target.size(1), N = support_.size();
+    const torch::Tensor k = support_.index.index_select(0, b.target.reshape({-1})).view({B, L});
+    if (k.lt(0).logical_and(b.maskable).any().item<bool>()) {
+      throw Error("uniform noise: a noised position holds [MASK], BOS or SEP, which are outside its support");
+    }
+    std::vector<torch::Tensor> flips, draws;
+    const auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
+    for (int64_t i = 0; i < B; ++i) {
+      // cpu: the collator's batches are built on the CPU
+      flips.push_back(torch::rand({L}, gens[static_cast<size_t>(i)], f64));
+      // cpu: as above
+      draws.push_back(torch::randint(0, N, {L}, gens[static_cast<size_t>(i)], torch::TensorOptions().dtype(torch::kInt64)));
+    }
+    const torch::Tensor flip = torch::stack(flips).lt(b.rate.to(torch::kFloat64).view({B, 1})).logical_and(b.maskable);
+    const torch::Tensor drawn = support_.ids.index_select(0, torch::stack(draws).reshape({-1})).view({B, L});
+    b.input = torch::where(flip, drawn, b.target);
+    b.masked = flip;
+    b.t = b.rate.to(torch::kFloat32);
+    b.loss_weight = b.maskable.to(torch::kFloat32);
+    b.norm_count = b.maskable.sum().item<double>();
+    b.loss_norm = std::max(1.0, b.norm_count);
+  }
+
+  // The model's prediction of the clean token as probabilities over the support (B, L, N), float32.
+  torch::Tensor predict(DenoiserImpl& model, const torch::Tensor& input, const torch::Tensor& t,
+                        const torch::Tensor& key_valid, const torch::Device& device) const {
+    const torch::Tensor logits = key_valid.defined() ? model.forward_rows(input.to(device), t.to(device), key_valid.to(device))
+                                                     : model.forward(input.to(device), t.to(device));
+    return torch::softmax(logits.to(torch::kFloat32).index_select(-1, support_.ids.to(device)), -1);
+  }
+
+  // Each position's term of the bound (B, L) float64: the continuous integrand at the batch's levels,
+  // or T times the discrete step's KL at t = i / T, s = (i - 1) / T. Unscored positions give 0.
+  torch::Tensor terms(DenoiserImpl& model, const Batch& b, const torch::Device& device) const {
+    const torch::Tensor p = predict(model, b.input, b.t, {}, device);
+    const torch::Tensor index = support_.index.to(device);
+    const int64_t B = b.target.size(0), L = b.target.size(1);
+    const torch::Tensor z = index.index_select(0, b.input.to(device).reshape({-1})).view({B, L}).clamp_min(0);
+    const torch::Tensor k = index.index_select(0, b.target.to(device).reshape({-1})).view({B, L}).clamp_min(0);
+    const torch::Tensor t = b.rate.to(device, torch::kFloat64).view({B, 1});
+    torch::Tensor out;
+    if (c_.time_steps == 0) {
+      out = uniform_bound_rate(p, z, k, 1.0 - t);
+    } else {
+      const double T = static_cast<double>(c_.time_steps);
+      out = T * uniform_step_kl(p, z, k, 1.0 - (t - 1.0 / T).clamp_min(0.0), 1.0 - t);
+    }
+    return torch::where(b.maskable.to(device), out, torch::zeros_like(out));
+  }
+};
+
+// Rows: one per (block, draw of t), t stratified per block (t = eps + (1 - eps) frac(u + s / S), or
+// i / T in discrete time), every scored position replaced with probability t; each row's summed
+// terms weigh (1 - eps) / S (the integral over [eps, 1]) or T / S.
+Likelihood UniformProcess::bound(DenoiserImpl& model, const std::vector<Example>& blocks, int64_t first_scored,
+                                 int64_t t_samples, uint64_t seed, int64_t batch_size, const torch::Device& device) const {
+  if (t_samples < 1) throw Error("eval.t_samples must be >= 1, got " + std::to_string(t_samples));
+  InferenceScope scope(model);
+  DiffusionConfig dc = c_;
+  dc.prefix_len = first_scored;
+  dc.mask_pad = false;
+  dc.prefix_prob = 0.0;
+  at::Generator gen = at::detail::createCPUGenerator(seed);
+  std::vector<const Example*> rows;
+  std::vector<double> rates;
+  Likelihood out;
+  const torch::Tensor u = torch::rand({static_cast<int64_t>(blocks.size())}, gen, torch::kFloat64);
+  const int64_t T = c_.time_steps;
+  for (size_t b = 0; b < blocks.size(); ++b) {
+    const int64_t n = scored_count(blocks[b], first_scored);
+    if (n == 0) continue;
+    out.tokens += n;
+    for (int64_t s = 0; s < t_samples; ++s) {
+      const double f = std::fmod(u[static_cast<int64_t>(b)].item<double>() + static_cast<double>(s) / static_cast<double>(t_samples), 1.0);
+      rows.push_back(&blocks[b]);
+      rates.push_back(T == 0 ? c_.eps + (1.0 - c_.eps) * f
+                             : static_cast<double>(std::min<int64_t>(T, 1 + static_cast<int64_t>(f * static_cast<double>(T)))) /
+                                   static_cast<double>(T));
+    }
+  }
+  const double weight = (T == 0 ? 1.0 - c_.eps : 1.0) / static_cast<double>(t_samples);
+  for_each_batch(static_cast<int64_t>(rows.size()), batch_size, [&](int64_t begin, int64_t end) {
+    const std::vector<const Example*> group(rows.begin() + begin, rows.begin() + end);
+    // cpu: the collator builds batches on the CPU; they move to the device in terms()
+    const torch::Tensor rate = torch::tensor(std::vector<double>(rates.begin() + begin, rates.begin() + end), torch::kFloat64);
+    Batch batch = collate_at_rates(group, rate, dc, ids_.mask, gen);
+    batch.rate = rate;
+    std::vector<torch::Generator> gens(group.size(), gen);
+    apply_noise(batch, gens);
+    out.nats += weight * terms(model, batch, device).sum().item<double>();
+  });
+  return out;
+}
+
+std::vector<LevelMetrics> UniformProcess::by_level(DenoiserImpl& model, const std::vector<Example>& examples,
+                                                   const std::vector<double>& levels, int64_t batch_size,
+                                                   const torch::Device& device, uint64_t seed) const {
+  InferenceScope scope(model);
+  DiffusionConfig at_level = c_;
+  at_level.prefix_prob = 0.0;
+  std::vector<LevelMetrics> out;
+  for (double level : levels) {
+    torch::Generator gen = cpu_generator(seed);  // the same noise at every evaluation
+    double loss_sum = 0.0, correct = 0.0, count = 0.0;
+    for_each_batch(static_cast<int64_t>(examples.size()), batch_size, [&](int64_t begin, int64_t end) {
+      const std::vector<const Example*> group = example_group(examples, begin, end);
+      // cpu: the collator builds batches on the CPU; they move to the device below
+      const torch::Tensor rate = torch::full({static_cast<int64_t>(group.size())}, level, torch::kFloat64);
+      Batch batch = collate_at_rates(group, rate, at_level, ids_.mask, gen);
+      batch.rate = rate;
+      std::vector<torch::Generator> gens(group.size(), gen);
+      apply_noise(batch, gens);
+      const torch::Tensor p = predict(model, batch.input, batch.t, {}, device);
+      const torch::Tensor k = support_.index.to(device).index_select(0, batch.target.to(device).reshape({-1})).view(batch.target.sizes());
+      const torch::Tensor scored = batch.maskable.to(device);
+      const torch::Tensor nll = -torch::log(at_state(p, k.clamp_min(0)).clamp_min(1e-30));
+      loss_sum += torch::where(scored, nll, torch::zeros_like(nll)).sum().item<double>();
+      correct += p.argmax(-1).eq(k).logical_and(scored).sum().item<double>();
+      count += scored.sum().item<double>();
+    });
+    out.push_back({level, count > 0 ? loss_sum / count : 0.0, count > 0 ? correct / count : 0.0});
+  }
+  return out;
+}
+
+}  // namespace
+
+namespace {
+
+// Ancestral sampling: generated positions start as uniform draws; at each pair of levels t > s of
+// noise_levels every generated position draws x_s from q(x_s | x_t, x0 = the filtered prediction),
+// so a token already placed can change until the last step (s = 0). Infill spans never get EOS or
+// padding. Stop strings cut the text afterwards: with no blocks, nothing ends early.
+DenoiseResult UniformProcess::sample(DenoiserImpl& model, const DenoiseRows& rows, const SampleConfig& o,
+                                     const SampleCallback& on_step, const StopCheck& stop) const {
+  (void)stop;
+  const InferenceScope scope(model);
+  const torch::Device device = module_device(model);
+  // cpu: the canvases and every draw stay on the CPU; the model's passes run on its device
+  torch::Tensor x = rows.tokens.to(torch::kCPU, torch::kInt64).clone();
+  const int64_t B = x.size(0), W = x.size(1), N = support_.size();
+  const torch::Tensor valid = rows.valid.to(device, torch::kBool);
+  std::vector<torch::Generator> rng;
+  std::vector<torch::Tensor> where, banned;  // per row: generated positions; their banned states (spans)
+  torch::Tensor ban_states = torch::full({N}, false, torch::kBool);  // cpu: a lookup
+  for (int64_t id : {ids_.eos, ids_.pad}) {
+    if (id >= 0 && support_.index[id].item<int64_t>() >= 0) ban_states[support_.index[id].item<int64_t>()] = true;
+  }
+  for (int64_t i = 0; i < B; ++i) {
+    rng.push_back(cpu_generator(rows.seeds.at(static_cast<size_t>(i))));
+    where.push_back(rows.generate[i].to(torch::kCPU).nonzero().view({-1}));
+    banned.push_back(rows.span[i].to(torch::kCPU).index_select(0, where.back()).unsqueeze(1).logical_and(ban_states));
+    // cpu: drawn from the row's CPU stream
+    const torch::Tensor start = torch::randint(0, N, {where.back().size(0)}, rng.back(), torch::TensorOptions().dtype(torch::kInt64));
+    x[i].index_put_({where.back()}, support_.ids.index_select(0, start));
+  }
+  if (on_step) on_step(-1, x, torch::zeros({B, W}, torch::kFloat64));  // cpu: no prediction yet
+  const std::vector<double> levels = noise_levels(o.schedule, o.steps, c_.time_steps);
+  const int64_t steps = static_cast<int64_t>(levels.size()) - 1;
+  const auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
+  for (int64_t step = 0; step < steps; ++step) {
+    const double t = levels[static_cast<size_t>(step)], s = levels[static_cast<size_t>(step) + 1];
+    const torch::Tensor level = torch::full({B}, t, torch::kFloat32);  // cpu: moved with the canvas
+    const torch::Tensor logits = model.forward_rows(x.to(device), level.to(device), valid)
+                                     .index_select(-1, support_.ids.to(device))
+                                     .to(torch::kCPU, torch::kFloat32);  // (B, W, N)
+    torch::Tensor confidence = torch::zeros({B, W}, f64);  // cpu: for the timeline
+    for (int64_t i = 0; i < B; ++i) {
+      const torch::Tensor& pos = where[static_cast<size_t>(i)];
+      if (pos.size(0) == 0) continue;
+      const torch::Tensor lg = logits[i].index_select(0, pos).masked_fill(banned[static_cast<size_t>(i)], -INFINITY);
+      const torch::Tensor p = token_probs(lg, o);  // (n, N)
+      const torch::Tensor z = support_.index.index_select(0, x[i].index_select(0, pos));
+      const int64_t n = pos.size(0);
+      // cpu: the draws are on the CPU
+      const torch::Tensor post = uniform_posterior(p, z, torch::full({n}, 1.0 - s, f64), torch::full({n}, 1.0 - t, f64));
+      const torch::Tensor drawn = torch::multinomial(post, 1, /*replacement=*/false, rng[static_cast<size_t>(i)]);
+      x[i].index_put_({pos}, support_.ids.index_select(0, drawn.view({-1})));
+      confidence[i].index_put_({pos}, p.gather(1, drawn).view({-1}));
+    }
+    if (on_step) on_step(step, x, confidence);
+  }
+  DenoiseResult result;
+  result.tokens = x;
+  result.rows.assign(static_cast<size_t>(B), RowStats{steps, steps, static_cast<double>(steps)});
+  result.forward_calls = steps;
+  return result;
+}
+
+}  // namespace
+
+std::unique_ptr<Process> make_uniform_process(const DiffusionConfig& config, const SpecialIds& ids) {
+  return std::make_unique<UniformProcess>(config, ids);
+}
+
+}  // namespace dlm

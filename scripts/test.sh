@@ -29,7 +29,7 @@ fi
 if [ "$flavour" != pip ]; then
   scripts/setup.sh --torch debian
   phase "tests (1.13)" ctest --test-dir build --output-on-failure -j"$(nproc)" -LE demos
-  phase "demos (1.13)" ctest --test-dir build --output-on-failure -L demos
+  phase "demos (1.13)" ctest --test-dir build --output-on-failure -L '^demos$'
   scripts/sanitize.sh
 fi
 if [ "$flavour" != debian ]; then
@@ -53,8 +53,8 @@ if [ "$flavour" != debian ]; then
   phase "tests (2.x)" ctest --test-dir build-torch2 --output-on-failure -j"$(nproc)" -LE demos
   # The demos ran on 1.13 above; run alone, this flavour runs them too.
   if [ "$flavour" = pip ]; then
-    phase "demos (2.x)" ctest --test-dir build-torch2 --output-on-failure -L demos
+    phase "demos (2.x)" ctest --test-dir build-torch2 --output-on-failure -L '^demos$'
   else
-    echo "test: the seed demos ran on 1.13 above; on 2.x: ctest --test-dir build-torch2 -L demos"
+    echo "test: the seed demos ran on 1.13 above; on 2.x: ctest --test-dir build-torch2 -L '^demos$'"
   fi
 fi

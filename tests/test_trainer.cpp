@@ -43,6 +43,13 @@ dlm::Config tiny_config(const std::string& dir) {
   return c;
 }
 
+// The config for one of the processes: absorbing (masking), uniform noise, or the simplex.
+dlm::Config with_process(dlm::Config c, const std::string& process) {
+  if (process == "uniform") c.diffusion.noise = dlm::Noise::kUniform;
+  if (process == "simplex") c.objective = dlm::Objective::kSimplex;
+  return c;
+}
+
 // Options for a run in `run_dir` without a progress bar.
 dlm::TrainOptions quiet_run(const std::string& run_dir) {
   dlm::TrainOptions o;
@@ -61,9 +68,11 @@ void expect_same_weights(const std::string& a, const std::string& b) {
 }
 
 TEST(Trainer, StoppedAndResumedRunEqualsTheUninterruptedOne) {
-  const std::string root = testing::TempDir() + "/resume_test";
+  for (const std::string process : {"absorbing", "uniform", "simplex"}) {
+  SCOPED_TRACE(process);
+  const std::string root = testing::TempDir() + "/resume_test_" + process;
   fs::remove_all(root);
-  const dlm::Config c = tiny_config(root);
+  const dlm::Config c = with_process(tiny_config(root), process);
   dlm::TrainOptions straight = quiet_run(root + "/straight");
   const auto s = dlm::train(c, straight);
   EXPECT_FALSE(s.interrupted);
@@ -89,6 +98,7 @@ TEST(Trainer, StoppedAndResumedRunEqualsTheUninterruptedOne) {
   int lines = 0;
   for (std::string line; std::getline(m, line);) ++lines;
   EXPECT_EQ(lines, 3);
+  }
 }
 
 TEST(Trainer, NonFiniteLossStopsAndKeepsTheLastGoodCheckpoint) {
@@ -220,9 +230,11 @@ TEST(Trainer, PeriodicArValidationMeasuresWhatEvalMeasures) {
 // Two ranks split every global batch: their examples never overlap, together they are the single
 // process's batch in order, and their masks, rates and loss weights are the rows one process draws.
 TEST(TrainingBatches, RanksSplitEachGlobalBatchAndMaskAsOneProcess) {
-  const std::string root = testing::TempDir() + "/rank_batches_test";
+  for (const std::string process : {"absorbing", "uniform", "simplex"}) {
+  SCOPED_TRACE(process);
+  const std::string root = testing::TempDir() + "/rank_batches_test_" + process;
   fs::remove_all(root);
-  dlm::Config c = tiny_config(root);
+  dlm::Config c = with_process(tiny_config(root), process);
   c.train.batch_size = 4;
   c.diffusion.prefix_prob = 0.3;  // the kept prefixes are drawn per example too
   const auto tok = dlm::CharTokenizer::build(dlm::vocabulary_texts(dlm::read_examples(c.data)));
@@ -243,6 +255,10 @@ TEST(TrainingBatches, RanksSplitEachGlobalBatchAndMaskAsOneProcess) {
     EXPECT_TRUE(torch::equal(torch::cat({left.loss_weight, right.loss_weight}), whole.loss_weight));
     EXPECT_TRUE(torch::equal(torch::cat({left.t, right.t}), whole.t));
     EXPECT_DOUBLE_EQ(left.norm_count + right.norm_count, whole.norm_count);
+    EXPECT_EQ(whole.noise.defined(), process == "simplex");
+    if (whole.noise.defined()) EXPECT_TRUE(torch::equal(torch::cat({left.noise, right.noise}), whole.noise));
+    if (whole.visible.defined()) EXPECT_TRUE(torch::equal(torch::cat({left.visible, right.visible}), whole.visible));
+  }
   }
 }
 

@@ -117,25 +117,14 @@ std::vector<LevelMetrics> AbsorbingProcess::by_level(DenoiserImpl& model, const 
   // Each level measures exactly that share masked: no random visible prefixes here.
   DiffusionConfig at_level = c_;
   at_level.prefix_prob = 0.0;
-  std::vector<LevelMetrics> out;
-  for (double rate : levels) {
-    torch::Generator gen = cpu_generator(seed);  // same masks at every evaluation
-    double loss_sum = 0.0, correct = 0.0, count = 0.0;
-    for_each_batch(static_cast<int64_t>(examples.size()), batch_size, [&](int64_t begin, int64_t end) {
-      const std::vector<const Example*> group = example_group(examples, begin, end);
-      // cpu: the collator builds batches on the CPU; they move to the device below
-      const torch::Tensor rates = torch::full({static_cast<int64_t>(group.size())}, rate, torch::kFloat64);
-      const Batch batch = collate_at_rates(group, rates, at_level, ids_.mask, gen);
-      const torch::Tensor logits = model.forward(batch.input.to(device), batch.t.to(device));
-      const torch::Tensor masked = batch.masked.to(device);
-      const torch::Tensor target = batch.target.to(device);
-      loss_sum += (token_ce(logits, target) * masked.to(torch::kFloat32)).sum().item<double>();
-      correct += logits.argmax(-1).eq(target).logical_and(masked).sum().item<double>();
-      count += masked.sum().item<double>();
-    });
-    out.push_back({rate, count > 0 ? loss_sum / count : 0.0, count > 0 ? correct / count : 0.0});
-  }
-  return out;
+  return per_level(examples, levels, batch_size, seed, [&](const std::vector<const Example*>& group, const torch::Tensor& rates,
+                                                          torch::Generator& gen) {
+    const Batch batch = collate_at_rates(group, rates, at_level, ids_.mask, gen);
+    const torch::Tensor logits = model.forward(batch.input.to(device), batch.t.to(device));
+    const torch::Tensor masked = batch.masked.to(device), target = batch.target.to(device);
+    return LevelSums{(token_ce(logits, target) * masked.to(torch::kFloat32)).sum().item<double>(),
+                     logits.argmax(-1).eq(target).logical_and(masked).sum().item<double>(), masked.sum().item<double>()};
+  });
 }
 
 }  // namespace

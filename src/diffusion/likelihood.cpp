@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "dlm/error.h"
+#include "dlm/random.h"
 
 namespace dlm {
 
@@ -30,6 +31,25 @@ std::vector<const Example*> example_group(const std::vector<Example>& examples, 
   std::vector<const Example*> group;
   for (int64_t i = begin; i < end; ++i) group.push_back(&examples[static_cast<size_t>(i)]);
   return group;
+}
+
+std::vector<LevelMetrics> per_level(const std::vector<Example>& examples, const std::vector<double>& levels,
+                                    int64_t batch_size, uint64_t seed, const LevelScorer& score) {
+  std::vector<LevelMetrics> out;
+  for (double level : levels) {
+    torch::Generator gen = cpu_generator(seed);
+    LevelSums sums;
+    for_each_batch(static_cast<int64_t>(examples.size()), batch_size, [&](int64_t begin, int64_t end) {
+      const std::vector<const Example*> group = example_group(examples, begin, end);
+      // cpu: the collators build batches on the CPU
+      const LevelSums s = score(group, torch::full({end - begin}, level, torch::kFloat64), gen);
+      sums.loss += s.loss;
+      sums.correct += s.correct;
+      sums.count += s.count;
+    });
+    out.push_back({level, sums.count > 0 ? sums.loss / sums.count : 0.0, sums.count > 0 ? sums.correct / sums.count : 0.0});
+  }
+  return out;
 }
 
 int64_t scored_count(const Example& e, int64_t first_scored) {

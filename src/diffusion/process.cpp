@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "dlm/error.h"
+#include "dlm/random.h"
 #include "dlm/sample_options.h"
 #include "processes.h"
 
@@ -19,6 +20,12 @@ void Process::check_sample(const SampleConfig& options) const {
     throw Error(flag_name(o) + " (sample." + o.key + " = " + dump_json(o.write(options)) + ") does not apply to " + name() +
                 "; leave it at " + dump_json(o.write(defaults)));
   }
+}
+
+std::vector<torch::Generator> noise_streams(uint64_t seed, int64_t first, int64_t n) {
+  std::vector<torch::Generator> out;
+  for (int64_t i = 0; i < n; ++i) out.push_back(cpu_generator(derive_seed(seed, Stream::kNoise, static_cast<uint64_t>(first + i))));
+  return out;
 }
 
 SpecialIds special_ids(const Tokenizer& tok) {

@@ -65,10 +65,7 @@ class SimplexProcess : public Process {
   Batch noise(const std::vector<const Example*>& share, int64_t begin, int64_t global_size, uint64_t seed,
               int64_t micro) const override {
     Batch b = collate_share(share, begin, global_size, c_, ids_.mask, seed, micro);
-    std::vector<torch::Generator> gens;
-    for (size_t i = 0; i < share.size(); ++i) {
-      gens.push_back(cpu_generator(derive_seed(seed, Stream::kNoise, static_cast<uint64_t>(micro * global_size + begin) + i)));
-    }
+    std::vector<torch::Generator> gens = noise_streams(seed, micro * global_size + begin, static_cast<int64_t>(share.size()));
     lay_out(b, share, gens);
     return b;
   }
@@ -172,27 +169,17 @@ std::vector<LevelMetrics> SimplexProcess::by_level(DenoiserImpl& model, const st
   InferenceScope scope(model);
   DiffusionConfig at_level = c_;
   at_level.prefix_prob = 0.0;
-  std::vector<LevelMetrics> out;
-  for (double level : levels) {
-    torch::Generator gen = cpu_generator(seed);  // the same noise at every evaluation
-    double loss_sum = 0.0, correct = 0.0, count = 0.0;
-    for_each_batch(static_cast<int64_t>(examples.size()), batch_size, [&](int64_t begin, int64_t end) {
-      const std::vector<const Example*> group = example_group(examples, begin, end);
-      // cpu: the collator builds batches on the CPU; they move to the device below
-      const torch::Tensor rate = torch::full({static_cast<int64_t>(group.size())}, level, torch::kFloat64);
-      Batch batch = collate_at_rates(group, rate, at_level, ids_.mask, gen);
-      batch.rate = rate;
-      std::vector<torch::Generator> gens(group.size(), gen);
-      lay_out(batch, group, gens);
-      const torch::Tensor logits = predict(model, batch, device);
-      const torch::Tensor target = batch.target.to(device), scored = batch.maskable.to(device);
-      loss_sum += (token_ce(logits, target) * scored.to(torch::kFloat32)).sum().item<double>();
-      correct += logits.argmax(-1).eq(target).logical_and(scored).sum().item<double>();
-      count += scored.sum().item<double>();
-    });
-    out.push_back({level, count > 0 ? loss_sum / count : 0.0, count > 0 ? correct / count : 0.0});
-  }
-  return out;
+  return per_level(examples, levels, batch_size, seed, [&](const std::vector<const Example*>& group, const torch::Tensor& rates,
+                                                          torch::Generator& gen) {
+    Batch batch = collate_at_rates(group, rates, at_level, ids_.mask, gen);
+    batch.rate = rates;
+    std::vector<torch::Generator> gens(group.size(), gen);
+    lay_out(batch, group, gens);
+    const torch::Tensor logits = predict(model, batch, device);
+    const torch::Tensor target = batch.target.to(device), scored = batch.maskable.to(device);
+    return LevelSums{(token_ce(logits, target) * scored.to(torch::kFloat32)).sum().item<double>(),
+                     logits.argmax(-1).eq(target).logical_and(scored).sum().item<double>(), scored.sum().item<double>()};
+  });
 }
 
 }  // namespace

@@ -5,7 +5,10 @@
 // x_s ~ q(x_s | x_t, x0 = the model's prediction), which may change any generated position.
 #include "dlm/diffusion/uniform.h"
 
+#include <algorithm>
 #include <cmath>
+#include <utility>
+#include <vector>
 
 #include <ATen/CPUGeneratorImpl.h>
 
@@ -92,6 +95,7 @@ struct Support {
 };
 
 Support make_support(const SpecialIds& ids, int64_t vocab) {
+  vocab = std::max<int64_t>(vocab, 0);  // none known yet: an empty support, enough to check settings
   std::vector<int64_t> in;
   std::vector<int64_t> index(static_cast<size_t>(vocab), -1);
   for (int64_t id = 0; id < vocab; ++id) {
@@ -105,19 +109,14 @@ Support make_support(const SpecialIds& ids, int64_t vocab) {
 
 class UniformProcess : public Process {
  public:
-  UniformProcess(const DiffusionConfig& c, const SpecialIds& ids) : c_(c), ids_(ids), support_(make_support(ids, ids.vocab)) {
-    if (support_.size() < 2) throw Error("uniform noise needs at least two tokens in its support");
-  }
+  UniformProcess(const DiffusionConfig& c, const SpecialIds& ids) : c_(c), ids_(ids), support_(make_support(ids, ids.vocab)) {}
   std::string name() const override { return "uniform noise"; }
 
   Batch noise(const std::vector<const Example*>& share, int64_t begin, int64_t global_size, uint64_t seed,
               int64_t micro) const override {
     // The maskable positions and the levels are the masking collator's; the replacements are drawn here.
     Batch b = collate_share(share, begin, global_size, c_, ids_.mask, seed, micro);
-    std::vector<torch::Generator> gens;
-    for (size_t i = 0; i < share.size(); ++i) {
-      gens.push_back(cpu_generator(derive_seed(seed, Stream::kNoise, static_cast<uint64_t>(micro * global_size + begin) + i)));
-    }
+    std::vector<torch::Generator> gens = noise_streams(seed, micro * global_size + begin, static_cast<int64_t>(share.size()));
     apply_noise(b, gens);
     return b;
   }
@@ -149,6 +148,7 @@ class UniformProcess : public Process {
   // (row i draws from gens[i]); every maskable position is scored, with equal weight.
   void apply_noise(Batch& b, std::vector<torch::Generator>& gens) const {
     const int64_t B = b.target.size(0), L = b.target.size(1), N = support_.size();
+    if (N < 2) throw Error("uniform noise needs at least two tokens besides [MASK], BOS and SEP");
     const torch::Tensor k = support_.index.index_select(0, b.target.reshape({-1})).view({B, L});
     if (k.lt(0).logical_and(b.maskable).any().item<bool>()) {
       throw Error("uniform noise: a noised position holds [MASK], BOS or SEP, which are outside its support");
@@ -199,9 +199,41 @@ class UniformProcess : public Process {
   }
 };
 
-// Rows: one per (block, draw of t), t stratified per block (t = eps + (1 - eps) frac(u + s / S), or
-// i / T in discrete time), every scored position replaced with probability t; each row's summed
-// terms weigh (1 - eps) / S (the integral over [eps, 1]) or T / S.
+// The levels of a block's draws and each one's weight in the bound, from one uniform u per block.
+// Continuous time: half the draws stratified uniformly on [eps, 1), half log-uniformly (t = eps^(1-f)),
+// with eps = 1e-6, weighted by the balance heuristic 1 / (n_u g_u(t) + n_l g_l(t)). The integrand
+// grows like log(1/t) near 0, and a state changed at small t (probability ~t) weighs ~1/t: uniform
+// draws alone leave that tail to rare, heavy rows, and a larger eps cuts it off. Discrete time: i / T
+// stratified over the steps, weight 1 / S (terms() already counts T times the step's KL).
+std::vector<std::pair<double, double>> bound_levels(double u, int64_t draws, int64_t time_steps) {
+  std::vector<std::pair<double, double>> out;
+  const auto frac = [&](int64_t j, int64_t n) { return std::fmod(u + static_cast<double>(j) / static_cast<double>(n), 1.0); };
+  if (time_steps > 0) {
+    const double T = static_cast<double>(time_steps);
+    for (int64_t j = 0; j < draws; ++j) {
+      out.emplace_back(std::min(T, 1.0 + std::floor(frac(j, draws) * T)) / T, 1.0 / static_cast<double>(draws));
+    }
+    return out;
+  }
+  constexpr double eps = 1e-6;
+  const double log_span = -std::log(eps);
+  const int64_t n_uniform = (draws + 1) / 2, n_log = draws - n_uniform;
+  const auto weight = [&](double t) {
+    return 1.0 / (static_cast<double>(n_uniform) / (1.0 - eps) + static_cast<double>(n_log) / (t * log_span));
+  };
+  for (int64_t j = 0; j < n_uniform; ++j) {
+    const double t = eps + (1.0 - eps) * frac(j, n_uniform);
+    out.emplace_back(t, weight(t));
+  }
+  for (int64_t j = 0; j < n_log; ++j) {
+    const double t = std::pow(eps, 1.0 - frac(j, n_log));
+    out.emplace_back(t, weight(t));
+  }
+  return out;
+}
+
+// Rows: one per (block, draw of t) (bound_levels), every scored position replaced with probability t;
+// each row's summed terms count with its draw's weight.
 Likelihood UniformProcess::bound(DenoiserImpl& model, const std::vector<Example>& blocks, int64_t first_scored,
                                  int64_t t_samples, uint64_t seed, int64_t batch_size, const torch::Device& device) const {
   if (t_samples < 1) throw Error("eval.t_samples must be >= 1, got " + std::to_string(t_samples));
@@ -212,32 +244,30 @@ Likelihood UniformProcess::bound(DenoiserImpl& model, const std::vector<Example>
   dc.prefix_prob = 0.0;
   at::Generator gen = at::detail::createCPUGenerator(seed);
   std::vector<const Example*> rows;
-  std::vector<double> rates;
+  std::vector<double> rates, weights;
   Likelihood out;
   const torch::Tensor u = torch::rand({static_cast<int64_t>(blocks.size())}, gen, torch::kFloat64);
-  const int64_t T = c_.time_steps;
   for (size_t b = 0; b < blocks.size(); ++b) {
     const int64_t n = scored_count(blocks[b], first_scored);
     if (n == 0) continue;
     out.tokens += n;
-    for (int64_t s = 0; s < t_samples; ++s) {
-      const double f = std::fmod(u[static_cast<int64_t>(b)].item<double>() + static_cast<double>(s) / static_cast<double>(t_samples), 1.0);
+    for (const auto& [t, w] : bound_levels(u[static_cast<int64_t>(b)].item<double>(), t_samples, c_.time_steps)) {
       rows.push_back(&blocks[b]);
-      rates.push_back(T == 0 ? c_.eps + (1.0 - c_.eps) * f
-                             : static_cast<double>(std::min<int64_t>(T, 1 + static_cast<int64_t>(f * static_cast<double>(T)))) /
-                                   static_cast<double>(T));
+      rates.push_back(t);
+      weights.push_back(w);
     }
   }
-  const double weight = (T == 0 ? 1.0 - c_.eps : 1.0) / static_cast<double>(t_samples);
   for_each_batch(static_cast<int64_t>(rows.size()), batch_size, [&](int64_t begin, int64_t end) {
+    const auto slice = [&](const std::vector<double>& v) {
+      // cpu: built here; the weights move to the device below
+      return torch::tensor(std::vector<double>(v.begin() + begin, v.begin() + end), torch::kFloat64);
+    };
     const std::vector<const Example*> group(rows.begin() + begin, rows.begin() + end);
-    // cpu: the collator builds batches on the CPU; they move to the device in terms()
-    const torch::Tensor rate = torch::tensor(std::vector<double>(rates.begin() + begin, rates.begin() + end), torch::kFloat64);
-    Batch batch = collate_at_rates(group, rate, dc, ids_.mask, gen);
-    batch.rate = rate;
+    Batch batch = collate_at_rates(group, slice(rates), dc, ids_.mask, gen);
+    batch.rate = slice(rates);
     std::vector<torch::Generator> gens(group.size(), gen);
     apply_noise(batch, gens);
-    out.nats += weight * terms(model, batch, device).sum().item<double>();
+    out.nats += (terms(model, batch, device).sum(1) * slice(weights).to(device)).sum().item<double>();
   });
   return out;
 }
@@ -248,29 +278,19 @@ std::vector<LevelMetrics> UniformProcess::by_level(DenoiserImpl& model, const st
   InferenceScope scope(model);
   DiffusionConfig at_level = c_;
   at_level.prefix_prob = 0.0;
-  std::vector<LevelMetrics> out;
-  for (double level : levels) {
-    torch::Generator gen = cpu_generator(seed);  // the same noise at every evaluation
-    double loss_sum = 0.0, correct = 0.0, count = 0.0;
-    for_each_batch(static_cast<int64_t>(examples.size()), batch_size, [&](int64_t begin, int64_t end) {
-      const std::vector<const Example*> group = example_group(examples, begin, end);
-      // cpu: the collator builds batches on the CPU; they move to the device below
-      const torch::Tensor rate = torch::full({static_cast<int64_t>(group.size())}, level, torch::kFloat64);
-      Batch batch = collate_at_rates(group, rate, at_level, ids_.mask, gen);
-      batch.rate = rate;
-      std::vector<torch::Generator> gens(group.size(), gen);
-      apply_noise(batch, gens);
-      const torch::Tensor p = predict(model, batch.input, batch.t, {}, device);
-      const torch::Tensor k = support_.index.to(device).index_select(0, batch.target.to(device).reshape({-1})).view(batch.target.sizes());
-      const torch::Tensor scored = batch.maskable.to(device);
-      const torch::Tensor nll = -torch::log(at_state(p, k.clamp_min(0)).clamp_min(1e-30));
-      loss_sum += torch::where(scored, nll, torch::zeros_like(nll)).sum().item<double>();
-      correct += p.argmax(-1).eq(k).logical_and(scored).sum().item<double>();
-      count += scored.sum().item<double>();
-    });
-    out.push_back({level, count > 0 ? loss_sum / count : 0.0, count > 0 ? correct / count : 0.0});
-  }
-  return out;
+  return per_level(examples, levels, batch_size, seed, [&](const std::vector<const Example*>& group, const torch::Tensor& rates,
+                                                          torch::Generator& gen) {
+    Batch batch = collate_at_rates(group, rates, at_level, ids_.mask, gen);
+    batch.rate = rates;
+    std::vector<torch::Generator> gens(group.size(), gen);
+    apply_noise(batch, gens);
+    const torch::Tensor p = predict(model, batch.input, batch.t, {}, device);
+    const torch::Tensor k = support_.index.to(device).index_select(0, batch.target.to(device).reshape({-1})).view(batch.target.sizes());
+    const torch::Tensor scored = batch.maskable.to(device);
+    const torch::Tensor nll = -torch::log(at_state(p, k.clamp_min(0)).clamp_min(1e-30));
+    return LevelSums{torch::where(scored, nll, torch::zeros_like(nll)).sum().item<double>(),
+                     p.argmax(-1).eq(k).logical_and(scored).sum().item<double>(), scored.sum().item<double>()};
+  });
 }
 
 }  // namespace
@@ -289,6 +309,7 @@ DenoiseResult UniformProcess::sample(DenoiserImpl& model, const DenoiseRows& row
   // cpu: the canvases and every draw stay on the CPU; the model's passes run on its device
   torch::Tensor x = rows.tokens.to(torch::kCPU, torch::kInt64).clone();
   const int64_t B = x.size(0), W = x.size(1), N = support_.size();
+  if (N < 2) throw Error("uniform noise needs at least two tokens besides [MASK], BOS and SEP");
   const torch::Tensor valid = rows.valid.to(device, torch::kBool);
   std::vector<torch::Generator> rng;
   std::vector<torch::Tensor> where, banned;  // per row: generated positions; their banned states (spans)

@@ -1,4 +1,4 @@
-// Evaluation: the loss per masking level, the diffusion bound, autoregressive perplexity, and the
+// Evaluation: the loss per noise level and the bound of a process, autoregressive perplexity, and the
 // report of a checkpoint.
 #include "dlm/train/evaluate.h"
 

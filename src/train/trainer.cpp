@@ -177,6 +177,8 @@ void build_model(Session& s, CheckpointReader* reader) {
 Session open_session(const Config& config, const TrainOptions& options) {
   Session s(config, options.run_dir.empty() ? default_run_dir(config.name) : options.run_dir);
   validate(s.config);
+  // A process's sampling settings need no tokenizer: refused before anything is written.
+  if (s.config.objective != Objective::kAr) make_process(s.config, SpecialIds{})->check_sample(s.config.sample);
   s.device = resolve_device(s.config.train.device);
   const int64_t threads = join_world(s, options.dist);
   if (s.is_main()) s.run.check_writable();
@@ -366,7 +368,6 @@ TrainSummary train(const Config& config, const TrainOptions& options) {
   const TrainConfig& tc = s.config.train;
   TrainingLog log(s.run.file("metrics.jsonl"), s.config, options.progress, s.state.step, s.resumed, s.is_main());
   TrainingBatches batches(s.data, s.config, *s.tokenizer, s.world ? s.world->rank() : 0, s.world ? s.world->size() : 1);
-  if (batches.process()) batches.process()->check_sample(s.config.sample);
   TrainSummary summary;
   summary.run_dir = s.run.path();
   s.model->train();

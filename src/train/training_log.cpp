@@ -113,7 +113,7 @@ double TrainingLog::validated(int64_t step, const std::vector<LevelMetrics>& val
   const double train_loss = loss_sum_ / static_cast<double>(std::max<int64_t>(1, loss_steps_));
   break_line();
   log::info("step {} train {:.4f} val {:.4f} acc {:.3f}{}{}", step, train_loss, val_loss, val_acc,
-            ar_ ? "" : " | by masking level ", ar_ ? "" : levels_summary(val));
+            ar_ ? "" : " | by noise level ", ar_ ? "" : levels_summary(val));
   nlohmann::json by_level = nlohmann::json::array();
   if (!ar_) {
     for (const auto& l : val) by_level.push_back({{"rate", l.rate}, {"loss", l.loss}, {"accuracy", l.accuracy}});

@@ -127,6 +127,15 @@ expect_fail "eval.t_samples' = 0: must be >= 1" "$DTRAIN" --eval runs/tiny --set
 expect_fail "--dump-logits and --dump-hidden run the model over --prefix TEXT" "$DGEN" --checkpoint runs/tiny --dump-logits l.npy
 expect_fail "--export-hf takes two paths" "$DTRAIN" --export-hf runs/tiny
 expect_fail "no Hugging Face family fits this model \(bert: model.norm_order is not post; roberta: " "$DTRAIN" --export-hf runs/tiny hf_out
+# The processes: settings one does not take, in one line naming the process.
+expect_fail "diffusion.loss_on.*applies to absorbing noise only" "$DTRAIN" --config "$SMOKE/tiny.json" --set diffusion.noise=uniform --set diffusion.loss_on=all
+expect_fail "objective' = \"simplex\": needs model.type transformer" "$DTRAIN" --config "$SMOKE/tiny.json" --set objective=simplex --set model.type=mlp
+expect_fail "diffusion.block_length' = 4: applies to objective simplex" "$DTRAIN" --config "$SMOKE/tiny.json" --set diffusion.block_length=4
+"$DTRAIN" --config "$SMOKE/tiny.json" --set objective=simplex --set train.steps=2 --set train.eval_every=2 --run-dir runs/simplex --progress plain 2>/dev/null || fail "tiny simplex train"
+expect_fail "--kv-cache \(sample.kv_cache = true\) does not apply to the simplex process" "$DGEN" --checkpoint runs/simplex --kv-cache
+expect_fail "infilling does not apply to the simplex process" "$DGEN" --checkpoint runs/simplex --infill "a<mask:2>"
+expect_fail "--threshold \(sample.threshold = 0.5\) does not apply to uniform noise" "$DTRAIN" --config "$SMOKE/tiny.json" --set diffusion.noise=uniform --set sample.threshold=0.5 --run-dir runs/refused
+[ ! -e runs/refused ] || fail "a refused config left runs/refused behind"
 cfg nofolder.json '{"data": {"path": "tiny.txt"}, "model": {"init_from": "nofolder"}}'
 expect_fail "nofolder is not a Hugging Face model folder" "$DTRAIN" --config nofolder.json
 cfg notfolder.json '{"data": {"path": "tiny.txt"}, "model": {"init_from": "adir"}}'

@@ -24,7 +24,7 @@ if [ "$KIND" = sentencepiece ]; then grep -q "tokenizer: reusing" ar.log || fail
 grep -q "causal transformer" ar.log || fail "the ar run is not causal"
 
 out=$("$DTRAIN" --eval runs/diffusion --eval-json diffusion_eval.json) || fail "eval diffusion"
-for want in "nats/token (bound)" "bits/byte (bound)" "perplexity (bound)" "masking level" "100%"; do
+for want in "nats/token (bound)" "bits/byte (bound)" "perplexity (bound)" "noise level" "100%"; do
   echo "$out" | grep -qF "$want" || fail "diffusion eval lacks '$want': $out"
 done
 grep -q '"nats_per_token"' diffusion_eval.json || fail "no eval json"

@@ -34,6 +34,18 @@ struct LevelMetrics {
   double accuracy = 0.0;  ///< share of scored positions predicted exactly (argmax)
 };
 
+// What one batch adds to a level's figures.
+struct LevelSums {
+  double loss = 0.0, correct = 0.0, count = 0.0;
+};
+// The per-level table: for each level, the examples in batches of `batch_size`, each scored by
+// `score(group, rates, gen)` at that level (rates: (B) float64), with `gen` seeded by `seed` afresh
+// at every level so that figures repeat across evaluations.
+using LevelScorer = std::function<LevelSums(const std::vector<const Example*>& group, const torch::Tensor& rates,
+                                            torch::Generator& gen)>;
+std::vector<LevelMetrics> per_level(const std::vector<Example>& examples, const std::vector<double>& levels,
+                                    int64_t batch_size, uint64_t seed, const LevelScorer& score);
+
 struct Likelihood {
   double nats = 0.0;   ///< total negative log-likelihood, or its upper bound, in nats
   int64_t tokens = 0;  ///< scored tokens

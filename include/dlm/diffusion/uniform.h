@@ -21,8 +21,9 @@ torch::Tensor uniform_posterior(const torch::Tensor& x0, const torch::Tensor& z,
                                 const torch::Tensor& alpha_t);
 
 // The continuous-time bound's integrand at level t (alpha = 1 - t) for clean states k, noisy states z
-// and predictions p (..., N): the limit of N * dt * KL(q(x_s | z, k) || p_theta(x_s | z)) / dt, so
-// that the bound is the integral of its sum over positions from t = 0 to 1 (the prior term is 0).
+// and predictions p (..., N): the limit of KL(q(x_s | z, k) || p_theta(x_s | z)) / (t - s) as s -> t,
+// so that the bound is the integral over t in (0, 1] of its expectation, summed over positions (the
+// prior term is 0: at t = 1 every state is uniform).
 // In closed form, with xbar = N alpha x0 + 1 - alpha (the same with p for xbar_theta) and i = z:
 //   1/(N alpha) * sum_{j != i} [ (xbar_j / xbar_i) log((xbar_j xbar_theta_i) / (xbar_i xbar_theta_j))
 //                                - xbar_j / xbar_i + xbar_theta_j / xbar_theta_i ],

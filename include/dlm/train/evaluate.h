@@ -42,7 +42,7 @@ struct EvalReport {
   double bytes_per_token = 0.0;   ///< UTF-8 bytes of validation text per token (0: unknown)
   int64_t t_samples = 0;          ///< diffusion: draws of k per block
   uint64_t seed = 0;
-  std::vector<LevelMetrics> levels;  ///< diffusion: loss and accuracy per masking level
+  std::vector<LevelMetrics> levels;  ///< diffusion: loss and accuracy per noise level
   double seconds = 0.0;
   double bits_per_byte() const;
   double perplexity() const;

@@ -1,22 +1,23 @@
 #!/usr/bin/env bash
 # Measures docs/results.md's comparison of seed 004's three processes on KJV: masking (absorbing
 # noise), uniform noise and the simplex, each trained alone for the same wall time (configs/kjv_absorbing,
-# kjv_uniform, kjv_simplex: train.time_limit 900 s), against the autoregressive twin (configs/kjv_ar).
+# kjv_uniform, kjv_simplex: train.time_limit 900 s), against the autoregressive twin trained the same
+# way (configs/kjv_ar15). The scorer is the longer-trained twin (configs/kjv_ar, 700 steps).
 # For each: `dtrain --eval` (the bound where the process has one, the loss per noise level), then the
 # first 16 tokens of each of the 9 validation books continued by 240 tokens with the run's own sample
 # settings, one sample at a time, scored by the AR twin (perplexity, unigram entropy; dgen --score-with),
 # and the seconds per sample.
-# Usage: scripts/process_results.sh [output folder]   (runs: runs/kjv_absorbing, kjv_uniform, kjv_simplex, kjv_ar)
-# Train first, each alone:
+# Usage: scripts/process_results.sh [output folder]   (runs: runs/kjv_absorbing, kjv_uniform, kjv_simplex,
+# kjv_ar15, and the scorer runs/kjv_ar). Train first, each alone:
 #   scripts/fetch_kjv.sh
-#   for c in kjv_absorbing kjv_uniform kjv_simplex kjv_ar; do build/dtrain --config configs/$c.json; done
+#   for c in kjv_absorbing kjv_uniform kjv_simplex kjv_ar15 kjv_ar; do build/dtrain --config configs/$c.json; done
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-runs/process_results} AR=runs/kjv_ar
-RUNS=(runs/kjv_absorbing runs/kjv_uniform runs/kjv_simplex)
+RUNS=(runs/kjv_absorbing runs/kjv_uniform runs/kjv_simplex runs/kjv_ar15)
 mkdir -p "$OUT"
 
-for run in "${RUNS[@]}" "$AR"; do
+for run in "${RUNS[@]}"; do
   name=$(basename "$run")
   echo "== likelihood of $name on the validation books"
   build/dtrain --eval "$run" --eval-json "$OUT/${name}_eval.json" | tee "$OUT/${name}_eval.txt"
@@ -29,7 +30,7 @@ for book in $(ls data/kjv/val_text/*.txt | LC_ALL=C sort); do
   echo "[$ids]" | build/dgen --detokenize --format jsonl --tokenizer "${RUNS[0]}" | sed 's/^{"text":/{"prefix":/' >> "$OUT/prompts.jsonl"
 done
 
-for run in "${RUNS[@]}" "$AR"; do
+for run in "${RUNS[@]}"; do
   name=$(basename "$run")
   echo "== $name: 9 continuations of 240 tokens, its own sample settings, one at a time"
   build/dgen --checkpoint "$run" --prompts "$OUT/prompts.jsonl" --length 240 --seed 7 --batch-size 1 \

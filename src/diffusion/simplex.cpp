@@ -47,6 +47,7 @@ struct SimplexRow {
   bool done = false;
   RowStats stats;
 };
+struct SimplexBlock;  // one block of the rows being decoded (below)
 
 torch::Tensor alpha_bars(const torch::Tensor& t) {
   std::vector<double> out;
@@ -94,6 +95,10 @@ class SimplexProcess : public Process {
  private:
   DiffusionConfig c_;
   SpecialIds ids_;
+
+  void denoise_block(DenoiserImpl& model, torch::Tensor& x, std::vector<SimplexRow>& state, const SimplexBlock& blk,
+                     const std::vector<double>& levels, const SampleConfig& o, const SampleCallback& on_step, int64_t& shown,
+                     DenoiseResult& result) const;
 
   // After row i's block ending at position `last`: an EOS in it, or a stop string in the text so
   // far, ends the row, and its later generated positions become padding.
@@ -201,19 +206,90 @@ torch::Tensor drawable(const torch::Tensor& logits, const SpecialIds& ids) {
 
 namespace {
 
+// The rows that have a block `blk` (of `block` generated positions; 0: all of them), the block's
+// positions in each, and what the model sees: everything but the generated positions after the block
+// (and a row's padding).
+struct SimplexBlock {
+  std::vector<int64_t> active;
+  std::vector<std::vector<int64_t>> at;
+  torch::Tensor visible;  ///< (A, W) bool
+};
+SimplexBlock next_block(const std::vector<SimplexRow>& state, const torch::Tensor& valid, int64_t block, int64_t blk) {
+  SimplexBlock out;
+  torch::Tensor visible = valid.clone();
+  for (size_t i = 0; i < state.size(); ++i) {
+    const SimplexRow& r = state[i];
+    const size_t n = r.gen.size(), lo = block > 0 ? static_cast<size_t>(blk * block) : 0;
+    if (r.done || lo >= n || (block == 0 && blk > 0)) continue;
+    const size_t hi = block > 0 ? std::min(n, lo + static_cast<size_t>(block)) : n;
+    out.active.push_back(static_cast<int64_t>(i));
+    out.at.emplace_back(r.gen.begin() + static_cast<std::ptrdiff_t>(lo), r.gen.begin() + static_cast<std::ptrdiff_t>(hi));
+    for (size_t g = hi; g < n; ++g) visible[static_cast<int64_t>(i)][r.gen[g]] = false;
+  }
+  // cpu: indexes the CPU canvases
+  if (!out.active.empty()) out.visible = visible.index_select(0, torch::tensor(out.active, torch::kInt64));
+  return out;
+}
+
+// One block of the active rows, from Gaussian logits through every level to tokens: each step shows
+// the model softmax of the block's noisy logits, draws its choice (top-p, SSD-LM's projection), and
+// noises that choice's +-K logits to the next level; the last step places the choice.
+void SimplexProcess::denoise_block(DenoiserImpl& model, torch::Tensor& x, std::vector<SimplexRow>& state,
+                                   const SimplexBlock& blk, const std::vector<double>& levels, const SampleConfig& o,
+                                   const SampleCallback& on_step, int64_t& shown, DenoiseResult& result) const {
+  const torch::Device device = module_device(model);
+  const double K = c_.simplex_scale;
+  const int64_t V = ids_.vocab;  // the model's rows (a simplex model's vocabulary is its tokenizer's)
+  const int64_t A = static_cast<int64_t>(blk.active.size()), B = x.size(0), W = x.size(1);
+  const torch::Tensor rows_at = torch::tensor(blk.active, torch::kInt64);  // cpu: indexes the canvases
+  const torch::Tensor seen = blk.visible.to(device);
+  std::vector<torch::Tensor> w, pos;  // per active row: its block's noisy logits (n, V) and positions
+  for (int64_t a = 0; a < A; ++a) {
+    pos.push_back(torch::tensor(blk.at[static_cast<size_t>(a)], torch::kInt64));  // cpu: an index
+    // cpu: drawn from the row's CPU stream, as every sampler draw
+    w.push_back(K * torch::randn({pos.back().size(0), V}, state[static_cast<size_t>(blk.active[static_cast<size_t>(a)])].rng));
+  }
+  for (size_t j = 0; j + 1 < levels.size(); ++j) {
+    const double t = levels[j], s = levels[j + 1];
+    torch::Tensor input = torch::zeros({A, W, V}, torch::kFloat32);  // cpu: built here, moved below
+    input.scatter_(-1, x.index_select(0, rows_at).clamp(0, V - 1).unsqueeze(-1), 1.0);
+    for (int64_t a = 0; a < A; ++a) input[a].index_put_({pos[static_cast<size_t>(a)]}, torch::softmax(w[static_cast<size_t>(a)], -1));
+    const torch::Tensor logits = model.forward_rows(input.to(device), torch::full({A}, t, torch::kFloat32).to(device), seen);
+    ++result.forward_calls;
+    torch::Tensor shown_x = x.clone(), confidence = torch::zeros({B, W}, torch::kFloat64);  // cpu: for the timeline
+    for (int64_t a = 0; a < A; ++a) {
+      const int64_t i = blk.active[static_cast<size_t>(a)];
+      SimplexRow& r = state[static_cast<size_t>(i)];
+      const torch::Tensor& p = pos[static_cast<size_t>(a)];
+      const torch::Tensor lg = drawable(logits[a].index_select(0, p.to(device)), ids_);
+      const torch::Tensor y = choose_tokens(lg, o, r.rng);
+      const auto best = torch::softmax(lg.to(torch::kFloat64), -1).max(-1);
+      shown_x[i].index_put_({p}, std::get<1>(best));
+      confidence[i].index_put_({p}, std::get<0>(best));
+      if (s > 0.0) {
+        const double ab = simplex_alpha_bar(s);
+        // cpu: drawn from the row's CPU stream
+        w[static_cast<size_t>(a)] = std::sqrt(ab) * simplex_logits(y, V, K) + std::sqrt(1.0 - ab) * K * torch::randn({p.size(0), V}, r.rng);
+      } else {
+        x[i].index_put_({p}, y);
+      }
+      ++r.stats.steps;
+      ++r.stats.passes;
+      r.stats.equivalents += 1.0;
+    }
+    if (on_step) on_step(shown++, s > 0.0 ? shown_x : x, confidence);
+  }
+}
+
 DenoiseResult SimplexProcess::sample(DenoiserImpl& model, const DenoiseRows& rows, const SampleConfig& o,
                                      const SampleCallback& on_step, const StopCheck& stop) const {
   const InferenceScope scope(model);
-  const torch::Device device = module_device(model);
   // cpu: the canvases and every draw stay on the CPU; the model's passes run on its device
   torch::Tensor x = rows.tokens.to(torch::kCPU, torch::kInt64).clone();
-  const int64_t B = x.size(0), W = x.size(1);
   const torch::Tensor valid = rows.valid.to(torch::kCPU, torch::kBool);
-  const double K = c_.simplex_scale;
-  const int64_t V = ids_.vocab;  // the model's rows (a simplex model's vocabulary is its tokenizer's)
   const int64_t block = o.block_length > 0 ? o.block_length : c_.block_length;
   std::vector<SimplexRow> state;
-  for (int64_t i = 0; i < B; ++i) {
+  for (int64_t i = 0; i < x.size(0); ++i) {
     SimplexRow r;
     const torch::Tensor g = rows.generate[i].to(torch::kCPU).nonzero().view({-1});
     r.gen.assign(g.data_ptr<int64_t>(), g.data_ptr<int64_t>() + g.size(0));
@@ -222,69 +298,15 @@ DenoiseResult SimplexProcess::sample(DenoiserImpl& model, const DenoiseRows& row
   }
   if (on_step) on_step(-1, x, {});
   const std::vector<double> levels = noise_levels(o.schedule, o.steps, c_.time_steps);
-  const int64_t steps = static_cast<int64_t>(levels.size()) - 1;
   DenoiseResult result;
   int64_t shown = 0;
-  for (int64_t blk = 0;; ++blk) {
-    // The rows with a block here, its positions, and what the model sees: everything but the
-    // generated positions after the block (and a row's padding).
-    std::vector<int64_t> active;
-    std::vector<std::vector<int64_t>> at;
-    torch::Tensor visible = valid.clone();
-    for (int64_t i = 0; i < B; ++i) {
-      SimplexRow& r = state[static_cast<size_t>(i)];
-      const size_t n = r.gen.size(), lo = block > 0 ? static_cast<size_t>(blk * block) : 0;
-      if (r.done || lo >= n || (block == 0 && blk > 0)) continue;
-      const size_t hi = block > 0 ? std::min(n, lo + static_cast<size_t>(block)) : n;
-      active.push_back(i);
-      at.emplace_back(r.gen.begin() + static_cast<std::ptrdiff_t>(lo), r.gen.begin() + static_cast<std::ptrdiff_t>(hi));
-      for (size_t g = hi; g < n; ++g) visible[i][r.gen[g]] = false;
+  for (int64_t b = 0;; ++b) {
+    const SimplexBlock blk = next_block(state, valid, block, b);
+    if (blk.active.empty()) break;
+    denoise_block(model, x, state, blk, levels, o, on_step, shown, result);
+    for (size_t a = 0; a < blk.active.size(); ++a) {
+      end_block(x, state[static_cast<size_t>(blk.active[a])], blk.active[a], blk.at[a].back(), stop);
     }
-    if (active.empty()) break;
-    const int64_t A = static_cast<int64_t>(active.size());
-    const torch::Tensor rows_at = torch::tensor(active, torch::kInt64);  // cpu: indexes the canvases
-    const torch::Tensor seen = visible.index_select(0, rows_at).to(device);
-    std::vector<torch::Tensor> w;  // per active row: its block's noisy logits (n, V)
-    for (int64_t a = 0; a < A; ++a) {
-      SimplexRow& r = state[static_cast<size_t>(active[static_cast<size_t>(a)])];
-      // cpu: drawn from the row's CPU stream, as every sampler draw
-      w.push_back(K * torch::randn({static_cast<int64_t>(at[static_cast<size_t>(a)].size()), V}, r.rng));
-    }
-    for (int64_t j = 0; j < steps; ++j) {
-      const double t = levels[static_cast<size_t>(j)], s = levels[static_cast<size_t>(j) + 1];
-      torch::Tensor input = torch::zeros({A, W, V}, torch::kFloat32);  // cpu: built here, moved below
-      input.scatter_(-1, x.index_select(0, rows_at).clamp(0, V - 1).unsqueeze(-1), 1.0);
-      for (int64_t a = 0; a < A; ++a) {
-        const torch::Tensor pos = torch::tensor(at[static_cast<size_t>(a)], torch::kInt64);  // cpu: an index
-        input[a].index_put_({pos}, torch::softmax(w[static_cast<size_t>(a)], -1));
-      }
-      const torch::Tensor logits = model.forward_rows(input.to(device), torch::full({A}, t, torch::kFloat32).to(device), seen);
-      ++result.forward_calls;
-      torch::Tensor shown_x = x.clone(), confidence = torch::zeros({B, W}, torch::kFloat64);  // cpu: for the timeline
-      for (int64_t a = 0; a < A; ++a) {
-        const int64_t i = active[static_cast<size_t>(a)];
-        SimplexRow& r = state[static_cast<size_t>(i)];
-        const torch::Tensor pos = torch::tensor(at[static_cast<size_t>(a)], torch::kInt64);  // cpu: an index
-        const torch::Tensor lg = drawable(logits[a].index_select(0, pos.to(device)), ids_);
-        const torch::Tensor y = choose_tokens(lg, o, r.rng);  // the projection: SSD-LM's top-p choice
-        const auto best = torch::softmax(lg.to(torch::kFloat64), -1).max(-1);
-        shown_x[i].index_put_({pos}, std::get<1>(best));
-        confidence[i].index_put_({pos}, std::get<0>(best));
-        if (s > 0.0) {
-          const double ab = simplex_alpha_bar(s);
-          // cpu: drawn from the row's CPU stream
-          w[static_cast<size_t>(a)] = std::sqrt(ab) * simplex_logits(y, V, K) + std::sqrt(1.0 - ab) * K * torch::randn({pos.size(0), V}, r.rng);
-        } else {
-          x[i].index_put_({pos}, y);
-        }
-        ++r.stats.steps;
-        ++r.stats.passes;
-        r.stats.equivalents += 1.0;
-      }
-      if (on_step) on_step(shown++, s > 0.0 ? shown_x : x, confidence);
-    }
-    for (int64_t a = 0; a < A; ++a) end_block(x, state[static_cast<size_t>(active[static_cast<size_t>(a)])], active[static_cast<size_t>(a)],
-                                              at[static_cast<size_t>(a)].back(), stop);
   }
   result.tokens = x;
   for (const auto& r : state) result.rows.push_back(r.stats);

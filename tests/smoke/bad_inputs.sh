@@ -132,7 +132,7 @@ expect_fail "diffusion.loss_on.*applies to absorbing noise only" "$DTRAIN" --con
 expect_fail "objective' = \"simplex\": needs model.type transformer" "$DTRAIN" --config "$SMOKE/tiny.json" --set objective=simplex --set model.type=mlp
 expect_fail "diffusion.block_length' = 4: applies to objective simplex" "$DTRAIN" --config "$SMOKE/tiny.json" --set diffusion.block_length=4
 "$DTRAIN" --config "$SMOKE/tiny.json" --set objective=simplex --set train.steps=2 --set train.eval_every=2 --run-dir runs/simplex --progress plain 2>/dev/null || fail "tiny simplex train"
-expect_fail "--kv-cache \(sample.kv_cache = true\) does not apply to the simplex process" "$DGEN" --checkpoint runs/simplex --kv-cache
+expect_fail "--kv-cache \(sample.kv_cache = true\) does not apply to the simplex process" "$DGEN" --checkpoint runs/simplex --kv-cache --block-length 4
 expect_fail "infilling does not apply to the simplex process" "$DGEN" --checkpoint runs/simplex --infill "a<mask:2>"
 expect_fail "--threshold \(sample.threshold = 0.5\) does not apply to uniform noise" "$DTRAIN" --config "$SMOKE/tiny.json" --set diffusion.noise=uniform --set sample.threshold=0.5 --run-dir runs/refused
 [ ! -e runs/refused ] || fail "a refused config left runs/refused behind"

@@ -114,16 +114,11 @@ std::vector<LevelMetrics> AbsorbingProcess::by_level(DenoiserImpl& model, const 
                                                      const std::vector<double>& levels, int64_t batch_size,
                                                      const torch::Device& device, uint64_t seed) const {
   InferenceScope scope(model);
-  // Each level measures exactly that share masked: no random visible prefixes here.
-  DiffusionConfig at_level = c_;
-  at_level.prefix_prob = 0.0;
-  return per_level(examples, levels, batch_size, seed, [&](const std::vector<const Example*>& group, const torch::Tensor& rates,
-                                                          torch::Generator& gen) {
-    const Batch batch = collate_at_rates(group, rates, at_level, ids_.mask, gen);
+  return per_level(examples, levels, batch_size, seed, c_, ids_.mask, [&](Batch& batch, const std::vector<const Example*>&,
+                                                                          torch::Generator&) {
     const torch::Tensor logits = model.forward(batch.input.to(device), batch.t.to(device));
-    const torch::Tensor masked = batch.masked.to(device), target = batch.target.to(device);
-    return LevelSums{(token_ce(logits, target) * masked.to(torch::kFloat32)).sum().item<double>(),
-                     logits.argmax(-1).eq(target).logical_and(masked).sum().item<double>(), masked.sum().item<double>()};
+    const torch::Tensor target = batch.target.to(device);
+    return level_sums(token_ce(logits, target), logits.argmax(-1), target, batch.masked.to(device));
   });
 }
 

@@ -33,8 +33,18 @@ std::vector<const Example*> example_group(const std::vector<Example>& examples, 
   return group;
 }
 
+LevelSums level_sums(const torch::Tensor& loss, const torch::Tensor& predicted, const torch::Tensor& target,
+                     const torch::Tensor& scored) {
+  return LevelSums{torch::where(scored, loss, torch::zeros_like(loss)).sum().item<double>(),
+                   predicted.eq(target).logical_and(scored).sum().item<double>(), scored.sum().item<double>()};
+}
+
 std::vector<LevelMetrics> per_level(const std::vector<Example>& examples, const std::vector<double>& levels,
-                                    int64_t batch_size, uint64_t seed, const LevelScorer& score) {
+                                    int64_t batch_size, uint64_t seed, const DiffusionConfig& config, int64_t mask_id,
+                                    const LevelScorer& score) {
+  // Each level measures exactly that share noised: no random visible prefixes here.
+  DiffusionConfig at_level = config;
+  at_level.prefix_prob = 0.0;
   std::vector<LevelMetrics> out;
   for (double level : levels) {
     torch::Generator gen = cpu_generator(seed);
@@ -42,7 +52,10 @@ std::vector<LevelMetrics> per_level(const std::vector<Example>& examples, const 
     for_each_batch(static_cast<int64_t>(examples.size()), batch_size, [&](int64_t begin, int64_t end) {
       const std::vector<const Example*> group = example_group(examples, begin, end);
       // cpu: the collators build batches on the CPU
-      const LevelSums s = score(group, torch::full({end - begin}, level, torch::kFloat64), gen);
+      const torch::Tensor rates = torch::full({end - begin}, level, torch::kFloat64);
+      Batch batch = collate_at_rates(group, rates, at_level, mask_id, gen);
+      batch.rate = rates;
+      const LevelSums s = score(batch, group, gen);
       sums.loss += s.loss;
       sums.correct += s.correct;
       sums.count += s.count;

@@ -172,18 +172,13 @@ std::vector<LevelMetrics> SimplexProcess::by_level(DenoiserImpl& model, const st
                                                    const std::vector<double>& levels, int64_t batch_size,
                                                    const torch::Device& device, uint64_t seed) const {
   InferenceScope scope(model);
-  DiffusionConfig at_level = c_;
-  at_level.prefix_prob = 0.0;
-  return per_level(examples, levels, batch_size, seed, [&](const std::vector<const Example*>& group, const torch::Tensor& rates,
-                                                          torch::Generator& gen) {
-    Batch batch = collate_at_rates(group, rates, at_level, ids_.mask, gen);
-    batch.rate = rates;
+  return per_level(examples, levels, batch_size, seed, c_, ids_.mask, [&](Batch& batch, const std::vector<const Example*>& group,
+                                                                          torch::Generator& gen) {
     std::vector<torch::Generator> gens(group.size(), gen);
     lay_out(batch, group, gens);
     const torch::Tensor logits = predict(model, batch, device);
-    const torch::Tensor target = batch.target.to(device), scored = batch.maskable.to(device);
-    return LevelSums{(token_ce(logits, target) * scored.to(torch::kFloat32)).sum().item<double>(),
-                     logits.argmax(-1).eq(target).logical_and(scored).sum().item<double>(), scored.sum().item<double>()};
+    const torch::Tensor target = batch.target.to(device);
+    return level_sums(token_ce(logits, target), logits.argmax(-1), target, batch.maskable.to(device));
   });
 }
 

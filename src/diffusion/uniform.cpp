@@ -276,20 +276,14 @@ std::vector<LevelMetrics> UniformProcess::by_level(DenoiserImpl& model, const st
                                                    const std::vector<double>& levels, int64_t batch_size,
                                                    const torch::Device& device, uint64_t seed) const {
   InferenceScope scope(model);
-  DiffusionConfig at_level = c_;
-  at_level.prefix_prob = 0.0;
-  return per_level(examples, levels, batch_size, seed, [&](const std::vector<const Example*>& group, const torch::Tensor& rates,
-                                                          torch::Generator& gen) {
-    Batch batch = collate_at_rates(group, rates, at_level, ids_.mask, gen);
-    batch.rate = rates;
+  return per_level(examples, levels, batch_size, seed, c_, ids_.mask, [&](Batch& batch, const std::vector<const Example*>& group,
+                                                                          torch::Generator& gen) {
     std::vector<torch::Generator> gens(group.size(), gen);
     apply_noise(batch, gens);
     const torch::Tensor p = predict(model, batch.input, batch.t, {}, device);
     const torch::Tensor k = support_.index.to(device).index_select(0, batch.target.to(device).reshape({-1})).view(batch.target.sizes());
-    const torch::Tensor scored = batch.maskable.to(device);
     const torch::Tensor nll = -torch::log(at_state(p, k.clamp_min(0)).clamp_min(1e-30));
-    return LevelSums{torch::where(scored, nll, torch::zeros_like(nll)).sum().item<double>(),
-                     p.argmax(-1).eq(k).logical_and(scored).sum().item<double>(), scored.sum().item<double>()};
+    return level_sums(nll, p.argmax(-1), k, batch.maskable.to(device));
   });
 }
 

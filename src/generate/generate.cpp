@@ -4,8 +4,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <cstdio>
-#include <fstream>
 #include <map>
 
 #include "dlm/device.h"
@@ -342,88 +340,6 @@ GenerateReport generate_text(DenoiserImpl& model, const Tokenizer& tok, const Co
   }
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return report;
-}
-
-InfillTemplate parse_infill(const std::string& text) {
-  InfillTemplate t;
-  const std::string open = "<mask:";
-  size_t from = 0;
-  while (true) {
-    const size_t at = text.find(open, from);
-    if (at == std::string::npos) break;
-    const size_t close = text.find('>', at);
-    const std::string digits = close == std::string::npos ? "" : text.substr(at + open.size(), close - at - open.size());
-    const bool ok = !digits.empty() && digits.size() <= 6 && digits.find_first_not_of("0123456789") == std::string::npos;
-    if (!ok || std::stoll(digits) < 1) {
-      throw Error("infill template: malformed span at byte " + std::to_string(at) + " (write <mask:N> with N >= 1)");
-    }
-    t.texts.push_back(text.substr(from, at - from));
-    t.spans.push_back(std::stoll(digits));
-    from = close + 1;
-  }
-  t.texts.push_back(text.substr(from));
-  if (t.spans.empty()) throw Error("infill template has no <mask:N> span to fill");
-  return t;
-}
-
-std::vector<Prompt> read_prompts(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path + ": cannot open the prompts file");
-  std::vector<Prompt> prompts;
-  std::string line;
-  bool jsonl = false;
-  for (int64_t n = 1; std::getline(in, line); ++n) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    const std::string where = path + ":" + std::to_string(n);
-    utf8_decode(line, where);
-    if (n == 1) jsonl = !line.empty() && line[0] == '{';
-    if (!jsonl) {
-      prompts.push_back({line, ""});
-      continue;
-    }
-    if (line.empty()) continue;
-    const nlohmann::json j = parse_json(line, where);
-    const bool has_prefix = j.is_object() && j.contains("prefix"), has_infill = j.is_object() && j.contains("infill");
-    if (has_prefix == has_infill) throw Error(where + ": expected an object with \"prefix\" or \"infill\" (one of them)");
-    const nlohmann::json& v = has_prefix ? j["prefix"] : j["infill"];
-    if (!v.is_string()) throw Error(where + ": \"" + std::string(has_prefix ? "prefix" : "infill") + "\" must be a string");
-    prompts.push_back(has_prefix ? Prompt{v.get<std::string>(), ""} : Prompt{"", v.get<std::string>()});
-  }
-  if (prompts.empty()) throw Error(path + ": no prompts");
-  return prompts;
-}
-
-std::string show_piece(const Tokenizer& tok, int64_t id) {
-  if (id == tok.mask_id()) return "\u2591";
-  if (id == tok.pad_id()) return "\u00B7";
-  if (id == tok.eos_id()) return "\u00B6";
-  const std::string p = tok.piece(id);
-  return p == "\n" ? "\u23CE" : p;
-}
-
-std::string shaded_canvas(const StepRow& row, bool color) {
-  if (!color || row.shade.empty()) return row.canvas;
-  std::string out;
-  for (size_t i = 0; i < row.pieces.size(); ++i) {
-    if (row.shade[i] <= 0.0) {
-      out += row.pieces[i];
-      continue;
-    }
-    // xterm's 24 greys run from 232 (darkest) to 255; the darkest few are unreadable on black.
-    const int grey = 238 + static_cast<int>(std::lround(17.0 * std::clamp(row.shade[i], 0.0, 1.0)));
-    out += "\033[38;5;" + std::to_string(grey) + "m" + row.pieces[i] + "\033[0m";
-  }
-  return out;
-}
-
-std::string step_label(const StepRow& row) {
-  char buf[32];
-  if (row.confidence >= 0.0) {
-    std::snprintf(buf, sizeof(buf), "p %.2f", row.confidence);
-  } else {
-    std::snprintf(buf, sizeof(buf), "%3.0f%% masked", row.masked * 100);
-  }
-  return buf;
 }
 
 }  // namespace dlm

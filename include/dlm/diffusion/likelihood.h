@@ -38,13 +38,18 @@ struct LevelMetrics {
 struct LevelSums {
   double loss = 0.0, correct = 0.0, count = 0.0;
 };
-// The per-level table: for each level, the examples in batches of `batch_size`, each scored by
-// `score(group, rates, gen)` at that level (rates: (B) float64), with `gen` seeded by `seed` afresh
-// at every level so that figures repeat across evaluations.
-using LevelScorer = std::function<LevelSums(const std::vector<const Example*>& group, const torch::Tensor& rates,
-                                            torch::Generator& gen)>;
+// A batch's sums from its per-position loss, argmax and target (B, L) over the `scored` positions.
+LevelSums level_sums(const torch::Tensor& loss, const torch::Tensor& predicted, const torch::Tensor& target,
+                     const torch::Tensor& scored);
+
+// The per-level table: for each level, the examples in batches of `batch_size`, collated at that
+// level with `config` but no random visible prefix (batch.rate set), each scored by
+// `score(batch, group, gen)`, with `gen` seeded by `seed` afresh at every level so that figures
+// repeat across evaluations.
+using LevelScorer = std::function<LevelSums(Batch& batch, const std::vector<const Example*>& group, torch::Generator& gen)>;
 std::vector<LevelMetrics> per_level(const std::vector<Example>& examples, const std::vector<double>& levels,
-                                    int64_t batch_size, uint64_t seed, const LevelScorer& score);
+                                    int64_t batch_size, uint64_t seed, const DiffusionConfig& config, int64_t mask_id,
+                                    const LevelScorer& score);
 
 struct Likelihood {
   double nats = 0.0;   ///< total negative log-likelihood, or its upper bound, in nats

@@ -12,14 +12,11 @@
 #include "dlm/config.h"
 #include "dlm/data/tokenizer.h"
 #include "dlm/diffusion/denoise.h"
+#include "dlm/generate/prompts.h"
+#include "dlm/generate/timeline.h"
 #include "dlm/model/model.h"
 
 namespace dlm {
-
-struct Prompt {
-  std::string prefix;  ///< text the sample starts with; never masked
-  std::string infill;  ///< or, when not empty: a template whose <mask:N> spans alone are generated
-};
 
 struct GenerateOptions {
   SampleConfig sample;      ///< validated sampling settings
@@ -42,19 +39,6 @@ struct GenerateReport {
   int64_t forward_calls = 0;        ///< batched model calls
 };
 
-// One row of a step, for a timeline: the canvas as text (masks as a shaded block, padding as a dot,
-// EOS as a pilcrow, newline as a return sign), its pieces, and its share of generated positions still
-// masked. Uniform noise and the simplex have no masks: for them `shade` holds, per piece, the
-// probability the model gave the token shown (0 for positions not generated), and `confidence` its
-// mean over the generated positions.
-struct StepRow {
-  int64_t sample = 0;  ///< index of the row in the report's samples
-  std::string canvas;
-  double masked = 0.0;
-  std::vector<std::string> pieces;
-  std::vector<double> shade;  ///< empty when the process gives none
-  double confidence = -1.0;   ///< -1 when the process gives none
-};
 // step: 0 is the starting canvas; planned: the steps a row is scheduled for (0 when a reveal rule decides).
 using StepCallback = std::function<void(int64_t step, int64_t planned, const std::vector<StepRow>& rows)>;
 using ProgressCallback = std::function<void(int64_t done, int64_t total)>;
@@ -65,27 +49,5 @@ using ProgressCallback = std::function<void(int64_t done, int64_t total)>;
 GenerateReport generate_text(DenoiserImpl& model, const Tokenizer& tok, const Config& config, const std::vector<Prompt>& prompts,
                              const GenerateOptions& options, const StepCallback& on_step = nullptr,
                              const ProgressCallback& on_progress = nullptr);
-
-// An infill template: texts[0] span[0] texts[1] ... span[n-1] texts[n].
-struct InfillTemplate {
-  std::vector<std::string> texts;
-  std::vector<int64_t> spans;
-};
-// Parses "<mask:N>" spans (N >= 1); throws dlm::Error naming the offset of a malformed one.
-InfillTemplate parse_infill(const std::string& text);
-
-// Prompts from a file: JSONL objects with "prefix" or "infill" when the first line is an object,
-// else one prefix per line. Throws dlm::Error naming the file and line.
-std::vector<Prompt> read_prompts(const std::string& path);
-
-// The timeline's view of one token.
-std::string show_piece(const Tokenizer& tok, int64_t id);
-
-// A timeline row's canvas: with `color` and shades, each generated piece in a grey from dark
-// (probability 0) to white (1), for a terminal; otherwise the plain canvas.
-std::string shaded_canvas(const StepRow& row, bool color);
-
-// A timeline row's state: "35% masked", or "p 0.42" (the mean probability) when it has shades.
-std::string step_label(const StepRow& row);
 
 }  // namespace dlm

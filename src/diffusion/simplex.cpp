@@ -182,11 +182,6 @@ std::vector<LevelMetrics> SimplexProcess::by_level(DenoiserImpl& model, const st
   });
 }
 
-}  // namespace
-
-namespace {
-
-
 // The ids a sample may take at generated positions: not MASK, BOS or SEP, nor ids past the tokenizer's.
 torch::Tensor drawable(const torch::Tensor& logits, const SpecialIds& ids) {
   torch::Tensor lg = logits.to(torch::kCPU, torch::kFloat32).clone();  // cpu: drawn on the CPU
@@ -196,10 +191,6 @@ torch::Tensor drawable(const torch::Tensor& logits, const SpecialIds& ids) {
   if (ids.vocab > 0 && ids.vocab < lg.size(-1)) lg.slice(-1, ids.vocab).fill_(-INFINITY);
   return lg;
 }
-
-}  // namespace
-
-namespace {
 
 // The rows that have a block `blk` (of `block` generated positions; 0: all of them), the block's
 // positions in each, and what the model sees: everything but the generated positions after the block

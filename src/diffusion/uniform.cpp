@@ -287,10 +287,6 @@ std::vector<LevelMetrics> UniformProcess::by_level(DenoiserImpl& model, const st
   });
 }
 
-}  // namespace
-
-namespace {
-
 // Ancestral sampling: generated positions start as uniform draws; at each pair of levels t > s of
 // noise_levels every generated position draws x_s from q(x_s | x_t, x0 = the filtered prediction),
 // so a token already placed can change until the last step (s = 0). Infill spans never get EOS or

@@ -1,4 +1,4 @@
-// Training: the optimizer and its schedule, one step, and the run as a pipeline.
+// Training: one step, and the run as a pipeline.
 #include "dlm/train/trainer.h"
 
 #include <chrono>
@@ -278,42 +278,6 @@ Batch TrainingBatches::at(int64_t micro) {
   for (const auto& e : examples) group.push_back(&e);
   if (!process_) return collate_ar(group, bos_id_);
   return process_->noise(group, begin_, config_.train.batch_size, static_cast<uint64_t>(config_.train.seed), micro);
-}
-
-torch::optim::AdamW make_optimizer(DenoiserImpl& model, const TrainConfig& tc) {
-  // Two groups: no weight decay on biases and norm weights.
-  std::vector<torch::Tensor> decay, no_decay;
-  for (const auto& p : model.named_parameters()) (p.value().dim() >= 2 ? decay : no_decay).push_back(p.value());
-  std::vector<torch::optim::OptimizerParamGroup> groups;
-  groups.emplace_back(decay, std::make_unique<torch::optim::AdamWOptions>(tc.lr));
-  groups.emplace_back(no_decay, std::make_unique<torch::optim::AdamWOptions>(tc.lr));
-  torch::optim::AdamW optimizer(std::move(groups));
-  set_hyperparameters(optimizer, tc, 0);
-  return optimizer;
-}
-
-void set_hyperparameters(torch::optim::AdamW& optimizer, const TrainConfig& tc, int64_t step) {
-  auto& groups = optimizer.param_groups();
-  for (size_t i = 0; i < groups.size(); ++i) {
-    auto& o = static_cast<torch::optim::AdamWOptions&>(groups[i].options());
-    o.lr(learning_rate(tc, step)).betas({tc.beta1, tc.beta2}).weight_decay(i == 0 ? tc.weight_decay : 0.0);
-  }
-}
-
-void restore_optimizer(CheckpointReader& reader, torch::optim::AdamW& optimizer, DenoiserImpl& model,
-                       const TrainConfig& tc) {
-  reader.load_optimizer(optimizer, model);
-  // LibTorch >= 2.4 also restores each group's options; 1.13 keeps the constructor's. The config
-  // decides on both, so a resumed run has the same hyperparameters whichever LibTorch wrote or reads it.
-  set_hyperparameters(optimizer, tc, reader.state().step);
-}
-
-double learning_rate(const TrainConfig& c, int64_t step) {
-  if (c.warmup > 0 && step < c.warmup) return c.lr * static_cast<double>(step + 1) / static_cast<double>(c.warmup);
-  const double span = static_cast<double>(std::max<int64_t>(1, c.steps - c.warmup));
-  const double progress = std::min(1.0, static_cast<double>(step - c.warmup) / span);
-  const double floor = c.lr * c.min_lr_ratio;
-  return floor + (c.lr - floor) * 0.5 * (1.0 + std::cos(M_PI * progress));
 }
 
 StepStats train_step(DenoiserImpl& model, torch::optim::AdamW& optimizer, const TrainConfig& tc, int64_t step,

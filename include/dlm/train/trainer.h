@@ -1,4 +1,4 @@
-// Training: AdamW with warm-up then cosine decay, gradient clipping and accumulation, and the run as
+// Training: one step (gradient clipping and accumulation, data-parallel ranks) and the run as
 // a pipeline (run directory, data, model and optimizer, steps, validate-and-checkpoint).
 #pragma once
 
@@ -19,6 +19,7 @@
 #include "dlm/model/model.h"
 #include "dlm/train/distributed.h"
 #include "dlm/train/evaluate.h"
+#include "dlm/train/optimizer.h"
 #include "dlm/train/run_data.h"
 
 namespace dlm {
@@ -41,21 +42,6 @@ struct TrainSummary {
   std::string run_dir;
   bool interrupted = false;  ///< stopped early by stop_requested or stop_at_step; last.pt holds the state
 };
-
-// Learning rate at `step` (0-based): linear warm-up to lr, then cosine decay to lr * min_lr_ratio.
-double learning_rate(const TrainConfig& config, int64_t step);
-
-// AdamW over the model's parameters in two groups (weight decay on matrices only), with the
-// hyperparameters of `config` at step 0.
-torch::optim::AdamW make_optimizer(DenoiserImpl& model, const TrainConfig& config);
-
-// Sets every group's learning rate (for `step`), betas and weight decay from `config`.
-void set_hyperparameters(torch::optim::AdamW& optimizer, const TrainConfig& config, int64_t step);
-
-// Loads the optimizer state of `reader` (moments onto the parameters' devices) and re-applies
-// `config`'s hyperparameters at the checkpoint's step, so both LibTorch flavours resume alike.
-void restore_optimizer(CheckpointReader& reader, torch::optim::AdamW& optimizer, DenoiserImpl& model,
-                       const TrainConfig& config);
 
 // The micro-batches of a run, or of one rank of a data-parallel run: rank r of W takes rows
 // [r B / W, (r + 1) B / W) of each global batch of B = train.batch_size. Epoch e visits the training

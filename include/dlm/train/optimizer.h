@@ -1,0 +1,30 @@
+// The optimizer: AdamW with warm-up then cosine decay, weight decay on matrices only, and its state
+// restored from a checkpoint alike on both LibTorch flavours.
+#pragma once
+
+#include <cstdint>
+
+#include <torch/torch.h>
+
+#include "dlm/config.h"
+#include "dlm/model/checkpoint.h"
+#include "dlm/model/model.h"
+
+namespace dlm {
+
+// Learning rate at `step` (0-based): linear warm-up to lr, then cosine decay to lr * min_lr_ratio.
+double learning_rate(const TrainConfig& config, int64_t step);
+
+// AdamW over the model's parameters in two groups (weight decay on matrices only), with the
+// hyperparameters of `config` at step 0.
+torch::optim::AdamW make_optimizer(DenoiserImpl& model, const TrainConfig& config);
+
+// Sets every group's learning rate (for `step`), betas and weight decay from `config`.
+void set_hyperparameters(torch::optim::AdamW& optimizer, const TrainConfig& config, int64_t step);
+
+// Loads the optimizer state of `reader` (moments onto the parameters' devices) and re-applies
+// `config`'s hyperparameters at the checkpoint's step, so both LibTorch flavours resume alike.
+void restore_optimizer(CheckpointReader& reader, torch::optim::AdamW& optimizer, DenoiserImpl& model,
+                       const TrainConfig& config);
+
+}  // namespace dlm

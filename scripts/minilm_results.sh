@@ -12,22 +12,14 @@
 #   build/dtrain --config configs/kjv_ar.json
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/kjv_results_lib.sh
 PRE=${1:-runs/kjv_minilm} RAND=${2:-runs/kjv_minilm_random} AR=${3:-runs/kjv_ar} OUT=${4:-runs/minilm_results}
 mkdir -p "$OUT"
 
-for run in "$PRE" "$RAND"; do
-  name=$(basename "$run")
-  echo "== likelihood of $name on the validation books"
-  build/dtrain --eval "$run" --eval-json "$OUT/${name}_eval.json" | tee "$OUT/${name}_eval.txt"
-done
-
+eval_runs "$OUT" "$PRE" "$RAND"
 # Prompts: each validation book's first 16 tokens as the runs' tokenizer splits them (ids 1-17: the
 # tokenizer puts [CLS] first, which detokenizing drops), as text.
-: > "$OUT/prompts.jsonl"
-for book in $(ls data/kjv/val_text/*.txt | LC_ALL=C sort); do
-  ids=$(build/dgen --tokenize --tokenizer "$PRE" < "$book" | sed 's/.*"ids":\[\([^]]*\)\].*/\1/' | cut -d, -f1-17)
-  echo "[$ids]" | build/dgen --detokenize --format jsonl --tokenizer "$PRE" | sed 's/^{"text":/{"prefix":/' >> "$OUT/prompts.jsonl"
-done
+val_prompts "$OUT" "$PRE" 17
 echo "== prompts"
 cat "$OUT/prompts.jsonl"
 

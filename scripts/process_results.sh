@@ -13,22 +13,14 @@
 #   for c in kjv_absorbing kjv_uniform kjv_simplex kjv_ar15 kjv_ar; do build/dtrain --config configs/$c.json; done
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/kjv_results_lib.sh
 OUT=${1:-runs/process_results} AR=runs/kjv_ar
 RUNS=(runs/kjv_absorbing runs/kjv_uniform runs/kjv_simplex runs/kjv_ar15)
 mkdir -p "$OUT"
 
-for run in "${RUNS[@]}"; do
-  name=$(basename "$run")
-  echo "== likelihood of $name on the validation books"
-  build/dtrain --eval "$run" --eval-json "$OUT/${name}_eval.json" | tee "$OUT/${name}_eval.txt"
-done
-
+eval_runs "$OUT" "${RUNS[@]}"
 # Prompts: each validation book's first 16 tokens as the runs' tokenizer splits them, as text.
-: > "$OUT/prompts.jsonl"
-for book in $(ls data/kjv/val_text/*.txt | LC_ALL=C sort); do
-  ids=$(build/dgen --tokenize --tokenizer "${RUNS[0]}" < "$book" | sed 's/.*"ids":\[\([^]]*\)\].*/\1/' | cut -d, -f1-16)
-  echo "[$ids]" | build/dgen --detokenize --format jsonl --tokenizer "${RUNS[0]}" | sed 's/^{"text":/{"prefix":/' >> "$OUT/prompts.jsonl"
-done
+val_prompts "$OUT" "${RUNS[0]}" 16
 
 for run in "${RUNS[@]}"; do
   name=$(basename "$run")

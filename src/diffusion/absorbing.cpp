@@ -3,8 +3,6 @@
 // Bound: MDLM's, in continuous or D3PM's discrete time. Reverse: the denoising loop's reveals.
 #include <cmath>
 
-#include <ATen/CPUGeneratorImpl.h>
-
 #include "dlm/error.h"
 #include "dlm/random.h"
 #include "processes.h"
@@ -57,26 +55,11 @@ Likelihood AbsorbingProcess::bound(DenoiserImpl& model, const std::vector<Exampl
                                    int64_t t_samples, uint64_t seed, int64_t batch_size, const torch::Device& device) const {
   if (t_samples < 1) throw Error("eval.t_samples must be >= 1, got " + std::to_string(t_samples));
   InferenceScope scope(model);
-  // Only the scored span is masked; padding is never touched, nothing is kept visible at random.
-  DiffusionConfig dc;
-  dc.prefix_len = first_scored;
-  dc.mask_pad = false;
-  dc.prefix_prob = 0.0;
-  at::Generator gen = at::detail::createCPUGenerator(seed);
-
-  // Rows: one per (block, draw), each masked at rate k / n and weighted by its share of the bound.
-  std::vector<const Example*> rows;
-  std::vector<double> rates, weights;
-  Likelihood out;
-  const torch::Tensor u = torch::rand({static_cast<int64_t>(blocks.size())}, gen, torch::kFloat64);
   const int64_t T = c_.time_steps;
-  for (size_t b = 0; b < blocks.size(); ++b) {
-    const int64_t n = scored_count(blocks[b], first_scored);
-    if (n == 0) continue;
-    out.tokens += n;
-    const double ub = u[static_cast<int64_t>(b)].item<double>();
+  const auto draws = [&](double u, int64_t n, torch::Generator& gen) {
+    std::vector<std::pair<double, double>> out;
     for (int64_t s = 0; s < t_samples; ++s) {
-      const double f = std::fmod(ub + static_cast<double>(s) / static_cast<double>(t_samples), 1.0);
+      const double f = std::fmod(u + static_cast<double>(s) / static_cast<double>(t_samples), 1.0);
       int64_t k = 0;
       double weight = 0.0;
       if (T == 0) {
@@ -88,26 +71,16 @@ Likelihood AbsorbingProcess::bound(DenoiserImpl& model, const std::vector<Exampl
         k = torch::rand({n}, gen, torch::kFloat64).lt(t).sum().item<int64_t>();  // cpu: a count
         weight = 1.0 / (t * static_cast<double>(t_samples));
       }
-      if (k == 0) continue;  // nothing masked: the term is zero
-      rows.push_back(&blocks[b]);
-      rates.push_back(static_cast<double>(k) / static_cast<double>(n));
-      weights.push_back(weight);
+      if (k > 0) out.emplace_back(static_cast<double>(k) / static_cast<double>(n), weight);  // none masked: no term
     }
-  }
-  for_each_batch(static_cast<int64_t>(rows.size()), batch_size, [&](int64_t begin, int64_t end) {
-    const auto slice = [&](const std::vector<double>& v) {
-      // cpu: rates go to the collator; the weights move to the device below
-      return torch::tensor(std::vector<double>(v.begin() + begin, v.begin() + end), torch::kFloat64);
-    };
-    const std::vector<const Example*> group(rows.begin() + begin, rows.begin() + end);
-    // cpu: the collator builds batches on the CPU; they move to the device below
-    const Batch batch = collate_at_rates(group, slice(rates), dc, ids_.mask, gen);
-    const torch::Tensor logits = model.forward(batch.input.to(device), batch.t.to(device));
-    const torch::Tensor ce = token_ce(logits, batch.target.to(device)).to(torch::kFloat64);  // (B, L)
-    const torch::Tensor per_row = (ce * batch.masked.to(device).to(torch::kFloat64)).sum(1);  // (B)
-    out.nats += (per_row * slice(weights).to(device)).sum().item<double>();
-  });
-  return out;
+    return out;
+  };
+  return estimate_bound(blocks, first_scored, ids_.mask, batch_size, seed, draws,
+                        [&](Batch& batch, const std::vector<const Example*>&, torch::Generator&) {
+                          const torch::Tensor logits = model.forward(batch.input.to(device), batch.t.to(device));
+                          const torch::Tensor ce = token_ce(logits, batch.target.to(device)).to(torch::kFloat64);  // (B, L)
+                          return (ce * batch.masked.to(device).to(torch::kFloat64)).sum(1);
+                        });
 }
 
 std::vector<LevelMetrics> AbsorbingProcess::by_level(DenoiserImpl& model, const std::vector<Example>& examples,

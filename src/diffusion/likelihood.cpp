@@ -42,9 +42,10 @@ LevelSums level_sums(const torch::Tensor& loss, const torch::Tensor& predicted, 
 std::vector<LevelMetrics> per_level(const std::vector<Example>& examples, const std::vector<double>& levels,
                                     int64_t batch_size, uint64_t seed, const DiffusionConfig& config, int64_t mask_id,
                                     const LevelScorer& score) {
-  // Each level measures exactly that share noised: no random visible prefixes here.
+  // Each level measures exactly that share noised: no random visible prefixes, no condition dropped.
   DiffusionConfig at_level = config;
   at_level.prefix_prob = 0.0;
+  at_level.cfg_dropout = 0.0;
   std::vector<LevelMetrics> out;
   for (double level : levels) {
     torch::Generator gen = cpu_generator(seed);
@@ -62,6 +63,41 @@ std::vector<LevelMetrics> per_level(const std::vector<Example>& examples, const 
     });
     out.push_back({level, sums.count > 0 ? sums.loss / sums.count : 0.0, sums.count > 0 ? sums.correct / sums.count : 0.0});
   }
+  return out;
+}
+
+Likelihood estimate_bound(const std::vector<Example>& blocks, int64_t first_scored, int64_t mask_id, int64_t batch_size,
+                          uint64_t seed, const LevelDraws& draws, const RowNats& nats) {
+  torch::Generator gen = cpu_generator(seed);
+  std::vector<const Example*> rows;
+  std::vector<double> rates, weights;
+  Likelihood out;
+  const torch::Tensor u = torch::rand({static_cast<int64_t>(blocks.size())}, gen, torch::kFloat64);
+  for (size_t b = 0; b < blocks.size(); ++b) {
+    const int64_t n = scored_count(blocks[b], first_scored);
+    if (n == 0) continue;
+    out.tokens += n;
+    for (const auto& [rate, weight] : draws(u[static_cast<int64_t>(b)].item<double>(), n, gen)) {
+      rows.push_back(&blocks[b]);
+      rates.push_back(rate);
+      weights.push_back(weight);
+    }
+  }
+  DiffusionConfig dc;
+  dc.prefix_len = first_scored;
+  dc.mask_pad = false;
+  dc.prefix_prob = 0.0;
+  for_each_batch(static_cast<int64_t>(rows.size()), batch_size, [&](int64_t begin, int64_t end) {
+    const auto slice = [&](const std::vector<double>& v) {
+      // cpu: rates go to the collator; the weights move to the nats' device below
+      return torch::tensor(std::vector<double>(v.begin() + begin, v.begin() + end), torch::kFloat64);
+    };
+    const std::vector<const Example*> group(rows.begin() + begin, rows.begin() + end);
+    Batch batch = collate_at_rates(group, slice(rates), dc, mask_id, gen);
+    batch.rate = slice(rates);
+    const torch::Tensor per_row = nats(batch, group, gen).to(torch::kFloat64);
+    out.nats += (per_row * slice(weights).to(per_row.device())).sum().item<double>();
+  });
   return out;
 }
 

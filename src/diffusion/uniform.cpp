@@ -10,8 +10,6 @@
 #include <utility>
 #include <vector>
 
-#include <ATen/CPUGeneratorImpl.h>
-
 #include "dlm/diffusion/noise_schedule.h"
 #include "dlm/diffusion/sampler.h"
 #include "dlm/error.h"
@@ -238,38 +236,14 @@ Likelihood UniformProcess::bound(DenoiserImpl& model, const std::vector<Example>
                                  int64_t t_samples, uint64_t seed, int64_t batch_size, const torch::Device& device) const {
   if (t_samples < 1) throw Error("eval.t_samples must be >= 1, got " + std::to_string(t_samples));
   InferenceScope scope(model);
-  DiffusionConfig dc = c_;
-  dc.prefix_len = first_scored;
-  dc.mask_pad = false;
-  dc.prefix_prob = 0.0;
-  at::Generator gen = at::detail::createCPUGenerator(seed);
-  std::vector<const Example*> rows;
-  std::vector<double> rates, weights;
-  Likelihood out;
-  const torch::Tensor u = torch::rand({static_cast<int64_t>(blocks.size())}, gen, torch::kFloat64);
-  for (size_t b = 0; b < blocks.size(); ++b) {
-    const int64_t n = scored_count(blocks[b], first_scored);
-    if (n == 0) continue;
-    out.tokens += n;
-    for (const auto& [t, w] : bound_levels(u[static_cast<int64_t>(b)].item<double>(), t_samples, c_.time_steps)) {
-      rows.push_back(&blocks[b]);
-      rates.push_back(t);
-      weights.push_back(w);
-    }
-  }
-  for_each_batch(static_cast<int64_t>(rows.size()), batch_size, [&](int64_t begin, int64_t end) {
-    const auto slice = [&](const std::vector<double>& v) {
-      // cpu: built here; the weights move to the device below
-      return torch::tensor(std::vector<double>(v.begin() + begin, v.begin() + end), torch::kFloat64);
-    };
-    const std::vector<const Example*> group(rows.begin() + begin, rows.begin() + end);
-    Batch batch = collate_at_rates(group, slice(rates), dc, ids_.mask, gen);
-    batch.rate = slice(rates);
-    std::vector<torch::Generator> gens(group.size(), gen);
-    apply_noise(batch, gens);
-    out.nats += (terms(model, batch, device).sum(1) * slice(weights).to(device)).sum().item<double>();
-  });
-  return out;
+  return estimate_bound(
+      blocks, first_scored, ids_.mask, batch_size, seed,
+      [&](double u, int64_t, torch::Generator&) { return bound_levels(u, t_samples, c_.time_steps); },
+      [&](Batch& batch, const std::vector<const Example*>& group, torch::Generator& gen) {
+        std::vector<torch::Generator> gens(group.size(), gen);
+        apply_noise(batch, gens);
+        return terms(model, batch, device).sum(1);
+      });
 }
 
 std::vector<LevelMetrics> UniformProcess::by_level(DenoiserImpl& model, const std::vector<Example>& examples,

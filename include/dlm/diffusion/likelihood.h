@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <utility>
 #include <vector>
 
 #include <torch/torch.h>
@@ -57,5 +58,16 @@ struct Likelihood {
   int64_t correct = 0; ///< ar only: scored tokens that are the model's argmax
   double nats_per_token() const { return tokens > 0 ? nats / static_cast<double>(tokens) : 0.0; }
 };
+
+// A bound estimated over rows of (block, draw of the noise level): a uniform u per block is drawn
+// first from `seed`'s stream (blocks in order); `draws(u, n, gen)` gives the (rate, weight) of each
+// of a block's rows from its u and its n scored positions. The rows, collated in batches of
+// `batch_size` at their rates (batch.rate set) with only the positions from `first_scored` on noised
+// (padding never, nothing kept visible at random, no condition dropped), count weight * nats[row],
+// where `nats(batch, group, gen)` (B) is each row's sum of the process's terms.
+using LevelDraws = std::function<std::vector<std::pair<double, double>>(double u, int64_t n, torch::Generator& gen)>;
+using RowNats = std::function<torch::Tensor(Batch& batch, const std::vector<const Example*>& group, torch::Generator& gen)>;
+Likelihood estimate_bound(const std::vector<Example>& blocks, int64_t first_scored, int64_t mask_id, int64_t batch_size,
+                          uint64_t seed, const LevelDraws& draws, const RowNats& nats);
 
 }  // namespace dlm

@@ -44,9 +44,9 @@ LevelSums level_sums(const torch::Tensor& loss, const torch::Tensor& predicted, 
                      const torch::Tensor& scored);
 
 // The per-level table: for each level, the examples in batches of `batch_size`, collated at that
-// level with `config` but no random visible prefix (batch.rate set), each scored by
-// `score(batch, group, gen)`, with `gen` seeded by `seed` afresh at every level so that figures
-// repeat across evaluations.
+// level with `config` but no random visible prefix and no condition dropped (batch.rate set), each
+// scored by `score(batch, group, gen)`, with `gen` seeded by `seed` afresh at every level so that
+// figures repeat across evaluations.
 using LevelScorer = std::function<LevelSums(Batch& batch, const std::vector<const Example*>& group, torch::Generator& gen)>;
 std::vector<LevelMetrics> per_level(const std::vector<Example>& examples, const std::vector<double>& levels,
                                     int64_t batch_size, uint64_t seed, const DiffusionConfig& config, int64_t mask_id,

@@ -67,9 +67,8 @@ void expect_same_weights(const std::string& a, const std::string& b) {
   }
 }
 
-TEST(Trainer, StoppedAndResumedRunEqualsTheUninterruptedOne) {
-  for (const std::string process : {"absorbing", "uniform", "simplex"}) {
-  SCOPED_TRACE(process);
+// A run under `process` stopped twice and resumed ends with the weights of the uninterrupted run.
+void expect_resume_is_exact(const std::string& process) {
   const std::string root = testing::TempDir() + "/resume_test_" + process;
   fs::remove_all(root);
   const dlm::Config c = with_process(tiny_config(root), process);
@@ -98,6 +97,12 @@ TEST(Trainer, StoppedAndResumedRunEqualsTheUninterruptedOne) {
   int lines = 0;
   for (std::string line; std::getline(m, line);) ++lines;
   EXPECT_EQ(lines, 3);
+}
+
+TEST(Trainer, StoppedAndResumedRunEqualsTheUninterruptedOne) {
+  for (const std::string process : {"absorbing", "uniform", "simplex"}) {
+    SCOPED_TRACE(process);
+    expect_resume_is_exact(process);
   }
 }
 
@@ -229,9 +234,7 @@ TEST(Trainer, PeriodicArValidationMeasuresWhatEvalMeasures) {
 
 // Two ranks split every global batch: their examples never overlap, together they are the single
 // process's batch in order, and their masks, rates and loss weights are the rows one process draws.
-TEST(TrainingBatches, RanksSplitEachGlobalBatchAndMaskAsOneProcess) {
-  for (const std::string process : {"absorbing", "uniform", "simplex"}) {
-  SCOPED_TRACE(process);
+void expect_ranks_batch_as_one(const std::string& process) {
   const std::string root = testing::TempDir() + "/rank_batches_test_" + process;
   fs::remove_all(root);
   dlm::Config c = with_process(tiny_config(root), process);
@@ -259,6 +262,12 @@ TEST(TrainingBatches, RanksSplitEachGlobalBatchAndMaskAsOneProcess) {
     if (whole.noise.defined()) EXPECT_TRUE(torch::equal(torch::cat({left.noise, right.noise}), whole.noise));
     if (whole.visible.defined()) EXPECT_TRUE(torch::equal(torch::cat({left.visible, right.visible}), whole.visible));
   }
+}
+
+TEST(TrainingBatches, RanksSplitEachGlobalBatchAndMaskAsOneProcess) {
+  for (const std::string process : {"absorbing", "uniform", "simplex"}) {
+    SCOPED_TRACE(process);
+    expect_ranks_batch_as_one(process);
   }
 }
 

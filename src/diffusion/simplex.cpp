@@ -242,16 +242,23 @@ void SimplexProcess::denoise_block(DenoiserImpl& model, torch::Tensor& x, std::v
     for (int64_t a = 0; a < A; ++a) input[a].index_put_({pos[static_cast<size_t>(a)]}, torch::softmax(w[static_cast<size_t>(a)], -1));
     const torch::Tensor logits = model.forward_rows(input.to(device), torch::full({A}, t, torch::kFloat32).to(device), seen);
     ++result.forward_calls;
-    torch::Tensor shown_x = x.clone(), confidence = torch::zeros({B, W}, torch::kFloat64);  // cpu: for the timeline
+    // The timeline's view (the argmax and its probability), built only when someone watches.
+    torch::Tensor shown_x, confidence;
+    if (on_step) {
+      shown_x = x.clone();
+      confidence = torch::zeros({B, W}, torch::kFloat64);  // cpu: for the timeline
+    }
     for (int64_t a = 0; a < A; ++a) {
       const int64_t i = blk.active[static_cast<size_t>(a)];
       SimplexRow& r = state[static_cast<size_t>(i)];
       const torch::Tensor& p = pos[static_cast<size_t>(a)];
       const torch::Tensor lg = drawable(logits[a].index_select(0, p.to(device)), ids_);
       const torch::Tensor y = choose_tokens(lg, o, r.rng);
-      const auto best = torch::softmax(lg.to(torch::kFloat64), -1).max(-1);
-      shown_x[i].index_put_({p}, std::get<1>(best));
-      confidence[i].index_put_({p}, std::get<0>(best));
+      if (on_step) {
+        const auto best = torch::softmax(lg.to(torch::kFloat64), -1).max(-1);
+        shown_x[i].index_put_({p}, std::get<1>(best));
+        confidence[i].index_put_({p}, std::get<0>(best));
+      }
       if (s > 0.0) {
         const double ab = simplex_alpha_bar(s);
         // cpu: drawn from the row's CPU stream

@@ -299,7 +299,8 @@ DenoiseResult UniformProcess::sample(DenoiserImpl& model, const DenoiseRows& row
     const torch::Tensor logits = model.forward_rows(x.to(device), level.to(device), valid)
                                      .index_select(-1, support_.ids.to(device))
                                      .to(torch::kCPU, torch::kFloat32);  // (B, W, N)
-    torch::Tensor confidence = torch::zeros({B, W}, f64);  // cpu: for the timeline
+    torch::Tensor confidence;  // for the timeline, only when someone watches
+    if (on_step) confidence = torch::zeros({B, W}, f64);  // cpu: as the canvas
     for (int64_t i = 0; i < B; ++i) {
       const torch::Tensor& pos = where[static_cast<size_t>(i)];
       if (pos.size(0) == 0) continue;
@@ -311,7 +312,7 @@ DenoiseResult UniformProcess::sample(DenoiserImpl& model, const DenoiseRows& row
       const torch::Tensor post = uniform_posterior(p, z, torch::full({n}, 1.0 - s, f64), torch::full({n}, 1.0 - t, f64));
       const torch::Tensor drawn = torch::multinomial(post, 1, /*replacement=*/false, rng[static_cast<size_t>(i)]);
       x[i].index_put_({pos}, support_.ids.index_select(0, drawn.view({-1})));
-      confidence[i].index_put_({pos}, p.gather(1, drawn).view({-1}));
+      if (on_step) confidence[i].index_put_({pos}, p.gather(1, drawn).view({-1}));
     }
     if (on_step) on_step(step, x, confidence);
   }

@@ -14,6 +14,7 @@
 
 #include "dlm/blas.h"
 #include "dlm/device.h"
+#include "dlm/diffusion/process.h"
 #include "dlm/error.h"
 #include "dlm/generate/generate.h"
 #include "dlm/generate/inspect.h"
@@ -76,7 +77,7 @@ int main(int argc, char** argv) {
     if (verbose || blas.warning) std::fprintf(stderr, "%s\n", blas.line.c_str());
     const torch::Device dev = dlm::resolve_device(dlm::parse_device(device));
     dlm::set_threads(threads);
-    dlm::LoadedModel loaded = dlm::load_any_model(checkpoint, dev);
+    dlm::LoadedModel loaded = dlm::load_any_model(checkpoint, dev, dlm::make_process_model);
     if (!dump_logits.empty() || !dump_hidden.empty()) {
       if (!app.count("--prefix")) throw dlm::Error("--dump-logits and --dump-hidden run the model over --prefix TEXT; give one");
       const std::vector<int64_t> ids = dlm::dump_forward(loaded, prefix, dump_logits, dump_hidden);
@@ -90,12 +91,12 @@ int main(int argc, char** argv) {
     std::vector<dlm::Prompt> prompts = {{prefix, infill}};
     if (!prompts_path.empty()) prompts = dlm::read_prompts(prompts_path);
     std::optional<dlm::LoadedModel> scorer;  // loaded and checked first: a wrong run fails before the sampling
-    if (!score_with.empty()) scorer = dlm::load_model_for_inference(dlm::resolve_checkpoint_path(score_with), dev);
+    if (!score_with.empty()) scorer = dlm::load_model_for_inference(dlm::resolve_checkpoint_path(score_with), dev, dlm::make_process_model);
     dlm::TransformerImpl* scorer_model = scorer ? &dlm::as_scorer(*scorer->model, score_with) : nullptr;
 
     std::FILE* timeline = format == "jsonl" ? stderr : stdout;
     const bool color = isatty(fileno(timeline)) && std::getenv("NO_COLOR") == nullptr;
-    dlm::StepCallback on_step = nullptr;
+    dlm::TimelineCallback on_step = nullptr;
     if (show_steps) {
       on_step = [&](int64_t step, int64_t planned, const std::vector<dlm::StepRow>& rows) {
         for (const auto& r : rows) {
@@ -124,7 +125,7 @@ int main(int argc, char** argv) {
                           {"steps", s.stats.steps}, {"forward_passes", s.stats.passes}, {"equivalents", s.stats.equivalents},
                           {"tokens", static_cast<int64_t>(s.ids.size())}, {"seconds", report.seconds},
                           {"tokens_per_pass", static_cast<double>(s.ids.size()) / static_cast<double>(std::max<int64_t>(1, s.stats.passes))},
-                          {"objective", dlm::enum_name(loaded.config.objective)}};
+                          {"objective", loaded.config.objective}};
       j[p.infill.empty() ? "prefix" : "infill"] = p.infill.empty() ? p.prefix : p.infill;
       if (scorer) j.update({{"perplexity", scores[i].perplexity()}, {"unigram_entropy", dlm::unigram_entropy(s.ids)}});
       std::printf("%s\n", dlm::dump_json(j).c_str());

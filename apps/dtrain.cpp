@@ -13,6 +13,7 @@
 #include "dlm/blas.h"
 #include "dlm/config.h"
 #include "dlm/device.h"
+#include "dlm/diffusion/process.h"
 #include "dlm/error.h"
 #include "dlm/files.h"
 #include "dlm/hf/hf_folder.h"
@@ -79,7 +80,7 @@ int main(int argc, char** argv) {
       dlm::set_threads(threads >= 0 ? threads : 0);
       const bool folder = dlm::is_hf_folder(eval_path);
       const std::string path = folder ? eval_path : dlm::resolve_checkpoint_path(eval_path);
-      dlm::LoadedModel loaded = dlm::load_any_model(eval_path, dev);
+      dlm::LoadedModel loaded = dlm::load_any_model(eval_path, dev, dlm::make_process_model);
       for (const auto& o : overrides) {
         if (o.rfind("eval.", 0) != 0 && o.rfind("data.", 0) != 0 && o.rfind("train.precision=", 0) != 0) {
           throw dlm::Error("--set " + o + ": with --eval only eval.*, data.* and train.precision can change");

@@ -8,6 +8,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "dlm/diffusion/process.h"
 #include "dlm/blas.h"
 #include "dlm/config.h"
 #include "dlm/device.h"
@@ -72,8 +73,8 @@ int run(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   const int64_t used_threads = dlm::set_threads(threads);
 
-  dlm::LoadedModel gen = dlm::load_model_for_inference(dlm::resolve_checkpoint_path(model_path), torch::kCPU);
-  dlm::LoadedModel ar = dlm::load_model_for_inference(dlm::resolve_checkpoint_path(scorer_path), torch::kCPU);
+  dlm::LoadedModel gen = dlm::load_model_for_inference(dlm::resolve_checkpoint_path(model_path), torch::kCPU, dlm::make_process_model);
+  dlm::LoadedModel ar = dlm::load_model_for_inference(dlm::resolve_checkpoint_path(scorer_path), torch::kCPU, dlm::make_process_model);
   dlm::TransformerImpl& scorer = dlm::as_scorer(*ar.model, scorer_path);
   for (const auto& s : sets) dlm::apply_override(gen.config, s);
   dlm::check_sample(gen.config.sample);
@@ -97,7 +98,7 @@ int run(int argc, char** argv) {
   }
   const double rows = static_cast<double>(report.samples.size());
   const nlohmann::json out = {{"label", label},
-                              {"objective", dlm::enum_name(gen.config.objective)},
+                              {"objective", gen.config.objective},
                               {"sample", dlm::sample_json(go.sample)},
                               {"batch_size", go.batch_size},
                               {"prompts", n_prompts},

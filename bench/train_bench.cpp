@@ -157,8 +157,9 @@ int run(int argc, char** argv) {
                                                                static_cast<uint64_t>(micro)));
     return dlm::collate(group, config.diffusion, tok->mask_id(), gen);
   };
+  const std::unique_ptr<dlm::Process> process = dlm::make_process(config, dlm::special_ids(*tok));
   model->train();
-  for (int64_t s = 0; s < warmup; ++s) dlm::train_step(*model, optimizer, tc, s, torch::kCPU, batch_at);
+  for (int64_t s = 0; s < warmup; ++s) dlm::train_step(*model, optimizer, tc, s, torch::kCPU, batch_at, *process);
   const double rss_start = rss_mib();
   const auto start = Clock::now();
   double loss = 0;
@@ -166,7 +167,7 @@ int run(int argc, char** argv) {
   std::vector<double> rss_trace;
   const int64_t trace_every = std::max<int64_t>(1, steps / 10);
   for (int64_t s = warmup; s < warmup + steps; ++s) {
-    loss = dlm::train_step(*model, optimizer, tc, s, torch::kCPU, batch_at).loss;
+    loss = dlm::train_step(*model, optimizer, tc, s, torch::kCPU, batch_at, *process).loss;
     if ((s - warmup + 1) % trace_every == 0) rss_trace.push_back(rss_mib());
   }
   const double train_s = since(start);

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "dlm/error.h"
+#include "dlm/diffusion/process.h"
 #include "dlm/model/checkpoint.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -16,7 +17,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     out.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));
   }
   try {
-    dlm::load_model_for_inference(path, torch::kCPU);
+    dlm::load_model_for_inference(path, torch::kCPU, dlm::make_process_model);
   } catch (const dlm::Error&) {
   }
   return 0;

@@ -53,15 +53,6 @@ const EnumNames<RatePer>& enum_names(RatePer*) {
   static const EnumNames<RatePer> names = {{RatePer::kSample, "sample"}, {RatePer::kBatch, "batch"}};
   return names;
 }
-const EnumNames<Objective>& enum_names(Objective*) {
-  static const EnumNames<Objective> names = {
-      {Objective::kDiffusion, "diffusion"}, {Objective::kAr, "ar"}, {Objective::kSimplex, "simplex"}};
-  return names;
-}
-const EnumNames<Noise>& enum_names(Noise*) {
-  static const EnumNames<Noise> names = {{Noise::kAbsorbing, "absorbing"}, {Noise::kUniform, "uniform"}};
-  return names;
-}
 const EnumNames<NormKind>& enum_names(NormKind*) {
   static const EnumNames<NormKind> names = {{NormKind::kLayerNorm, "layernorm"}, {NormKind::kRmsNorm, "rmsnorm"}};
   return names;
@@ -219,7 +210,7 @@ void apply_train(TrainConfig& c, const json& j, const std::string& p) {
 json to_json(const Config& c) {
   return {
       {"name", c.name},
-      {"objective", enum_name(c.objective)},
+      {"objective", c.objective},
       {"data",
        {{"kind", enum_name(c.data.kind)}, {"path", c.data.path}, {"format", enum_name(c.data.format)}, {"separator", c.data.separator},
         {"seq_len", c.data.seq_len}, {"val_fraction", c.data.val_fraction}, {"val_max", c.data.val_max},
@@ -242,7 +233,7 @@ json to_json(const Config& c) {
         {"first_norm", c.model.first_norm}, {"rope_theta", c.model.rope_theta}, {"local_rope_theta", c.model.local_rope_theta},
         {"local_attention", c.model.local_attention}, {"global_every", c.model.global_every}}},
       {"diffusion",
-       {{"noise", enum_name(c.diffusion.noise)}, {"time_steps", c.diffusion.time_steps},
+       {{"noise", c.diffusion.noise}, {"time_steps", c.diffusion.time_steps},
         {"simplex_scale", c.diffusion.simplex_scale}, {"block_length", c.diffusion.block_length},
         {"rate_dist", enum_name(c.diffusion.rate_dist)}, {"rates", c.diffusion.rates}, {"eps", c.diffusion.eps},
         {"rate_per", enum_name(c.diffusion.rate_per)}, {"prefix_len", c.diffusion.prefix_len},

@@ -12,38 +12,21 @@ using config_read::check;
 
 namespace {
 
-// The rules of the processes: which settings each one takes.
-void validate_process(const Config& c) {
+// The ranges of the processes' settings; which process takes which is the process's to say
+// (Process::check_config, when the process registry resolves the config).
+void validate_process_settings(const Config& c) {
   const auto& d = c.diffusion;
-  const bool uniform = c.objective == Objective::kDiffusion && d.noise == Noise::kUniform;
-  const bool simplex = c.objective == Objective::kSimplex;
   check(d.time_steps >= 0, "diffusion.time_steps", d.time_steps, "must be >= 0 (0: continuous time)");
   check(d.time_steps == 0 || d.rate_dist != RateDist::kDiscrete, "diffusion.time_steps", d.time_steps,
         "does not go with rate_dist discrete (both would set the noise levels)");
-  check(d.noise == Noise::kAbsorbing || c.objective == Objective::kDiffusion, "diffusion.noise", "\"uniform\"",
-        "applies to objective diffusion");
   check(d.simplex_scale > 0.0, "diffusion.simplex_scale", d.simplex_scale, "must be > 0");
   check(d.block_length >= 0 && d.block_length < c.data.seq_len, "diffusion.block_length", d.block_length,
         "must be >= 0 and < data.seq_len (" + std::to_string(c.data.seq_len) + ")");
-  check(d.block_length == 0 || simplex, "diffusion.block_length", d.block_length, "applies to objective simplex");
-  const std::string process = simplex ? "the simplex process" : "uniform noise";
-  if (!uniform && !simplex) return;
-  check(d.loss_on == LossOn::kMasked, "diffusion.loss_on", "\"all\"",
-        "applies to absorbing noise only (" + process + " scores every noised position)");
-  check(d.weighting == Weighting::kNone, "diffusion.weighting", "\"elbo\"",
-        "applies to absorbing noise only (" + process + " has its own loss)");
-  check(d.cfg_dropout == 0.0, "diffusion.cfg_dropout", d.cfg_dropout, "guidance is trained for absorbing noise only");
-  check(!simplex || c.model.type == ModelType::kTransformer, "objective", "\"simplex\"",
-        "needs model.type transformer (it reads probability vectors through the embedding)");
-  check(!simplex || c.model.vocab_size == 0, "model.vocab_size", c.model.vocab_size,
-        "must be 0 (the tokenizer's) for objective simplex, whose vectors span the tokenizer's ids");
 }
 
 }  // namespace
 
 void validate(const Config& c) {
-  check(c.objective != Objective::kAr || c.model.type == ModelType::kTransformer, "objective", "\"ar\"",
-        "needs model.type transformer (the causal twin of the denoiser)");
   check(!c.data.path.empty(), "data.path", "\"\"", "a training file is required");
   check(c.data.seq_len >= 2, "data.seq_len", c.data.seq_len, "must be >= 2");
   check(c.data.val_fraction >= 0.0 && c.data.val_fraction < 1.0, "data.val_fraction", c.data.val_fraction,
@@ -94,8 +77,6 @@ void validate(const Config& c) {
         "needs norm_order pre without adaln (layer 0 then reads the embeddings as they are)");
   check(m.max_len == 0 || m.max_len >= c.data.seq_len, "model.max_len", m.max_len,
         "must be 0 (data.seq_len) or at least data.seq_len (" + std::to_string(c.data.seq_len) + ")");
-  check(m.init_from.empty() || c.objective == Objective::kDiffusion, "model.init_from", m.init_from,
-        "fine-tunes a masked-LM encoder, which needs objective diffusion");
   check(c.tokenizer.kind != TokenizerKind::kHf || !c.tokenizer.path.empty(), "tokenizer.path", "\"\"",
         "an hf tokenizer needs its tokenizer.json or the folder holding one");
   check(m.norm_order == NormOrder::kPre || m.time_cond != TimeCond::kAdaln, "model.norm_order", "\"post\"",
@@ -112,7 +93,7 @@ void validate(const Config& c) {
         "must be >= 0 and < data.seq_len (" + std::to_string(c.data.seq_len) + ")");
   check(d.prefix_prob >= 0.0 && d.prefix_prob <= 1.0, "diffusion.prefix_prob", d.prefix_prob, "must be in [0, 1]");
   check(d.cfg_dropout >= 0.0 && d.cfg_dropout < 1.0, "diffusion.cfg_dropout", d.cfg_dropout, "must be in [0, 1)");
-  validate_process(c);
+  validate_process_settings(c);
 
   check_sample(c.sample);
 

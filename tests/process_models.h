@@ -39,7 +39,7 @@ class KnownModel : public dlm::DenoiserImpl {
 
 inline std::unique_ptr<dlm::Process> uniform_process(int64_t time_steps) {
   dlm::Config c;
-  c.diffusion.noise = dlm::Noise::kUniform;
+  c.diffusion.noise = "uniform";
   c.diffusion.time_steps = time_steps;
   return dlm::make_process(c, kIds);
 }

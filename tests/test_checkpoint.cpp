@@ -7,6 +7,7 @@
 #include <functional>
 #include <set>
 
+#include "dlm/diffusion/process.h"
 #include "dlm/error.h"
 #include "dlm/files.h"
 #include "dlm/model/checkpoint.h"
@@ -45,7 +46,7 @@ TEST(Checkpoint, ReloadGivesIdenticalLogitsConfigAndTokenizer) {
   const std::string path = testing::TempDir() + "/ck.pt";
   dlm::save_checkpoint(path, f.config, f.tokenizer, *f.model, nullptr, state);
   EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
-  const auto loaded = dlm::load_model_for_inference(path, torch::kCPU);
+  const auto loaded = dlm::load_model_for_inference(path, torch::kCPU, dlm::make_process_model);
   EXPECT_EQ(dlm::to_json(loaded.config), dlm::to_json(f.config));
   EXPECT_EQ(loaded.tokenizer->encode("fade"), f.tokenizer.encode("fade"));
   f.model->eval();
@@ -253,7 +254,7 @@ void expect_fixture_reads_alike(const std::string& name, const std::string& reco
   const std::string dir = std::string(DLM_SOURCE_DIR) + "/tests/fixtures/checkpoints/";
   const nlohmann::json expected = nlohmann::json::parse(dlm::read_file(dir + record + ".json"));
   const std::string path = dir + name + ".pt";
-  const auto loaded = dlm::load_model_for_inference(path, torch::kCPU);
+  const auto loaded = dlm::load_model_for_inference(path, torch::kCPU, dlm::make_process_model);
   const auto ids = torch::tensor(expected["ids"].get<std::vector<int64_t>>(), torch::kInt64).view({1, -1});
   const auto t = torch::tensor({expected["t"].get<float>()});
   const auto logits = loaded.model->forward(ids, t).flatten().to(torch::kFloat64);

@@ -209,7 +209,8 @@ std::vector<int64_t> reveal_order(const Denoising& setup, dlm::Strategy strategy
   s.sampling = dlm::Sampling::kGreedy;
   std::vector<int64_t> order;
   torch::Tensor before = rows.tokens[0].clone();
-  dlm::denoise(model, rows, s, setup.ids, [&](int64_t, const torch::Tensor& x) {
+  dlm::denoise(model, rows, s, setup.ids, [&](const dlm::SamplerStep& at) {
+    const torch::Tensor& x = at.canvas;
     for (int64_t p = 0; p < 4; ++p) {
       if (before[p].item<int64_t>() == setup.ids.mask && x[0][p].item<int64_t>() != setup.ids.mask) order.push_back(p);
     }

@@ -129,11 +129,21 @@ class UniformModel : public dlm::DenoiserImpl {
   int64_t max_len() const override { return 64; }
 };
 
+// The autoregressive twin's exact likelihood (its process's bound), with BOS = 0.
+dlm::Likelihood twin_likelihood(dlm::DenoiserImpl& model, const std::vector<dlm::Example>& blocks, int64_t first,
+                                int64_t batch_size) {
+  dlm::Config c;
+  c.objective = "ar";
+  const auto twin = dlm::make_process(c, dlm::SpecialIds{-1, -1, -1, /*bos=*/0, -1, -1});
+  EXPECT_TRUE(twin->exact_likelihood());
+  return twin->bound(model, blocks, first, 1, 0, batch_size, torch::kCPU);
+}
+
 TEST(Likelihood, ArPerplexityOfAUniformModelIsTheVocabularySize) {
   UniformModel model;
   auto blocks = make_blocks(5, 16);
   blocks[4].n_content = 9;  // a short last block: its padding is not scored
-  const dlm::Likelihood got = dlm::ar_likelihood(model, blocks, 3, /*bos=*/0, 2, torch::kCPU);
+  const dlm::Likelihood got = twin_likelihood(model, blocks, 3, 2);
   EXPECT_EQ(got.tokens, 4 * (16 - 3) + (9 - 3));
   EXPECT_NEAR(std::exp(got.nats_per_token()), static_cast<double>(kVocab), 1e-5);  // float32 logits
 }
@@ -147,7 +157,7 @@ TEST(Likelihood, ArScoresEachTokenGivenTheTokensBeforeIt) {
     blocks[b].n_content = 8;
   }
   IncrementModel model;
-  const dlm::Likelihood got = dlm::ar_likelihood(model, blocks, 1, /*bos=*/0, 8, torch::kCPU);
+  const dlm::Likelihood got = twin_likelihood(model, blocks, 1, 8);
   const double right = std::log(std::exp(4.0) + kVocab - 1) - 4.0;
   EXPECT_EQ(got.tokens, 14);
   EXPECT_NEAR(got.nats_per_token(), right, 1e-6);

@@ -122,7 +122,8 @@ std::vector<int64_t> masks_per_step(dlm::DenoiserImpl& model, const dlm::SampleC
   std::vector<int64_t> masked;
   torch::Tensor before = rows.tokens.clone();
   *remasked = false;
-  dlm::denoise(model, rows, s, {dlm::SpecialTokens::kMask, -1, -1}, [&](int64_t, const torch::Tensor& x) {
+  dlm::denoise(model, rows, s, {dlm::SpecialTokens::kMask, -1, -1}, [&](const dlm::SamplerStep& at) {
+    const torch::Tensor& x = at.canvas;
     const torch::Tensor was_open = before.ne(dlm::SpecialTokens::kMask);
     if (!x.masked_select(was_open).equal(before.masked_select(was_open))) *remasked = true;
     masked.push_back(x.eq(dlm::SpecialTokens::kMask).sum().item<int64_t>());
@@ -229,7 +230,9 @@ TEST(Generate, BlocksRevealLeftToRight) {
   const dlm::DenoiseRows rows = dlm_test::masked_rows(1, 12, dlm::SpecialTokens::kMask);
   int64_t steps = 0;
   std::vector<int64_t> opened_at(3, -1);  // the step at which each block first shows a token
-  const auto result = dlm::denoise(*t.model, rows, s, {dlm::SpecialTokens::kMask, -1, -1}, [&](int64_t step, const torch::Tensor& x) {
+  const auto result = dlm::denoise(*t.model, rows, s, {dlm::SpecialTokens::kMask, -1, -1}, [&](const dlm::SamplerStep& at) {
+    const int64_t step = at.step;
+    const torch::Tensor& x = at.canvas;
     ++steps;
     const torch::Tensor open = x[0].ne(dlm::SpecialTokens::kMask);
     for (int64_t b = 0; b < 3; ++b) {

@@ -6,6 +6,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "dlm/diffusion/process.h"
 #include "dlm/files.h"
 #include "dlm/train/trainer.h"
 #include "hf_fixture.h"
@@ -43,7 +44,7 @@ TEST_F(HfFinetune, ModernBertExportsAndLoadsBackWithTheSameLogits) {
   EXPECT_TRUE(weights.contains("model.layers.2.mlp.Wi.bias"));
   EXPECT_FALSE(weights.contains("model.layers.2.attn.Wqkv.bias"));
   EXPECT_EQ(weights.entry("model.layers.2.mlp.Wi.weight").shape, (std::vector<int64_t>{20, 12}));  // GeGLU: 2 x 10
-  const dlm::LoadedModel back = dlm::load_any_model(out, torch::kCPU);
+  const dlm::LoadedModel back = dlm::load_any_model(out, torch::kCPU, dlm::make_process_model);
   EXPECT_TRUE(torch::equal(logits_of(*back.model, kTokens), run.logits(kTokens)));
   // The local layer's window and base matter: widening the window or sharing the base changes the logits.
   // (No structured bindings: C++17 lambdas cannot capture them.)
@@ -52,7 +53,7 @@ TEST_F(HfFinetune, ModernBertExportsAndLoadsBackWithTheSameLogits) {
     const std::string copy = (dir_ / ("edited_" + edit.first)).string();
     fs::copy(out, copy);
     edit_config(copy, [&](nlohmann::json& c) { c[edit.first] = edit.second; });
-    EXPECT_FALSE(torch::allclose(logits_of(*dlm::load_any_model(copy, torch::kCPU).model, kTokens), run.logits(kTokens)))
+    EXPECT_FALSE(torch::allclose(logits_of(*dlm::load_any_model(copy, torch::kCPU, dlm::make_process_model).model, kTokens), run.logits(kTokens)))
         << edit.first;
   }
 }
@@ -90,7 +91,7 @@ TEST_F(HfFinetune, InitFromTakesTheFoldersArchitectureTokenizerAndWeights) {
     const std::string folder = (dir / "folder").string();
     dlm::export_hf(source.checkpoint, folder);
     dlm::train(finetune_config(dir, folder), options_for(dir / "run"));
-    const dlm::LoadedModel run = dlm::load_model_for_inference((dir / "run" / "last.pt").string(), torch::kCPU);
+    const dlm::LoadedModel run = dlm::load_model_for_inference((dir / "run" / "last.pt").string(), torch::kCPU, dlm::make_process_model);
     EXPECT_EQ(run.config.model.init_from, folder);
     EXPECT_EQ(run.config.model.max_len, 16);  // the folder's positions; the run trains on 12
     EXPECT_EQ(run.config.model.n_layer, source.config.model.n_layer);
@@ -117,7 +118,7 @@ TEST_F(HfFinetune, BadFoldersAndConfigsAreRefusedInOneLine) {
   too_long.data.seq_len = 17;
   expect(too_long, "data.seq_len 17 is longer than the 16 positions " + folder + " takes");
   dlm::Config ar = finetune_config(dir_, folder);
-  ar.objective = dlm::Objective::kAr;
+  ar.objective = "ar";
   expect(ar, "model.init_from");
   const std::string gpt = (dir_ / "gpt").string();
   fs::copy(folder, gpt);

@@ -7,6 +7,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "dlm/diffusion/process.h"
 #include "dlm/data/hf_tokenizer.h"
 #include "dlm/files.h"
 #include "dlm/generate/generate.h"
@@ -42,7 +43,7 @@ TEST_F(HfFolder, ExportedBertLoadsBackWithTheSameLogits) {
   EXPECT_TRUE(weights.contains("cls.predictions.transform.LayerNorm.weight"));
   EXPECT_EQ(weights.entry("bert.embeddings.word_embeddings.weight").shape, (std::vector<int64_t>{14, 12}));
   ASSERT_TRUE(dlm::is_hf_folder(out));
-  const dlm::LoadedModel back = dlm::load_any_model(out, torch::kCPU);
+  const dlm::LoadedModel back = dlm::load_any_model(out, torch::kCPU, dlm::make_process_model);
   EXPECT_EQ(back.tokenizer->encode_for_model("The cats [MASK] sat."), kIds);
   torch::NoGradGuard no_grad;
   const torch::Tensor theirs = back.model->forward(torch::tensor(kIds).unsqueeze(0), torch::zeros({1}));
@@ -59,14 +60,14 @@ TEST_F(HfFolder, RobertaPositionsStartAfterThePaddingIndex) {
   const dlm::SafetensorsFile weights(out + "/model.safetensors");
   EXPECT_TRUE(weights.contains("lm_head.dense.weight"));
   EXPECT_EQ(weights.entry("roberta.embeddings.position_embeddings.weight").shape, (std::vector<int64_t>{18, 12}));
-  const dlm::LoadedModel back = dlm::load_any_model(out, torch::kCPU);
+  const dlm::LoadedModel back = dlm::load_any_model(out, torch::kCPU, dlm::make_process_model);
   torch::NoGradGuard no_grad;
   EXPECT_TRUE(torch::equal(back.model->forward(torch::tensor(kIds).unsqueeze(0), torch::zeros({1})), run.logits(kIds)));
   // The offset matters: zeroing the two rows before the first position changes nothing, the third does.
   rewrite(out, {"roberta.embeddings.position_embeddings.weight"},
           {{"roberta.embeddings.position_embeddings.weight",
             torch::cat({torch::zeros({2, 12}), weights.tensor("roberta.embeddings.position_embeddings.weight").slice(0, 2)})}});
-  const dlm::LoadedModel zeroed = dlm::load_any_model(out, torch::kCPU);
+  const dlm::LoadedModel zeroed = dlm::load_any_model(out, torch::kCPU, dlm::make_process_model);
   EXPECT_TRUE(torch::equal(zeroed.model->forward(torch::tensor(kIds).unsqueeze(0), torch::zeros({1})), run.logits(kIds)));
 }
 
@@ -76,7 +77,7 @@ TEST_F(HfFolder, AFolderWithoutAHeadGetsAFreshOneAndKeepsItsHiddenStates) {
   rewrite(out, {"cls.predictions.transform.dense.weight", "cls.predictions.transform.dense.bias",
                 "cls.predictions.transform.LayerNorm.weight", "cls.predictions.transform.LayerNorm.bias", "cls.predictions.bias"},
           {{"pooler.dense.weight", torch::zeros({12, 12})}});
-  const dlm::LoadedModel back = dlm::load_any_model(out, torch::kCPU);
+  const dlm::LoadedModel back = dlm::load_any_model(out, torch::kCPU, dlm::make_process_model);
   auto& original = dynamic_cast<dlm::TransformerImpl&>(*run.model);
   auto& loaded = dynamic_cast<dlm::TransformerImpl&>(*back.model);
   torch::NoGradGuard no_grad;
@@ -85,13 +86,13 @@ TEST_F(HfFolder, AFolderWithoutAHeadGetsAFreshOneAndKeepsItsHiddenStates) {
   EXPECT_FALSE(torch::allclose(loaded.forward(x, torch::zeros({1})), original.forward(x, torch::zeros({1}))));
   // The fresh head is the same on every load, so a headless folder's logits repeat.
   torch::manual_seed(99);
-  const dlm::LoadedModel again = dlm::load_any_model((dir_ / "out").string(), torch::kCPU);
+  const dlm::LoadedModel again = dlm::load_any_model((dir_ / "out").string(), torch::kCPU, dlm::make_process_model);
   EXPECT_TRUE(torch::equal(again.model->forward(x, torch::zeros({1})), loaded.forward(x, torch::zeros({1}))));
 }
 
 TEST_F(HfFolder, DumpWritesNpyOfLogitsAndHiddenStates) {
   BertRun run(dir_ / "run");
-  const dlm::LoadedModel m = dlm::load_any_model(exported(run), torch::kCPU);
+  const dlm::LoadedModel m = dlm::load_any_model(exported(run), torch::kCPU, dlm::make_process_model);
   const std::string logits = (dir_ / "l.npy").string(), hidden = (dir_ / "h.npy").string();
   EXPECT_EQ(dlm::dump_forward(m, "The cats [MASK] sat.", logits, hidden), kIds);
   const std::string bytes = dlm::read_file(logits);
@@ -109,7 +110,7 @@ TEST_F(HfFolder, DumpWritesNpyOfLogitsAndHiddenStates) {
 
 TEST_F(HfFolder, SamplingUsesTheTemplateAndNeverDrawsIdsPastTheTokenizer) {
   BertRun run(dir_ / "run");
-  dlm::LoadedModel m = dlm::load_any_model(exported(run), torch::kCPU);
+  dlm::LoadedModel m = dlm::load_any_model(exported(run), torch::kCPU, dlm::make_process_model);
   {
     // The two config rows past the tokenizer's 12 ids get the largest logits of all.
     torch::NoGradGuard no_grad;
@@ -144,7 +145,7 @@ TEST_F(HfFolder, BrokenFoldersAreRefusedInOneLineNamingTheProblem) {
     const std::string folder = (dir_ / ("case" + std::to_string(n++))).string();
     fs::copy(base, folder);
     break_it(folder);
-    const std::string message = error_of([&] { dlm::load_any_model(folder, torch::kCPU); });
+    const std::string message = error_of([&] { dlm::load_any_model(folder, torch::kCPU, dlm::make_process_model); });
     EXPECT_THAT(message, HasSubstr(words)) << "case " << n - 1;
     EXPECT_EQ(message.find('\n'), std::string::npos) << message;
   };

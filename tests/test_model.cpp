@@ -107,7 +107,7 @@ TEST(Model, TinyModelOverfitsATinyBatch) {
         logits = model->forward(b.input, b.t);
         if (precision == dlm::Precision::kBf16) EXPECT_EQ(logits.scalar_type(), torch::kBFloat16);
       }
-      const auto loss = dlm::batch_loss(logits, b);
+      const auto loss = dlm::weighted_loss(dlm::token_ce(logits, b.target), b);
       opt.zero_grad();
       loss.backward();
       opt.step();

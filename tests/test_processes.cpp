@@ -110,7 +110,7 @@ class OracleSoftModel : public dlm::DenoiserImpl {
 TEST(Simplex, TheReverseStepReturnsTheCleanSequenceUnderAnOracle) {
   const std::vector<int64_t> truth = {5, 6, 7, 8, 5, 6, 7, 8, 6, 5};
   dlm::Config c;
-  c.objective = dlm::Objective::kSimplex;
+  c.objective = "simplex";
   for (int64_t block : {0, 3}) {
     OracleSoftModel model(truth);
     dlm::DenoiseRows rows = dlm_test::masked_rows(3, 10, kIds.mask, 5);
@@ -130,10 +130,10 @@ TEST(Simplex, TheReverseStepReturnsTheCleanSequenceUnderAnOracle) {
 
 TEST(Processes, EachRefusesTheSamplingSettingsItDoesNotUse) {
   dlm::Config c;
-  c.diffusion.noise = dlm::Noise::kUniform;
+  c.diffusion.noise = "uniform";
   const auto uniform = dlm::make_process(c, kIds);
-  c.diffusion.noise = dlm::Noise::kAbsorbing;
-  c.objective = dlm::Objective::kSimplex;
+  c.diffusion.noise = "absorbing";
+  c.objective = "simplex";
   const auto simplex = dlm::make_process(c, kIds);
   const auto with = [](const std::function<void(dlm::SampleConfig&)>& set) {
     dlm::SampleConfig o;
@@ -155,6 +155,13 @@ TEST(Processes, EachRefusesTheSamplingSettingsItDoesNotUse) {
   EXPECT_EQ(dlm_test::error_of([&] { simplex->check_sample(blocks); }), "");
   EXPECT_FALSE(simplex->infills());
   EXPECT_TRUE(uniform->infills());
+  c.objective = "ar";
+  const auto twin = dlm::make_process(c, kIds);
+  const auto guided = with([](dlm::SampleConfig& o) { o.cfg_scale = 2.0; });
+  EXPECT_NE(dlm_test::error_of([&] { twin->check_sample(guided); }).find("--cfg-scale"), std::string::npos);
+  EXPECT_EQ(dlm_test::error_of([&] { twin->check_sample(threshold); }), "");
+  EXPECT_FALSE(twin->infills());
+  EXPECT_TRUE(twin->causal());
 }
 
 TEST(Processes, TimeStepsPutTrainingLevelsAndTheSamplersGridOnIOverT) {
@@ -186,18 +193,26 @@ TEST(Processes, ConfigsThatMixProcessesAreRefusedNamingTheKey) {
     dlm::Config c;
     c.data.path = "x.txt";
     set(c);
-    return dlm_test::error_of([&] { dlm::validate(c); });
+    return dlm_test::error_of([&] {
+      dlm::validate(c);
+      dlm::make_process(c, dlm::SpecialIds{});
+    });
   };
-  EXPECT_EQ(refused([](dlm::Config& c) { c.diffusion.noise = dlm::Noise::kUniform; }), "");
-  EXPECT_EQ(refused([](dlm::Config& c) { c.objective = dlm::Objective::kSimplex; c.diffusion.block_length = 4; }), "");
-  EXPECT_NE(refused([](dlm::Config& c) { c.diffusion.noise = dlm::Noise::kUniform; c.diffusion.loss_on = dlm::LossOn::kAll; })
+  EXPECT_EQ(refused([](dlm::Config& c) { c.diffusion.noise = "uniform"; }), "");
+  EXPECT_EQ(refused([](dlm::Config& c) { c.objective = "simplex"; c.diffusion.block_length = 4; }), "");
+  EXPECT_NE(refused([](dlm::Config& c) { c.diffusion.noise = "uniform"; c.diffusion.loss_on = dlm::LossOn::kAll; })
                 .find("diffusion.loss_on"), std::string::npos);
-  EXPECT_NE(refused([](dlm::Config& c) { c.diffusion.noise = dlm::Noise::kUniform; c.diffusion.cfg_dropout = 0.1; })
+  EXPECT_NE(refused([](dlm::Config& c) { c.diffusion.noise = "uniform"; c.diffusion.cfg_dropout = 0.1; })
                 .find("diffusion.cfg_dropout"), std::string::npos);
-  EXPECT_NE(refused([](dlm::Config& c) { c.objective = dlm::Objective::kAr; c.diffusion.noise = dlm::Noise::kUniform; })
+  EXPECT_NE(refused([](dlm::Config& c) { c.objective = "ar"; c.diffusion.noise = "uniform"; })
                 .find("diffusion.noise"), std::string::npos);
-  EXPECT_NE(refused([](dlm::Config& c) { c.objective = dlm::Objective::kSimplex; c.model.type = dlm::ModelType::kMlp; })
-                .find("objective"), std::string::npos);
+  EXPECT_NE(refused([](dlm::Config& c) { c.objective = "simplex"; c.model.type = dlm::ModelType::kMlp; })
+                .find("model.type"), std::string::npos);
+  EXPECT_NE(refused([](dlm::Config& c) { c.objective = "ar"; c.model.type = dlm::ModelType::kMlp; }).find("model.type"),
+            std::string::npos);
+  EXPECT_NE(refused([](dlm::Config& c) { c.objective = "ar"; c.model.init_from = "folder"; }).find("model.init_from"),
+            std::string::npos);
+  EXPECT_NE(refused([](dlm::Config& c) { c.diffusion.noise = "gaussian"; }).find("diffusion.noise"), std::string::npos);
   EXPECT_NE(refused([](dlm::Config& c) { c.diffusion.block_length = 4; }).find("diffusion.block_length"), std::string::npos);
   EXPECT_NE(refused([](dlm::Config& c) { c.diffusion.time_steps = 10; c.diffusion.rate_dist = dlm::RateDist::kDiscrete; })
                 .find("diffusion.time_steps"), std::string::npos);

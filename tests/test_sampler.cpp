@@ -60,7 +60,9 @@ const dlm::SpecialIds kIds{kMask, kEos, kPad};
 // Records, for each position, the step at which it was first revealed.
 std::vector<int64_t> reveal_steps(dlm::DenoiserImpl& model, const dlm::SampleConfig& o, int64_t L) {
   std::vector<int64_t> when(static_cast<size_t>(L), -1);
-  dlm::denoise(model, rows_of(1, L), o, kIds, [&](int64_t step, const torch::Tensor& x) {
+  dlm::denoise(model, rows_of(1, L), o, kIds, [&](const dlm::SamplerStep& at) {
+    const int64_t step = at.step;
+    const torch::Tensor& x = at.canvas;
     for (int64_t i = 0; i < L; ++i) {
       if (when[i] < 0 && x[0][i].item<int64_t>() != kMask) when[i] = step;
     }

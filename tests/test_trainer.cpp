@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "dlm/diffusion/process.h"
 #include "dlm/data/dataset.h"
 #include "dlm/error.h"
 #include "dlm/model/checkpoint.h"
@@ -43,10 +44,10 @@ dlm::Config tiny_config(const std::string& dir) {
   return c;
 }
 
-// The config for one of the processes: absorbing (masking), uniform noise, or the simplex.
+// The config for one of the processes: absorbing (masking), uniform noise, the simplex or the twin.
 dlm::Config with_process(dlm::Config c, const std::string& process) {
-  if (process == "uniform") c.diffusion.noise = dlm::Noise::kUniform;
-  if (process == "simplex") c.objective = dlm::Objective::kSimplex;
+  if (process == "uniform") c.diffusion.noise = "uniform";
+  if (process == "simplex" || process == "ar") c.objective = process;
   return c;
 }
 
@@ -59,8 +60,8 @@ dlm::TrainOptions quiet_run(const std::string& run_dir) {
 }
 
 void expect_same_weights(const std::string& a, const std::string& b) {
-  auto ma = dlm::load_model_for_inference(a, torch::kCPU);
-  auto mb = dlm::load_model_for_inference(b, torch::kCPU);
+  auto ma = dlm::load_model_for_inference(a, torch::kCPU, dlm::make_process_model);
+  auto mb = dlm::load_model_for_inference(b, torch::kCPU, dlm::make_process_model);
   const auto pb = mb.model->named_parameters();
   for (const auto& p : ma.model->named_parameters()) {
     EXPECT_TRUE(torch::equal(p.value(), *pb.find(p.key()))) << p.key();
@@ -100,7 +101,7 @@ void expect_resume_is_exact(const std::string& process) {
 }
 
 TEST(Trainer, StoppedAndResumedRunEqualsTheUninterruptedOne) {
-  for (const std::string process : {"absorbing", "uniform", "simplex"}) {
+  for (const std::string process : {"absorbing", "uniform", "simplex", "ar"}) {
     SCOPED_TRACE(process);
     expect_resume_is_exact(process);
   }
@@ -126,7 +127,7 @@ TEST(Trainer, NonFiniteLossStopsAndKeepsTheLastGoodCheckpoint) {
     EXPECT_NE(std::string(e.what()).find("not finite"), std::string::npos) << e.what();
   }
   EXPECT_EQ(fs::last_write_time(o.run_dir + "/last.pt"), good);
-  auto loaded = dlm::load_model_for_inference(o.run_dir + "/last.pt", torch::kCPU);
+  auto loaded = dlm::load_model_for_inference(o.run_dir + "/last.pt", torch::kCPU, dlm::make_process_model);
   for (const auto& p : loaded.model->parameters()) EXPECT_TRUE(p.isfinite().all().item<bool>());
 }
 
@@ -221,13 +222,13 @@ TEST(Trainer, PeriodicArValidationMeasuresWhatEvalMeasures) {
   const std::string root = testing::TempDir() + "/ar_validation_test";
   fs::remove_all(root);
   dlm::Config c = tiny_config(root);
-  c.objective = dlm::Objective::kAr;
+  c.objective = "ar";
   c.diffusion.prefix_len = 2;
   c.model.dropout = 0.0;
   c.train.steps = 10;
   dlm::TrainOptions o = quiet_run(root + "/run");
   const dlm::TrainSummary s = dlm::train(c, o);
-  const dlm::LoadedModel loaded = dlm::load_model_for_inference(o.run_dir + "/last.pt", torch::kCPU);
+  const dlm::LoadedModel loaded = dlm::load_model_for_inference(o.run_dir + "/last.pt", torch::kCPU, dlm::make_process_model);
   const dlm::EvalReport report = dlm::evaluate_checkpoint(loaded, o.run_dir, torch::kCPU);
   EXPECT_NEAR(s.final_val_loss, report.likelihood.nats_per_token(), 1e-5);
 }
@@ -265,7 +266,7 @@ void expect_ranks_batch_as_one(const std::string& process) {
 }
 
 TEST(TrainingBatches, RanksSplitEachGlobalBatchAndMaskAsOneProcess) {
-  for (const std::string process : {"absorbing", "uniform", "simplex"}) {
+  for (const std::string process : {"absorbing", "uniform", "simplex", "ar"}) {
     SCOPED_TRACE(process);
     expect_ranks_batch_as_one(process);
   }

@@ -176,7 +176,8 @@ TEST(UniformNoise, TheSamplerNeverEmitsMaskBosOrSepNorEosInAnInfillSpan) {
   o.sampling = dlm::Sampling::kNucleus;
   o.top_p = 1.0;
   std::set<int64_t> seen;
-  const torch::Tensor out = uniform_process(0)->sample(model, rows, o, [&](int64_t, const torch::Tensor& x, const torch::Tensor&) {
+  const torch::Tensor out = uniform_process(0)->sample(model, rows, o, [&](const dlm::SamplerStep& at) {
+    const torch::Tensor& x = at.canvas;
     for (int64_t v : std::vector<int64_t>(x.data_ptr<int64_t>(), x.data_ptr<int64_t>() + x.numel())) seen.insert(v);
   }).tokens;
   for (int64_t banned : {kIds.mask, kIds.bos, kIds.sep}) EXPECT_EQ(seen.count(banned), 0u) << "id " << banned;
@@ -195,7 +196,8 @@ TEST(UniformNoise, AnOracleIsFollowedExactlyAndPlacedTokensStillMove) {
   o.steps = 8;
   o.sampling = dlm::Sampling::kGreedy;
   std::vector<torch::Tensor> canvases;
-  const auto r = uniform_process(0)->sample(model, rows, o, [&](int64_t, const torch::Tensor& x, const torch::Tensor&) {
+  const auto r = uniform_process(0)->sample(model, rows, o, [&](const dlm::SamplerStep& at) {
+    const torch::Tensor& x = at.canvas;
     canvases.push_back(x.clone());
   });
   EXPECT_TRUE(torch::equal(r.tokens, torch::tensor(truth).expand({4, 8}))) << r.tokens;

@@ -25,12 +25,6 @@ enum class AttentionKind { kAuto, kFused, kExplicit };
 // How masking rates are drawn for training: from `rates` | t ~ U(eps, 1) | stratified U(eps, 1).
 enum class RateDist { kDiscrete, kUniform, kAntithetic };
 enum class RatePer { kSample, kBatch };
-// diffusion: a discrete process over token ids (diffusion.noise) | ar: the causal next-token twin |
-// simplex: SSD-LM's Gaussian diffusion on almost-one-hot logit vectors.
-enum class Objective { kDiffusion, kAr, kSimplex };
-// The discrete process: absorbing (a token becomes [MASK]; MDLM, LLaDA) | uniform (a token becomes a
-// token drawn uniformly from the content tokens, EOS and padding; D3PM-uniform, Duo).
-enum class Noise { kAbsorbing, kUniform };
 enum class NormKind { kLayerNorm, kRmsNorm };
 enum class PosKind { kLearned, kRotary };
 enum class TimeCond { kNone, kAdd, kAdaln };
@@ -83,8 +77,6 @@ const EnumNames<ModelType>& enum_names(ModelType*);
 const EnumNames<AttentionKind>& enum_names(AttentionKind*);
 const EnumNames<RateDist>& enum_names(RateDist*);
 const EnumNames<RatePer>& enum_names(RatePer*);
-const EnumNames<Objective>& enum_names(Objective*);
-const EnumNames<Noise>& enum_names(Noise*);
 const EnumNames<NormKind>& enum_names(NormKind*);
 const EnumNames<PosKind>& enum_names(PosKind*);
 const EnumNames<TimeCond>& enum_names(TimeCond*);
@@ -191,7 +183,8 @@ struct ModelConfig {
 
 
 struct DiffusionConfig {
-  Noise noise = Noise::kAbsorbing;    ///< absorbing | uniform (objective diffusion)
+  std::string noise = "absorbing";    ///< objective diffusion's process: absorbing | uniform (names the
+                                      ///< process registry resolves, dlm/diffusion/process.h)
   int64_t time_steps = 0;             ///< D3PM's discrete time: T steps at t = i / T for training, the
                                       ///< bound and the sampler's grid; 0: continuous time
   double simplex_scale = 5.0;         ///< simplex: a token is +K at its id, -K elsewhere (SSD-LM's K)
@@ -264,7 +257,9 @@ struct EvalConfig {
 
 struct Config {
   std::string name = "run";           ///< run name; default run directory is runs/<name>
-  Objective objective = Objective::kDiffusion;  ///< diffusion (discrete noise) | ar (causal twin) | simplex (SSD-LM)
+  // The process, by a name the registry resolves (dlm/diffusion/process.h): diffusion (discrete noise,
+  // diffusion.noise) | ar (the causal next-token twin) | simplex (SSD-LM's Gaussian diffusion on logits).
+  std::string objective = "diffusion";
   DataConfig data;
   TokenizerConfig tokenizer;
   ModelConfig model;

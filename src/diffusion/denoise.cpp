@@ -176,7 +176,7 @@ void Loop::reveal_remask(int64_t i) {
   r.stale = true;
 }
 
-DenoiseResult Loop::run(const CanvasCallback& on_step, const StopCheck& stop) {
+DenoiseResult Loop::run(const StepCallback& on_step, const StopCheck& stop) {
   const InferenceScope scope(model_);
   int64_t step = 0;
   while (true) {
@@ -192,7 +192,7 @@ DenoiseResult Loop::run(const CanvasCallback& on_step, const StopCheck& stop) {
       ++r.block_step;
       ++r.stats.steps;
     }
-    if (on_step) on_step(step, x_);
+    if (on_step) on_step({step, x_, {}});
     ++step;
   }
   DenoiseResult result;
@@ -205,7 +205,7 @@ DenoiseResult Loop::run(const CanvasCallback& on_step, const StopCheck& stop) {
 }  // namespace detail
 
 DenoiseResult denoise(DenoiserImpl& model, const DenoiseRows& rows, const SampleConfig& options, const SpecialIds& ids,
-                      const CanvasCallback& on_step, const StopCheck& stop, int64_t time_steps) {
+                      const StepCallback& on_step, const StopCheck& stop, int64_t time_steps) {
   return detail::Loop(model, rows, options, ids, time_steps).run(on_step, stop);
 }
 

@@ -32,7 +32,7 @@ struct RowState {
 class Loop {
  public:
   Loop(DenoiserImpl& model, const DenoiseRows& rows, const SampleConfig& o, const SpecialIds& ids, int64_t time_steps);
-  DenoiseResult run(const CanvasCallback& on_step, const StopCheck& stop);
+  DenoiseResult run(const StepCallback& on_step, const StopCheck& stop);
 
  private:
   int64_t n_blocks(const RowState& r) const;

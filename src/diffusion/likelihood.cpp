@@ -17,9 +17,12 @@ torch::Tensor token_ce(const torch::Tensor& logits, const torch::Tensor& target)
       .view(target.sizes());
 }
 
-torch::Tensor batch_loss(const torch::Tensor& logits, const Batch& batch) {
-  const torch::Tensor ce = token_ce(logits, batch.target.to(logits.device()));  // (B, L)
-  return (ce * batch.loss_weight.to(logits.device())).sum() / batch.loss_norm;
+torch::Tensor head_ce(DenoiserImpl& model, const torch::Tensor& hidden, const torch::Tensor& target) {
+  return token_ce(model.head(hidden), target);
+}
+
+torch::Tensor weighted_loss(const torch::Tensor& ce, const Batch& batch) {
+  return (ce * batch.loss_weight.to(ce.device())).sum() / batch.loss_norm;
 }
 
 void for_each_batch(int64_t n, int64_t batch_size, const std::function<void(int64_t begin, int64_t end)>& fn) {

@@ -116,7 +116,7 @@ int64_t scheduled_reveals(Schedule schedule, Strategy strategy, int64_t step, in
 }
 
 ArResult generate_ar(TransformerImpl& model, const torch::Tensor& start, int64_t n_new, const SampleConfig& o,
-                     int64_t eos_id, std::vector<torch::Generator>& gens, bool use_cache, const ArStepCallback& on_step) {
+                     int64_t eos_id, std::vector<torch::Generator>& gens, bool use_cache, const StepCallback& on_step) {
   const InferenceScope scope(model);
   if (!model.causal()) throw Error("autoregressive sampling needs a model trained with objective \"ar\"");
   if (start.size(1) < 1) throw Error("autoregressive sampling needs at least the BOS token to start from");
@@ -152,7 +152,7 @@ ArResult generate_ar(TransformerImpl& model, const torch::Tensor& start, int64_t
       if (eos_id >= 0 && id == eos_id) done[static_cast<size_t>(r)] = true;
     }
     seq = torch::cat({seq, torch::tensor(next, torch::kInt64).view({B, 1}).to(device)}, 1);
-    if (on_step) on_step(i, seq.narrow(1, n_start, i + 1));
+    if (on_step) on_step({i, seq, {}});
     if (eos_id >= 0 && std::all_of(done.begin(), done.end(), [](bool d) { return d; })) break;
   }
   result.tokens = seq.narrow(1, n_start, seq.size(1) - n_start);

@@ -1,13 +1,11 @@
-// Prompts to canvases, batches through the denoiser (or the autoregressive twin), canvases to text.
+// Prompts to canvases, batches through the config's process (a denoiser's or the twin's sampler), canvases to text.
 #include "dlm/generate/generate.h"
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <map>
 
 #include "dlm/device.h"
-#include "dlm/diffusion/noise_schedule.h"
 #include "dlm/diffusion/process.h"
 #include "dlm/diffusion/sampler.h"
 #include "dlm/error.h"
@@ -144,7 +142,7 @@ void decode_row(const Layout& l, const std::vector<int64_t>& row, const Tokenize
 
 // The rows of a timeline step; `confidence` (B, W), when defined, shades each generated piece.
 std::vector<StepRow> render(const torch::Tensor& canvas, const std::vector<int64_t>& samples, const std::vector<const Layout*>& layouts,
-                            const Tokenizer& tok, bool whole_canvas_generated, const torch::Tensor& confidence = {}) {
+                            const Tokenizer& tok, const torch::Tensor& confidence = {}) {
   std::vector<StepRow> rows;
   for (size_t r = 0; r < samples.size(); ++r) {
     const Layout& l = *layouts[r];
@@ -152,12 +150,12 @@ std::vector<StepRow> render(const torch::Tensor& canvas, const std::vector<int64
     row.sample = samples[r];
     int64_t masked = 0, generated = 0;
     double sure = 0.0;
-    const int64_t width = whole_canvas_generated ? canvas.size(1) : static_cast<int64_t>(l.ids.size());
+    const int64_t width = static_cast<int64_t>(l.ids.size());
     for (int64_t p = 0; p < width; ++p) {
       const int64_t id = canvas[static_cast<int64_t>(r)][p].item<int64_t>();
       row.pieces.push_back(show_piece(tok, id));
       row.canvas += row.pieces.back();
-      const bool gen = whole_canvas_generated || l.generate[static_cast<size_t>(p)];
+      const bool gen = l.generate[static_cast<size_t>(p)];
       generated += gen ? 1 : 0;
       masked += gen && id == tok.mask_id() ? 1 : 0;
       if (confidence.defined()) {
@@ -172,10 +170,10 @@ std::vector<StepRow> render(const torch::Tensor& canvas, const std::vector<int64
   return rows;
 }
 
-// One batch through the denoiser: canvases padded to the widest, each row on its own stream.
-void run_diffusion(DenoiserImpl& model, const Process& process, const Tokenizer& tok, const GenerateOptions& o,
-                   const std::vector<int64_t>& samples, const std::vector<const Layout*>& layouts, GenerateReport& report,
-                   const StepCallback& on_step, int64_t planned) {
+// One batch through the process's sampler: canvases padded to the widest, each row on its own stream.
+void run_batch(DenoiserImpl& model, const Process& process, const Tokenizer& tok, const GenerateOptions& o,
+               const std::vector<int64_t>& samples, const std::vector<const Layout*>& layouts, GenerateReport& report,
+               const TimelineCallback& on_step) {
   const int64_t B = static_cast<int64_t>(samples.size());
   int64_t W = 0;
   for (const Layout* l : layouts) W = std::max<int64_t>(W, static_cast<int64_t>(l->ids.size()));
@@ -200,10 +198,11 @@ void run_diffusion(DenoiserImpl& model, const Process& process, const Tokenizer&
     rows.counted_fixed.push_back(l.counted_fixed);
     rows.seeds.push_back(derive_seed(o.seed, Stream::kSampling, static_cast<uint64_t>(samples[static_cast<size_t>(r)])));
   }
-  SampleCallback show = nullptr;
+  StepCallback show = nullptr;
   if (on_step) {
-    show = [&](int64_t step, const torch::Tensor& x, const torch::Tensor& confidence) {
-      on_step(step + 1, planned, render(x, samples, layouts, tok, false, confidence));
+    const int64_t planned = process.planned_steps(o.sample, rows);
+    show = [&, planned](const SamplerStep& s) {
+      on_step(s.step + 1, planned, render(s.canvas, samples, layouts, tok, s.probability));
     };
   }
   StopCheck stop = nullptr;
@@ -228,58 +227,6 @@ void run_diffusion(DenoiserImpl& model, const Process& process, const Tokenizer&
   }
 }
 
-// One batch through the autoregressive twin, in groups of equal prefix length (its rows must be rectangular).
-void run_autoregressive(TransformerImpl& model, const Tokenizer& tok, const GenerateOptions& o, const std::vector<int64_t>& samples,
-                        const std::vector<const Layout*>& layouts, GenerateReport& report, const StepCallback& on_step) {
-  std::map<std::pair<size_t, size_t>, std::vector<size_t>> groups;  // (prefix, canvas length) -> rows
-  for (size_t r = 0; r < samples.size(); ++r) groups[{layouts[r]->prefix_ids.size(), layouts[r]->ids.size()}].push_back(r);
-  const torch::Device device = module_device(model);
-  for (const auto& [shape, members] : groups) {
-    const int64_t P = static_cast<int64_t>(shape.first), n_new = static_cast<int64_t>(shape.second) - P;
-    std::vector<int64_t> start = {tok.bos_id()};
-    start.insert(start.end(), layouts[members[0]]->prefix_ids.begin(), layouts[members[0]]->prefix_ids.end());
-    const int64_t N = static_cast<int64_t>(members.size());
-    // cpu: built here, moved to the device
-    const torch::Tensor rows = torch::tensor(start, torch::kInt64).unsqueeze(0).expand({N, P + 1}).contiguous().to(device);
-    std::vector<torch::Generator> gens;
-    std::vector<int64_t> group_samples;
-    std::vector<const Layout*> group_layouts;
-    for (size_t r : members) {
-      gens.push_back(cpu_generator(derive_seed(o.seed, Stream::kSampling, static_cast<uint64_t>(samples[r]))));
-      group_samples.push_back(samples[r]);
-      group_layouts.push_back(layouts[r]);
-    }
-    ArStepCallback show = nullptr;
-    if (on_step) {
-      show = [&](int64_t step, const torch::Tensor& generated) {
-        std::vector<StepRow> view = render(torch::cat({rows.narrow(1, 1, P), generated}, 1).cpu(), group_samples, group_layouts, tok, true);
-        for (auto& v : view) v.masked = 1.0 - static_cast<double>(step + 1) / static_cast<double>(n_new);
-        on_step(step + 1, n_new, view);
-      };
-    }
-    const ArResult result = generate_ar(model, rows, n_new, o.sample, tok.eos_id(), gens, /*use_cache=*/true, show);
-    report.forward_calls += result.passes;
-    const torch::Tensor out = result.tokens.cpu().contiguous();
-    for (int64_t k = 0; k < N; ++k) {
-      const Layout& l = *group_layouts[static_cast<size_t>(k)];
-      std::vector<int64_t> canvas = l.prefix_ids;
-      canvas.insert(canvas.end(), out[k].data_ptr<int64_t>(), out[k].data_ptr<int64_t>() + out.size(1));
-      TextSample& s = report.samples[static_cast<size_t>(group_samples[static_cast<size_t>(k)])];
-      decode_row(l, canvas, tok, o.sample, s);
-      s.stats.steps = s.stats.passes = result.passes;
-      s.stats.equivalents = static_cast<double>(result.passes) / static_cast<double>(P + n_new);
-    }
-  }
-}
-
-// The steps a timeline announces: the schedule's for masking (none when a reveal rule decides), the
-// noise levels' for uniform noise, none for the simplex (its blocks decide).
-int64_t planned_steps(const Config& c, const SampleConfig& o) {
-  if (c.objective == Objective::kSimplex) return 0;
-  if (c.diffusion.noise == Noise::kUniform) return static_cast<int64_t>(noise_levels(o.schedule, o.steps, c.diffusion.time_steps).size()) - 1;
-  return o.threshold == 0.0 && o.entropy_bound == 0.0 ? o.steps : 0;
-}
-
 // Rows per batch when none is asked for: as many as keep a batch's logits and activations near
 // 1 GiB (the widest prompt decides), at most 64.
 int64_t rows_that_fit(const Config& c, const std::vector<Layout>& layouts, int64_t vocab) {
@@ -293,27 +240,19 @@ int64_t rows_that_fit(const Config& c, const std::vector<Layout>& layouts, int64
 }  // namespace
 
 GenerateReport generate_text(DenoiserImpl& model, const Tokenizer& tok, const Config& config, const std::vector<Prompt>& prompts,
-                             const GenerateOptions& o, const StepCallback& on_step, const ProgressCallback& on_progress) {
+                             const GenerateOptions& o, const TimelineCallback& on_step, const ProgressCallback& on_progress) {
   if (o.num_samples < 1) throw Error("num_samples must be >= 1, got " + std::to_string(o.num_samples));
   if (o.batch_size < 0) throw Error("batch size must be >= 0 (0: as many rows as fit), got " + std::to_string(o.batch_size));
-  const bool ar = config.objective == Objective::kAr;
-  auto* causal = dynamic_cast<TransformerImpl*>(&model);
-  if (ar && !causal) throw Error("an ar checkpoint must hold a transformer");
+  const std::unique_ptr<Process> process = make_process(config, special_ids(tok));
+  process->check_sample(o.sample);
   const int64_t context = model.max_len();
   std::vector<Layout> layouts;
   for (const Prompt& p : prompts) {
-    if (!p.infill.empty() && ar) throw Error("infilling needs a diffusion model; this checkpoint is the autoregressive twin");
+    if (!p.infill.empty() && !process->infills()) {
+      throw Error("infilling does not apply to " + process->name() + ", which decodes left to right");
+    }
     layouts.push_back(p.infill.empty() ? lay_out_prefix(p, tok, config, context, o.sample.length) : lay_out_infill(p, tok, config, context));
   }
-  if (ar && o.sample.cfg_scale > 0.0) throw Error("guidance (cfg_scale) needs a diffusion model");
-  const std::unique_ptr<Process> process = ar ? nullptr : make_process(config, special_ids(tok));
-  if (process) {
-    process->check_sample(o.sample);
-    for (const Prompt& p : prompts) {
-      if (!p.infill.empty() && !process->infills()) throw Error("infilling does not apply to " + process->name() + ", which decodes left to right");
-    }
-  }
-  const int64_t planned = planned_steps(config, o.sample);
 
   const auto start = std::chrono::steady_clock::now();
   const torch::Device device = module_device(model);
@@ -331,11 +270,7 @@ GenerateReport generate_text(DenoiserImpl& model, const Tokenizer& tok, const Co
       report.samples[static_cast<size_t>(s)].prompt = s / o.num_samples;
       report.samples[static_cast<size_t>(s)].sample = s % o.num_samples;
     }
-    if (ar) {
-      run_autoregressive(*causal, tok, o, samples, batch, report, on_step);
-    } else {
-      run_diffusion(model, *process, tok, o, samples, batch, report, on_step, planned);
-    }
+    run_batch(model, *process, tok, o, samples, batch, report, on_step);
     if (on_progress) on_progress(samples.back() + 1, total);
   }
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

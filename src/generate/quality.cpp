@@ -14,7 +14,7 @@ double TextScore::perplexity() const { return tokens > 0 ? std::exp(nll / static
 
 TransformerImpl& as_scorer(DenoiserImpl& model, const std::string& what) {
   auto* scorer = dynamic_cast<TransformerImpl*>(&model);
-  if (!scorer || !scorer->causal()) throw Error(what + ": the scorer must be an autoregressive run (objective \"autoregressive\")");
+  if (!scorer || !scorer->causal()) throw Error(what + ": the scorer must be an autoregressive run (objective \"ar\")");
   return *scorer;
 }
 

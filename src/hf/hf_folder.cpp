@@ -175,9 +175,9 @@ LoadedModel load_hf_folder(const std::string& dir, const torch::Device& device) 
   return out;
 }
 
-LoadedModel load_any_model(const std::string& given, const torch::Device& device) {
+LoadedModel load_any_model(const std::string& given, const torch::Device& device, const ModelBuilder& build) {
   if (is_hf_folder(given)) return load_hf_folder(given, device);
-  return load_model_for_inference(resolve_checkpoint_path(given), device);
+  return load_model_for_inference(resolve_checkpoint_path(given), device, build);
 }
 
 namespace {
@@ -203,7 +203,10 @@ void write_tokenizer(const Tokenizer& tok, int64_t max_len, const std::string& o
 
 void export_hf(const std::string& source, const std::string& out_dir) {
   const bool folder = is_hf_folder(source);
-  const LoadedModel m = folder ? load_hf_folder(source, torch::kCPU) : load_model_for_inference(resolve_checkpoint_path(source), torch::kCPU);
+  // A folder holds weights and no direction of attention: any run's weights are read into the
+  // bidirectional form of its model.
+  const auto weights_only = [](const Config& c, int64_t vocab) { return make_model(c.model, vocab, model_context(c)); };
+  const LoadedModel m = load_any_model(source, torch::kCPU, weights_only);
   const torch::ScalarType dtype = folder ? SafetensorsFolder(source).dtype() : torch::kFloat32;
   std::string why;
   const HfFamily* family = hf_family_for(m.config.model, &why);

@@ -307,13 +307,12 @@ void CheckpointReader::load_optimizer(torch::optim::AdamW& optimizer, DenoiserIm
   }
 }
 
-LoadedModel load_model_for_inference(const std::string& path, const torch::Device& device) {
+LoadedModel load_model_for_inference(const std::string& path, const torch::Device& device, const ModelBuilder& build) {
   CheckpointReader reader(path);
   LoadedModel out;
   out.config = reader.config();
   out.tokenizer = reader.tokenizer();
-  out.model = make_model(out.config.model, out.tokenizer->vocab_size(), model_context(out.config),
-                         out.config.objective == Objective::kAr);
+  out.model = build(out.config, out.tokenizer->vocab_size());
   reader.load_model(*out.model, device);
   out.model->eval();
   out.step = reader.state().step;

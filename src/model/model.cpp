@@ -216,8 +216,9 @@ torch::Tensor TransformerImpl::forward(const torch::Tensor& ids, const torch::Te
   return head(trunk(ids, t, 0, {}, {}, nullptr, CacheMode::kNone));
 }
 
-torch::Tensor TransformerImpl::hidden(const torch::Tensor& ids, const torch::Tensor& t) {
-  return trunk(ids, t, 0, {}, {}, nullptr, CacheMode::kNone);
+torch::Tensor TransformerImpl::hidden(const torch::Tensor& ids, const torch::Tensor& t, const torch::Tensor& key_valid) {
+  TORCH_CHECK(!causal_ || !key_valid.defined(), "hidden with key_valid needs a bidirectional model");
+  return trunk(ids, t, 0, {}, key_valid, nullptr, CacheMode::kNone);
 }
 
 torch::Tensor TransformerImpl::forward_rows(const torch::Tensor& ids, const torch::Tensor& t, const torch::Tensor& key_valid,
@@ -257,15 +258,23 @@ MlpDenoiserImpl::MlpDenoiserImpl(const ModelConfig& c, int64_t vocab_size, int64
   out_ = register_module("out", torch::nn::Linear(c.mlp_hidden, max_len * vocab_size));
 }
 
-torch::Tensor MlpDenoiserImpl::forward(const torch::Tensor& ids, const torch::Tensor& t) {
-  // The MLP sees a fixed-size canvas: shorter inputs are padded with id 0 (pad) and cut back after.
+torch::Tensor MlpDenoiserImpl::forward(const torch::Tensor& ids, const torch::Tensor& t) { return head(hidden(ids, t)); }
+
+torch::Tensor MlpDenoiserImpl::hidden(const torch::Tensor& ids, const torch::Tensor& t, const torch::Tensor&) {
+  // The MLP sees a fixed-size canvas: shorter inputs are padded with id 0 (pad) and cut back by the head.
   const int64_t B = ids.size(0), L = ids.size(1);
   TORCH_CHECK(L <= max_len_, "sequence of ", L, " tokens exceeds the model's context of ", max_len_);
   torch::Tensor full = L < max_len_ ? F::pad(ids, F::PadFuncOptions({0, max_len_ - L})) : ids;
-  torch::Tensor x = tok_emb_->forward(full).reshape({B, -1});                     // (B, L*D)
-  x = torch::cat({x, t.to(x.dtype()).view({B, 1})}, 1);                           // (B, L*D + 1)
-  x = out_->forward(torch::relu(hidden_->forward(x)));                           // (B, L*V)
-  return x.view({B, max_len_, vocab_size_}).slice(1, 0, L);                      // (B, L, V)
+  torch::Tensor x = tok_emb_->forward(full).reshape({B, -1});  // (B, L*D)
+  x = torch::cat({x, t.to(x.dtype()).view({B, 1})}, 1);        // (B, L*D + 1)
+  x = torch::relu(hidden_->forward(x));                        // (B, H)
+  return x.unsqueeze(1).expand({B, L, x.size(1)});             // (B, L, H), a view
+}
+
+torch::Tensor MlpDenoiserImpl::head(const torch::Tensor& hidden) {
+  const int64_t B = hidden.size(0), L = hidden.size(1);
+  const torch::Tensor x = out_->forward(hidden.select(1, 0));  // (B, L*V)
+  return x.view({B, max_len_, vocab_size_}).slice(1, 0, L);    // (B, L, V)
 }
 
 std::shared_ptr<DenoiserImpl> make_model(const ModelConfig& c, int64_t vocab_size, int64_t max_len, bool causal) {

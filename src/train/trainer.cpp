@@ -38,6 +38,7 @@ struct Session {
   std::unique_ptr<Tokenizer> tokenizer;
   RunData data;
   std::vector<Example> val;  ///< periodic validation: the first data.val_max of the validation set
+  std::unique_ptr<Process> process;  ///< what the run trains, as its config names it
   std::shared_ptr<DenoiserImpl> model;
   std::unique_ptr<torch::optim::AdamW> optimizer;
   TrainState state;
@@ -84,7 +85,7 @@ std::unique_ptr<CheckpointReader> open_resume_point(const RunDir& run, bool resu
 // empty, with the ranking decided by the BLAS kernels' rounding.
 void warn_if_unanchored(const Session& s) {
   const Config& c = s.config;
-  if (c.objective != Objective::kDiffusion || c.model.type == ModelType::kMlp || c.model.pos != PosKind::kRotary) return;
+  if (s.process->causal() || c.model.type == ModelType::kMlp || c.model.pos != PosKind::kRotary) return;
   if (s.data.is_corpus) return;
   if (c.diffusion.prefix_len > 0 || c.diffusion.prefix_prob > 0.0) return;
   for (const auto& e : s.data.memory.train) {
@@ -120,6 +121,7 @@ void load_data(Session& s, CheckpointReader* reader) {
   const std::string cache_dir = default_cache_dir(s.config, s.run.path());
   const std::vector<TextExample> raw = read_examples(s.config.data);
   s.tokenizer = reader ? reader->tokenizer() : make_run_tokenizer(s.config, raw, cache_dir);
+  s.process = make_process(s.config, special_ids(*s.tokenizer));
   s.data = load_run_data(s.config, *s.tokenizer, cache_dir, &raw);
   if (s.is_main()) s.sync();
   s.val = s.data.is_corpus ? s.data.val_head(s.config.data.val_max) : s.data.val;
@@ -139,9 +141,8 @@ void load_data(Session& s, CheckpointReader* reader) {
 // checkpoint when resuming. A checkpoint holds the weights and AdamW's two moments; last.pt, best.pt
 // and a temporary copy must fit, which is better said now than after an hour of training.
 void build_model(Session& s, CheckpointReader* reader) {
-  const bool ar = s.config.objective == Objective::kAr;
   torch::manual_seed(static_cast<uint64_t>(s.config.train.seed));  // initial weights
-  s.model = make_model(s.config.model, s.tokenizer->vocab_size(), model_context(s.config), ar);
+  s.model = make_process_model(s.config, s.tokenizer->vocab_size());
   if (!reader && !s.config.model.init_from.empty()) {
     load_hf_weights(s.config.model.init_from, *s.model);
     log::info("model: weights of {} (fine-tuned from here)", s.config.model.init_from);
@@ -177,8 +178,8 @@ void build_model(Session& s, CheckpointReader* reader) {
 Session open_session(const Config& config, const TrainOptions& options) {
   Session s(config, options.run_dir.empty() ? default_run_dir(config.name) : options.run_dir);
   validate(s.config);
-  // A process's sampling settings need no tokenizer: refused before anything is written.
-  if (s.config.objective != Objective::kAr) make_process(s.config, SpecialIds{})->check_sample(s.config.sample);
+  // A process's settings need no tokenizer: refused before anything is written.
+  make_process(s.config, SpecialIds{})->check_sample(s.config.sample);
   s.device = resolve_device(s.config.train.device);
   const int64_t threads = join_world(s, options.dist);
   if (s.is_main()) s.run.check_writable();
@@ -199,7 +200,7 @@ Session open_session(const Config& config, const TrainOptions& options) {
   const BlasStatus blas = blas_report();
   if (blas.warning) log::warn("{}", blas.line); else log::info("{}", blas.line);
   log::info("model: {} {} with {} parameters on {} ({} threads{})",
-            s.config.objective == Objective::kAr ? "causal" : "bidirectional", enum_name(s.config.model.type),
+            s.process->causal() ? "causal" : "bidirectional", enum_name(s.config.model.type),
             count_parameters(*s.model), s.device.str(), threads, s.world ? " per rank" : "");
   return s;
 }
@@ -251,8 +252,7 @@ TrainingBatches::TrainingBatches(const RunData& data, const Config& config, cons
                                  int64_t ranks)
     : data_(data),
       config_(config),
-      process_(config.objective == Objective::kAr ? nullptr : make_process(config, special_ids(tokenizer))),
-      bos_id_(tokenizer.bos_id()),
+      process_(make_process(config, special_ids(tokenizer))),
       begin_(config.train.batch_size * rank / ranks),
       end_(config.train.batch_size * (rank + 1) / ranks) {}
 
@@ -276,13 +276,12 @@ Batch TrainingBatches::at(int64_t micro) {
   for (int64_t i : example_indices(micro)) examples.push_back(data_.train_at(i));
   std::vector<const Example*> group;
   for (const auto& e : examples) group.push_back(&e);
-  if (!process_) return collate_ar(group, bos_id_);
   return process_->noise(group, begin_, config_.train.batch_size, static_cast<uint64_t>(config_.train.seed), micro);
 }
 
 StepStats train_step(DenoiserImpl& model, torch::optim::AdamW& optimizer, const TrainConfig& tc, int64_t step,
-                     const torch::Device& device, const std::function<Batch(int64_t micro)>& batch_at, World* world,
-                     const Process* process) {
+                     const torch::Device& device, const std::function<Batch(int64_t micro)>& batch_at,
+                     const Process& process, World* world) {
   set_hyperparameters(optimizer, tc, step);
   optimizer.zero_grad();
   const int64_t rank = world ? world->rank() : 0, ranks = world ? world->size() : 1;
@@ -304,8 +303,7 @@ StepStats train_step(DenoiserImpl& model, torch::optim::AdamW& optimizer, const 
     torch::Tensor loss;
     {
       const auto autocast = autocast_for(tc.precision, device);
-      loss = process ? process->loss(model, batch, device)
-                     : batch_loss(model.forward(batch.input.to(device), batch.t.to(device)), batch);
+      loss = process.loss(process.hidden(model, batch, device), model, batch);
     }
     loss = loss / static_cast<double>(tc.grad_accum);
     loss.backward();
@@ -330,7 +328,7 @@ StepStats train_step(DenoiserImpl& model, torch::optim::AdamW& optimizer, const 
 TrainSummary train(const Config& config, const TrainOptions& options) {
   Session s = open_session(config, options);
   const TrainConfig& tc = s.config.train;
-  TrainingLog log(s.run.file("metrics.jsonl"), s.config, options.progress, s.state.step, s.resumed, s.is_main());
+  TrainingLog log(s.run.file("metrics.jsonl"), s.config, s.process->has_levels(), options.progress, s.state.step, s.resumed, s.is_main());
   TrainingBatches batches(s.data, s.config, *s.tokenizer, s.world ? s.world->rank() : 0, s.world ? s.world->size() : 1);
   TrainSummary summary;
   summary.run_dir = s.run.path();
@@ -338,7 +336,7 @@ TrainSummary train(const Config& config, const TrainOptions& options) {
   for (int64_t step = s.state.step; step < tc.steps; ++step) {
     const double lr = learning_rate(tc, step);
     const StepStats stats = train_step(*s.model, *s.optimizer, tc, step, s.device,
-                                       [&](int64_t micro) { return batches.at(micro); }, s.world.get(), batches.process());
+                                       [&](int64_t micro) { return batches.at(micro); }, batches.process(), s.world.get());
     s.state.step = step + 1;
     summary.final_train_loss = stats.loss;
     log.step_done(s.state.step, stats.loss, lr);

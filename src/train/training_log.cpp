@@ -61,11 +61,11 @@ std::string metrics_up_to(const std::string& path, int64_t step) {
 
 }  // namespace
 
-TrainingLog::TrainingLog(const std::string& metrics_path, const Config& config, int progress, int64_t first_step,
-                         bool resume, bool record)
+TrainingLog::TrainingLog(const std::string& metrics_path, const Config& config, bool by_level, int progress,
+                         int64_t first_step, bool resume, bool record)
     : metrics_path_(metrics_path),
       tc_(config.train),
-      ar_(config.objective == Objective::kAr),
+      by_level_(by_level),
       tokens_per_step_(config.train.grad_accum * config.train.batch_size * config.data.seq_len),
       record_(record),
       bar_(record && (progress == 1 || (progress == -1 && ::isatty(STDERR_FILENO)))),
@@ -113,9 +113,9 @@ double TrainingLog::validated(int64_t step, const std::vector<LevelMetrics>& val
   const double train_loss = loss_sum_ / static_cast<double>(std::max<int64_t>(1, loss_steps_));
   break_line();
   log::info("step {} train {:.4f} val {:.4f} acc {:.3f}{}{}", step, train_loss, val_loss, val_acc,
-            ar_ ? "" : " | by noise level ", ar_ ? "" : levels_summary(val));
+            by_level_ ? " | by noise level " : "", by_level_ ? levels_summary(val) : "");
   nlohmann::json by_level = nlohmann::json::array();
-  if (!ar_) {
+  if (by_level_) {
     for (const auto& l : val) by_level.push_back({{"rate", l.rate}, {"loss", l.loss}, {"accuracy", l.accuracy}});
   }
   metrics_ += nlohmann::json{{"step", step},           {"train_loss", train_loss}, {"val_loss", val_loss},

@@ -117,8 +117,8 @@ mkdir -p emptyvocab
 expect_fail "emptyvocab" bash -c 'echo hi | "$0" --tokenize --tokenizer emptyvocab' "$DGEN"
 expect_fail "--tokenizer goes with --tokenize" "$DGEN" --tokenizer "$GPT2"
 # Corpus runs and evaluation.
-expect_fail "needs model.type transformer" "$DTRAIN" --config "$SMOKE/tiny.json" --set objective=ar --set model.type=mlp
-expect_fail "unknown value 'gpt'" "$DTRAIN" --config "$SMOKE/tiny.json" --set objective=gpt
+expect_fail "model.type' = \"mlp\": the autoregressive twin needs a transformer" "$DTRAIN" --config "$SMOKE/tiny.json" --set objective=ar --set model.type=mlp
+expect_fail "objective' = \"gpt\": unknown objective \\(registered: diffusion \\(noise absorbing, uniform\\), simplex, ar\\)" "$DTRAIN" --config "$SMOKE/tiny.json" --set objective=gpt
 expect_fail "the corpus has 46 training tokens, fewer than one block of 64" "$DTRAIN" --config "$SMOKE/tiny.json" --set data.kind=corpus --set data.seq_len=64 --set tokenizer.kind=byte
 expect_fail "nowhere: checkpoint not found" "$DTRAIN" --eval nowhere
 expect_fail "with --eval only eval.\*, data.\* and train.precision can change" "$DTRAIN" --eval runs/tiny --set model.d_model=8
@@ -128,9 +128,9 @@ expect_fail "--dump-logits and --dump-hidden run the model over --prefix TEXT" "
 expect_fail "--export-hf takes two paths" "$DTRAIN" --export-hf runs/tiny
 expect_fail "no Hugging Face family fits this model \(bert: model.norm_order is not post; roberta: " "$DTRAIN" --export-hf runs/tiny hf_out
 # The processes: settings one does not take, in one line naming the process.
-expect_fail "diffusion.loss_on.*applies to absorbing noise only" "$DTRAIN" --config "$SMOKE/tiny.json" --set diffusion.noise=uniform --set diffusion.loss_on=all
-expect_fail "objective' = \"simplex\": needs model.type transformer" "$DTRAIN" --config "$SMOKE/tiny.json" --set objective=simplex --set model.type=mlp
-expect_fail "diffusion.block_length' = 4: applies to objective simplex" "$DTRAIN" --config "$SMOKE/tiny.json" --set diffusion.block_length=4
+expect_fail "diffusion.loss_on' = \"all\" does not apply to uniform noise" "$DTRAIN" --config "$SMOKE/tiny.json" --set diffusion.noise=uniform --set diffusion.loss_on=all
+expect_fail "model.type' = \"mlp\": the simplex process needs a transformer" "$DTRAIN" --config "$SMOKE/tiny.json" --set objective=simplex --set model.type=mlp
+expect_fail "diffusion.block_length' = 4 does not apply to absorbing noise" "$DTRAIN" --config "$SMOKE/tiny.json" --set diffusion.block_length=4
 "$DTRAIN" --config "$SMOKE/tiny.json" --set objective=simplex --set train.steps=2 --set train.eval_every=2 --run-dir runs/simplex --progress plain 2>/dev/null || fail "tiny simplex train"
 expect_fail "--kv-cache \(sample.kv_cache = true\) does not apply to the simplex process" "$DGEN" --checkpoint runs/simplex --kv-cache --block-length 4
 expect_fail "infilling does not apply to the simplex process" "$DGEN" --checkpoint runs/simplex --infill "a<mask:2>"

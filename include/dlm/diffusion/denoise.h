@@ -44,8 +44,15 @@ struct DenoiseResult {
   int64_t forward_calls = 0;   ///< batched model calls
 };
 
-// Called after each step with its index and the canvases (B, W) on the CPU.
-using CanvasCallback = std::function<void(int64_t step, const torch::Tensor& canvas)>;
+// A sampler's step as its watcher sees it; every sampler (each process's, the autoregressive loop)
+// reports through this one type, and generate_text turns it into the timeline's rows.
+struct SamplerStep {
+  int64_t step = -1;          ///< -1: the starting canvases; then 0, 1, ... after each step
+  torch::Tensor canvas;       ///< (B, W) int64 on the CPU
+  torch::Tensor probability;  ///< (B, W) float64: the probability the model gave each token now placed,
+                              ///< where the process has one (undefined otherwise); the timeline shades by it
+};
+using StepCallback = std::function<void(const SamplerStep& step)>;
 // Asked when a row completes a block, with the row's ids up to the block's end: true ends the row
 // there (a stop string appeared), and the rest becomes padding.
 using StopCheck = std::function<bool(int64_t row, const std::vector<int64_t>& ids)>;
@@ -54,7 +61,7 @@ using StopCheck = std::function<bool(int64_t row, const std::vector<int64_t>& id
 // schedule's masked shares are rounded to the grid i / T. Throws dlm::Error for settings the model
 // cannot serve (a KV cache without a transformer).
 DenoiseResult denoise(DenoiserImpl& model, const DenoiseRows& rows, const SampleConfig& options, const SpecialIds& ids,
-                      const CanvasCallback& on_step = nullptr, const StopCheck& stop = nullptr, int64_t time_steps = 0);
+                      const StepCallback& on_step = nullptr, const StopCheck& stop = nullptr, int64_t time_steps = 0);
 
 // The same algorithm written plainly, as the reference the loop above is tested against: one row at a
 // time (at the batch's width, its padding hidden as in a batch), a full model pass at every step (no

@@ -11,14 +11,19 @@
 
 #include "dlm/data/dataset.h"
 #include "dlm/diffusion/collator.h"
+#include "dlm/model/model.h"
 
 namespace dlm {
 
 // Per-position cross-entropy (B, L) in float32, the one every loss and every evaluation uses.
 torch::Tensor token_ce(const torch::Tensor& logits, const torch::Tensor& target);
 
-// A batch's training loss from its per-position weights: sum(w * ce) / loss_norm.
-torch::Tensor batch_loss(const torch::Tensor& logits, const Batch& batch);
+// Per-position cross-entropy (B, L) of the logits the model's head makes of `hidden`: the one place a
+// fused head-and-loss kernel replaces (the processes' losses and bounds call it).
+torch::Tensor head_ce(DenoiserImpl& model, const torch::Tensor& hidden, const torch::Tensor& target);
+
+// A batch's training loss from its per-position cross-entropy `ce` (B, L) and weights: sum(w * ce) / loss_norm.
+torch::Tensor weighted_loss(const torch::Tensor& ce, const Batch& batch);
 
 // Calls fn(begin, end) for the consecutive batches [begin, end) of at most `batch_size` of `n` items.
 void for_each_batch(int64_t n, int64_t batch_size, const std::function<void(int64_t begin, int64_t end)>& fn);

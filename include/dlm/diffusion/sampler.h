@@ -11,6 +11,7 @@
 #include <torch/torch.h>
 
 #include "dlm/config.h"
+#include "dlm/diffusion/denoise.h"
 #include "dlm/model/model.h"
 
 namespace dlm {
@@ -70,10 +71,11 @@ struct ArResult {
   torch::Tensor tokens;
   int64_t passes = 0;
 };
-using ArStepCallback = std::function<void(int64_t step, const torch::Tensor& generated)>;
+// `on_step` sees each step's sequences so far (B, 1 + P + step + 1), BOS and prefix included, on the
+// model's device.
 ArResult generate_ar(TransformerImpl& model, const torch::Tensor& start, int64_t n_new, const SampleConfig& options,
                      int64_t eos_id, std::vector<torch::Generator>& generators, bool use_cache = true,
-                     const ArStepCallback& on_step = nullptr);
+                     const StepCallback& on_step = nullptr);
 
 // How many of a prefix's P tokens count in the model's time input: those training would have
 // masked. None for the prompt of a pair or a model trained with random visible prefixes; for

@@ -1,6 +1,6 @@
 // Text in, text out: prompts (a prefix to continue, or an infill template with <mask:N> spans) are
-// laid out as canvases, denoised in batches (or decoded token by token by the autoregressive twin)
-// and decoded back to text, cut at EOS and at stop strings, with the statistics a benchmark needs.
+// laid out as canvases, sampled in batches by the config's process (denoised, or decoded token by
+// token by the autoregressive twin) and decoded back to text, cut at EOS and at stop strings, with the statistics a benchmark needs.
 // dgen is a thin shell over generate_text; a program embedding dlm gets the same behaviour.
 #pragma once
 
@@ -39,15 +39,16 @@ struct GenerateReport {
   int64_t forward_calls = 0;        ///< batched model calls
 };
 
-// step: 0 is the starting canvas; planned: the steps a row is scheduled for (0 when a reveal rule decides).
-using StepCallback = std::function<void(int64_t step, int64_t planned, const std::vector<StepRow>& rows)>;
+// The samplers' steps (dlm::StepCallback) as the timeline shows them: step 0 is the starting canvas;
+// planned: the steps a row is scheduled for (0 when a rule decides as it goes).
+using TimelineCallback = std::function<void(int64_t step, int64_t planned, const std::vector<StepRow>& rows)>;
 using ProgressCallback = std::function<void(int64_t done, int64_t total)>;
 
 // Generates num_samples texts per prompt. Throws dlm::Error for a prompt that does not fit the
 // context, a malformed template, or a setting the model cannot serve (infilling or guidance with
 // the autoregressive twin, a setting its process does not use).
 GenerateReport generate_text(DenoiserImpl& model, const Tokenizer& tok, const Config& config, const std::vector<Prompt>& prompts,
-                             const GenerateOptions& options, const StepCallback& on_step = nullptr,
+                             const GenerateOptions& options, const TimelineCallback& on_step = nullptr,
                              const ProgressCallback& on_progress = nullptr);
 
 }  // namespace dlm

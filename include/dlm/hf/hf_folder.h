@@ -31,8 +31,8 @@ HfArch read_hf_config(const std::string& dir);
 void load_hf_weights(const std::string& dir, DenoiserImpl& model);
 
 // What a user passed as a model: a Hugging Face folder, else a checkpoint or run directory (empty: the
-// latest run), as resolve_checkpoint_path reads it.
-LoadedModel load_any_model(const std::string& given, const torch::Device& device);
+// latest run), as resolve_checkpoint_path reads it; a checkpoint's model is made by `build`.
+LoadedModel load_any_model(const std::string& given, const torch::Device& device, const ModelBuilder& build);
 
 // Writes `source` (a run, a checkpoint or a Hugging Face folder) as a Hugging Face folder at `out_dir`
 // (new or empty): config.json, model.safetensors in the source's dtype (fp32 for dlm runs),

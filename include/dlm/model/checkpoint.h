@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <string>
@@ -55,13 +56,17 @@ class CheckpointReader {
   nlohmann::json adamw_;  ///< names and steps of the stored AdamW moments; null in older files
 };
 
-// Everything dgen needs: the model rebuilt from the checkpoint's own config, in eval mode.
+// Builds the model a config trains, for `vocab_size` ids: causal or not is its process's to say, so
+// the stages above pass dlm::make_process_model (dlm/diffusion/process.h).
+using ModelBuilder = std::function<std::shared_ptr<DenoiserImpl>(const Config& config, int64_t vocab_size)>;
+
+// Everything dgen needs: the model rebuilt from the checkpoint's own config by `build`, in eval mode.
 struct LoadedModel {
   Config config;
   std::unique_ptr<Tokenizer> tokenizer;
   std::shared_ptr<DenoiserImpl> model;
   int64_t step = 0;  ///< optimizer steps the weights were trained for
 };
-LoadedModel load_model_for_inference(const std::string& path, const torch::Device& device);
+LoadedModel load_model_for_inference(const std::string& path, const torch::Device& device, const ModelBuilder& build);
 
 }  // namespace dlm

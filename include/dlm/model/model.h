@@ -33,6 +33,14 @@ class DenoiserImpl : public torch::nn::Module {
     return out.defined() ? logits.gather(1, out.unsqueeze(-1).expand({-1, -1, logits.size(-1)})) : logits;
   }
   virtual int64_t max_len() const = 0;
+  // forward() split in two, so a loss can take the output head's GEMM into its own kernel: the final
+  // hidden states (the transformer's (B, L, D) after the final norm; key_valid as in forward_rows) and
+  // the head that maps them to logits. head(hidden(ids, t)) is forward(ids, t), bit for bit. This
+  // default is for a model without a separate head: its hidden states are its logits.
+  virtual torch::Tensor hidden(const torch::Tensor& ids, const torch::Tensor& t, const torch::Tensor& key_valid = {}) {
+    return key_valid.defined() ? forward_rows(ids, t, key_valid) : forward(ids, t);
+  }
+  virtual torch::Tensor head(const torch::Tensor& hidden) { return hidden; }
 };
 
 class BlockImpl : public torch::nn::Module {
@@ -69,7 +77,9 @@ class TransformerImpl : public DenoiserImpl {
   int64_t n_layer() const { return static_cast<int64_t>(blocks_->size()); }
   // The last hidden state (B, L, D) of ids (B, L): after the final norm of a pre-norm stack, before the
   // head (Hugging Face's last_hidden_state).
-  torch::Tensor hidden(const torch::Tensor& ids, const torch::Tensor& t);
+  torch::Tensor hidden(const torch::Tensor& ids, const torch::Tensor& t, const torch::Tensor& key_valid = {}) override;
+  // Hidden states to logits: the head transform, if any, the output projection and the logit bias.
+  torch::Tensor head(const torch::Tensor& hidden) override;
   // Causal models only: logits (B, L, V) of ids (B, L) placed after the cache's positions; their
   // keys and values are appended, so a sampler feeds each new token once.
   torch::Tensor forward_cached(const torch::Tensor& ids, KVCache& cache);
@@ -89,8 +99,6 @@ class TransformerImpl : public DenoiserImpl {
   // with `mode` on the cache's layers and the final norm; at `out` (B, K) only, when given. (B, L|K, D)
   torch::Tensor trunk(const torch::Tensor& ids, const torch::Tensor& t, int64_t offset, const torch::Tensor& positions,
                       const torch::Tensor& key_valid, KVCache* cache, CacheMode mode, const torch::Tensor& out = {});
-  // Hidden states to logits: the head transform, if any, the output projection and the logit bias.
-  torch::Tensor head(const torch::Tensor& hidden);
   torch::Tensor embed(const torch::Tensor& ids, int64_t offset, const torch::Tensor& positions);
   ModelConfig config_;
   int64_t max_len_;
@@ -114,6 +122,10 @@ class MlpDenoiserImpl : public DenoiserImpl {
  public:
   MlpDenoiserImpl(const ModelConfig& config, int64_t vocab_size, int64_t max_len);
   torch::Tensor forward(const torch::Tensor& ids, const torch::Tensor& t) override;
+  // The one hidden vector of each row, seen at each of its L positions (B, L, H) (an expanded view),
+  // so that the head knows L; key_valid is ignored, as in forward_rows.
+  torch::Tensor hidden(const torch::Tensor& ids, const torch::Tensor& t, const torch::Tensor& key_valid = {}) override;
+  torch::Tensor head(const torch::Tensor& hidden) override;
   int64_t max_len() const override { return max_len_; }
 
  private:

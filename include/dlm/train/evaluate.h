@@ -20,29 +20,28 @@
 
 namespace dlm {
 
-// Exact -log p of the same positions under a causal model fed [BOS] + the block (see collate_ar).
-Likelihood ar_likelihood(DenoiserImpl& model, const std::vector<Example>& blocks, int64_t first_scored,
-                         int64_t bos_id, int64_t batch_size, const torch::Device& device);
-
-// Training's periodic validation of a run: for a diffusion model the loss at each noise level
-// (config.diffusion.rates when they are discrete, else ten levels from 100% to 10%); for the twin
-// one entry, the next-token loss from diffusion.prefix_len on, the positions --eval scores.
+// Training's periodic validation of a run: its process's per-level table at config.diffusion.rates
+// when they are discrete, else at ten levels from 100% to 10% (the twin: one entry, the next-token
+// loss from diffusion.prefix_len on, the positions --eval scores).
 std::vector<LevelMetrics> validate_run(DenoiserImpl& model, const std::vector<Example>& val, const Config& config,
                                        const Tokenizer& tokenizer, const torch::Device& device);
 
 struct EvalReport {
-  Objective objective = Objective::kDiffusion;
-  std::string process;            ///< diffusion and simplex: the process's name
-  int64_t time_steps = 0;         ///< its discrete time steps (0: continuous)
+  std::string objective;          ///< the config's
+  std::string process;            ///< the process's name
+  std::string model_kind;         ///< "diffusion" or "autoregressive"
+  int64_t time_steps = 0;         ///< a bound's discrete time steps (0: continuous)
   bool has_bound = true;          ///< false for the simplex: no likelihood figures, the levels alone
+  bool exact = false;             ///< the likelihood is exact (the twin), not a bound
+  std::string bound_method;       ///< how the bound was estimated ("" when exact)
   int64_t blocks = 0;             ///< validation blocks (or examples) evaluated
   int64_t parameters = 0;
   int64_t step = 0;               ///< training step of the checkpoint
   Likelihood likelihood;
   double bytes_per_token = 0.0;   ///< UTF-8 bytes of validation text per token (0: unknown)
-  int64_t t_samples = 0;          ///< diffusion: draws of k per block
+  int64_t t_samples = 0;          ///< a bound's draws of the level per block
   uint64_t seed = 0;
-  std::vector<LevelMetrics> levels;  ///< diffusion: loss and accuracy per noise level
+  std::vector<LevelMetrics> levels;  ///< loss and accuracy per noise level (none for the twin)
   double seconds = 0.0;
   double bits_per_byte() const;
   double perplexity() const;

@@ -54,16 +54,15 @@ class TrainingBatches {
                   int64_t ranks = 1);
   // This rank's share of micro-batch `micro`, noised by the config's process.
   Batch at(int64_t micro);
-  // The process that noises them (none for the autoregressive twin).
-  const Process* process() const { return process_.get(); }
+  // The process that noises them.
+  const Process& process() const { return *process_; }
   // The training examples (indices into the run's data) of that share.
   std::vector<int64_t> example_indices(int64_t micro);
 
  private:
   const RunData& data_;
   const Config& config_;
-  std::unique_ptr<Process> process_;  ///< none for the autoregressive twin
-  int64_t bos_id_;
+  std::unique_ptr<Process> process_;
   int64_t begin_, end_;  ///< this rank's rows of each global batch
   std::vector<int64_t> order_;
   int64_t epoch_ = -1;
@@ -80,11 +79,11 @@ struct StepStats {
 // gradient norm is not finite, before the parameters change. With a `world`, batch_at gives this
 // rank's share of each global micro-batch; every micro-batch's loss is divided by the count of
 // scored tokens summed over the ranks and the gradients are summed over the ranks, so the step is
-// the one a single process takes on the global batch. The loss is `process`'s (none: the weighted
-// cross-entropy of the model's logits, as for the autoregressive twin).
+// the one a single (operating-system) process takes on the global batch. The loss is `process`'s:
+// its hidden states of the model on the batch, then its loss from them and the model's head.
 StepStats train_step(DenoiserImpl& model, torch::optim::AdamW& optimizer, const TrainConfig& config, int64_t step,
                      const torch::Device& device, const std::function<Batch(int64_t micro)>& batch_at,
-                     World* world = nullptr, const Process* process = nullptr);
+                     const Process& process, World* world = nullptr);
 
 // Trains `config` in options.run_dir (default runs/<name>), or continues it with options.resume: from
 // its last checkpoint, or from step 0 when it was stopped before its first one.

@@ -18,9 +18,10 @@ class TrainingLog {
  public:
   // `progress`: 1 bar, 0 plain lines, -1 a bar when stderr is a terminal. A resumed run keeps the
   // metrics lines up to `first_step` (later ones belong to work it will redo) and appends. Without
-  // `record` (every rank but 0 of a data-parallel run) it only keeps the clock.
-  TrainingLog(const std::string& metrics_path, const Config& config, int progress, int64_t first_step, bool resume,
-              bool record = true);
+  // `record` (every rank but 0 of a data-parallel run) it only keeps the clock. `by_level`: validation
+  // figures are a per-level table (the process's has_levels), logged level by level.
+  TrainingLog(const std::string& metrics_path, const Config& config, bool by_level, int progress, int64_t first_step,
+              bool resume, bool record = true);
 
   // After optimizer step `step` (1-based count of steps done) with its loss and learning rate.
   void step_done(int64_t step, double loss, double lr);
@@ -36,7 +37,7 @@ class TrainingLog {
   std::string metrics_path_;
   std::string metrics_;  ///< the whole file, rewritten atomically at each validation
   TrainConfig tc_;
-  bool ar_;
+  bool by_level_;
   int64_t tokens_per_step_;
   bool record_;
   bool bar_;

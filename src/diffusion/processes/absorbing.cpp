@@ -12,7 +12,7 @@ namespace {
 
 class AbsorbingProcess : public Process {
  public:
-  AbsorbingProcess(const DiffusionConfig& c, const SpecialIds& ids) : c_(c), ids_(ids) {}
+  AbsorbingProcess(const Config& c, const SpecialIds& ids) : c_(c.diffusion), ids_(ids) {}
   std::string name() const override { return "absorbing noise"; }
 
   Batch noise(const std::vector<const Example*>& share, int64_t begin, int64_t global_size, uint64_t seed,
@@ -20,8 +20,12 @@ class AbsorbingProcess : public Process {
     return collate_share(share, begin, global_size, c_, ids_.mask, seed, micro);
   }
 
-  torch::Tensor loss(DenoiserImpl& model, const Batch& batch, const torch::Device& device) const override {
-    return batch_loss(model.forward(batch.input.to(device), batch.t.to(device)), batch);
+  torch::Tensor loss(const torch::Tensor& hidden, DenoiserImpl& model, const Batch& batch) const override {
+    return weighted_loss(head_ce(model, hidden, batch.target.to(hidden.device())), batch);
+  }
+
+  std::string bound_method(int64_t t_samples, uint64_t seed) const override {
+    return nelbo_method(name(), c_.time_steps, t_samples, seed);
   }
 
   Likelihood bound(DenoiserImpl& model, const std::vector<Example>& blocks, int64_t first_scored, int64_t t_samples,
@@ -32,12 +36,18 @@ class AbsorbingProcess : public Process {
                                      uint64_t seed) const override;
 
   DenoiseResult sample(DenoiserImpl& model, const DenoiseRows& rows, const SampleConfig& options,
-                       const SampleCallback& on_step, const StopCheck& stop) const override {
-    if (!on_step) return denoise(model, rows, options, ids_, nullptr, stop, c_.time_steps);
-    on_step(-1, rows.tokens, {});
-    const CanvasCallback show = [&](int64_t step, const torch::Tensor& x) { on_step(step, x, {}); };
-    return denoise(model, rows, options, ids_, show, stop, c_.time_steps);
+                       const StepCallback& on_step, const StopCheck& stop) const override {
+    if (on_step) on_step({-1, rows.tokens, {}});
+    return denoise(model, rows, options, ids_, on_step, stop, c_.time_steps);
   }
+
+  // The schedule's steps, unless a reveal rule decides how many as it goes.
+  int64_t planned_steps(const SampleConfig& o, const DenoiseRows&) const override {
+    return o.threshold == 0.0 && o.entropy_bound == 0.0 ? o.steps : 0;
+  }
+
+ protected:
+  std::vector<std::string> refused_settings() const override { return {"diffusion.block_length"}; }
 
  private:
   DiffusionConfig c_;
@@ -77,8 +87,8 @@ Likelihood AbsorbingProcess::bound(DenoiserImpl& model, const std::vector<Exampl
   };
   return estimate_bound(blocks, first_scored, ids_.mask, batch_size, seed, draws,
                         [&](Batch& batch, const std::vector<const Example*>&, torch::Generator&) {
-                          const torch::Tensor logits = model.forward(batch.input.to(device), batch.t.to(device));
-                          const torch::Tensor ce = token_ce(logits, batch.target.to(device)).to(torch::kFloat64);  // (B, L)
+                          const torch::Tensor hidden = model.hidden(batch.input.to(device), batch.t.to(device));
+                          const torch::Tensor ce = head_ce(model, hidden, batch.target.to(device)).to(torch::kFloat64);  // (B, L)
                           return (ce * batch.masked.to(device).to(torch::kFloat64)).sum(1);
                         });
 }
@@ -97,7 +107,7 @@ std::vector<LevelMetrics> AbsorbingProcess::by_level(DenoiserImpl& model, const 
 
 }  // namespace
 
-std::unique_ptr<Process> make_absorbing_process(const DiffusionConfig& config, const SpecialIds& ids) {
+std::unique_ptr<Process> make_absorbing_process(const Config& config, const SpecialIds& ids) {
   return std::make_unique<AbsorbingProcess>(config, ids);
 }
 

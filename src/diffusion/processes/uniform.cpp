@@ -107,7 +107,8 @@ Support make_support(const SpecialIds& ids, int64_t vocab) {
 
 class UniformProcess : public Process {
  public:
-  UniformProcess(const DiffusionConfig& c, const SpecialIds& ids) : c_(c), ids_(ids), support_(make_support(ids, ids.vocab)) {}
+  UniformProcess(const Config& c, const SpecialIds& ids)
+      : c_(c.diffusion), ids_(ids), support_(make_support(ids, ids.vocab)) {}
   std::string name() const override { return "uniform noise"; }
 
   Batch noise(const std::vector<const Example*>& share, int64_t begin, int64_t global_size, uint64_t seed,
@@ -119,9 +120,13 @@ class UniformProcess : public Process {
     return b;
   }
 
-  torch::Tensor loss(DenoiserImpl& model, const Batch& batch, const torch::Device& device) const override {
-    const torch::Tensor per_position = terms(model, batch, device);
-    return (per_position * batch.loss_weight.to(device, torch::kFloat64)).sum() / batch.loss_norm;
+  torch::Tensor loss(const torch::Tensor& hidden, DenoiserImpl& model, const Batch& batch) const override {
+    const torch::Tensor per_position = terms(model.head(hidden), batch);
+    return (per_position * batch.loss_weight.to(hidden.device(), torch::kFloat64)).sum() / batch.loss_norm;
+  }
+
+  std::string bound_method(int64_t t_samples, uint64_t seed) const override {
+    return nelbo_method(name(), c_.time_steps, t_samples, seed);
   }
 
   Likelihood bound(DenoiserImpl& model, const std::vector<Example>& blocks, int64_t first_scored, int64_t t_samples,
@@ -130,9 +135,15 @@ class UniformProcess : public Process {
                                      const std::vector<double>& levels, int64_t batch_size, const torch::Device& device,
                                      uint64_t seed) const override;
   DenoiseResult sample(DenoiserImpl& model, const DenoiseRows& rows, const SampleConfig& options,
-                       const SampleCallback& on_step, const StopCheck& stop) const override;
+                       const StepCallback& on_step, const StopCheck& stop) const override;
+  int64_t planned_steps(const SampleConfig& o, const DenoiseRows&) const override {
+    return static_cast<int64_t>(noise_levels(o.schedule, o.steps, c_.time_steps).size()) - 1;
+  }
 
  protected:
+  std::vector<std::string> refused_settings() const override {
+    return {"diffusion.loss_on", "diffusion.weighting", "diffusion.cfg_dropout", "diffusion.block_length"};
+  }
   std::vector<std::string> unused_settings() const override {
     return {"strategy", "threshold", "entropy_bound", "order_temperature", "block_length", "kv_cache", "cfg_scale"};
   }
@@ -170,17 +181,16 @@ class UniformProcess : public Process {
   }
 
   // The model's prediction of the clean token as probabilities over the support (B, L, N), float32.
-  torch::Tensor predict(DenoiserImpl& model, const torch::Tensor& input, const torch::Tensor& t,
-                        const torch::Tensor& key_valid, const torch::Device& device) const {
-    const torch::Tensor logits = key_valid.defined() ? model.forward_rows(input.to(device), t.to(device), key_valid.to(device))
-                                                     : model.forward(input.to(device), t.to(device));
-    return torch::softmax(logits.to(torch::kFloat32).index_select(-1, support_.ids.to(device)), -1);
+  torch::Tensor support_probs(const torch::Tensor& logits) const {
+    return torch::softmax(logits.to(torch::kFloat32).index_select(-1, support_.ids.to(logits.device())), -1);
   }
 
-  // Each position's term of the bound (B, L) float64: the continuous integrand at the batch's levels,
-  // or T times the discrete step's KL at t = i / T, s = (i - 1) / T. Unscored positions give 0.
-  torch::Tensor terms(DenoiserImpl& model, const Batch& b, const torch::Device& device) const {
-    const torch::Tensor p = predict(model, b.input, b.t, {}, device);
+  // Each position's term of the bound (B, L) float64 from the model's logits on batch b: the continuous
+  // integrand at the batch's levels, or T times the discrete step's KL at t = i / T, s = (i - 1) / T.
+  // Unscored positions give 0.
+  torch::Tensor terms(const torch::Tensor& logits, const Batch& b) const {
+    const torch::Device device = logits.device();
+    const torch::Tensor p = support_probs(logits);
     const torch::Tensor index = support_.index.to(device);
     const int64_t B = b.target.size(0), L = b.target.size(1);
     const torch::Tensor z = index.index_select(0, b.input.to(device).reshape({-1})).view({B, L}).clamp_min(0);
@@ -242,7 +252,7 @@ Likelihood UniformProcess::bound(DenoiserImpl& model, const std::vector<Example>
       [&](Batch& batch, const std::vector<const Example*>& group, torch::Generator& gen) {
         std::vector<torch::Generator> gens(group.size(), gen);
         apply_noise(batch, gens);
-        return terms(model, batch, device).sum(1);
+        return terms(model.forward(batch.input.to(device), batch.t.to(device)), batch).sum(1);
       });
 }
 
@@ -254,7 +264,7 @@ std::vector<LevelMetrics> UniformProcess::by_level(DenoiserImpl& model, const st
                                                                           torch::Generator& gen) {
     std::vector<torch::Generator> gens(group.size(), gen);
     apply_noise(batch, gens);
-    const torch::Tensor p = predict(model, batch.input, batch.t, {}, device);
+    const torch::Tensor p = support_probs(model.forward(batch.input.to(device), batch.t.to(device)));
     const torch::Tensor k = support_.index.to(device).index_select(0, batch.target.to(device).reshape({-1})).view(batch.target.sizes());
     const torch::Tensor nll = -torch::log(at_state(p, k.clamp_min(0)).clamp_min(1e-30));
     return level_sums(nll, p.argmax(-1), k, batch.maskable.to(device));
@@ -266,7 +276,7 @@ std::vector<LevelMetrics> UniformProcess::by_level(DenoiserImpl& model, const st
 // so a token already placed can change until the last step (s = 0). Infill spans never get EOS or
 // padding. Stop strings cut the text afterwards: with no blocks, nothing ends early.
 DenoiseResult UniformProcess::sample(DenoiserImpl& model, const DenoiseRows& rows, const SampleConfig& o,
-                                     const SampleCallback& on_step, const StopCheck& stop) const {
+                                     const StepCallback& on_step, const StopCheck& stop) const {
   (void)stop;
   const InferenceScope scope(model);
   const torch::Device device = module_device(model);
@@ -289,7 +299,7 @@ DenoiseResult UniformProcess::sample(DenoiserImpl& model, const DenoiseRows& row
     const torch::Tensor start = torch::randint(0, N, {where.back().size(0)}, rng.back(), torch::TensorOptions().dtype(torch::kInt64));
     x[i].index_put_({where.back()}, support_.ids.index_select(0, start));
   }
-  if (on_step) on_step(-1, x, torch::zeros({B, W}, torch::kFloat64));  // cpu: no prediction yet
+  if (on_step) on_step({-1, x, torch::zeros({B, W}, torch::kFloat64)});  // cpu: no prediction yet
   const std::vector<double> levels = noise_levels(o.schedule, o.steps, c_.time_steps);
   const int64_t steps = static_cast<int64_t>(levels.size()) - 1;
   const auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
@@ -314,7 +324,7 @@ DenoiseResult UniformProcess::sample(DenoiserImpl& model, const DenoiseRows& row
       x[i].index_put_({pos}, support_.ids.index_select(0, drawn.view({-1})));
       if (on_step) confidence[i].index_put_({pos}, p.gather(1, drawn).view({-1}));
     }
-    if (on_step) on_step(step, x, confidence);
+    if (on_step) on_step({step, x, confidence});
   }
   DenoiseResult result;
   result.tokens = x;
@@ -325,7 +335,7 @@ DenoiseResult UniformProcess::sample(DenoiserImpl& model, const DenoiseRows& row
 
 }  // namespace
 
-std::unique_ptr<Process> make_uniform_process(const DiffusionConfig& config, const SpecialIds& ids) {
+std::unique_ptr<Process> make_uniform_process(const Config& config, const SpecialIds& ids) {
   return std::make_unique<UniformProcess>(config, ids);
 }
 

@@ -58,7 +58,7 @@ torch::Tensor alpha_bars(const torch::Tensor& t) {
 
 class SimplexProcess : public Process {
  public:
-  SimplexProcess(const DiffusionConfig& c, const SpecialIds& ids) : c_(c), ids_(ids) {}
+  SimplexProcess(const Config& c, const SpecialIds& ids) : c_(c.diffusion), ids_(ids) {}
   std::string name() const override { return "the simplex process"; }
   bool has_bound() const override { return false; }
   bool infills() const override { return false; }
@@ -71,9 +71,12 @@ class SimplexProcess : public Process {
     return b;
   }
 
-  torch::Tensor loss(DenoiserImpl& model, const Batch& batch, const torch::Device& device) const override {
-    const torch::Tensor ce = token_ce(predict(model, batch, device), batch.target.to(device));
-    return (ce * batch.loss_weight.to(device)).sum() / batch.loss_norm;
+  torch::Tensor hidden(DenoiserImpl& model, const Batch& batch, const torch::Device& device) const override {
+    return model.hidden(noisy_input(batch, device), batch.t.to(device), batch.visible.to(device));
+  }
+
+  torch::Tensor loss(const torch::Tensor& hidden, DenoiserImpl& model, const Batch& batch) const override {
+    return weighted_loss(head_ce(model, hidden, batch.target.to(hidden.device())), batch);
   }
 
   Likelihood bound(DenoiserImpl&, const std::vector<Example>&, int64_t, int64_t, uint64_t, int64_t,
@@ -85,9 +88,24 @@ class SimplexProcess : public Process {
                                      const std::vector<double>& levels, int64_t batch_size, const torch::Device& device,
                                      uint64_t seed) const override;
   DenoiseResult sample(DenoiserImpl& model, const DenoiseRows& rows, const SampleConfig& options,
-                       const SampleCallback& on_step, const StopCheck& stop) const override;
+                       const StepCallback& on_step, const StopCheck& stop) const override;
+  // The blocks decide as they go: none announced.
+  int64_t planned_steps(const SampleConfig&, const DenoiseRows&) const override { return 0; }
 
  protected:
+  std::vector<std::string> refused_settings() const override {
+    return {"diffusion.loss_on", "diffusion.weighting", "diffusion.cfg_dropout", "model.init_from"};
+  }
+  void check_rules(const Config& c) const override {
+    if (c.model.type != ModelType::kTransformer) {
+      throw Error("config key 'model.type' = \"" + enum_name(c.model.type) + "\": " + name() +
+                  " needs a transformer (it reads probability vectors through the embedding)");
+    }
+    if (c.model.vocab_size != 0) {
+      throw Error("config key 'model.vocab_size' = " + std::to_string(c.model.vocab_size) + ": must be 0 (the " +
+                  "tokenizer's) for " + name() + ", whose vectors span the tokenizer's ids");
+    }
+  }
   std::vector<std::string> unused_settings() const override {
     return {"strategy", "threshold", "entropy_bound", "order_temperature", "kv_cache", "cfg_scale"};
   }
@@ -97,7 +115,7 @@ class SimplexProcess : public Process {
   SpecialIds ids_;
 
   void denoise_block(DenoiserImpl& model, torch::Tensor& x, std::vector<SimplexRow>& state, const SimplexBlock& blk,
-                     const std::vector<double>& levels, const SampleConfig& o, const SampleCallback& on_step, int64_t& shown,
+                     const std::vector<double>& levels, const SampleConfig& o, const StepCallback& on_step, int64_t& shown,
                      DenoiseResult& result) const;
 
   // After row i's block ending at position `last`: an EOS in it, or a stop string in the text so
@@ -157,14 +175,19 @@ class SimplexProcess : public Process {
   // The model's logits (B, L, V) on the noised batch: softmax of the noisy logits at noised positions,
   // one-hot vectors elsewhere.
   torch::Tensor predict(DenoiserImpl& model, const Batch& b, const torch::Device& device) const {
+    return model.forward_rows(noisy_input(b, device), b.t.to(device), b.visible.to(device));
+  }
+
+  // What the model reads of the noised batch (B, L, V): softmax of the noisy logits at noised
+  // positions, one-hot vectors elsewhere.
+  torch::Tensor noisy_input(const Batch& b, const torch::Device& device) const {
     const int64_t V = b.noise.size(-1);
     const torch::Tensor target = b.target.to(device);
     const torch::Tensor clean = simplex_logits(target, V, c_.simplex_scale);
     const torch::Tensor abar = alpha_bars(b.rate).to(device, torch::kFloat32).view({-1, 1, 1});
     const torch::Tensor noisy = torch::softmax(simplex_noised(clean, abar, b.noise.to(device), c_.simplex_scale), -1);
     const torch::Tensor one_hot = torch::zeros_like(noisy).scatter_(-1, target.unsqueeze(-1), 1.0);
-    const torch::Tensor input = torch::where(b.maskable.to(device).unsqueeze(-1), noisy, one_hot);
-    return model.forward_rows(input, b.t.to(device), b.visible.to(device));
+    return torch::where(b.maskable.to(device).unsqueeze(-1), noisy, one_hot);
   }
 };
 
@@ -222,7 +245,7 @@ SimplexBlock next_block(const std::vector<SimplexRow>& state, const torch::Tenso
 // noises that choice's +-K logits to the next level; the last step places the choice.
 void SimplexProcess::denoise_block(DenoiserImpl& model, torch::Tensor& x, std::vector<SimplexRow>& state,
                                    const SimplexBlock& blk, const std::vector<double>& levels, const SampleConfig& o,
-                                   const SampleCallback& on_step, int64_t& shown, DenoiseResult& result) const {
+                                   const StepCallback& on_step, int64_t& shown, DenoiseResult& result) const {
   const torch::Device device = module_device(model);
   const double K = c_.simplex_scale;
   const int64_t V = ids_.vocab;  // the model's rows (a simplex model's vocabulary is its tokenizer's)
@@ -270,12 +293,12 @@ void SimplexProcess::denoise_block(DenoiserImpl& model, torch::Tensor& x, std::v
       ++r.stats.passes;
       r.stats.equivalents += 1.0;
     }
-    if (on_step) on_step(shown++, s > 0.0 ? shown_x : x, confidence);
+    if (on_step) on_step({shown++, s > 0.0 ? shown_x : x, confidence});
   }
 }
 
 DenoiseResult SimplexProcess::sample(DenoiserImpl& model, const DenoiseRows& rows, const SampleConfig& o,
-                                     const SampleCallback& on_step, const StopCheck& stop) const {
+                                     const StepCallback& on_step, const StopCheck& stop) const {
   const InferenceScope scope(model);
   // cpu: the canvases and every draw stay on the CPU; the model's passes run on its device
   torch::Tensor x = rows.tokens.to(torch::kCPU, torch::kInt64).clone();
@@ -289,7 +312,7 @@ DenoiseResult SimplexProcess::sample(DenoiserImpl& model, const DenoiseRows& row
     r.rng = cpu_generator(rows.seeds.at(static_cast<size_t>(i)));
     state.push_back(std::move(r));
   }
-  if (on_step) on_step(-1, x, {});
+  if (on_step) on_step({-1, x, {}});
   const std::vector<double> levels = noise_levels(o.schedule, o.steps, c_.time_steps);
   DenoiseResult result;
   int64_t shown = 0;
@@ -308,7 +331,7 @@ DenoiseResult SimplexProcess::sample(DenoiserImpl& model, const DenoiseRows& row
 
 }  // namespace
 
-std::unique_ptr<Process> make_simplex_process(const DiffusionConfig& config, const SpecialIds& ids) {
+std::unique_ptr<Process> make_simplex_process(const Config& config, const SpecialIds& ids) {
   return std::make_unique<SimplexProcess>(config, ids);
 }
 

@@ -57,6 +57,12 @@ class BpeTokenizer : public Tokenizer {
   std::vector<int32_t> merge_word(std::vector<int32_t> word) const;
   // Appends the pieces of one pre-token (its bytes), through the word cache.
   void append_word(const std::string& token, std::vector<int64_t>& ids) const;
+  // The constructor's steps: the specials' ids and vocab_size_; the byte symbols' ids and each id's
+  // bytes; the merges checked against the vocabulary (`ids`: piece to id) and ranked as pairs.
+  void check_specials(const std::string& vocab_where);
+  void map_bytes(const std::unordered_map<std::string, int32_t>& ids, const std::string& vocab_where);
+  void rank_pairs(const std::unordered_map<std::string, int32_t>& ids,
+                  const std::function<std::string(size_t)>& merge_where);
 
   std::vector<std::string> pieces_;  // vocabulary string by id, as in the file (byte symbols)
   std::vector<std::string> bytes_;   // the bytes each ordinary id stands for
@@ -78,6 +84,15 @@ BpeTokenizer::BpeTokenizer(std::vector<std::string> pieces, std::vector<std::pai
                            const std::array<int64_t, 5>& special_ids, const std::string& vocab_where,
                            const std::function<std::string(size_t)>& merge_where)
     : pieces_(std::move(pieces)), merges_(std::move(merges)), special_ids_(special_ids) {
+  check_specials(vocab_where);
+  std::unordered_map<std::string, int32_t> ids;
+  ids.reserve(pieces_.size());
+  for (int32_t id = 0; id < static_cast<int32_t>(pieces_.size()); ++id) ids.emplace(pieces_[id], id);
+  map_bytes(ids, vocab_where);
+  rank_pairs(ids, merge_where);
+}
+
+void BpeTokenizer::check_specials(const std::string& vocab_where) {
   const auto n = static_cast<int64_t>(pieces_.size());
   if (n > INT32_MAX) throw Error(vocab_where + ": vocabulary too large (" + std::to_string(n) + " entries)");
   vocab_size_ = n;
@@ -100,11 +115,9 @@ BpeTokenizer::BpeTokenizer(std::vector<std::string> pieces, std::vector<std::pai
       throw Error(vocab_where + ": id " + std::to_string(id) + " is neither in the vocabulary nor a special");
     }
   }
+}
 
-  std::unordered_map<std::string, int32_t> ids;
-  ids.reserve(pieces_.size());
-  for (int32_t id = 0; id < static_cast<int32_t>(n); ++id) ids.emplace(pieces_[id], id);
-
+void BpeTokenizer::map_bytes(const std::unordered_map<std::string, int32_t>& ids, const std::string& vocab_where) {
   // Byte symbols back to bytes, for decode.
   const std::array<char32_t, 256> symbols = gpt2::byte_symbols();
   std::unordered_map<char32_t, unsigned char> symbol_bytes;
@@ -128,7 +141,10 @@ BpeTokenizer::BpeTokenizer(std::vector<std::string> pieces, std::vector<std::pai
       bytes_[id] += it == symbol_bytes.end() ? utf8_encode(cp) : std::string(1, static_cast<char>(it->second));
     }
   }
+}
 
+void BpeTokenizer::rank_pairs(const std::unordered_map<std::string, int32_t>& ids,
+                              const std::function<std::string(size_t)>& merge_where) {
   // The reference looks a pair's rank up under the key "first,second" (a JavaScript array used as an
   // object key), so a pair whose key equals a merge's key gets that merge's rank even when it is not
   // that merge: GPT-2's merge ("\"", ",\"") also ranks the pair ("\",", "\""). Every split of every key

@@ -1,10 +1,12 @@
 // The BERT family (BertForMaskedLM, and a bare BertModel such as a sentence-embedding model): its
-// config.json and tensor names, and the parts RoBERTa shares with it.
+// config.json and tensor names, and the BERT-style parts RoBERTa shares with it (hf/bert_style.h).
 #include <cmath>
 
 #include "dlm/error.h"
 #include "dlm/hf/family.h"
+#include "hf/bert_style.h"
 #include "hf/config_json.h"
+#include "hf/families.h"
 
 namespace dlm {
 namespace {
@@ -58,10 +60,6 @@ class Bert : public HfFamily {
 };
 
 }  // namespace
-
-std::string strip_prefix(const std::string& name, const std::string& prefix) {
-  return name.rfind(prefix, 0) == 0 ? name.substr(prefix.size()) : name;
-}
 
 HfArch read_bert_style_config(const json& c, const std::string& where, int64_t pos_offset) {
   HfArch arch;

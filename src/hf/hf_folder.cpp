@@ -21,32 +21,6 @@ using nlohmann::json;
 
 namespace {
 
-std::vector<const HfFamily*> families() { return {&bert_family(), &roberta_family(), &modernbert_family()}; }
-
-}  // namespace
-
-const HfFamily& hf_family(const std::string& model_type, const std::string& where) {
-  std::string names;
-  for (const HfFamily* f : families()) {
-    if (f->model_type() == model_type) return *f;
-    names += (names.empty() ? "" : ", ") + f->model_type();
-  }
-  throw Error(where + ": model_type '" + model_type + "' is not supported (supported: " + names + ")");
-}
-
-const HfFamily* hf_family_for(const ModelConfig& model, std::string* why) {
-  std::string reasons;
-  for (const HfFamily* f : families()) {
-    const std::string reason = f->why_not(model);
-    if (reason.empty()) return f;
-    reasons += (reasons.empty() ? "" : "; ") + f->model_type() + ": " + reason;
-  }
-  if (why) *why = reasons;
-  return nullptr;
-}
-
-namespace {
-
 bool has(const fs::path& dir, const char* name) {
   std::error_code ec;
   return fs::exists(dir / name, ec);

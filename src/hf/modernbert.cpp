@@ -7,6 +7,7 @@
 #include "dlm/error.h"
 #include "dlm/hf/family.h"
 #include "hf/config_json.h"
+#include "hf/families.h"
 
 namespace dlm {
 namespace {

@@ -2,6 +2,8 @@
 // the padding index, and its own head names (lm_head.*, whose transform always uses exact gelu).
 #include "dlm/error.h"
 #include "dlm/hf/family.h"
+#include "hf/bert_style.h"
+#include "hf/families.h"
 
 namespace dlm {
 namespace {

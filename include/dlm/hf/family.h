@@ -1,9 +1,9 @@
 // A family of Hugging Face encoders (BERT, RoBERTa, ModernBERT): how its config.json maps to dlm's
-// ModelConfig and back, and which of its tensors holds each of dlm's parameters. One file per family
-// implements it (src/hf/bert.cpp, roberta.cpp, modernbert.cpp); the folder code (hf_folder.h) is the same for all.
+// ModelConfig and back, and which of its tensors holds each of dlm's parameters; and the list of the
+// families. Each family is one file (src/hf/bert.cpp, roberta.cpp, modernbert.cpp), its accessor in the
+// private src/hf/families.h and one line in hf_families(); the folder code (hf_folder.h) is the same for all.
 #pragma once
 
-#include <memory>
 #include <string>
 #include <vector>
 
@@ -37,7 +37,8 @@ class HfFamily {
   virtual HfArch read_config(const nlohmann::json& config, const std::string& where) const = 0;
   // config.json for a model of this family with `tokenizer` (its special ids); `dtype` is torch's name
   // (float32, float16, bfloat16).
-  virtual nlohmann::json write_config(const HfArch& arch, const Tokenizer& tokenizer, const std::string& dtype) const = 0;
+  virtual nlohmann::json write_config(const HfArch& arch, const Tokenizer& tokenizer,
+                                      const std::string& dtype) const = 0;
   // The links of every parameter of a model of this config, in the names an exported folder uses.
   virtual std::vector<TensorLink> links(const ModelConfig& model) const = 0;
   // A folder tensor's name as links() spells it (a bare BertModel's names lack the "bert." prefix; an
@@ -51,26 +52,14 @@ class HfFamily {
   virtual std::string why_not(const ModelConfig& model) const = 0;
 };
 
-// The family of config.json's model_type; throws dlm::Error naming `where` and the supported types.
+// Every family dlm reads and writes, in the order hf_family_for tries them; the list is src/hf/family.cpp's.
+const std::vector<const HfFamily*>& hf_families();
+// The model_type of each family in hf_families(), in its order: "bert, roberta, modernbert".
+std::string hf_model_types();
+// The family of config.json's model_type; throws dlm::Error naming `where` and hf_model_types().
 const HfFamily& hf_family(const std::string& model_type, const std::string& where);
-// The family that can export `model`, or null with each family's reason in `why` ("bert: ...; roberta: ...").
+// The first family in hf_families() that can export `model`, or null with each family's reason in `why`
+// ("bert: ...; roberta: ...; modernbert: ...").
 const HfFamily* hf_family_for(const ModelConfig& model, std::string* why = nullptr);
-
-// Both families' encoder layers: dlm's blocks from BERT-style tensor names under `prefix` ("bert.",
-// "roberta."): embeddings, then layer by layer attention, its LayerNorm, the MLP and its LayerNorm.
-std::vector<TensorLink> bert_encoder_links(const std::string& prefix, const ModelConfig& model);
-// The ModelConfig both families share (post-norm LayerNorm encoder with learned positions and an MLM head
-// transform), read from a BERT-style config.json; `where` names it in messages.
-HfArch read_bert_style_config(const nlohmann::json& config, const std::string& where, int64_t pos_offset);
-nlohmann::json write_bert_style_config(const HfArch& arch, int64_t pad_id, const std::string& dtype);
-// The first reason a dlm model config is not BERT-shaped (post-norm LayerNorm with biases, learned
-// positions, embedding norm, MLM head transform and logit bias, gelu, no time conditioning), or "".
-std::string why_not_bert_style(const ModelConfig& model);
-// The families, defined in their own files.
-const HfFamily& bert_family();
-const HfFamily& roberta_family();
-const HfFamily& modernbert_family();
-// The prefix-free part of a folder tensor's name: "bert.x" and "x" both give "x" for prefix "bert.".
-std::string strip_prefix(const std::string& name, const std::string& prefix);
 
 }  // namespace dlm

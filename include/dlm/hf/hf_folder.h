@@ -1,6 +1,6 @@
 // Hugging Face model folders (config.json, model.safetensors or its sharded index, tokenizer.json): which
-// folders are ones, loading a BERT or RoBERTa folder as a dlm model with its tokenizer, and exporting a
-// model of those families back to a folder that transformers loads.
+// folders are ones, loading a folder of a family in hf_families() (BERT, RoBERTa, ModernBERT) as a dlm
+// model with its tokenizer, and exporting a model of those families back to a folder that transformers loads.
 #pragma once
 
 #include <string>
@@ -16,7 +16,7 @@ namespace dlm {
 // index, or a pytorch_model.bin, which loading then refuses with what to do).
 bool is_hf_folder(const std::string& path);
 
-// Loads a masked-LM folder (bert or roberta; a bare encoder gets a fresh head, said in one line). Its
+// Loads a masked-LM folder (bert, roberta or modernbert; a bare encoder gets a fresh head, said in one line). Its
 // weights are converted to fp32; its config becomes the model.* knobs and data.seq_len (the positions it
 // takes). Throws dlm::Error naming the folder and the problem: an unsupported model_type or setting, a
 // missing tensor, a tensor of the wrong shape or one the config has no place for.

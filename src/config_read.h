@@ -11,6 +11,7 @@
 
 #include "dlm/config.h"
 #include "dlm/error.h"
+#include "dlm/json.h"
 
 namespace dlm::config_read {
 

@@ -5,6 +5,7 @@
 
 #include "config_read.h"
 #include "dlm/error.h"
+#include "dlm/json.h"
 
 namespace dlm {
 namespace {

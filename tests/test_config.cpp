@@ -5,6 +5,7 @@
 
 #include "dlm/config.h"
 #include "dlm/error.h"
+#include "dlm/json.h"
 #include "test_util.h"
 
 namespace {

@@ -21,6 +21,7 @@
 #include "dlm/generate/inspect.h"
 #include "dlm/generate/quality.h"
 #include "dlm/generate/tokenizer_tools.h"
+#include "dlm/json.h"
 #include "dlm/model/checkpoint.h"
 #include "dlm/hf/hf_folder.h"
 #include "dlm/log.h"

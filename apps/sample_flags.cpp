@@ -2,6 +2,7 @@
 #include "sample_flags.h"
 
 #include "dlm/config.h"
+#include "dlm/json.h"
 #include "dlm/sample_options.h"
 
 namespace dlm {

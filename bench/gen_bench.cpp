@@ -15,6 +15,7 @@
 #include "dlm/error.h"
 #include "dlm/generate/generate.h"
 #include "dlm/generate/quality.h"
+#include "dlm/json.h"
 #include "dlm/model/checkpoint.h"
 #include "dlm/model/run_dir.h"
 #include "dlm/sample_options.h"

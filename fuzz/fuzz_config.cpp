@@ -5,6 +5,7 @@
 
 #include "dlm/config.h"
 #include "dlm/error.h"
+#include "dlm/json.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);

@@ -1,357 +1,161 @@
-// Layered configuration: defaults, JSON file, `key=value` overrides; strict keys and types.
+// The config's keys, one table per section, each key spelled once: the tables read a JSON document
+// (strict keys and types), write the config back and check each key's own range.
 #include "dlm/config.h"
 
-#include <filesystem>
-#include <fstream>
-#include <set>
-#include <sstream>
+#include <string>
 
-#include "config_read.h"
-#include "dlm/error.h"
-#include "dlm/files.h"
+#include "config_keys.h"
 #include "dlm/sample_options.h"
-#include "dlm/utf8.h"
 
 namespace dlm {
-
-const EnumNames<DataKind>& enum_names(DataKind*) {
-  static const EnumNames<DataKind> names = {{DataKind::kLines, "lines"}, {DataKind::kDocuments, "documents"},
-                                            {DataKind::kPairs, "pairs"}, {DataKind::kText, "text"},
-                                            {DataKind::kCorpus, "corpus"}};
-  return names;
-}
-const EnumNames<DataFormat>& enum_names(DataFormat*) {
-  static const EnumNames<DataFormat> names = {{DataFormat::kAuto, "auto"}, {DataFormat::kPlain, "plain"},
-                                              {DataFormat::kJsonl, "jsonl"}, {DataFormat::kTsv, "tsv"}};
-  return names;
-}
-const EnumNames<TokenizerKind>& enum_names(TokenizerKind*) {
-  static const EnumNames<TokenizerKind> names = {{TokenizerKind::kChar, "char"}, {TokenizerKind::kByte, "byte"},
-                                                 {TokenizerKind::kBpe, "bpe"}, {TokenizerKind::kSentencePiece, "sentencepiece"},
-                                                 {TokenizerKind::kHf, "hf"}};
-  return names;
-}
-const EnumNames<SpmModelType>& enum_names(SpmModelType*) {
-  static const EnumNames<SpmModelType> names = {{SpmModelType::kUnigram, "unigram"}, {SpmModelType::kBpe, "bpe"}};
-  return names;
-}
-const EnumNames<ModelType>& enum_names(ModelType*) {
-  static const EnumNames<ModelType> names = {{ModelType::kTransformer, "transformer"}, {ModelType::kMlp, "mlp"}};
-  return names;
-}
-const EnumNames<AttentionKind>& enum_names(AttentionKind*) {
-  static const EnumNames<AttentionKind> names = {
-      {AttentionKind::kAuto, "auto"}, {AttentionKind::kFused, "fused"}, {AttentionKind::kExplicit, "explicit"}};
-  return names;
-}
-const EnumNames<RateDist>& enum_names(RateDist*) {
-  static const EnumNames<RateDist> names = {
-      {RateDist::kDiscrete, "discrete"}, {RateDist::kUniform, "uniform"}, {RateDist::kAntithetic, "antithetic"}};
-  return names;
-}
-const EnumNames<RatePer>& enum_names(RatePer*) {
-  static const EnumNames<RatePer> names = {{RatePer::kSample, "sample"}, {RatePer::kBatch, "batch"}};
-  return names;
-}
-const EnumNames<NormKind>& enum_names(NormKind*) {
-  static const EnumNames<NormKind> names = {{NormKind::kLayerNorm, "layernorm"}, {NormKind::kRmsNorm, "rmsnorm"}};
-  return names;
-}
-const EnumNames<PosKind>& enum_names(PosKind*) {
-  static const EnumNames<PosKind> names = {{PosKind::kLearned, "learned"}, {PosKind::kRotary, "rotary"}};
-  return names;
-}
-const EnumNames<TimeCond>& enum_names(TimeCond*) {
-  static const EnumNames<TimeCond> names = {{TimeCond::kNone, "none"}, {TimeCond::kAdd, "add"}, {TimeCond::kAdaln, "adaln"}};
-  return names;
-}
-const EnumNames<LossOn>& enum_names(LossOn*) {
-  static const EnumNames<LossOn> names = {{LossOn::kMasked, "masked"}, {LossOn::kAll, "all"}};
-  return names;
-}
-const EnumNames<Weighting>& enum_names(Weighting*) {
-  static const EnumNames<Weighting> names = {{Weighting::kNone, "none"}, {Weighting::kElbo, "elbo"}};
-  return names;
-}
-const EnumNames<Activation>& enum_names(Activation*) {
-  static const EnumNames<Activation> names = {
-      {Activation::kGelu, "gelu"}, {Activation::kGeluTanh, "gelu_tanh"}, {Activation::kRelu2, "relu2"},
-      {Activation::kSwiglu, "swiglu"}, {Activation::kGeglu, "geglu"}};
-  return names;
-}
-const EnumNames<NormOrder>& enum_names(NormOrder*) {
-  static const EnumNames<NormOrder> names = {{NormOrder::kPre, "pre"}, {NormOrder::kPost, "post"}};
-  return names;
-}
-const EnumNames<Precision>& enum_names(Precision*) {
-  static const EnumNames<Precision> names = {{Precision::kFp32, "fp32"}, {Precision::kBf16, "bf16"}};
-  return names;
-}
-const EnumNames<DistBackend>& enum_names(DistBackend*) {
-  static const EnumNames<DistBackend> names = {
-      {DistBackend::kAuto, "auto"}, {DistBackend::kGloo, "gloo"}, {DistBackend::kNccl, "nccl"}};
-  return names;
-}
-
-const EnumNames<Schedule>& enum_names(Schedule*) {
-  static const EnumNames<Schedule> names = {{Schedule::kLinear, "linear"}, {Schedule::kCosine, "cosine"},
-                                            {Schedule::kExponential, "exponential"}, {Schedule::kLogLinear, "loglinear"}};
-  return names;
-}
-const EnumNames<Strategy>& enum_names(Strategy*) {
-  static const EnumNames<Strategy> names = {{Strategy::kConfidence, "confidence"}, {Strategy::kMargin, "margin"},
-                                            {Strategy::kEntropy, "entropy"},       {Strategy::kRandom, "random"},
-                                            {Strategy::kL2R, "l2r"},               {Strategy::kRemask, "remask"}};
-  return names;
-}
-const EnumNames<Sampling>& enum_names(Sampling*) {
-  static const EnumNames<Sampling> names = {
-      {Sampling::kGreedy, "greedy"}, {Sampling::kTopK, "topk"}, {Sampling::kNucleus, "nucleus"}};
-  return names;
-}
-
-DeviceChoice parse_device(const std::string& name) {
-  if (name == "auto") return {DeviceChoice::Kind::kAuto, -1};
-  if (name == "cpu") return {DeviceChoice::Kind::kCpu, -1};
-  if (name == "cuda") return {DeviceChoice::Kind::kCuda, -1};
-  const std::string digits = name.rfind("cuda:", 0) == 0 ? name.substr(5) : "";
-  if (!digits.empty() && digits.size() <= 4 && digits.find_first_not_of("0123456789") == std::string::npos) {
-    return {DeviceChoice::Kind::kCuda, std::stoi(digits)};
-  }
-  throw Error("unknown device '" + name + "' (valid: auto, cpu, cuda, cuda:N)");
-}
-
-std::string device_name(const DeviceChoice& d) {
-  switch (d.kind) {
-    case DeviceChoice::Kind::kAuto: return "auto";
-    case DeviceChoice::Kind::kCpu: return "cpu";
-    case DeviceChoice::Kind::kCuda: break;
-  }
-  return d.index < 0 ? "cuda" : "cuda:" + std::to_string(d.index);
-}
-
-void throw_unknown_name(const std::string& what, const std::string& name, const std::string& valid) {
-  throw Error("unknown " + what + " '" + name + "' (valid: " + valid + ")");
-}
-
+namespace config_read {
 namespace {
 
-using nlohmann::json;
-using namespace config_read;
+// Every table lists its keys in the order to_json and the unknown-key message give them.
+const KeyTable<DataConfig> kDataKeys = {
+    key("kind", &DataConfig::kind),
+    key("path", &DataConfig::path),
+    key("format", &DataConfig::format),
+    key("separator", &DataConfig::separator),
+    key("seq_len", &DataConfig::seq_len, [](auto v) { return v >= 2; }, "must be >= 2"),
+    key("val_fraction", &DataConfig::val_fraction, [](auto v) { return v >= 0 && v < 1; }, "must be in [0, 1)"),
+    key("val_max", &DataConfig::val_max, [](auto v) { return v >= 0; }, "must be >= 0"),
+    key("shuffle_seed", &DataConfig::shuffle_seed),
+    key("val_path", &DataConfig::val_path),
+    key("cache_dir", &DataConfig::cache_dir),
+};
 
-void apply_data(DataConfig& c, const json& j, const std::string& p) {
-  ObjectReader(j, p, {"kind", "path", "format", "separator", "seq_len", "val_fraction", "val_max", "shuffle_seed",
-                      "val_path", "cache_dir"})
-      .field("kind", c.kind).field("path", c.path).field("format", c.format).field("separator", c.separator)
-      .field("seq_len", c.seq_len).field("val_fraction", c.val_fraction).field("val_max", c.val_max)
-      .field("shuffle_seed", c.shuffle_seed).field("val_path", c.val_path).field("cache_dir", c.cache_dir);
-}
-void apply_tokenizer(TokenizerConfig& c, const json& j, const std::string& p) {
-  ObjectReader(j, p, {"kind", "path", "vocab_size", "model_type", "character_coverage", "train_max_bytes"})
-      .field("kind", c.kind).field("path", c.path).field("vocab_size", c.vocab_size).field("model_type", c.model_type)
-      .field("character_coverage", c.character_coverage).field("train_max_bytes", c.train_max_bytes);
-}
-void apply_eval(EvalConfig& c, const json& j, const std::string& p) {
-  ObjectReader(j, p, {"t_samples", "seed", "batch_size", "levels"})
-      .field("t_samples", c.t_samples).field("seed", c.seed).field("batch_size", c.batch_size).field("levels", c.levels);
-}
-void apply_model(ModelConfig& c, const json& j, const std::string& p) {
-  ObjectReader(j, p, {"type", "d_model", "n_layer", "n_head", "d_ff", "dropout", "norm", "pos", "tie_head",
-                      "time_cond", "mlp_hidden", "attention", "activation", "norm_weight", "emb_norm", "qk_norm",
-                      "bias", "norm_order", "norm_eps", "type_vocab", "pos_offset", "head_transform", "head_activation",
-                      "head_bias", "vocab_size", "max_len", "init_from", "mlp_bias", "norm_bias", "head_transform_bias",
-                      "first_norm", "rope_theta", "local_rope_theta", "local_attention", "global_every"})
-      .field("type", c.type).field("d_model", c.d_model).field("n_layer", c.n_layer).field("n_head", c.n_head)
-      .field("d_ff", c.d_ff).field("dropout", c.dropout).field("norm", c.norm).field("pos", c.pos)
-      .field("tie_head", c.tie_head).field("time_cond", c.time_cond).field("mlp_hidden", c.mlp_hidden)
-      .field("attention", c.attention).field("activation", c.activation).field("norm_weight", c.norm_weight)
-      .field("emb_norm", c.emb_norm).field("qk_norm", c.qk_norm).field("bias", c.bias)
-      .field("norm_order", c.norm_order).field("norm_eps", c.norm_eps).field("type_vocab", c.type_vocab)
-      .field("pos_offset", c.pos_offset).field("head_transform", c.head_transform)
-      .field("head_activation", c.head_activation).field("head_bias", c.head_bias).field("vocab_size", c.vocab_size)
-      .field("max_len", c.max_len).field("init_from", c.init_from).field("mlp_bias", c.mlp_bias)
-      .field("norm_bias", c.norm_bias).field("head_transform_bias", c.head_transform_bias).field("first_norm", c.first_norm)
-      .field("rope_theta", c.rope_theta).field("local_rope_theta", c.local_rope_theta)
-      .field("local_attention", c.local_attention).field("global_every", c.global_every);
-  // Before mlp_bias existed, bias covered the MLP too: a config that sets bias alone keeps that meaning.
-  if (j.contains("bias") && !j.contains("mlp_bias")) c.mlp_bias = c.bias;
-}
-void apply_diffusion(DiffusionConfig& c, const json& j, const std::string& p) {
-  ObjectReader(j, p, {"noise", "time_steps", "simplex_scale", "block_length", "rate_dist", "rates", "eps", "rate_per",
-                      "prefix_len", "prefix_prob", "loss_on", "weighting", "mask_pad", "cfg_dropout"})
-      .field("noise", c.noise).field("time_steps", c.time_steps).field("simplex_scale", c.simplex_scale)
-      .field("block_length", c.block_length).field("rate_dist", c.rate_dist).field("rates", c.rates).field("eps", c.eps).field("rate_per", c.rate_per)
-      .field("prefix_len", c.prefix_len).field("prefix_prob", c.prefix_prob).field("loss_on", c.loss_on).field("weighting", c.weighting)
-      .field("mask_pad", c.mask_pad).field("cfg_dropout", c.cfg_dropout);
-}
-void apply_sample(SampleConfig& c, const json& j, const std::string& p) {
-  std::vector<std::string> keys;
-  for (const auto& o : sample_options()) keys.push_back(o.key);
-  ObjectReader reader(j, p, keys);
-  for (const auto& o : sample_options()) {
-    if (const json* v = reader.child(o.key.c_str())) o.read(c, *v, join_path(p, o.key));
-  }
-}
-void apply_train(TrainConfig& c, const json& j, const std::string& p) {
-  ObjectReader(j, p, {"steps", "batch_size", "grad_accum", "lr", "min_lr_ratio", "warmup", "weight_decay", "beta1",
-                      "beta2", "grad_clip", "seed", "eval_every", "log_every", "threads", "device",
-                      "precision", "time_limit", "dist_backend", "dist_timeout"})
-      .field("steps", c.steps).field("batch_size", c.batch_size).field("grad_accum", c.grad_accum)
-      .field("lr", c.lr).field("min_lr_ratio", c.min_lr_ratio).field("warmup", c.warmup)
-      .field("weight_decay", c.weight_decay).field("beta1", c.beta1).field("beta2", c.beta2)
-      .field("grad_clip", c.grad_clip).field("seed", c.seed).field("eval_every", c.eval_every)
-      .field("log_every", c.log_every).field("threads", c.threads).field("device", c.device)
-      .field("precision", c.precision).field("time_limit", c.time_limit)
-      .field("dist_backend", c.dist_backend).field("dist_timeout", c.dist_timeout);
-}
+const KeyTable<TokenizerConfig> kTokenizerKeys = {
+    key("kind", &TokenizerConfig::kind),
+    key("path", &TokenizerConfig::path),
+    key("vocab_size", &TokenizerConfig::vocab_size, [](auto v) { return v >= 300 && v <= 1000000; },
+        "must be in [300, 1000000] (byte fallback alone takes 256 pieces)"),
+    key("model_type", &TokenizerConfig::model_type),
+    key("character_coverage", &TokenizerConfig::character_coverage, [](auto v) { return v > 0 && v <= 1; },
+        "must be in (0, 1]"),
+    key("train_max_bytes", &TokenizerConfig::train_max_bytes, [](auto v) { return v > 0; }, "must be > 0"),
+};
+
+const KeyTable<ModelConfig> kModelKeys = {
+    key("type", &ModelConfig::type),
+    key("d_model", &ModelConfig::d_model, [](auto v) { return v > 0; }, "must be > 0"),
+    key("n_layer", &ModelConfig::n_layer, [](auto v) { return v > 0; }, "must be > 0"),
+    key("n_head", &ModelConfig::n_head, [](auto v) { return v > 0; }, "must be > 0"),
+    key("d_ff", &ModelConfig::d_ff, [](auto v) { return v >= 0; }, "must be >= 0 (0 means 4 * d_model)"),
+    key("dropout", &ModelConfig::dropout, [](auto v) { return v >= 0 && v < 1; }, "must be in [0, 1)"),
+    key("norm", &ModelConfig::norm),
+    key("pos", &ModelConfig::pos),
+    key("tie_head", &ModelConfig::tie_head),
+    key("time_cond", &ModelConfig::time_cond),
+    key("mlp_hidden", &ModelConfig::mlp_hidden, [](auto v) { return v > 0; }, "must be > 0"),
+    key("attention", &ModelConfig::attention),
+    key("activation", &ModelConfig::activation),
+    key("norm_weight", &ModelConfig::norm_weight),
+    key("emb_norm", &ModelConfig::emb_norm),
+    key("qk_norm", &ModelConfig::qk_norm),
+    // Before mlp_bias existed, bias covered the MLP too: a config that sets bias alone keeps that meaning.
+    key_also_setting("bias", &ModelConfig::bias, &ModelConfig::mlp_bias),
+    key("norm_order", &ModelConfig::norm_order),
+    key("norm_eps", &ModelConfig::norm_eps, [](auto v) { return v >= 0 && v < 1; },
+        "must be in [0, 1) (0: the norm's default)"),
+    key("type_vocab", &ModelConfig::type_vocab, [](auto v) { return v >= 0; }, "must be >= 0 (0: no token types)"),
+    key("pos_offset", &ModelConfig::pos_offset, [](auto v) { return v >= 0; }, "must be >= 0"),
+    key("head_transform", &ModelConfig::head_transform),
+    key("head_activation", &ModelConfig::head_activation,
+        [](Activation a) { return a != Activation::kSwiglu && a != Activation::kGeglu; },
+        "is not a head activation (gelu, gelu_tanh, relu2)"),
+    key("head_bias", &ModelConfig::head_bias),
+    key("vocab_size", &ModelConfig::vocab_size, [](auto v) { return v >= 0; },
+        "must be >= 0 (0: the tokenizer's size)"),
+    key("max_len", &ModelConfig::max_len),
+    key("init_from", &ModelConfig::init_from),
+    key("mlp_bias", &ModelConfig::mlp_bias),  // after bias, so that it has the last word when both are given
+    key("norm_bias", &ModelConfig::norm_bias),
+    key("head_transform_bias", &ModelConfig::head_transform_bias),
+    key("first_norm", &ModelConfig::first_norm),
+    key("rope_theta", &ModelConfig::rope_theta, [](auto v) { return v > 0; }, "must be > 0"),
+    key("local_rope_theta", &ModelConfig::local_rope_theta, [](auto v) { return v >= 0; },
+        "must be >= 0 (0: rope_theta)"),
+    key("local_attention", &ModelConfig::local_attention, [](auto v) { return v >= 0; },
+        "must be >= 0 (0: every layer global)"),
+    key("global_every", &ModelConfig::global_every, [](auto v) { return v >= 1; }, "must be >= 1"),
+};
+
+const KeyTable<DiffusionConfig> kDiffusionKeys = {
+    key("noise", &DiffusionConfig::noise),
+    key("time_steps", &DiffusionConfig::time_steps, [](auto v) { return v >= 0; },
+        "must be >= 0 (0: continuous time)"),
+    key("simplex_scale", &DiffusionConfig::simplex_scale, [](auto v) { return v > 0; }, "must be > 0"),
+    key("block_length", &DiffusionConfig::block_length),
+    key("rate_dist", &DiffusionConfig::rate_dist),
+    each_key("rates", &DiffusionConfig::rates, [](auto v) { return v > 0 && v <= 1; }, "must be in (0, 1]"),
+    key("eps", &DiffusionConfig::eps, [](auto v) { return v > 0 && v < 1; }, "must be in (0, 1)"),
+    key("rate_per", &DiffusionConfig::rate_per),
+    key("prefix_len", &DiffusionConfig::prefix_len),
+    key("prefix_prob", &DiffusionConfig::prefix_prob, [](auto v) { return v >= 0 && v <= 1; }, "must be in [0, 1]"),
+    key("loss_on", &DiffusionConfig::loss_on),
+    key("weighting", &DiffusionConfig::weighting),
+    key("mask_pad", &DiffusionConfig::mask_pad),
+    key("cfg_dropout", &DiffusionConfig::cfg_dropout, [](auto v) { return v >= 0 && v < 1; }, "must be in [0, 1)"),
+};
+
+const KeyTable<TrainConfig> kTrainKeys = {
+    key("steps", &TrainConfig::steps, [](auto v) { return v >= 1; }, "must be >= 1"),
+    key("batch_size", &TrainConfig::batch_size, [](auto v) { return v >= 1; }, "must be >= 1"),
+    key("grad_accum", &TrainConfig::grad_accum, [](auto v) { return v >= 1; }, "must be >= 1"),
+    key("lr", &TrainConfig::lr, [](auto v) { return v > 0; }, "must be > 0"),
+    key("min_lr_ratio", &TrainConfig::min_lr_ratio, [](auto v) { return v >= 0 && v <= 1; }, "must be in [0, 1]"),
+    key("warmup", &TrainConfig::warmup, [](auto v) { return v >= 0; }, "must be >= 0"),
+    key("weight_decay", &TrainConfig::weight_decay, [](auto v) { return v >= 0; }, "must be >= 0"),
+    key("beta1", &TrainConfig::beta1, [](auto v) { return v >= 0 && v < 1; }, "must be in [0, 1)"),
+    key("beta2", &TrainConfig::beta2, [](auto v) { return v >= 0 && v < 1; }, "must be in [0, 1)"),
+    key("grad_clip", &TrainConfig::grad_clip, [](auto v) { return v >= 0; }, "must be >= 0 (0 disables)"),
+    key("seed", &TrainConfig::seed),
+    key("eval_every", &TrainConfig::eval_every, [](auto v) { return v >= 1; }, "must be >= 1"),
+    key("log_every", &TrainConfig::log_every, [](auto v) { return v >= 1; }, "must be >= 1"),
+    key("threads", &TrainConfig::threads, [](auto v) { return v >= 0; },
+        "must be >= 0 (0 means OMP_NUM_THREADS, else the core count)"),
+    key("device", &TrainConfig::device),
+    key("precision", &TrainConfig::precision),
+    key("time_limit", &TrainConfig::time_limit, [](auto v) { return v >= 0; }, "must be >= 0 seconds (0: no limit)"),
+    key("dist_backend", &TrainConfig::dist_backend),
+    key("dist_timeout", &TrainConfig::dist_timeout, [](auto v) { return v > 0; }, "must be > 0 seconds"),
+};
+
+const KeyTable<EvalConfig> kEvalKeys = {
+    key("t_samples", &EvalConfig::t_samples, [](auto v) { return v >= 1; }, "must be >= 1"),
+    key("seed", &EvalConfig::seed),
+    key("batch_size", &EvalConfig::batch_size, [](auto v) { return v >= 1; }, "must be >= 1"),
+    each_key("levels", &EvalConfig::levels, [](auto v) { return v > 0 && v <= 1; }, "must be in (0, 1]"),
+};
+
+// The top level: two keys and the sections. The sampler's settings keep their own table
+// (dlm/sample_options.h), which also gives dgen's flags.
+const KeyTable<Config> kConfigKeys = {
+    key("name", &Config::name),
+    key("objective", &Config::objective),
+    section("data", &Config::data, kDataKeys),
+    section("tokenizer", &Config::tokenizer, kTokenizerKeys),
+    section("model", &Config::model, kModelKeys),
+    section("diffusion", &Config::diffusion, kDiffusionKeys),
+    section("sample", &Config::sample, sample_options(),
+            [](const SampleConfig& sample, const std::string&) { check_sample(sample); }),
+    section("train", &Config::train, kTrainKeys),
+    section("eval", &Config::eval, kEvalKeys),
+};
 
 }  // namespace
 
-json to_json(const Config& c) {
-  return {
-      {"name", c.name},
-      {"objective", c.objective},
-      {"data",
-       {{"kind", enum_name(c.data.kind)}, {"path", c.data.path}, {"format", enum_name(c.data.format)}, {"separator", c.data.separator},
-        {"seq_len", c.data.seq_len}, {"val_fraction", c.data.val_fraction}, {"val_max", c.data.val_max},
-        {"shuffle_seed", c.data.shuffle_seed}, {"val_path", c.data.val_path}, {"cache_dir", c.data.cache_dir}}},
-      {"tokenizer",
-       {{"kind", enum_name(c.tokenizer.kind)}, {"path", c.tokenizer.path}, {"vocab_size", c.tokenizer.vocab_size},
-        {"model_type", enum_name(c.tokenizer.model_type)}, {"character_coverage", c.tokenizer.character_coverage},
-        {"train_max_bytes", c.tokenizer.train_max_bytes}}},
-      {"model",
-       {{"type", enum_name(c.model.type)}, {"d_model", c.model.d_model}, {"n_layer", c.model.n_layer},
-        {"n_head", c.model.n_head}, {"d_ff", c.model.d_ff}, {"dropout", c.model.dropout}, {"norm", enum_name(c.model.norm)},
-        {"pos", enum_name(c.model.pos)}, {"tie_head", c.model.tie_head}, {"time_cond", enum_name(c.model.time_cond)}, {"attention", enum_name(c.model.attention)},
-        {"activation", enum_name(c.model.activation)}, {"norm_weight", c.model.norm_weight},
-        {"emb_norm", c.model.emb_norm}, {"qk_norm", c.model.qk_norm}, {"bias", c.model.bias},
-        {"mlp_hidden", c.model.mlp_hidden}, {"norm_order", enum_name(c.model.norm_order)}, {"norm_eps", c.model.norm_eps},
-        {"type_vocab", c.model.type_vocab}, {"pos_offset", c.model.pos_offset}, {"head_transform", c.model.head_transform},
-        {"head_activation", enum_name(c.model.head_activation)}, {"head_bias", c.model.head_bias},
-        {"vocab_size", c.model.vocab_size}, {"max_len", c.model.max_len}, {"init_from", c.model.init_from},
-        {"mlp_bias", c.model.mlp_bias}, {"norm_bias", c.model.norm_bias}, {"head_transform_bias", c.model.head_transform_bias},
-        {"first_norm", c.model.first_norm}, {"rope_theta", c.model.rope_theta}, {"local_rope_theta", c.model.local_rope_theta},
-        {"local_attention", c.model.local_attention}, {"global_every", c.model.global_every}}},
-      {"diffusion",
-       {{"noise", c.diffusion.noise}, {"time_steps", c.diffusion.time_steps},
-        {"simplex_scale", c.diffusion.simplex_scale}, {"block_length", c.diffusion.block_length},
-        {"rate_dist", enum_name(c.diffusion.rate_dist)}, {"rates", c.diffusion.rates}, {"eps", c.diffusion.eps},
-        {"rate_per", enum_name(c.diffusion.rate_per)}, {"prefix_len", c.diffusion.prefix_len},
-        {"prefix_prob", c.diffusion.prefix_prob},
-        {"loss_on", enum_name(c.diffusion.loss_on)}, {"weighting", enum_name(c.diffusion.weighting)},
-        {"mask_pad", c.diffusion.mask_pad}, {"cfg_dropout", c.diffusion.cfg_dropout}}},
-      {"sample", sample_json(c.sample)},
-      {"train",
-       {{"steps", c.train.steps}, {"batch_size", c.train.batch_size}, {"grad_accum", c.train.grad_accum},
-        {"lr", c.train.lr}, {"min_lr_ratio", c.train.min_lr_ratio}, {"warmup", c.train.warmup},
-        {"weight_decay", c.train.weight_decay}, {"beta1", c.train.beta1}, {"beta2", c.train.beta2},
-        {"grad_clip", c.train.grad_clip}, {"seed", c.train.seed}, {"eval_every", c.train.eval_every},
-        {"log_every", c.train.log_every}, {"threads", c.train.threads}, {"device", device_name(c.train.device)},
-        {"precision", enum_name(c.train.precision)}, {"time_limit", c.train.time_limit},
-        {"dist_backend", enum_name(c.train.dist_backend)}, {"dist_timeout", c.train.dist_timeout}}},
-      {"eval",
-       {{"t_samples", c.eval.t_samples}, {"seed", c.eval.seed}, {"batch_size", c.eval.batch_size},
-        {"levels", c.eval.levels}}},
-  };
-}
+void check_keys(const Config& config) { check_keys(kConfigKeys, config, ""); }
 
-void apply_json(Config& c, const json& j, const std::string& path) {
-  ObjectReader top(j, path, {"name", "objective", "data", "tokenizer", "model", "diffusion", "sample", "train", "eval"});
-  top.field("name", c.name).field("objective", c.objective);
-  if (const json* s = top.child("data")) apply_data(c.data, *s, join_path(path, "data"));
-  if (const json* s = top.child("tokenizer")) apply_tokenizer(c.tokenizer, *s, join_path(path, "tokenizer"));
-  if (const json* s = top.child("model")) apply_model(c.model, *s, join_path(path, "model"));
-  if (const json* s = top.child("diffusion")) apply_diffusion(c.diffusion, *s, join_path(path, "diffusion"));
-  if (const json* s = top.child("sample")) apply_sample(c.sample, *s, join_path(path, "sample"));
-  if (const json* s = top.child("train")) apply_train(c.train, *s, join_path(path, "train"));
-  if (const json* s = top.child("eval")) apply_eval(c.eval, *s, join_path(path, "eval"));
+}  // namespace config_read
+
+nlohmann::json to_json(const Config& config) { return config_read::write_keys(config_read::kConfigKeys, config); }
+
+void apply_json(Config& config, const nlohmann::json& j, const std::string& path) {
+  config_read::read_keys(config_read::kConfigKeys, config, j, path);
 }
 
 int64_t model_context(const Config& c) { return c.model.max_len > 0 ? c.model.max_len : c.data.seq_len; }
-
-namespace {
-
-// model.init_from takes the architecture and the tokenizer from its folder: a config that also sets
-// one of them would be silently overruled, so it is refused. `model` and `tokenizer` are the config's
-// sections (null when absent); `where` prefixes the message.
-void check_init_from_alone(const json* model, const json* tokenizer, const std::string& where) {
-  if (!model || !model->is_object() || !model->contains("init_from")) return;
-  for (const auto& item : model->items()) {
-    if (item.key() != "init_from") {
-      throw Error(where + "model." + item.key() + " cannot be set beside model.init_from (the folder's config.json gives the architecture)");
-    }
-  }
-  if (tokenizer) throw Error(where + "the tokenizer section cannot be given beside model.init_from (the folder's tokenizer.json is used)");
-}
-
-}  // namespace
-
-void apply_override(Config& c, const std::string& assignment) {
-  const auto eq = assignment.find('=');
-  if (eq == std::string::npos || eq == 0) {
-    throw Error("override '" + assignment + "' must look like section.key=value (e.g. model.d_model=256)");
-  }
-  const std::string key = assignment.substr(0, eq);
-  const std::string text = assignment.substr(eq + 1);
-  const bool arch_key = key.rfind("model.", 0) == 0 || key.rfind("tokenizer.", 0) == 0;
-  if (!c.model.init_from.empty() && arch_key && key != "model.init_from") {
-    throw Error("override '" + key + "': the model and tokenizer come from model.init_from (" + c.model.init_from + ")");
-  }
-  if (key == "model.init_from" && (to_json(c)["model"] != to_json(Config{})["model"] ||
-                                   to_json(c)["tokenizer"] != to_json(Config{})["tokenizer"])) {
-    throw Error("override 'model.init_from': the config already sets model.* or tokenizer.* keys, which the folder would overrule");
-  }
-  if (!utf8_valid(assignment)) throw Error("override '" + key + "=...': value is not valid UTF-8");
-  json value = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (value.is_discarded()) value = text;  // bare words such as cosine are strings
-  // Build {"a": {"b": value}} from "a.b" and apply it like a file.
-  json nested = value;
-  std::vector<std::string> parts;
-  std::stringstream ss(key);
-  for (std::string part; std::getline(ss, part, '.');) parts.push_back(part);
-  for (auto it = parts.rbegin(); it != parts.rend(); ++it) {
-    if (it->empty()) throw Error("override '" + assignment + "': empty key segment");
-    nested = json{{*it, nested}};
-  }
-  apply_json(c, nested);
-}
-
-json parse_json(const std::string& text, const std::string& where) {
-  try {
-    return json::parse(text);
-  } catch (const json::exception& e) {
-    // nlohmann's message reads "[json.exception.parse_error.101] parse error at line 3, column 5: ..."
-    // (number overflows arrive as out_of_range, so every JSON exception is caught here).
-    std::string what = e.what();
-    const auto pos = what.find("] ");
-    throw Error(where + ": malformed JSON: " + (pos == std::string::npos ? what : what.substr(pos + 2)));
-  }
-}
-
-std::string dump_json(const json& j, int indent) {
-  return j.dump(indent, ' ', false, json::error_handler_t::replace);
-}
-
-Config load_config_file(const std::string& path) {
-  const json j = parse_json(read_file(path), path);
-  Config c;
-  try {
-    apply_json(c, j);
-  } catch (const Error& e) {
-    throw Error(path + ": " + e.what());
-  }
-  if (j.is_object()) {
-    check_init_from_alone(j.contains("model") ? &j["model"] : nullptr, j.contains("tokenizer") ? &j["tokenizer"] : nullptr,
-                          path + ": ");
-  }
-  if (!j.contains("name")) c.name = std::filesystem::path(path).stem().string();
-  // Paths in a config file are relative to the file, not to where dtrain runs.
-  for (std::string* p : {&c.data.path, &c.data.val_path, &c.tokenizer.path, &c.model.init_from}) {
-    if (!p->empty() && std::filesystem::path(*p).is_relative()) {
-      *p = (std::filesystem::path(path).parent_path() / *p).lexically_normal().string();
-    }
-  }
-  return c;
-}
 
 }  // namespace dlm

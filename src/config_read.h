@@ -1,16 +1,18 @@
-// Reading JSON into config fields (private to the config and the sampler's option table): typed
-// reads that name the key's full path, unknown keys rejected with the valid ones listed.
+// Reading JSON into config fields and writing them back (private to the config and the sampler's option
+// table): typed reads that name the key's full path, unknown keys rejected with the valid ones listed.
 #pragma once
 
 #include <set>
 #include <sstream>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "dlm/config.h"
 #include "dlm/error.h"
+#include "dlm/json.h"
 
 namespace dlm::config_read {
 
@@ -92,7 +94,21 @@ inline void read_value(const json& j, const std::string& path, E& out) {
   read_parsed(j, path, out, [](const std::string& name) { return parse_enum<E>(name, "value"); });
 }
 
-inline void read_value(const json& j, const std::string& path, DeviceChoice& out) { read_parsed(j, path, out, parse_device); }
+inline void read_value(const json& j, const std::string& path, DeviceChoice& out) {
+  read_parsed(j, path, out, parse_device);
+}
+
+// A field as the config file spells it: enums and devices by name, everything else as itself.
+template <class T>
+json write_value(const T& value) {
+  if constexpr (std::is_enum_v<T>) {
+    return enum_name(value);
+  } else if constexpr (std::is_same_v<T, DeviceChoice>) {
+    return device_name(value);
+  } else {
+    return value;
+  }
+}
 
 // Reads the fields of one JSON object. Unknown keys are rejected up front with the valid ones listed,
 // because nlohmann's own helpers silently ignore them.
@@ -112,14 +128,7 @@ class ObjectReader {
     }
   }
 
-  template <class T>
-  ObjectReader& field(const char* key, T& out) {
-    const auto it = j_.find(key);
-    if (it != j_.end()) read_value(*it, join_path(path_, key), out);
-    return *this;
-  }
-
-  const json* child(const char* key) const {
+  const json* child(const std::string& key) const {
     const auto it = j_.find(key);
     return it == j_.end() ? nullptr : &*it;
   }

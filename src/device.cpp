@@ -1,4 +1,4 @@
-// Device and thread selection.
+// Device settings (names to DeviceChoice and back), device and thread selection, autocast.
 #include "dlm/device.h"
 
 #include <cstdlib>
@@ -17,6 +17,26 @@
 #include "dlm/error.h"
 
 namespace dlm {
+
+DeviceChoice parse_device(const std::string& name) {
+  if (name == "auto") return {DeviceChoice::Kind::kAuto, -1};
+  if (name == "cpu") return {DeviceChoice::Kind::kCpu, -1};
+  if (name == "cuda") return {DeviceChoice::Kind::kCuda, -1};
+  const std::string digits = name.rfind("cuda:", 0) == 0 ? name.substr(5) : "";
+  if (!digits.empty() && digits.size() <= 4 && digits.find_first_not_of("0123456789") == std::string::npos) {
+    return {DeviceChoice::Kind::kCuda, std::stoi(digits)};
+  }
+  throw Error("unknown device '" + name + "' (valid: auto, cpu, cuda, cuda:N)");
+}
+
+std::string device_name(const DeviceChoice& d) {
+  switch (d.kind) {
+    case DeviceChoice::Kind::kAuto: return "auto";
+    case DeviceChoice::Kind::kCpu: return "cpu";
+    case DeviceChoice::Kind::kCuda: break;
+  }
+  return d.index < 0 ? "cuda" : "cuda:" + std::to_string(d.index);
+}
 
 torch::Device resolve_device(const DeviceChoice& choice) {
   switch (choice.kind) {

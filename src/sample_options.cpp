@@ -5,20 +5,12 @@
 
 #include "config_read.h"
 #include "dlm/error.h"
+#include "dlm/json.h"
 
 namespace dlm {
 namespace {
 
 using nlohmann::json;
-
-template <class T>
-json to_json_value(const T& v) {
-  if constexpr (std::is_enum_v<T>) {
-    return enum_name(v);
-  } else {
-    return v;
-  }
-}
 
 // One row of the table: `rule` names what `valid` checks, as the error message states it.
 template <class T>
@@ -29,8 +21,10 @@ SampleOption option(std::string key, T SampleConfig::*member, std::string help,
   o.help = std::move(help);
   if constexpr (std::is_same_v<T, bool>) o.kind = SampleOption::Kind::kSwitch;
   if constexpr (std::is_same_v<T, std::vector<std::string>>) o.kind = SampleOption::Kind::kList;
-  o.read = [member](SampleConfig& c, const json& j, const std::string& path) { config_read::read_value(j, path, c.*member); };
-  o.write = [member](const SampleConfig& c) { return to_json_value(c.*member); };
+  o.read = [member](SampleConfig& c, const json& j, const std::string& path) {
+    config_read::read_value(j, path, c.*member);
+  };
+  o.write = [member](const SampleConfig& c) { return config_read::write_value(c.*member); };
   o.broken_rule = [member, valid, rule](const SampleConfig& c) { return !valid || valid(c.*member) ? "" : rule; };
   return o;
 }

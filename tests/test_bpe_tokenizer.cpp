@@ -7,11 +7,11 @@
 #include <fstream>
 #include <sstream>
 
-#include "dlm/config.h"
 #include "dlm/data/bpe_tokenizer.h"
 #include "dlm/data/tokenizer.h"
 #include "dlm/error.h"
 #include "dlm/files.h"
+#include "dlm/json.h"
 #include "dlm/utf8.h"
 #include "test_util.h"
 

@@ -1,15 +1,55 @@
 // Config layering and strict validation: unknown keys and wrong types name their full path.
 #include <gtest/gtest.h>
 
+#include <cstddef>
+#include <cstdint>
 #include <fstream>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "dlm/config.h"
 #include "dlm/error.h"
+#include "dlm/json.h"
+#include "dlm/sample_options.h"
 #include "test_util.h"
 
 namespace {
 
 using dlm_test::error_of;
+
+// Member counting by brace initialisation (the technique Boost.PFR uses): T{m, m, ...} with values of
+// AnyMember, which converts to any type, compiles for at most as many initialisers as the aggregate T
+// has members, so the largest count that compiles is the number of members.
+struct AnyMember {
+  template <class T>
+  operator T() const;  // declared only: it is used in unevaluated contexts
+};
+
+template <class T, class... Members>
+constexpr auto brace_initialisable(int) -> decltype(T{std::declval<Members>()...}, true) {
+  return true;
+}
+template <class T, class... Members>
+constexpr bool brace_initialisable(...) {
+  return false;
+}
+
+template <class T, class... Members>
+constexpr size_t field_count() {
+  if constexpr (brace_initialisable<T, Members..., AnyMember>(0)) {
+    return field_count<T, Members..., AnyMember>();
+  } else {
+    return sizeof...(Members);
+  }
+}
+
+struct ThreeMembers {
+  int64_t a = 1;
+  std::string b = "b";
+  std::vector<double> c = {1.0};
+};
+static_assert(field_count<ThreeMembers>() == 3, "field_count counts the members of an aggregate");
 
 TEST(Config, FileOverridesDefaultsAndFlagsOverrideFile) {
   dlm::Config c;
@@ -144,6 +184,52 @@ TEST(Config, EveryKeyRoundTripsThroughJson) {
   EXPECT_EQ(dlm::to_json(c), doc);
   EXPECT_EQ(c.train.device, (dlm::DeviceChoice{dlm::DeviceChoice::Kind::kCuda, 1}));
   EXPECT_EQ(c.model.attention, dlm::AttentionKind::kExplicit);
+}
+
+// A member added to a config struct but not to its section's key table (src/config.cpp) would be
+// neither read nor written nor checkpointed. to_json writes one key per table entry, so each section's
+// key count must equal its struct's member count (field_count above).
+TEST(Config, EveryStructMemberHasATableEntry) {
+  const nlohmann::json defaults = dlm::to_json(dlm::Config{});
+  EXPECT_EQ(defaults.size(), field_count<dlm::Config>()) << "the top level: name, objective and the sections";
+  EXPECT_EQ(defaults["data"].size(), field_count<dlm::DataConfig>()) << "data";
+  EXPECT_EQ(defaults["tokenizer"].size(), field_count<dlm::TokenizerConfig>()) << "tokenizer";
+  EXPECT_EQ(defaults["model"].size(), field_count<dlm::ModelConfig>()) << "model";
+  EXPECT_EQ(defaults["diffusion"].size(), field_count<dlm::DiffusionConfig>()) << "diffusion";
+  EXPECT_EQ(dlm::sample_options().size(), field_count<dlm::SampleConfig>()) << "sample";
+  EXPECT_EQ(defaults["train"].size(), field_count<dlm::TrainConfig>()) << "train";
+  EXPECT_EQ(defaults["eval"].size(), field_count<dlm::EvalConfig>()) << "eval";
+}
+
+// The unknown-key message lists the section's keys in table order.
+TEST(Config, UnknownKeyListsTheSectionsKeysInOrder) {
+  dlm::Config c;
+  EXPECT_EQ(error_of([&] { dlm::apply_override(c, "eval.nope=1"); }),
+            "unknown config key 'eval.nope' (valid keys in 'eval': t_samples, seed, batch_size, levels)");
+  EXPECT_EQ(error_of([&] { dlm::apply_override(c, "nope=1"); }),
+            "unknown config key 'nope' (valid keys: name, objective, data, tokenizer, model, diffusion, sample, "
+            "train, eval)");
+  const std::string model = error_of([&] { dlm::apply_override(c, "model.d_modle=1"); });
+  EXPECT_EQ(model.rfind("unknown config key 'model.d_modle' (valid keys in 'model': type, d_model, n_layer, ", 0), 0u)
+      << model;
+  EXPECT_NE(model.find(", rope_theta, local_rope_theta, local_attention, global_every)"), std::string::npos) << model;
+}
+
+// A key's own rule lives in its table entry; the message still names the key and shows the value.
+TEST(Config, KeyRulesNameTheKeyAndTheValue) {
+  dlm::Config c;
+  c.data.path = "x.txt";
+  c.model.head_activation = dlm::Activation::kSwiglu;
+  EXPECT_EQ(error_of([&] { dlm::validate(c); }),
+            "config key 'model.head_activation' = \"swiglu\": is not a head activation (gelu, gelu_tanh, relu2)");
+  c = dlm::Config();
+  c.data.path = "x.txt";
+  c.eval.levels = {0.5, 0.0};
+  EXPECT_EQ(error_of([&] { dlm::validate(c); }), "config key 'eval.levels[1]' = 0: must be in (0, 1]");
+  c = dlm::Config();
+  c.data.path = "x.txt";
+  c.train.dist_timeout = -2.5;
+  EXPECT_EQ(error_of([&] { dlm::validate(c); }), "config key 'train.dist_timeout' = -2.5: must be > 0 seconds");
 }
 
 }  // namespace

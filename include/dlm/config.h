@@ -61,7 +61,8 @@ struct DeviceChoice {
   int index = -1;  ///< cuda:N; -1 for plain cuda (the current device)
   bool operator==(const DeviceChoice& o) const { return kind == o.kind && index == o.index; }
 };
-// Parses auto | cpu | cuda | cuda:N; throws dlm::Error "unknown device 'x' (valid: ...)".
+// Parses auto | cpu | cuda | cuda:N; throws dlm::Error "unknown device 'x' (valid: ...)". Defined in
+// src/device.cpp with the rest of device selection; declared here so that config readers need no LibTorch.
 DeviceChoice parse_device(const std::string& name);
 std::string device_name(const DeviceChoice& device);
 
@@ -287,12 +288,5 @@ void validate(const Config& config);
 // Reads a JSON config file (defaults first), sets `name` from the file name when the file has none,
 // and resolves data.path relative to the file's folder.
 Config load_config_file(const std::string& path);
-
-// Parses JSON text, turning a parse error into a dlm::Error naming `where`.
-nlohmann::json parse_json(const std::string& text, const std::string& where);
-
-// Serialises JSON; invalid UTF-8 in strings is replaced rather than thrown, so messages and logs
-// can always be written.
-std::string dump_json(const nlohmann::json& j, int indent = -1);
 
 }  // namespace dlm

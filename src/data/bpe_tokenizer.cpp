@@ -14,9 +14,9 @@
 #include <utility>
 #include <vector>
 
-#include "dlm/config.h"
 #include "dlm/error.h"
 #include "dlm/files.h"
+#include "dlm/json.h"
 #include "dlm/utf8.h"
 #include "gpt2_pretokenizer.h"
 

@@ -6,6 +6,7 @@
 
 #include "dlm/error.h"
 #include "dlm/files.h"
+#include "dlm/json.h"
 #include "dlm/utf8.h"
 
 namespace dlm {

@@ -9,9 +9,9 @@
 #include <utility>
 #include <vector>
 
-#include "dlm/config.h"
 #include "dlm/error.h"
 #include "dlm/files.h"
+#include "dlm/json.h"
 #include "dlm/utf8.h"
 #include "hf_model.h"
 #include "hf_normalizer.h"

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "dlm/error.h"
+#include "dlm/json.h"
 #include "dlm/random.h"
 #include "dlm/sample_options.h"
 #include "processes/processes.h"

@@ -3,8 +3,8 @@
 
 #include <fstream>
 
-#include "dlm/config.h"
 #include "dlm/error.h"
+#include "dlm/json.h"
 #include "dlm/utf8.h"
 
 namespace dlm {

@@ -6,6 +6,7 @@
 
 #include "dlm/error.h"
 #include "dlm/files.h"
+#include "dlm/json.h"
 #include "dlm/model/checkpoint.h"
 #include "dlm/model/run_dir.h"
 #include "dlm/utf8.h"

@@ -11,6 +11,7 @@
 #include "dlm/files.h"
 #include "dlm/hf/family.h"
 #include "dlm/hf/safetensors.h"
+#include "dlm/json.h"
 #include "dlm/log.h"
 #include "dlm/model/run_dir.h"
 #include "dlm/random.h"

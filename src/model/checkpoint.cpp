@@ -13,6 +13,7 @@
 
 #include "dlm/error.h"
 #include "dlm/files.h"
+#include "dlm/json.h"
 
 namespace dlm {
 namespace {

@@ -9,6 +9,7 @@
 
 #include "dlm/error.h"
 #include "dlm/files.h"
+#include "dlm/json.h"
 #include "dlm/model/checkpoint.h"
 
 namespace dlm {

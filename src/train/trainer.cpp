@@ -12,6 +12,7 @@
 #include "dlm/error.h"
 #include "dlm/files.h"
 #include "dlm/hf/hf_folder.h"
+#include "dlm/json.h"
 #include "dlm/log.h"
 #include "dlm/model/checkpoint.h"
 #include "dlm/model/run_dir.h"

@@ -1,19 +1,26 @@
-// The list of Hugging Face families and the look-ups over it: a new family is its own file, its
-// accessor in src/hf/families.h and one line here.
+// The list of Hugging Face families and the look-ups over it: a new family is its own file under
+// src/hf/families/ and one line here.
 #include "dlm/hf/family.h"
 
 #include "dlm/error.h"
-#include "hf/families.h"
 
 namespace dlm {
 
+// The families, one line each, in the order hf_family_for tries them (no dlm model fits two of them):
+// src/hf/families/NAME.cpp defines NAME_family().
+#define DLM_HF_FAMILIES(X) \
+  X(bert)                  \
+  X(roberta)               \
+  X(modernbert)
+
+#define DLM_DECLARE_FAMILY(name) const HfFamily& name##_family();
+DLM_HF_FAMILIES(DLM_DECLARE_FAMILY)
+#undef DLM_DECLARE_FAMILY
+
 const std::vector<const HfFamily*>& hf_families() {
-  // The order is the one hf_family_for tries; no dlm model fits two of them.
-  static const std::vector<const HfFamily*> families = {
-      &bert_family(),
-      &roberta_family(),
-      &modernbert_family(),
-  };
+#define DLM_FAMILY_ENTRY(name) &name##_family(),
+  static const std::vector<const HfFamily*> families = {DLM_HF_FAMILIES(DLM_FAMILY_ENTRY)};
+#undef DLM_FAMILY_ENTRY
   return families;
 }
 

@@ -1,7 +1,7 @@
 // A family of Hugging Face encoders (BERT, RoBERTa, ModernBERT): how its config.json maps to dlm's
 // ModelConfig and back, and which of its tensors holds each of dlm's parameters; and the list of the
-// families. Each family is one file (src/hf/bert.cpp, roberta.cpp, modernbert.cpp), its accessor in the
-// private src/hf/families.h and one line in hf_families(); the folder code (hf_folder.h) is the same for all.
+// families. Each family is one file under src/hf/families/ (bert.cpp, roberta.cpp, modernbert.cpp) and one
+// line in hf_families()'s list (src/hf/family.cpp); the folder code (hf_folder.h) is the same for all.
 #pragma once
 
 #include <string>

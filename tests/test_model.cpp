@@ -123,18 +123,6 @@ TEST(Model, TinyModelOverfitsATinyBatch) {
   }
 }
 
-TEST(Trainer, LearningRateWarmsUpThenDecaysToTheFloor) {
-  dlm::TrainConfig c;
-  c.lr = 1.0;
-  c.warmup = 10;
-  c.steps = 110;
-  c.min_lr_ratio = 0.1;
-  EXPECT_NEAR(dlm::learning_rate(c, 0), 0.1, 1e-12);
-  EXPECT_NEAR(dlm::learning_rate(c, 9), 1.0, 1e-12);
-  EXPECT_NEAR(dlm::learning_rate(c, 60), 0.55, 1e-12);
-  EXPECT_NEAR(dlm::learning_rate(c, 110), 0.1, 1e-12);
-}
-
 }  // namespace
 
 namespace {

@@ -12,6 +12,9 @@
 
 namespace dlm_test {
 
+// The meta device: tensors without storage, on which the device helpers must do nothing.
+inline const torch::Device kMeta(torch::kMeta);
+
 // The message of the dlm::Error that `f` throws, or "" when it throws none.
 inline std::string error_of(const std::function<void()>& f) {
   try {

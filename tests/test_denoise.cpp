@@ -88,7 +88,7 @@ class Recording : public dlm::DenoiserImpl {
   std::shared_ptr<dlm::DenoiserImpl> inner_;
 };
 
-TEST(Guidance, TheUnconditionalPassSeesThePromptMaskedAndNothingElseChanged) {
+TEST(DenoiseGuidance, TheUnconditionalPassSeesThePromptMaskedAndNothingElseChanged) {
   Denoising setup;
   Recording model(setup.model);
   dlm::SampleConfig s = denoise_settings(dlm::Strategy::kConfidence);

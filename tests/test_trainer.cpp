@@ -266,7 +266,7 @@ void expect_ranks_batch_as_one(const std::string& process) {
   }
 }
 
-TEST(TrainingBatches, RanksSplitEachGlobalBatchAndMaskAsOneProcess) {
+TEST(Trainer, RanksSplitEachGlobalBatchAndMaskAsOneProcess) {
   for (const std::string process : {"absorbing", "uniform", "simplex", "ar"}) {
     SCOPED_TRACE(process);
     expect_ranks_batch_as_one(process);

@@ -56,7 +56,7 @@ TEST(Checkpoint, ReloadGivesIdenticalLogitsConfigAndTokenizer) {
   EXPECT_EQ(dlm::CheckpointReader(path).state().step, 42);
 }
 
-TEST(Checkpoint, OptimizerStateRoundTrips) {
+TEST(Checkpoint, ReloadedOptimizerHasTheSameStepAndMomentsForEveryParameter) {
   Fixture f;
   torch::optim::AdamW opt(f.model->parameters(), torch::optim::AdamWOptions(1e-3));
   const auto loss = f.model->forward(torch::randint(0, 5, {1, 12}), torch::zeros({1})).sum();

@@ -368,7 +368,7 @@ TEST(Generate, GuidanceAtScaleZeroIsPlainSamplingAndOtherwiseUsesTheUnconditiona
   EXPECT_DOUBLE_EQ(guided.samples[0].stats.equivalents, 2.0 * static_cast<double>(guided.samples[0].stats.passes));
 }
 
-TEST(Generate, PromptsFilesAndBadPrompts) {
+TEST(Generate, PromptFilesReadAsJsonlOrLinesAndBadOrTooLongPromptsAreRefused) {
   const std::string dir = testing::TempDir();
   std::ofstream(dir + "/p.jsonl") << "{\"prefix\": \"ab\"}\n{\"infill\": \"a<mask:2>b\"}\n";
   const auto p = dlm::read_prompts(dir + "/p.jsonl");

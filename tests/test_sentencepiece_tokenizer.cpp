@@ -24,7 +24,7 @@ using dlm_test::write_file;
 // SentencePiece must be opened with RTLD_DEEPBIND (see src/data/spm_shim/spm_shim.h), which
 // AddressSanitizer refuses, so the sanitizer build leaves this test out; the normal build runs it.
 #if !DLM_SANITIZE_BUILD
-TEST(SentencePiece, TrainsRoundTripsAndSerialises) {
+TEST(SentencePiece, TrainedTokenizerRoundTripsUnseenTextAndReloadsAlikeFromJsonOrModelFile) {
   const std::string dir = fresh_dir("sentencepiece");
   std::vector<std::string> texts;
   for (int i = 0; i < 40; ++i) {

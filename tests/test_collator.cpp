@@ -80,7 +80,7 @@ TEST(Collator, MaskedFractionMatchesTheRate) {
   }
 }
 
-TEST(Collator, RateDistributions) {
+TEST(Collator, EachRateDistributionSpreadsItsRatesEvenlyAndPerBatchRowsShareOne) {
   at::Generator gen = at::detail::createCPUGenerator(5);
   dlm::DiffusionConfig c;
   c.rate_dist = dlm::RateDist::kDiscrete;
@@ -108,7 +108,7 @@ TEST(Collator, RateDistributions) {
   EXPECT_TRUE(per_batch.eq(per_batch[0]).all().item<bool>());
 }
 
-TEST(Collator, LossWeights) {
+TEST(Collator, MaskedTokensWeighOneOrOneOverTAndLossOnAllWeighsEveryToken) {
   at::Generator gen = at::detail::createCPUGenerator(9);
   dlm::DiffusionConfig c;
   c.mask_pad = false;

@@ -1,42 +1,25 @@
 // Corpus data: token files reassemble to the source tokens, the cache follows the file and the
-// tokenizer, validation holds out whole documents, the never-masked prefix is never masked, and a
-// SentencePiece tokenizer trains, round-trips and survives serialisation.
+// tokenizer, validation holds out whole documents, and the never-masked prefix is never masked.
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <fstream>
-#include <set>
 
 #include <ATen/CPUGeneratorImpl.h>
 
 #include "dlm/data/corpus.h"
-#include "dlm/data/sentencepiece_tokenizer.h"
+#include "dlm/data/tokenizer.h"
 #include "dlm/diffusion/collator.h"
 #include "dlm/error.h"
 #include "test_util.h"
+#include "text_samples.h"
 
 namespace {
 
 namespace fs = std::filesystem;
 
-std::string fresh_dir(const std::string& name) {
-  const std::string dir = testing::TempDir() + "/corpus_" + name;
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
-
-std::string write(const std::string& path, const std::string& content) {
-  std::ofstream(path, std::ios::binary) << content;
-  return path;
-}
-
-const std::vector<std::string> kDocs = {
-    "Fellow citizens, the state of the union is strong.",
-    "We meet in a time of change; the work ahead is great and the hour is late.",
-    "Caf\xC3\xA9, na\xC3\xAFve, \xE0\xA4\xA8\xE0\xA4\xAE\xE0\xA4\xB8\xE0\xA5\x8D\xE0\xA4\xA4\xE0\xA5\x87 and numbers 1790 to 2021.",
-    "A short one.",
-    "The last address is held out for validation, whole, and never trained on."};
+using dlm_test::fresh_dir;
+using dlm_test::kDocs;
+using dlm_test::write_file;
 
 std::string jsonl(const std::vector<std::string>& docs) {
   std::string out;
@@ -54,8 +37,8 @@ dlm::DataConfig corpus_config(const std::string& path, int64_t seq_len) {
 }
 
 TEST(Corpus, BlocksReassembleToTheSourceTokens) {
-  const std::string dir = fresh_dir("reassemble");
-  const auto c = corpus_config(write(dir + "/docs.jsonl", jsonl(kDocs)), 7);
+  const std::string dir = fresh_dir("corpus_reassemble");
+  const auto c = corpus_config(write_file(dir + "/docs.jsonl", jsonl(kDocs)), 7);
   const dlm::ByteTokenizer tok;
   auto file = std::make_shared<const dlm::TokenFile>(dlm::cached_token_file(c, c.path, tok, dir + "/cache"));
   std::vector<int64_t> expected;
@@ -86,8 +69,8 @@ TEST(Corpus, BlocksReassembleToTheSourceTokens) {
 }
 
 TEST(Corpus, CacheIsReusedUntilTheFileOrTokenizerChanges) {
-  const std::string dir = fresh_dir("cache");
-  const auto c = corpus_config(write(dir + "/docs.jsonl", jsonl(kDocs)), 8);
+  const std::string dir = fresh_dir("corpus_cache");
+  const auto c = corpus_config(write_file(dir + "/docs.jsonl", jsonl(kDocs)), 8);
   const dlm::ByteTokenizer bytes;
   const std::string first = dlm::cached_token_file(c, c.path, bytes, dir + "/cache");
   const auto stamp = fs::last_write_time(first);
@@ -95,24 +78,24 @@ TEST(Corpus, CacheIsReusedUntilTheFileOrTokenizerChanges) {
   EXPECT_EQ(fs::last_write_time(first), stamp);  // not rewritten
   const auto chars = dlm::CharTokenizer::build(kDocs);
   EXPECT_NE(dlm::cached_token_file(c, c.path, chars, dir + "/cache"), first);
-  write(c.path, jsonl({"an edited corpus"}));
+  write_file(c.path, jsonl({"an edited corpus"}));
   EXPECT_NE(dlm::cached_token_file(c, c.path, bytes, dir + "/cache"), first);
 }
 
 TEST(Corpus, DamagedTokenFilesAreRejected) {
-  const std::string dir = fresh_dir("damaged");
-  const auto c = corpus_config(write(dir + "/docs.jsonl", jsonl(kDocs)), 8);
+  const std::string dir = fresh_dir("corpus_damaged");
+  const auto c = corpus_config(write_file(dir + "/docs.jsonl", jsonl(kDocs)), 8);
   const std::string path = dlm::cached_token_file(c, c.path, dlm::ByteTokenizer(), dir + "/cache");
   fs::resize_file(path, fs::file_size(path) - 3);
   EXPECT_NE(dlm_test::error_of([&] { dlm::TokenFile f(path); }).find("truncated"), std::string::npos);
-  write(path, "not a token file at all, just some text");
+  write_file(path, "not a token file at all, just some text");
   EXPECT_NE(dlm_test::error_of([&] { dlm::TokenFile f(path); }).find("not a dlm token file"), std::string::npos);
   EXPECT_NE(dlm_test::error_of([&] { dlm::TokenFile f(dir + "/none.tok"); }).find("cannot open"), std::string::npos);
 }
 
 TEST(Corpus, ValidationHoldsOutWholeLastDocuments) {
-  const std::string dir = fresh_dir("split");
-  auto c = corpus_config(write(dir + "/docs.jsonl", jsonl(kDocs)), 8);
+  const std::string dir = fresh_dir("corpus_split");
+  auto c = corpus_config(write_file(dir + "/docs.jsonl", jsonl(kDocs)), 8);
   const dlm::ByteTokenizer tok;
   const dlm::CorpusData data = dlm::open_corpus(c, tok, dir + "/cache");
   EXPECT_EQ(data.val_docs, 1);
@@ -126,7 +109,7 @@ TEST(Corpus, ValidationHoldsOutWholeLastDocuments) {
   EXPECT_EQ(data.train->n_tokens() + data.val->n_tokens(),
             dlm::TokenFile(dlm::cached_token_file(c, c.path, tok, dir + "/cache")).n_tokens());
   // A separate validation file is used whole.
-  c.val_path = write(dir + "/val.jsonl", jsonl({kDocs[1]}));
+  c.val_path = write_file(dir + "/val.jsonl", jsonl({kDocs[1]}));
   const dlm::CorpusData separate = dlm::open_corpus(c, tok, dir + "/cache");
   EXPECT_EQ(separate.train_docs, static_cast<int64_t>(kDocs.size()));
   EXPECT_EQ(separate.val_docs, 1);
@@ -139,10 +122,10 @@ TEST(Corpus, ValidationHoldsOutWholeLastDocuments) {
 // A plain text file is one document, as a new user's input.txt is: validation is its last
 // val_fraction of tokens, not a refusal for want of a second document.
 TEST(Corpus, OnePlainTextFileHoldsOutItsLastTokens) {
-  const std::string dir = fresh_dir("one_document");
+  const std::string dir = fresh_dir("corpus_one_document");
   std::string text;
   for (const auto& d : kDocs) text += d + "\n";
-  const auto c = corpus_config(write(dir + "/input.txt", text), 8);
+  const auto c = corpus_config(write_file(dir + "/input.txt", text), 8);
   const dlm::ByteTokenizer tok;
   const dlm::CorpusData data = dlm::open_corpus(c, tok, dir + "/cache");
   const int64_t total = dlm::TokenFile(dlm::cached_token_file(c, c.path, tok, dir + "/cache")).n_tokens();
@@ -160,8 +143,8 @@ TEST(Corpus, OnePlainTextFileHoldsOutItsLastTokens) {
 }
 
 TEST(Corpus, TheNeverMaskedPrefixIsNeverMasked) {
-  const std::string dir = fresh_dir("prefix");
-  const auto c = corpus_config(write(dir + "/docs.jsonl", jsonl(kDocs)), 32);
+  const std::string dir = fresh_dir("corpus_prefix");
+  const auto c = corpus_config(write_file(dir + "/docs.jsonl", jsonl(kDocs)), 32);
   const dlm::ByteTokenizer tok;
   const dlm::CorpusData data = dlm::open_corpus(c, tok, dir + "/cache");
   std::vector<dlm::Example> blocks;
@@ -187,51 +170,5 @@ TEST(Corpus, TheNeverMaskedPrefixIsNeverMasked) {
   EXPECT_FALSE(full.masked.narrow(1, 0, 16).any().item<bool>());
   EXPECT_TRUE(full.masked.narrow(1, 16, 16).all().item<bool>());
 }
-
-// SentencePiece must be opened with RTLD_DEEPBIND (see src/data/spm_shim/spm_shim.h), which
-// AddressSanitizer refuses, so the sanitizer build leaves this test out; the normal build runs it.
-#if !DLM_SANITIZE_BUILD
-TEST(SentencePiece, TrainsRoundTripsAndSerialises) {
-  const std::string dir = fresh_dir("spm");
-  std::vector<std::string> texts;
-  for (int i = 0; i < 40; ++i) {
-    for (const auto& d : kDocs) texts.push_back(d + " " + std::to_string(i * 7));
-  }
-  dlm::TokenizerConfig tc;
-  tc.kind = dlm::TokenizerKind::kSentencePiece;
-  tc.vocab_size = 400;  // room for the 256 byte-fallback pieces
-  for (const char* type : {"unigram", "bpe"}) {
-    tc.model_type = dlm::parse_enum<dlm::SpmModelType>(type, "model type");
-    const auto tok = dlm::build_tokenizer(tc, texts, dir + "/" + type);
-    ASSERT_TRUE(fs::exists(dir + "/" + type + "/tokenizer.model")) << type;
-    // At most 400 pieces (a corpus this small supports fewer), nothing appended: the trained model
-    // has its own pad, bos, eos, <mask>, <sep>, and 256 byte pieces for characters never seen.
-    EXPECT_LE(tok->vocab_size(), 400);
-    EXPECT_GT(tok->vocab_size(), 256 + 5);
-    const std::set<int64_t> specials = {tok->pad_id(), tok->mask_id(), tok->bos_id(), tok->eos_id(), tok->sep_id()};
-    EXPECT_EQ(specials.size(), 5u);
-    EXPECT_EQ(tok->piece(tok->mask_id()), "<mask>");
-    for (const std::string text : {kDocs[0], kDocs[2], std::string("line one\nline two  spaced\n"),
-                                   std::string("unseen: \xF0\x9F\x99\x82 \xE4\xB8\xAD")}) {
-      const auto ids = tok->encode(text);
-      for (int64_t id : ids) EXPECT_FALSE(tok->is_special(id)) << text;
-      EXPECT_EQ(tok->decode(ids), text) << type;  // byte fallback covers characters never seen
-    }
-    // The checkpoint form rebuilds the same tokenizer; the saved .model loads to it too.
-    const auto again = dlm::tokenizer_from_json(tok->to_json());
-    const auto loaded = dlm::load_tokenizer_files(dir + "/" + type + "/tokenizer.model");
-    for (const auto* other : {again.get(), loaded.get()}) {
-      EXPECT_EQ(other->encode(kDocs[1]), tok->encode(kDocs[1]));
-      EXPECT_EQ(other->vocab_size(), tok->vocab_size());
-      EXPECT_EQ(other->mask_id(), tok->mask_id());
-    }
-    EXPECT_NE(dlm_test::error_of([&] { tok->decode({tok->vocab_size()}); }).find("out of range"), std::string::npos);
-    EXPECT_NE(dlm_test::error_of([&] { tok->encode("bad \xFF byte"); }).find("UTF-8"), std::string::npos);
-  }
-  EXPECT_NE(dlm_test::error_of([&] { dlm::load_tokenizer_files(write(dir + "/junk.model", "junk")); })
-                .find("not a SentencePiece model"),
-            std::string::npos);
-}
-#endif
 
 }  // namespace

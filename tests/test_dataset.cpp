@@ -56,7 +56,7 @@ TEST(Dataset, PairsKeepTheSeparatorInTheProtectedPrompt) {
   }
 }
 
-TEST(Dataset, PairsFromTsvAndJsonl) {
+TEST(Dataset, PairsReadFromTsvAndJsonlAndALineWithoutASeparatorIsRefused) {
   auto tsv = config("pairs", write("p.tsv", "yes\thaan\n"));
   EXPECT_EQ(dlm::read_examples(tsv)[0].prompt, "yes>");
   auto jsonl = config("pairs", write("p.jsonl", "{\"prompt\": \"no\", \"answer\": \"nahin\"}\n"));
@@ -138,7 +138,7 @@ TEST(Dataset, BadInputsAreClearErrors) {
 
 // Found by fuzz_dataset: a JSONL line with a number overflowing a double threw an uncaught
 // nlohmann out_of_range instead of a dlm::Error.
-TEST(Dataset, FuzzRegressionNumberOverflowInJsonl) {
+TEST(Dataset, FuzzRegressionNumberOverflowInJsonlIsADlmError) {
   auto c = config("documents", "fuzz.jsonl");
   c.format = dlm::DataFormat::kJsonl;
   EXPECT_THROW(dlm::parse_examples(c, "555E555\n"), dlm::Error);

@@ -1,5 +1,5 @@
-// Device handling without a GPU: autocast through both LibTorch APIs, and random streams derived from
-// the seed and the step. (Where the library creates tensors is checked by tests/device_audit.sh.)
+// Device handling without a GPU: autocast through both LibTorch APIs, and the thread count. (Where the
+// library creates tensors is checked by tests/device_audit.sh.)
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -7,11 +7,11 @@
 #include <thread>
 
 #include "dlm/device.h"
-#include "dlm/random.h"
+#include "test_util.h"
 
 namespace {
 
-const torch::Device kMeta(torch::kMeta);
+using dlm_test::kMeta;
 
 TEST(Device, AutocastGuardRunsMatmulsInBf16AndRestoresTheState) {
   const auto a = torch::randn({4, 4}), b = torch::randn({4, 4});
@@ -47,28 +47,6 @@ TEST(Device, ThreadsZeroFollowsOmpNumThreadsElseTheCores) {
   EXPECT_EQ(dlm::default_threads(), cores);
   if (before) setenv("OMP_NUM_THREADS", saved.c_str(), 1);
   dlm::set_threads(0);
-}
-
-TEST(Random, DerivedSeedsDependOnEveryPartAndRepeat) {
-  using dlm::Stream;
-  const uint64_t s = dlm::derive_seed(7, Stream::kMasking, 3);
-  EXPECT_EQ(s, dlm::derive_seed(7, Stream::kMasking, 3));
-  EXPECT_NE(s, dlm::derive_seed(8, Stream::kMasking, 3));
-  EXPECT_NE(s, dlm::derive_seed(7, Stream::kDropout, 3));
-  EXPECT_NE(s, dlm::derive_seed(7, Stream::kMasking, 4));
-}
-
-TEST(Random, DropoutAfterReseedingRepeatsExactly) {
-  const torch::Device cpu(torch::kCPU);
-  const auto x = torch::ones({1000});
-  dlm::seed_default_generator(cpu, 11);
-  const auto first = torch::dropout(x, 0.5, true);
-  torch::rand({100});  // other draws in between do not matter
-  dlm::seed_default_generator(cpu, 11);
-  EXPECT_TRUE(torch::equal(torch::dropout(x, 0.5, true), first));
-  dlm::seed_default_generator(cpu, 12);
-  EXPECT_FALSE(torch::equal(torch::dropout(x, 0.5, true), first));
-  dlm::seed_default_generator(kMeta, 11);  // no generator on meta: a no-op
 }
 
 }  // namespace

@@ -10,10 +10,13 @@
 #include "dlm/diffusion/sampler.h"
 #include "dlm/generate/generate.h"
 #include "dlm/random.h"
+#include "denoise_fixture.h"
 #include "test_util.h"
 
 namespace {
 
+using dlm_test::Denoising;
+using dlm_test::denoise_settings;
 using dlm_test::error_of;
 
 constexpr int64_t kContext = 24;
@@ -177,6 +180,58 @@ TEST(Generate, EntropyBoundAndThresholdPickTheDocumentedSets) {
   EXPECT_TRUE(dlm::order_scores(dlm::Strategy::kMargin, c, g).allclose(torch::tensor({0.8, 0.0, 1.0}, torch::kFloat64)));
 }
 
+// Logits that depend on the position only: row p of `table` (L, V) at every step, so each
+// position's entropy and confidence are fixed and known.
+class FixedLogits : public dlm::DenoiserImpl {
+ public:
+  explicit FixedLogits(torch::Tensor table) : table_(std::move(table)) {}
+  torch::Tensor forward(const torch::Tensor& ids, const torch::Tensor&) override {
+    return table_.narrow(0, 0, ids.size(1)).unsqueeze(0).expand({ids.size(0), -1, -1}).contiguous();
+  }
+  int64_t max_len() const override { return table_.size(0); }
+
+ private:
+  torch::Tensor table_;
+};
+
+// The positions of a 4-long canvas in the order `strategy` reveals them, one per step.
+std::vector<int64_t> reveal_order(const Denoising& setup, dlm::Strategy strategy) {
+  // Distributions over a..e: position 0 {.8, .05 x 4} (entropy .78), 1 {.5, .5} (.69),
+  // 2 {.95, .05} (.20), 3 {.6, .4} (.67).
+  const std::vector<std::vector<double>> probs = {{.8, .05, .05, .05, .05}, {.5, .5}, {.95, .05}, {.6, .4}};
+  torch::Tensor table = torch::full({4, setup.tok.vocab_size()}, -50.0);
+  const std::vector<int64_t> letters = setup.tok.encode("abcde");
+  for (int64_t p = 0; p < 4; ++p) {
+    for (size_t k = 0; k < probs[static_cast<size_t>(p)].size(); ++k) {
+      table[p][letters[k]] = std::log(probs[static_cast<size_t>(p)][k]);
+    }
+  }
+  FixedLogits model(table);
+  const dlm::DenoiseRows rows = dlm_test::masked_rows(1, 4, setup.ids.mask);
+  dlm::SampleConfig s = denoise_settings(strategy);
+  s.steps = 4;
+  s.schedule = dlm::Schedule::kLinear;
+  s.sampling = dlm::Sampling::kGreedy;
+  std::vector<int64_t> order;
+  torch::Tensor before = rows.tokens[0].clone();
+  dlm::denoise(model, rows, s, setup.ids, [&](const dlm::SamplerStep& at) {
+    const torch::Tensor& x = at.canvas;
+    for (int64_t p = 0; p < 4; ++p) {
+      if (before[p].item<int64_t>() == setup.ids.mask && x[0][p].item<int64_t>() != setup.ids.mask) order.push_back(p);
+    }
+    before = x[0].clone();
+  });
+  return order;
+}
+
+TEST(Generate, EntropyRevealsTheLowestEntropyFirst) {
+  Denoising setup;
+  EXPECT_EQ(reveal_order(setup, dlm::Strategy::kEntropy), (std::vector<int64_t>{2, 3, 1, 0}));
+  // The other orders on the same logits differ, so the test tells them apart.
+  EXPECT_EQ(reveal_order(setup, dlm::Strategy::kConfidence), (std::vector<int64_t>{2, 0, 3, 1}));
+  EXPECT_EQ(reveal_order(setup, dlm::Strategy::kL2R), (std::vector<int64_t>{0, 1, 2, 3}));
+}
+
 TEST(Generate, BlocksFillLeftToRightAndTheKvCacheIsExactOnAFreshCache) {
   Tiny t;
   auto& model = dynamic_cast<dlm::TransformerImpl&>(*t.model);
@@ -313,7 +368,7 @@ TEST(Generate, GuidanceAtScaleZeroIsPlainSamplingAndOtherwiseUsesTheUnconditiona
   EXPECT_DOUBLE_EQ(guided.samples[0].stats.equivalents, 2.0 * static_cast<double>(guided.samples[0].stats.passes));
 }
 
-TEST(Generate, PromptsFilesAndBadPrompts) {
+TEST(Generate, PromptFilesReadAsJsonlOrLinesAndBadOrTooLongPromptsAreRefused) {
   const std::string dir = testing::TempDir();
   std::ofstream(dir + "/p.jsonl") << "{\"prefix\": \"ab\"}\n{\"infill\": \"a<mask:2>b\"}\n";
   const auto p = dlm::read_prompts(dir + "/p.jsonl");

@@ -1,5 +1,5 @@
 // Hugging Face folders: a BERT-shaped dlm run exported and loaded back, a folder without an MLM head,
-// the RoBERTa wiring, the .npy dump, every broken folder refused in one line, and the list of families.
+// the RoBERTa wiring, the .npy dump, and every broken folder refused in one line.
 // (The oracle against transformers itself is tests/hf/check_models.py, CTest hf.oracle.)
 #include <filesystem>
 #include <fstream>
@@ -192,19 +192,6 @@ TEST_F(HfFolder, ExportRefusesModelsNoFamilyFitsAndFoldersInUse) {
   const std::string byte_run = (dir_ / "bytes.pt").string();
   dlm::save_checkpoint(byte_run, b, bytes, *byte_model, nullptr, dlm::TrainState{});
   EXPECT_THAT(error_of([&] { dlm::export_hf(byte_run, (dir_ / "byte_out").string()); }), HasSubstr("not a tokenizer.json one"));
-}
-
-// The one list of families is where a model_type is looked up and what its refusal names, in order.
-TEST(HfFamilies, EachModelTypeFindsItsFamilyAndAnUnknownOneIsRefusedWithTheList) {
-  std::string names;
-  for (const dlm::HfFamily* family : dlm::hf_families()) {
-    EXPECT_EQ(&dlm::hf_family(family->model_type(), "config.json"), family);
-    names += (names.empty() ? "" : ", ") + family->model_type();
-  }
-  EXPECT_EQ(names, "bert, roberta, modernbert");
-  EXPECT_EQ(dlm::hf_model_types(), names);
-  EXPECT_EQ(error_of([] { dlm::hf_family("gpt2", "config.json"); }),
-            "config.json: model_type 'gpt2' is not supported (supported: " + names + ")");
 }
 
 }  // namespace

@@ -234,7 +234,7 @@ TEST(HfTokenizer, BadTextIsRefused) {
   EXPECT_CONTAINS(error_of([] { from(bert_json())->encode("un\xFFuna"); }), "offset 2");
 }
 
-TEST_F(HfTokenizerFiles, FoldersAndFilesLoad) {
+TEST_F(HfTokenizerFiles, FolderOrTokenizerJsonLoadsAndTheJsonWinsOverBpeFiles) {
   write(bert_json().dump());
   EXPECT_EQ(dlm::load_hf_tokenizer(dir_)->encode("una"), (Ids{8}));
   EXPECT_EQ(dlm::load_hf_tokenizer(dir_ + "/tokenizer.json")->encode("una"), (Ids{8}));

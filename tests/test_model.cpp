@@ -123,18 +123,6 @@ TEST(Model, TinyModelOverfitsATinyBatch) {
   }
 }
 
-TEST(Trainer, LearningRateWarmsUpThenDecaysToTheFloor) {
-  dlm::TrainConfig c;
-  c.lr = 1.0;
-  c.warmup = 10;
-  c.steps = 110;
-  c.min_lr_ratio = 0.1;
-  EXPECT_NEAR(dlm::learning_rate(c, 0), 0.1, 1e-12);
-  EXPECT_NEAR(dlm::learning_rate(c, 9), 1.0, 1e-12);
-  EXPECT_NEAR(dlm::learning_rate(c, 60), 0.55, 1e-12);
-  EXPECT_NEAR(dlm::learning_rate(c, 110), 0.1, 1e-12);
-}
-
 }  // namespace
 
 namespace {
@@ -146,7 +134,7 @@ std::vector<dlm::AttentionKernel> kernels() {
   return out;
 }
 
-TEST(Attention, FusedIsTheDefaultExactlyWhereLibTorchHasIt) {
+TEST(ModelAttention, FusedIsTheDefaultExactlyWhereLibTorchHasIt) {
 #if TORCH_VERSION_MAJOR >= 2
   EXPECT_EQ(dlm::attention_kernel(dlm::AttentionKind::kAuto), dlm::AttentionKernel::kFused);
   EXPECT_EQ(dlm::attention_kernel(dlm::AttentionKind::kFused), dlm::AttentionKernel::kFused);
@@ -158,7 +146,7 @@ TEST(Attention, FusedIsTheDefaultExactlyWhereLibTorchHasIt) {
 }
 
 // The explicit kernel against attention written out position by position.
-TEST(Attention, ExplicitKernelMatchesAttentionWrittenOut) {
+TEST(ModelAttention, ExplicitKernelMatchesAttentionWrittenOut) {
   torch::manual_seed(1);
   const int64_t L = 3, T = 5, Dh = 4;
   const auto q = torch::randn({1, 1, L, Dh}), k = torch::randn({1, 1, T, Dh}), v = torch::randn({1, 1, T, Dh});
@@ -172,7 +160,7 @@ TEST(Attention, ExplicitKernelMatchesAttentionWrittenOut) {
 }
 
 #if TORCH_VERSION_MAJOR >= 2  // LibTorch 1.x has no fused kernel (FusedIsTheDefault... checks that it refuses one)
-TEST(Attention, FusedAndExplicitKernelsAgreeWithAndWithoutMasks) {
+TEST(ModelAttention, FusedAndExplicitKernelsAgreeWithAndWithoutMasks) {
   torch::manual_seed(2);
   for (bool causal : {false, true}) {
     for (int64_t L : {1, 4, 7}) {  // 7 of 7 keys (no cache), 4 and 1 new queries after a cache
@@ -187,7 +175,7 @@ TEST(Attention, FusedAndExplicitKernelsAgreeWithAndWithoutMasks) {
 
 // Whole models: bidirectional and causal, full passes and the KV-cache path in chunks, with every
 // kernel against the explicit one.
-TEST(Attention, ModelsGiveTheSameLogitsWithEveryKernel) {
+TEST(ModelAttention, ModelsGiveTheSameLogitsWithEveryKernel) {
   for (bool causal : {false, true}) {
     auto c = small();
     c.pos = dlm::PosKind::kRotary;
@@ -383,7 +371,7 @@ TEST(ModelKnobs, EmbeddingNormGivesUnitRmsInputs) {
 
 // The inference path multiplies by a kept copy of W^T; it must give the layer's own output and follow
 // every change of the weight, else a model evaluated during training would score stale weights.
-TEST(Project, InferenceCopyFollowsTheWeightAndTrainingKeepsAutograd) {
+TEST(ModelLayers, ProjectInferenceCopyFollowsTheWeightAndTrainingKeepsAutograd) {
   torch::manual_seed(3);
   torch::nn::Linear lin(torch::nn::LinearOptions(8, 5).bias(true));
   dlm::TransposedWeight cache;

@@ -15,6 +15,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using dlm_test::error_of;
+using dlm_test::fresh_dir;
 using Named = std::vector<std::pair<std::string, torch::Tensor>>;
 
 // A safetensors image: the 8-byte little-endian header length, the header, the data. `align` pads the
@@ -30,14 +31,6 @@ std::string parse_error(const std::string& bytes) {
   return error_of([&] {
     dlm::parse_safetensors(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), "x.safetensors");
   });
-}
-
-// An empty folder of its own under the test's temporary folder.
-std::string fresh_dir(const std::string& name) {
-  const std::string dir = testing::TempDir() + "/safetensors_" + name;
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
 }
 
 std::string bytes_of(float v) {
@@ -226,7 +219,7 @@ TEST(Safetensors, UnsupportedDtypesAreNamed) {
 }
 
 TEST(Safetensors, FilesThatCannotBeReadAreOneLineNamingThePath) {
-  const std::string dir = fresh_dir("files");
+  const std::string dir = fresh_dir("safetensors_files");
   const std::string empty = dir + "/empty.safetensors";
   dlm::write_atomically(empty, std::string());
   EXPECT_EQ(error_of([&] { dlm::SafetensorsFile f(empty); }),
@@ -253,7 +246,7 @@ TEST(Safetensors, SaveRefusesWhatItCannotWrite) {
 
 // Two shards and an index naming them: s1 holds a and b, s2 holds c.
 std::string sharded_folder(const std::string& name, const std::string& index) {
-  const std::string dir = fresh_dir(name);
+  const std::string dir = fresh_dir("safetensors_" + name);
   dlm::save_safetensors(dir + "/s1.safetensors", {{"a", torch::arange(4, torch::kFloat16)}, {"b", torch::ones({2, 2})}});
   dlm::save_safetensors(dir + "/s2.safetensors", {{"c", torch::tensor({5, 6}, torch::kInt64)}});
   dlm::write_atomically(dir + "/model.safetensors.index.json", index);
@@ -303,18 +296,18 @@ TEST(Safetensors, BadIndexesAreOneLineNamingTheProblem) {
 }
 
 TEST(Safetensors, FolderWithoutSafetensorsSaysWhatToDo) {
-  const std::string bin = fresh_dir("bin_only");
+  const std::string bin = fresh_dir("safetensors_bin_only");
   dlm::write_atomically(bin + "/pytorch_model.bin", std::string("pickle"));
   const std::string message = error_of([&] { dlm::SafetensorsFolder f(bin); });
   EXPECT_EQ(message.rfind(bin + " holds pytorch_model.bin but no model.safetensors: dlm reads safetensors only; ", 0), 0u)
       << message;
   EXPECT_NE(message.find("save_pretrained(\"" + bin + "\", safe_serialization=True)"), std::string::npos) << message;
   EXPECT_EQ(message.find('\n'), std::string::npos);
-  const std::string shards = fresh_dir("bin_shards");
+  const std::string shards = fresh_dir("safetensors_bin_shards");
   dlm::write_atomically(shards + "/pytorch_model-00001-of-00002.bin", std::string("pickle"));
   EXPECT_NE(error_of([&] { dlm::SafetensorsFolder f(shards); }).find("holds pytorch_model-00001-of-00002.bin but no"),
             std::string::npos);
-  const std::string empty = fresh_dir("no_weights");
+  const std::string empty = fresh_dir("safetensors_no_weights");
   EXPECT_EQ(error_of([&] { dlm::SafetensorsFolder f(empty); }),
             empty + ": no model.safetensors or model.safetensors.index.json (not a Hugging Face model folder?)");
   EXPECT_EQ(error_of([&] { dlm::SafetensorsFolder f(empty + "/gone"); }), empty + "/gone: no such folder");
@@ -322,7 +315,7 @@ TEST(Safetensors, FolderWithoutSafetensorsSaysWhatToDo) {
 
 TEST(Safetensors, FolderDtypeIsTheMostCommonFloatingType) {
   const auto dtype_of = [](const std::string& name, const Named& tensors) {
-    const std::string dir = fresh_dir(name);
+    const std::string dir = fresh_dir("safetensors_" + name);
     dlm::save_safetensors(dir + "/model.safetensors", tensors);
     return dlm::SafetensorsFolder(dir).dtype();
   };

@@ -142,7 +142,7 @@ TEST(Sampler, OrderTemperatureDrawsPositionsBySoftmaxOfTheirScores) {
   for (int k = 0; k < 20; ++k) EXPECT_TRUE(torch::equal(dlm::pick_reveals(c, scores, 2, o, g), torch::tensor({0, 1}, torch::kInt64)));
 }
 
-TEST(Sampler, TokenChoice) {
+TEST(Sampler, ChosenTokensFollowGreedyTopKNucleusAndTemperature) {
   at::Generator gen = at::detail::createCPUGenerator(11);
   // Probabilities 0.5, 0.3, 0.15, 0.05 for tokens 0..3.
   const auto logits = torch::log(torch::tensor({0.5, 0.3, 0.15, 0.05}, torch::kFloat64)).view({1, 1, 4}).expand({1, 20000, 4});
@@ -176,7 +176,7 @@ TEST(Sampler, TokenChoice) {
   EXPECT_GT(dlm::choose_tokens(logits, o, gen).eq(0).to(torch::kFloat64).mean().item<double>(), 0.999);
 }
 
-TEST(Sampler, TheTokensOfAPrefixThatCountInTime) {
+TEST(Sampler, PrefixTokensCountInTimeOnlyWhereTrainingWouldHaveMaskedThem) {
   dlm::Config config;
   EXPECT_EQ(dlm::counted_prefix_tokens(config, 5), 5);  // a document prefix was maskable in training
   config.diffusion.prefix_len = 3;

@@ -1,6 +1,7 @@
 // The trainer: a run stopped and resumed ends bit-identical to one never stopped, a run killed before
 // its first checkpoint resumes from step 0, bad numbers stop the run without overwriting the last
-// good checkpoint, LATEST sits beside the run, and the twin's validation measures what --eval does.
+// good checkpoint, LATEST sits beside the run, the twin's validation measures what --eval does, and
+// the learning rate warms up then decays to its floor.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -265,7 +266,7 @@ void expect_ranks_batch_as_one(const std::string& process) {
   }
 }
 
-TEST(TrainingBatches, RanksSplitEachGlobalBatchAndMaskAsOneProcess) {
+TEST(Trainer, RanksSplitEachGlobalBatchAndMaskAsOneProcess) {
   for (const std::string process : {"absorbing", "uniform", "simplex", "ar"}) {
     SCOPED_TRACE(process);
     expect_ranks_batch_as_one(process);
@@ -275,6 +276,18 @@ TEST(TrainingBatches, RanksSplitEachGlobalBatchAndMaskAsOneProcess) {
 }  // namespace
 
 namespace {
+
+TEST(Trainer, LearningRateWarmsUpThenDecaysToTheFloor) {
+  dlm::TrainConfig c;
+  c.lr = 1.0;
+  c.warmup = 10;
+  c.steps = 110;
+  c.min_lr_ratio = 0.1;
+  EXPECT_NEAR(dlm::learning_rate(c, 0), 0.1, 1e-12);
+  EXPECT_NEAR(dlm::learning_rate(c, 9), 1.0, 1e-12);
+  EXPECT_NEAR(dlm::learning_rate(c, 60), 0.55, 1e-12);
+  EXPECT_NEAR(dlm::learning_rate(c, 110), 0.1, 1e-12);
+}
 
 // LibTorch >= 2.4 restores each parameter group's options from a checkpoint, 1.13 does not: a resumed
 // run must take its hyperparameters from the config on both.

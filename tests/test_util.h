@@ -1,16 +1,22 @@
 // Helpers shared by the unit tests.
 #pragma once
 
+#include <filesystem>
+#include <fstream>
 #include <functional>
+#include <stdexcept>
 #include <string>
 
-#include <stdexcept>
+#include <gtest/gtest.h>
 
 #include "dlm/config.h"
 #include "dlm/diffusion/denoise.h"
 #include "dlm/error.h"
 
 namespace dlm_test {
+
+// The meta device: tensors without storage, on which the device helpers must do nothing.
+inline const torch::Device kMeta(torch::kMeta);
 
 // The message of the dlm::Error that `f` throws, or "" when it throws none.
 inline std::string error_of(const std::function<void()>& f) {
@@ -29,6 +35,20 @@ E enum_from(const std::string& name) {
     if (n == name) return value;
   }
   throw std::invalid_argument("no such enum name: " + name);
+}
+
+// An empty folder `name` under the test's temporary folder (what an earlier run left there is removed).
+inline std::string fresh_dir(const std::string& name) {
+  const std::string dir = testing::TempDir() + "/" + name;
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
+// Writes `content` to `path` byte for byte and returns the path.
+inline std::string write_file(const std::string& path, const std::string& content) {
+  std::ofstream(path, std::ios::binary) << content;
+  return path;
 }
 
 // B canvases of L positions, every one masked and to be generated, no prompt or infill span; row r

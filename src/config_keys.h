@@ -48,8 +48,9 @@ Key<S> key(std::string name, T S::*member) {
 }
 
 // A key whose value must pass `valid`; `rule` ends the message: "config key 'model.d_model' = 0: must be > 0".
+// (The predicate comes last, so that a table line formats as one line.)
 template <class S, class T, class Valid>
-Key<S> key(std::string name, T S::*member, Valid valid, std::string rule) {
+Key<S> key(std::string name, T S::*member, std::string rule, Valid valid) {
   Key<S> k = key(std::move(name), member);
   k.check = [member, valid, rule](const S& s, const std::string& path) {
     check(valid(s.*member), path, shown(s.*member), rule);
@@ -59,7 +60,7 @@ Key<S> key(std::string name, T S::*member, Valid valid, std::string rule) {
 
 // A list key whose every element must pass `valid`; the message names the element: 'eval.levels[2]'.
 template <class S, class T, class Valid>
-Key<S> each_key(std::string name, std::vector<T> S::*member, Valid valid, std::string rule) {
+Key<S> each_key(std::string name, std::vector<T> S::*member, std::string rule, Valid valid) {
   Key<S> k = key(std::move(name), member);
   k.check = [member, valid, rule](const S& s, const std::string& path) {
     const std::vector<T>& values = s.*member;

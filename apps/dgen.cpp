@@ -21,10 +21,10 @@
 #include "dlm/generate/inspect.h"
 #include "dlm/generate/quality.h"
 #include "dlm/generate/tokenizer_tools.h"
-#include "dlm/json.h"
-#include "dlm/model/checkpoint.h"
 #include "dlm/hf/hf_folder.h"
+#include "dlm/json.h"
 #include "dlm/log.h"
+#include "dlm/model/checkpoint.h"
 #include "dlm/model/run_dir.h"
 #include "dlm/sample_options.h"
 #include "dlm/utf8.h"
@@ -114,8 +114,8 @@ dlm::TimelineCallback step_printer(std::FILE* timeline, bool color, bool many_pr
     for (const auto& r : rows) {
       const std::string row = rows.size() > 1 || many_prompts ? "#" + std::to_string(r.sample) + " " : "";
       const std::string of = planned > 0 ? "/" + std::to_string(planned) : "";
-      std::fprintf(timeline, "step %2ld%s [%s] %s%s\n", static_cast<long>(step), of.c_str(),
-                   dlm::step_label(r).c_str(), row.c_str(), dlm::shaded_canvas(r, color).c_str());
+      std::fprintf(timeline, "step %2ld%s [%s] %s%s\n", static_cast<long>(step), of.c_str(), dlm::step_label(r).c_str(),
+                   row.c_str(), dlm::shaded_canvas(r, color).c_str());
     }
   };
 }
@@ -124,9 +124,14 @@ dlm::TimelineCallback step_printer(std::FILE* timeline, bool color, bool many_pr
 nlohmann::json sample_json(const dlm::TextSample& s, const dlm::Prompt& p, const dlm::GenerateOptions& go,
                            const dlm::GenerateReport& report, const dlm::Config& config, const dlm::TextScore* score) {
   const double passes = static_cast<double>(std::max<int64_t>(1, s.stats.passes));
-  nlohmann::json j = {{"text", s.text}, {"prompt", s.prompt}, {"sample", s.sample}, {"seed", go.seed},
-                      {"steps", s.stats.steps}, {"forward_passes", s.stats.passes},
-                      {"equivalents", s.stats.equivalents}, {"tokens", static_cast<int64_t>(s.ids.size())},
+  nlohmann::json j = {{"text", s.text},
+                      {"prompt", s.prompt},
+                      {"sample", s.sample},
+                      {"seed", go.seed},
+                      {"steps", s.stats.steps},
+                      {"forward_passes", s.stats.passes},
+                      {"equivalents", s.stats.equivalents},
+                      {"tokens", static_cast<int64_t>(s.ids.size())},
                       {"seconds", report.seconds},
                       {"tokens_per_pass", static_cast<double>(s.ids.size()) / passes},
                       {"objective", config.objective}};
@@ -168,7 +173,8 @@ int generate_samples(const CLI::App& app, const Flags& f, dlm::LoadedModel& load
   std::vector<dlm::Prompt> prompts = {{f.prefix, f.infill}};
   if (!f.prompts_path.empty()) prompts = dlm::read_prompts(f.prompts_path);
   std::optional<dlm::LoadedModel> scorer;  // loaded and checked first: a wrong run fails before the sampling
-  if (!f.score_with.empty()) scorer = dlm::load_model_for_inference(dlm::resolve_checkpoint_path(f.score_with), dev, dlm::make_process_model);
+  if (!f.score_with.empty())
+    scorer = dlm::load_model_for_inference(dlm::resolve_checkpoint_path(f.score_with), dev, dlm::make_process_model);
   dlm::TransformerImpl* scorer_model = scorer ? &dlm::as_scorer(*scorer->model, f.score_with) : nullptr;
 
   std::FILE* timeline = f.format == "jsonl" ? stderr : stdout;

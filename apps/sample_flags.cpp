@@ -11,7 +11,8 @@ using nlohmann::json;
 
 void add_sample_flags(CLI::App& app, SampleFlags& f) {
   for (const auto& o : sample_options()) {
-    const std::string help = o.help + " (default: the checkpoint's; built-in " + dump_json(o.write(SampleConfig{})) + ")";
+    const std::string help =
+        o.help + " (default: the checkpoint's; built-in " + dump_json(o.write(SampleConfig{})) + ")";
     if (o.kind == SampleOption::Kind::kSwitch) {
       app.add_flag(flag_name(o) + ",!--no-" + flag_name(o).substr(2), f.switches[o.key], help);
     } else if (o.kind == SampleOption::Kind::kList) {

@@ -9,8 +9,8 @@
 #include <vector>
 
 #include <ATen/CPUGeneratorImpl.h>
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
+#include <nlohmann/json.hpp>
 
 #include "dlm/blas.h"
 #include "dlm/device.h"
@@ -69,10 +69,13 @@ void print_results(const dlm::BlasInfo& info, const std::vector<Timing>& timings
     std::printf("%8ld %10.1f %10.1f\n", static_cast<long>(t.threads), t.median_gflops, t.best_gflops);
     rows.push_back({{"threads", t.threads}, {"gflops_median", t.median_gflops}, {"gflops_best", t.best_gflops}});
   }
-  const nlohmann::ordered_json line = {{"bench", "blas_matmul"}, {"n", kN},
-                               {"blas", info.library.empty() ? "unknown" : info.library},
-                               {"version", info.version}, {"kernels", kernels(info)},
-                               {"repeats", kRepeats},     {"results", rows}};
+  const nlohmann::ordered_json line = {{"bench", "blas_matmul"},
+                                       {"n", kN},
+                                       {"blas", info.library.empty() ? "unknown" : info.library},
+                                       {"version", info.version},
+                                       {"kernels", kernels(info)},
+                                       {"repeats", kRepeats},
+                                       {"results", rows}};
   std::printf("%s\n", line.dump().c_str());
 }
 

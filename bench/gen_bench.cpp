@@ -8,10 +8,10 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
-#include "dlm/diffusion/process.h"
 #include "dlm/blas.h"
 #include "dlm/config.h"
 #include "dlm/device.h"
+#include "dlm/diffusion/process.h"
 #include "dlm/error.h"
 #include "dlm/generate/generate.h"
 #include "dlm/generate/quality.h"
@@ -22,10 +22,10 @@
 
 namespace {
 
-// The first `prompt_tokens` tokens (or fewer, see below) of consecutive context-sized blocks of the validation documents
-// (joined by EOS, as the likelihood evaluation cuts them), as text.
-std::vector<dlm::Prompt> validation_prompts(const std::string& path, const dlm::Tokenizer& tok, int64_t block, int64_t prompt_tokens,
-                                            int64_t count) {
+// The first `prompt_tokens` tokens (or fewer, see below) of consecutive context-sized blocks of the validation
+// documents (joined by EOS, as the likelihood evaluation cuts them), as text.
+std::vector<dlm::Prompt> validation_prompts(const std::string& path, const dlm::Tokenizer& tok, int64_t block,
+                                            int64_t prompt_tokens, int64_t count) {
   std::ifstream in(path);
   if (!in) throw dlm::Error(path + ": cannot open the validation documents");
   std::vector<int64_t> stream;
@@ -74,8 +74,10 @@ int run(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   const int64_t used_threads = dlm::set_threads(threads);
 
-  dlm::LoadedModel gen = dlm::load_model_for_inference(dlm::resolve_checkpoint_path(model_path), torch::kCPU, dlm::make_process_model);
-  dlm::LoadedModel ar = dlm::load_model_for_inference(dlm::resolve_checkpoint_path(scorer_path), torch::kCPU, dlm::make_process_model);
+  dlm::LoadedModel gen =
+      dlm::load_model_for_inference(dlm::resolve_checkpoint_path(model_path), torch::kCPU, dlm::make_process_model);
+  dlm::LoadedModel ar =
+      dlm::load_model_for_inference(dlm::resolve_checkpoint_path(scorer_path), torch::kCPU, dlm::make_process_model);
   dlm::TransformerImpl& scorer = dlm::as_scorer(*ar.model, scorer_path);
   for (const auto& s : sets) dlm::apply_override(gen.config, s);
   dlm::check_sample(gen.config.sample);

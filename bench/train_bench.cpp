@@ -13,10 +13,10 @@
 #include <string>
 #include <vector>
 
-#include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
 #include <torch/version.h>
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include "dlm/blas.h"
 #include "dlm/config.h"
@@ -133,7 +133,8 @@ int run(int argc, char** argv) {
   app.add_option("--precision", precision, "fp32 | bf16 (default fp32)");
   app.add_option("--threads", threads, "CPU threads (default: the core count)");
   app.add_option("--gemm-repeats", gemm_repeats, "timed products per GEMM shape (default 5; 0 skips the peak)");
-  app.add_option("--latency-repeats", latency_repeats, "timed forward passes at batch 1 (default 10; batch 64 gets a third; 0 skips them)");
+  app.add_option("--latency-repeats", latency_repeats,
+                 "timed forward passes at batch 1 (default 10; batch 64 gets a third; 0 skips them)");
   CLI11_PARSE(app, argc, argv);
 
   dlm::Config config = dlm::load_config_file(config_path);
@@ -152,9 +153,10 @@ int run(int argc, char** argv) {
 
   const auto batch_at = [&](int64_t micro) {
     std::vector<const dlm::Example*> group;
-    for (int64_t i = 0; i < B; ++i) group.push_back(&data.train[static_cast<size_t>((micro * B + i) % data.train.size())]);
-    torch::Generator gen = dlm::cpu_generator(dlm::derive_seed(static_cast<uint64_t>(tc.seed), dlm::Stream::kMasking,
-                                                               static_cast<uint64_t>(micro)));
+    for (int64_t i = 0; i < B; ++i)
+      group.push_back(&data.train[static_cast<size_t>((micro * B + i) % data.train.size())]);
+    torch::Generator gen = dlm::cpu_generator(
+        dlm::derive_seed(static_cast<uint64_t>(tc.seed), dlm::Stream::kMasking, static_cast<uint64_t>(micro)));
     return dlm::collate(group, config.diffusion, tok->mask_id(), gen);
   };
   const std::unique_ptr<dlm::Process> process = dlm::make_process(config, dlm::special_ids(*tok));
@@ -183,11 +185,14 @@ int run(int argc, char** argv) {
                                  12.0 * static_cast<double>(config.model.n_layer * config.model.d_model * L);
   const double tokens_per_s = static_cast<double>(steps * B * L) / train_s;
   // 0 repeats skip a part (bench/profile.sh samples the training steps alone).
-  const double peak = gemm_repeats > 0 ? gemm_peak(training_gemms(config.model, B, L, tok->vocab_size()), gemm_repeats) : 0.0;
+  const double peak =
+      gemm_repeats > 0 ? gemm_peak(training_gemms(config.model, B, L, tok->vocab_size()), gemm_repeats) : 0.0;
   const double model_gflops = tokens_per_s * flops_per_token / 1e9;
-  const double latency_1 = latency_repeats > 0 ? forward_ms(*model, data.val, config, tok->mask_id(), 1, latency_repeats) : 0.0;
+  const double latency_1 =
+      latency_repeats > 0 ? forward_ms(*model, data.val, config, tok->mask_id(), 1, latency_repeats) : 0.0;
   const double latency_64 =
-      latency_repeats > 0 ? forward_ms(*model, data.val, config, tok->mask_id(), 64, std::max(1, latency_repeats / 3)) : 0.0;
+      latency_repeats > 0 ? forward_ms(*model, data.val, config, tok->mask_id(), 64, std::max(1, latency_repeats / 3))
+                          : 0.0;
 
   const dlm::BlasStatus blas = dlm::blas_report();
   nlohmann::json out = {{"impl", "dlm"},

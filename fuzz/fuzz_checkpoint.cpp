@@ -6,8 +6,8 @@
 #include <fstream>
 #include <string>
 
-#include "dlm/error.h"
 #include "dlm/diffusion/process.h"
+#include "dlm/error.h"
 #include "dlm/model/checkpoint.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

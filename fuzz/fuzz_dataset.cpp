@@ -12,7 +12,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const dlm::DataKind kKinds[] = {dlm::DataKind::kLines, dlm::DataKind::kDocuments, dlm::DataKind::kPairs,
                                          dlm::DataKind::kText};
   static const dlm::DataFormat kFormats[] = {dlm::DataFormat::kPlain, dlm::DataFormat::kJsonl, dlm::DataFormat::kTsv,
-                                           dlm::DataFormat::kAuto};
+                                             dlm::DataFormat::kAuto};
   dlm::DataConfig c;
   c.kind = kKinds[data[0] & 3];
   c.format = kFormats[(data[0] >> 2) & 3];

@@ -13,8 +13,8 @@
 
 namespace {
 
-// RoBERTa's tokenizer.json made of GPT-2's files (encoder.json and vocab.bpe): byte-level BPE, <mask> absorbing the space before it,
-// <s> ... </s> around the text.
+// RoBERTa's tokenizer.json made of GPT-2's files (encoder.json and vocab.bpe): byte-level BPE, <mask> absorbing the
+// space before it, <s> ... </s> around the text.
 nlohmann::json roberta_style_json() {
   nlohmann::json vocab = nlohmann::json::parse(dlm::read_file(DLM_SOURCE_DIR "/data/gpt2/encoder.json"));
   std::vector<std::string> merges = dlm::split_lines(dlm::read_file(DLM_SOURCE_DIR "/data/gpt2/vocab.bpe"));
@@ -23,19 +23,36 @@ nlohmann::json roberta_style_json() {
   nlohmann::json added = nlohmann::json::array();
   int64_t next = static_cast<int64_t>(vocab.size());
   for (const char* t : {"<s>", "<pad>", "</s>", "<mask>"}) {
-    added.push_back({{"id", next}, {"content", t}, {"single_word", false}, {"lstrip", std::string(t) == "<mask>"},
-                     {"rstrip", false}, {"normalized", false}, {"special", true}});
+    added.push_back({{"id", next},
+                     {"content", t},
+                     {"single_word", false},
+                     {"lstrip", std::string(t) == "<mask>"},
+                     {"rstrip", false},
+                     {"normalized", false},
+                     {"special", true}});
     vocab[t] = next++;
   }
   return {{"added_tokens", added},
           {"normalizer", nullptr},
-          {"pre_tokenizer", {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", true}}},
-          {"post_processor", {{"type", "RobertaProcessing"}, {"sep", {"</s>", next - 2}}, {"cls", {"<s>", next - 4}},
-                              {"trim_offsets", true}, {"add_prefix_space", false}}},
+          {"pre_tokenizer",
+           {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", true}}},
+          {"post_processor",
+           {{"type", "RobertaProcessing"},
+            {"sep", {"</s>", next - 2}},
+            {"cls", {"<s>", next - 4}},
+            {"trim_offsets", true},
+            {"add_prefix_space", false}}},
           {"decoder", {{"type", "ByteLevel"}, {"add_prefix_space", true}, {"trim_offsets", true}, {"use_regex", true}}},
-          {"model", {{"type", "BPE"}, {"dropout", nullptr}, {"unk_token", nullptr}, {"continuing_subword_prefix", nullptr},
-                     {"end_of_word_suffix", nullptr}, {"fuse_unk", false}, {"byte_fallback", false}, {"vocab", vocab},
-                     {"merges", merges}}}};
+          {"model",
+           {{"type", "BPE"},
+            {"dropout", nullptr},
+            {"unk_token", nullptr},
+            {"continuing_subword_prefix", nullptr},
+            {"end_of_word_suffix", nullptr},
+            {"fuse_unk", false},
+            {"byte_fallback", false},
+            {"vocab", vocab},
+            {"merges", merges}}}};
 }
 
 }  // namespace

@@ -56,9 +56,11 @@ const std::vector<CoreSpec>& core_specs() {
       {"ZEN", IsaLevel::kAvx2, {"avx", "avx2", "fma"}},
       {"EXCAVATOR", IsaLevel::kAvx2, {"avx", "avx2", "fma", "fma4"}},
       {"SKYLAKEX", IsaLevel::kAvx512, {"avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512cd"}},
-      {"COOPERLAKE", IsaLevel::kAvx512Bf16,
+      {"COOPERLAKE",
+       IsaLevel::kAvx512Bf16,
        {"avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512cd", "avx512_bf16"}},
-      {"SAPPHIRERAPIDS", IsaLevel::kAmx,
+      {"SAPPHIRERAPIDS",
+       IsaLevel::kAmx,
        {"avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512cd", "avx512_bf16", "avx512_fp16",
         "amx_bf16", "amx_tile"}},
   };

@@ -28,9 +28,11 @@ const KeyTable<DataConfig> kDataKeys = {
 const KeyTable<TokenizerConfig> kTokenizerKeys = {
     key("kind", &TokenizerConfig::kind),
     key("path", &TokenizerConfig::path),
-    key("vocab_size", &TokenizerConfig::vocab_size, "must be in [300, 1000000] (byte fallback alone takes 256 pieces)", [](auto v) { return v >= 300 && v <= 1000000; }),
+    key("vocab_size", &TokenizerConfig::vocab_size, "must be in [300, 1000000] (byte fallback alone takes 256 pieces)",
+        [](auto v) { return v >= 300 && v <= 1000000; }),
     key("model_type", &TokenizerConfig::model_type),
-    key("character_coverage", &TokenizerConfig::character_coverage, "must be in (0, 1]", [](auto v) { return v > 0 && v <= 1; }),
+    key("character_coverage", &TokenizerConfig::character_coverage, "must be in (0, 1]",
+        [](auto v) { return v > 0 && v <= 1; }),
     key("train_max_bytes", &TokenizerConfig::train_max_bytes, "must be > 0", [](auto v) { return v > 0; }),
 };
 
@@ -54,14 +56,16 @@ const KeyTable<ModelConfig> kModelKeys = {
     // Before mlp_bias existed, bias covered the MLP too: a config that sets bias alone keeps that meaning.
     key_also_setting("bias", &ModelConfig::bias, &ModelConfig::mlp_bias),
     key("norm_order", &ModelConfig::norm_order),
-    key("norm_eps", &ModelConfig::norm_eps, "must be in [0, 1) (0: the norm's default)", [](auto v) { return v >= 0 && v < 1; }),
+    key("norm_eps", &ModelConfig::norm_eps, "must be in [0, 1) (0: the norm's default)",
+        [](auto v) { return v >= 0 && v < 1; }),
     key("type_vocab", &ModelConfig::type_vocab, "must be >= 0 (0: no token types)", [](auto v) { return v >= 0; }),
     key("pos_offset", &ModelConfig::pos_offset, "must be >= 0", [](auto v) { return v >= 0; }),
     key("head_transform", &ModelConfig::head_transform),
     key("head_activation", &ModelConfig::head_activation, "is not a head activation (gelu, gelu_tanh, relu2)",
         [](Activation a) { return a != Activation::kSwiglu && a != Activation::kGeglu; }),
     key("head_bias", &ModelConfig::head_bias),
-    key("vocab_size", &ModelConfig::vocab_size, "must be >= 0 (0: the tokenizer's size)", [](auto v) { return v >= 0; }),
+    key("vocab_size", &ModelConfig::vocab_size, "must be >= 0 (0: the tokenizer's size)",
+        [](auto v) { return v >= 0; }),
     key("max_len", &ModelConfig::max_len),
     key("init_from", &ModelConfig::init_from),
     key("mlp_bias", &ModelConfig::mlp_bias),  // after bias, so that it has the last word when both are given
@@ -69,8 +73,10 @@ const KeyTable<ModelConfig> kModelKeys = {
     key("head_transform_bias", &ModelConfig::head_transform_bias),
     key("first_norm", &ModelConfig::first_norm),
     key("rope_theta", &ModelConfig::rope_theta, "must be > 0", [](auto v) { return v > 0; }),
-    key("local_rope_theta", &ModelConfig::local_rope_theta, "must be >= 0 (0: rope_theta)", [](auto v) { return v >= 0; }),
-    key("local_attention", &ModelConfig::local_attention, "must be >= 0 (0: every layer global)", [](auto v) { return v >= 0; }),
+    key("local_rope_theta", &ModelConfig::local_rope_theta, "must be >= 0 (0: rope_theta)",
+        [](auto v) { return v >= 0; }),
+    key("local_attention", &ModelConfig::local_attention, "must be >= 0 (0: every layer global)",
+        [](auto v) { return v >= 0; }),
     key("global_every", &ModelConfig::global_every, "must be >= 1", [](auto v) { return v >= 1; }),
 };
 
@@ -105,7 +111,8 @@ const KeyTable<TrainConfig> kTrainKeys = {
     key("seed", &TrainConfig::seed),
     key("eval_every", &TrainConfig::eval_every, "must be >= 1", [](auto v) { return v >= 1; }),
     key("log_every", &TrainConfig::log_every, "must be >= 1", [](auto v) { return v >= 1; }),
-    key("threads", &TrainConfig::threads, "must be >= 0 (0 means OMP_NUM_THREADS, else the core count)", [](auto v) { return v >= 0; }),
+    key("threads", &TrainConfig::threads, "must be >= 0 (0 means OMP_NUM_THREADS, else the core count)",
+        [](auto v) { return v >= 0; }),
     key("device", &TrainConfig::device),
     key("precision", &TrainConfig::precision),
     key("time_limit", &TrainConfig::time_limit, "must be >= 0 seconds (0: no limit)", [](auto v) { return v >= 0; }),

@@ -8,20 +8,26 @@
 namespace dlm {
 
 const EnumNames<DataKind>& enum_names(DataKind*) {
-  static const EnumNames<DataKind> names = {{DataKind::kLines, "lines"}, {DataKind::kDocuments, "documents"},
-                                            {DataKind::kPairs, "pairs"}, {DataKind::kText, "text"},
+  static const EnumNames<DataKind> names = {{DataKind::kLines, "lines"},
+                                            {DataKind::kDocuments, "documents"},
+                                            {DataKind::kPairs, "pairs"},
+                                            {DataKind::kText, "text"},
                                             {DataKind::kCorpus, "corpus"}};
   return names;
 }
 const EnumNames<DataFormat>& enum_names(DataFormat*) {
-  static const EnumNames<DataFormat> names = {{DataFormat::kAuto, "auto"}, {DataFormat::kPlain, "plain"},
-                                              {DataFormat::kJsonl, "jsonl"}, {DataFormat::kTsv, "tsv"}};
+  static const EnumNames<DataFormat> names = {{DataFormat::kAuto, "auto"},
+                                              {DataFormat::kPlain, "plain"},
+                                              {DataFormat::kJsonl, "jsonl"},
+                                              {DataFormat::kTsv, "tsv"}};
   return names;
 }
 const EnumNames<TokenizerKind>& enum_names(TokenizerKind*) {
-  static const EnumNames<TokenizerKind> names = {
-      {TokenizerKind::kChar, "char"}, {TokenizerKind::kByte, "byte"}, {TokenizerKind::kBpe, "bpe"},
-      {TokenizerKind::kSentencePiece, "sentencepiece"}, {TokenizerKind::kHf, "hf"}};
+  static const EnumNames<TokenizerKind> names = {{TokenizerKind::kChar, "char"},
+                                                 {TokenizerKind::kByte, "byte"},
+                                                 {TokenizerKind::kBpe, "bpe"},
+                                                 {TokenizerKind::kSentencePiece, "sentencepiece"},
+                                                 {TokenizerKind::kHf, "hf"}};
   return names;
 }
 const EnumNames<SpmModelType>& enum_names(SpmModelType*) {
@@ -68,9 +74,11 @@ const EnumNames<Weighting>& enum_names(Weighting*) {
   return names;
 }
 const EnumNames<Activation>& enum_names(Activation*) {
-  static const EnumNames<Activation> names = {
-      {Activation::kGelu, "gelu"}, {Activation::kGeluTanh, "gelu_tanh"}, {Activation::kRelu2, "relu2"},
-      {Activation::kSwiglu, "swiglu"}, {Activation::kGeglu, "geglu"}};
+  static const EnumNames<Activation> names = {{Activation::kGelu, "gelu"},
+                                              {Activation::kGeluTanh, "gelu_tanh"},
+                                              {Activation::kRelu2, "relu2"},
+                                              {Activation::kSwiglu, "swiglu"},
+                                              {Activation::kGeglu, "geglu"}};
   return names;
 }
 const EnumNames<NormOrder>& enum_names(NormOrder*) {
@@ -88,15 +96,16 @@ const EnumNames<DistBackend>& enum_names(DistBackend*) {
 }
 
 const EnumNames<Schedule>& enum_names(Schedule*) {
-  static const EnumNames<Schedule> names = {{Schedule::kLinear, "linear"}, {Schedule::kCosine, "cosine"},
+  static const EnumNames<Schedule> names = {{Schedule::kLinear, "linear"},
+                                            {Schedule::kCosine, "cosine"},
                                             {Schedule::kExponential, "exponential"},
                                             {Schedule::kLogLinear, "loglinear"}};
   return names;
 }
 const EnumNames<Strategy>& enum_names(Strategy*) {
-  static const EnumNames<Strategy> names = {{Strategy::kConfidence, "confidence"}, {Strategy::kMargin, "margin"},
-                                            {Strategy::kEntropy, "entropy"},       {Strategy::kRandom, "random"},
-                                            {Strategy::kL2R, "l2r"},               {Strategy::kRemask, "remask"}};
+  static const EnumNames<Strategy> names = {
+      {Strategy::kConfidence, "confidence"}, {Strategy::kMargin, "margin"}, {Strategy::kEntropy, "entropy"},
+      {Strategy::kRandom, "random"},         {Strategy::kL2R, "l2r"},       {Strategy::kRemask, "remask"}};
   return names;
 }
 const EnumNames<Sampling>& enum_names(Sampling*) {

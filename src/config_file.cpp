@@ -50,8 +50,9 @@ void apply_override(Config& c, const std::string& assignment) {
   }
   if (key == "model.init_from" && (to_json(c)["model"] != to_json(Config{})["model"] ||
                                    to_json(c)["tokenizer"] != to_json(Config{})["tokenizer"])) {
-    throw Error("override 'model.init_from': the config already sets model.* or tokenizer.* keys, which the folder "
-                "would overrule");
+    throw Error(
+        "override 'model.init_from': the config already sets model.* or tokenizer.* keys, which the folder "
+        "would overrule");
   }
   if (!utf8_valid(assignment)) throw Error("override '" + key + "=...': value is not valid UTF-8");
   json value = json::parse(text, nullptr, /*allow_exceptions=*/false);

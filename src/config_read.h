@@ -18,7 +18,6 @@ namespace dlm::config_read {
 
 using nlohmann::json;
 
-
 inline std::string join_path(const std::string& path, const std::string& key) {
   return path.empty() ? key : path + "." + key;
 }
@@ -114,8 +113,7 @@ json write_value(const T& value) {
 // because nlohmann's own helpers silently ignore them.
 class ObjectReader {
  public:
-  ObjectReader(const json& j, std::string path, std::vector<std::string> keys)
-      : j_(j), path_(std::move(path)) {
+  ObjectReader(const json& j, std::string path, std::vector<std::string> keys) : j_(j), path_(std::move(path)) {
     if (!j_.is_object()) type_error(path_.empty() ? "(top level)" : path_, "an object", j_);
     const std::set<std::string> known(keys.begin(), keys.end());
     for (const auto& item : j_.items()) {
@@ -137,7 +135,6 @@ class ObjectReader {
   const json& j_;
   std::string path_;
 };
-
 
 // Throws dlm::Error "config key 'path' = value: rule" unless ok.
 template <class T>

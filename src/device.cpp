@@ -31,9 +31,12 @@ DeviceChoice parse_device(const std::string& name) {
 
 std::string device_name(const DeviceChoice& d) {
   switch (d.kind) {
-    case DeviceChoice::Kind::kAuto: return "auto";
-    case DeviceChoice::Kind::kCpu: return "cpu";
-    case DeviceChoice::Kind::kCuda: break;
+    case DeviceChoice::Kind::kAuto:
+      return "auto";
+    case DeviceChoice::Kind::kCpu:
+      return "cpu";
+    case DeviceChoice::Kind::kCuda:
+      break;
   }
   return d.index < 0 ? "cuda" : "cuda:" + std::to_string(d.index);
 }
@@ -42,12 +45,15 @@ torch::Device resolve_device(const DeviceChoice& choice) {
   switch (choice.kind) {
     case DeviceChoice::Kind::kAuto:
       return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
-    case DeviceChoice::Kind::kCpu: return torch::Device(torch::kCPU);
-    case DeviceChoice::Kind::kCuda: break;
+    case DeviceChoice::Kind::kCpu:
+      return torch::Device(torch::kCPU);
+    case DeviceChoice::Kind::kCuda:
+      break;
   }
   const std::string name = device_name(choice);
   if (!torch::cuda::is_available()) {
-    throw Error("device '" + name + "' requested but CUDA is not available in this build or machine (use --device cpu)");
+    throw Error("device '" + name +
+                "' requested but CUDA is not available in this build or machine (use --device cpu)");
   }
   const auto count = static_cast<int>(torch::cuda::device_count());
   if (choice.index >= count) {

@@ -45,7 +45,8 @@ std::string read_file(const std::string& path) {
   std::error_code ec;
   if (fs::is_directory(path, ec)) throw Error(path + ": is a directory, expected a file");
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path + ": cannot open file (" + (fs::exists(path, ec) ? "permission denied" : "no such file") + ")");
+  if (!in)
+    throw Error(path + ": cannot open file (" + (fs::exists(path, ec) ? "permission denied" : "no such file") + ")");
   std::ostringstream os;
   os << in.rdbuf();
   if (in.bad()) throw Error(path + ": read error");

@@ -19,8 +19,6 @@ json parse_json(const std::string& text, const std::string& where) {
   }
 }
 
-std::string dump_json(const json& j, int indent) {
-  return j.dump(indent, ' ', false, json::error_handler_t::replace);
-}
+std::string dump_json(const json& j, int indent) { return j.dump(indent, ' ', false, json::error_handler_t::replace); }
 
 }  // namespace dlm

@@ -14,9 +14,12 @@ namespace {
 std::string render(const Arg& a, std::string_view spec) {
   if (spec.empty()) {
     switch (a.kind()) {
-      case Arg::Kind::kInt: return std::to_string(a.as_int());
-      case Arg::Kind::kUnsigned: return std::to_string(a.as_unsigned());
-      case Arg::Kind::kText: return std::string(a.as_text());
+      case Arg::Kind::kInt:
+        return std::to_string(a.as_int());
+      case Arg::Kind::kUnsigned:
+        return std::to_string(a.as_unsigned());
+      case Arg::Kind::kText:
+        return std::string(a.as_text());
       case Arg::Kind::kDouble: {
         char buf[64];
         std::snprintf(buf, sizeof(buf), "%g", a.as_double());
@@ -31,10 +34,17 @@ std::string render(const Arg& a, std::string_view spec) {
   const int decimals = std::stoi(std::string(spec.substr(1, spec.size() - 2)));
   double v = 0.0;
   switch (a.kind()) {
-    case Arg::Kind::kInt: v = static_cast<double>(a.as_int()); break;
-    case Arg::Kind::kUnsigned: v = static_cast<double>(a.as_unsigned()); break;
-    case Arg::Kind::kDouble: v = a.as_double(); break;
-    case Arg::Kind::kText: throw std::invalid_argument("log::format: numeric spec for a text argument");
+    case Arg::Kind::kInt:
+      v = static_cast<double>(a.as_int());
+      break;
+    case Arg::Kind::kUnsigned:
+      v = static_cast<double>(a.as_unsigned());
+      break;
+    case Arg::Kind::kDouble:
+      v = a.as_double();
+      break;
+    case Arg::Kind::kText:
+      throw std::invalid_argument("log::format: numeric spec for a text argument");
   }
   char buf[64];
   std::snprintf(buf, sizeof(buf), spec.back() == 'f' ? "%.*f" : "%.*e", decimals, v);
@@ -60,7 +70,8 @@ std::string format(std::string_view pattern, std::initializer_list<Arg> args) {
     const size_t close = pattern.find('}', i);
     if (close == std::string_view::npos) throw std::invalid_argument("log::format: unclosed '{'");
     std::string_view field = pattern.substr(i + 1, close - i - 1);
-    if (!field.empty() && field[0] != ':') throw std::invalid_argument("log::format: positional fields are not supported");
+    if (!field.empty() && field[0] != ':')
+      throw std::invalid_argument("log::format: positional fields are not supported");
     if (next == args.end()) throw std::invalid_argument("log::format: more fields than arguments");
     out += render(*next++, field.empty() ? field : field.substr(1));
     i = close;

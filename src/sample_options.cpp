@@ -41,42 +41,52 @@ std::string names_of() {
 const std::vector<SampleOption>& sample_options() {
   using C = SampleConfig;
   static const std::vector<SampleOption> table = {
-      option<int64_t>("steps", &C::steps, "denoising steps (blocks share them)", [](auto v) { return v >= 1; }, "must be >= 1"),
+      option<int64_t>(
+          "steps", &C::steps, "denoising steps (blocks share them)", [](auto v) { return v >= 1; }, "must be >= 1"),
       option<Schedule>("schedule", &C::schedule, names_of<Schedule>() + ": share still masked as the steps go"),
       option<Strategy>("strategy", &C::strategy, names_of<Strategy>() + ": which masked positions are revealed first"),
       option<Sampling>("sampling", &C::sampling, names_of<Sampling>() + ": how a token is drawn"),
-      option<double>("temperature", &C::temperature, "softmax temperature of the token draw", [](auto v) { return v > 0; },
-                     "must be > 0"),
-      option<int64_t>("top_k", &C::top_k, "k for topk sampling", [](auto v) { return v >= 1; }, "must be >= 1"),
-      option<double>("top_p", &C::top_p, "p for nucleus sampling", [](auto v) { return v > 0 && v <= 1; },
-                     "must be in (0, 1]"),
-      option<int64_t>("length", &C::length, "tokens to generate after the prefix (0: fill the context)",
-                      [](auto v) { return v >= 0; }, "must be >= 0 (0 fills the context)"),
-      option<double>("threshold", &C::threshold,
-                     "reveal every masked position whose probability is at least this, and at least one (0: off)",
-                     [](auto v) { return v >= 0 && v <= 1; }, "must be in [0, 1] (0: off)"),
-      option<double>("entropy_bound", &C::entropy_bound,
-                     "reveal the most confident positions whose summed entropy minus its largest term stays within "
-                     "this (0: off)",
-                     [](auto v) { return v >= 0; }, "must be >= 0 (0: off)"),
-      option<double>("order_temperature", &C::order_temperature,
-                     "draw the positions to reveal by softmax(score / this) instead of taking the top (0: off)",
-                     [](auto v) { return v >= 0; }, "must be >= 0 (0: off)"),
-      option<int64_t>("block_length", &C::block_length, "generate blocks of this many positions left to right (0: one block)",
-                      [](auto v) { return v >= 0; }, "must be >= 0 (0: one block)"),
+      option<double>(
+          "temperature", &C::temperature, "softmax temperature of the token draw", [](auto v) { return v > 0; },
+          "must be > 0"),
+      option<int64_t>(
+          "top_k", &C::top_k, "k for topk sampling", [](auto v) { return v >= 1; }, "must be >= 1"),
+      option<double>(
+          "top_p", &C::top_p, "p for nucleus sampling", [](auto v) { return v > 0 && v <= 1; }, "must be in (0, 1]"),
+      option<int64_t>(
+          "length", &C::length, "tokens to generate after the prefix (0: fill the context)",
+          [](auto v) { return v >= 0; }, "must be >= 0 (0 fills the context)"),
+      option<double>(
+          "threshold", &C::threshold,
+          "reveal every masked position whose probability is at least this, and at least one (0: off)",
+          [](auto v) { return v >= 0 && v <= 1; }, "must be in [0, 1] (0: off)"),
+      option<double>(
+          "entropy_bound", &C::entropy_bound,
+          "reveal the most confident positions whose summed entropy minus its largest term stays within "
+          "this (0: off)",
+          [](auto v) { return v >= 0; }, "must be >= 0 (0: off)"),
+      option<double>(
+          "order_temperature", &C::order_temperature,
+          "draw the positions to reveal by softmax(score / this) instead of taking the top (0: off)",
+          [](auto v) { return v >= 0; }, "must be >= 0 (0: off)"),
+      option<int64_t>(
+          "block_length", &C::block_length, "generate blocks of this many positions left to right (0: one block)",
+          [](auto v) { return v >= 0; }, "must be >= 0 (0: one block)"),
       option<bool>("kv_cache", &C::kv_cache,
                    "blocks: compute the keys and values outside the block once per block (approximate)"),
       option<bool>("cache", &C::cache, "reuse a row's prediction while its canvas is unchanged (exact)"),
-      option<double>("cfg_scale", &C::cfg_scale, "classifier-free guidance scale (0: plain sampling)",
-                     [](auto v) { return v >= 0; }, "must be >= 0"),
-      option<std::vector<std::string>>("stop", &C::stop, "end a sample at the first occurrence of this text (repeatable)",
-                                       [](const auto& v) {
-                                         for (const auto& s : v) {
-                                           if (s.empty()) return false;
-                                         }
-                                         return true;
-                                       },
-                                       "stop strings must not be empty"),
+      option<double>(
+          "cfg_scale", &C::cfg_scale, "classifier-free guidance scale (0: plain sampling)",
+          [](auto v) { return v >= 0; }, "must be >= 0"),
+      option<std::vector<std::string>>(
+          "stop", &C::stop, "end a sample at the first occurrence of this text (repeatable)",
+          [](const auto& v) {
+            for (const auto& s : v) {
+              if (s.empty()) return false;
+            }
+            return true;
+          },
+          "stop strings must not be empty"),
   };
   return table;
 }
@@ -104,10 +114,12 @@ void check_sample(const SampleConfig& c) {
     throw Error("config keys 'sample.threshold' and 'sample.entropy_bound': choose one reveal rule");
   }
   if ((c.threshold > 0 || c.entropy_bound > 0 || c.block_length > 0) && c.strategy == Strategy::kRemask) {
-    throw Error("config key 'sample.strategy' = remask: re-masks at random, so it takes no threshold, entropy bound "
-                "or blocks");
+    throw Error(
+        "config key 'sample.strategy' = remask: re-masks at random, so it takes no threshold, entropy bound "
+        "or blocks");
   }
-  if (c.kv_cache && c.block_length == 0) throw Error("config key 'sample.kv_cache' = true: needs sample.block_length > 0");
+  if (c.kv_cache && c.block_length == 0)
+    throw Error("config key 'sample.kv_cache' = true: needs sample.block_length > 0");
 }
 
 }  // namespace dlm

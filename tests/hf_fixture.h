@@ -13,8 +13,8 @@
 #include <vector>
 
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
+#include <nlohmann/json.hpp>
 
 #include "dlm/config.h"
 #include "dlm/data/hf_tokenizer.h"
@@ -105,7 +105,7 @@ class HfFolderTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = std::filesystem::temp_directory_path() / ("dlm_hf_" + std::to_string(::getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+                                                     ::testing::UnitTest::GetInstance()->current_test_info()->name());
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
   }
@@ -124,7 +124,8 @@ class HfFolderTest : public ::testing::Test {
     {
       const dlm::SafetensorsFile file(path);
       for (const auto& e : file.entries()) {
-        if (std::find(drop.begin(), drop.end(), e.name) == drop.end()) keep.emplace_back(e.name, file.tensor(e.name).clone());
+        if (std::find(drop.begin(), drop.end(), e.name) == drop.end())
+          keep.emplace_back(e.name, file.tensor(e.name).clone());
       }
     }
     keep.insert(keep.end(), add.begin(), add.end());

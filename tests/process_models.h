@@ -21,7 +21,8 @@ inline constexpr int64_t kSupport = kV - 3;
 // BOS and SEP get the largest logits of all (a sampler must still never draw them); without, none.
 class KnownModel : public dlm::DenoiserImpl {
  public:
-  KnownModel(std::vector<int64_t> truth, double q, bool tempt = true) : truth_(std::move(truth)), q_(q), tempt_(tempt) {}
+  KnownModel(std::vector<int64_t> truth, double q, bool tempt = true)
+      : truth_(std::move(truth)), q_(q), tempt_(tempt) {}
   torch::Tensor forward(const torch::Tensor& ids, const torch::Tensor&) override {
     const int64_t B = ids.size(0), L = ids.size(1);
     torch::Tensor logits = torch::full({B, L, kV}, std::log((1.0 - q_) / (kSupport - 1)));

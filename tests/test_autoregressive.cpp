@@ -63,7 +63,9 @@ TEST(Autoregressive, CachedSamplingEqualsUncachedSampling) {
   dlm::TransformerImpl model(small("rotary"), 30, 24, /*causal=*/true);
   const torch::Tensor start = torch::tensor({{2, 11, 12, 13}, {2, 14, 15, 16}});
   dlm::SampleConfig o;
-  const auto streams = [](uint64_t seed) { return std::vector<torch::Generator>{dlm::cpu_generator(seed), dlm::cpu_generator(seed + 1)}; };
+  const auto streams = [](uint64_t seed) {
+    return std::vector<torch::Generator>{dlm::cpu_generator(seed), dlm::cpu_generator(seed + 1)};
+  };
   for (const auto sampling : {dlm::Sampling::kGreedy, dlm::Sampling::kTopK}) {
     o.sampling = sampling;
     auto g1 = streams(5), g2 = streams(5);

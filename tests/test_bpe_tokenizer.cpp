@@ -126,7 +126,11 @@ TEST(BpeTokenizer, DecodeRejectsOutOfRangeIds) {
 }
 
 TEST(BpeTokenizer, EncodeRejectsInvalidUtf8WithOffset) {
-  const std::string msg = error_of([] { gpt2().encode("abc\xFF" "def"); });
+  const std::string msg = error_of([] {
+    gpt2().encode(
+        "abc\xFF"
+        "def");
+  });
   EXPECT_NE(msg.find("offset 3"), std::string::npos) << msg;
   EXPECT_THROW(gpt2().encode("caf\xC3"), dlm::Error);
   EXPECT_THROW(gpt2().encode("\xED\xA0\x80"), dlm::Error);  // a surrogate
@@ -247,10 +251,16 @@ TEST_F(BpeFiles, DecodeReplacesBrokenUtf8LikeTextDecoder) {
   };
   EXPECT_EQ(tok->decode(bytes({0xC3, 0xA9})), "\xC3\xA9");
   // One U+FFFD per maximal ill-formed subpart, as JavaScript's TextDecoder (the reference decode) gives.
-  EXPECT_EQ(tok->decode(bytes({0xE0, 0xA4, 'a'})), "\xEF\xBF\xBD" "a");
+  EXPECT_EQ(tok->decode(bytes({0xE0, 0xA4, 'a'})),
+            "\xEF\xBF\xBD"
+            "a");
   EXPECT_EQ(tok->decode(bytes({0xF0, 0x9F, 0x98})), "\xEF\xBF\xBD");
-  EXPECT_EQ(tok->decode(bytes({0xED, 0xA0, 0x80, 'a'})), "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD" "a");
-  EXPECT_EQ(tok->decode(bytes({0xFF, 'b'})), "\xEF\xBF\xBD" "b");
+  EXPECT_EQ(tok->decode(bytes({0xED, 0xA0, 0x80, 'a'})),
+            "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD"
+            "a");
+  EXPECT_EQ(tok->decode(bytes({0xFF, 'b'})),
+            "\xEF\xBF\xBD"
+            "b");
   EXPECT_EQ(tok->piece(4 + 0xE0), "<E0>");
 }
 

@@ -132,19 +132,23 @@ TEST(Checkpoint, EveryDamagedPartIsNamedInOneLine) {
        opening(rebuilt(good, "bad_config", [](auto& j) { j["config"]["model"]["n_head"] = 0; }))},
       {"unknown_key", "checkpoint config is invalid: unknown config key 'model.widht'",
        opening(rebuilt(good, "unknown_key", [](auto& j) { j["config"]["model"]["widht"] = 1; }))},
-      {"no_config", "checkpoint has no config", opening(rebuilt(good, "no_config", [](auto& j) { j.erase("config"); }))},
+      {"no_config", "checkpoint has no config",
+       opening(rebuilt(good, "no_config", [](auto& j) { j.erase("config"); }))},
       {"tokenizer", "unknown tokenizer kind 'wordpiece'", error_of([&] {
-         dlm::CheckpointReader(rebuilt(good, "tokenizer", [](auto& j) { j["tokenizer"]["kind"] = "wordpiece"; })).tokenizer();
+         dlm::CheckpointReader(rebuilt(good, "tokenizer", [](auto& j) {
+           j["tokenizer"]["kind"] = "wordpiece";
+         })).tokenizer();
        })},
       {"no_weights", "checkpoint has no model weights", loading(rebuilt(good, "no_weights", nullptr, {"model"}))},
       {"names", "checkpoint weights and their names disagree",
        loading(rebuilt(good, "names", [](auto& j) { j["model_keys"].erase(j["model_keys"].size() - 1); }))},
       {"missing", "checkpoint lacks tensor '" + first_tensor + "'",
-       loading(rebuilt(good, "missing", [&](auto& j) {
-         for (auto& k : j["model_keys"]) {
-           if (k == first_tensor) k = "renamed.weight";
-         }
-       }))},
+       loading(rebuilt(good, "missing",
+                       [&](auto& j) {
+                         for (auto& k : j["model_keys"]) {
+                           if (k == first_tensor) k = "renamed.weight";
+                         }
+                       }))},
       {"no_optimizer", "checkpoint has no optimizer state", optimizer(plain)},
       {"incomplete", "checkpoint optimizer state is incomplete",
        optimizer(rebuilt(good, "incomplete", nullptr, {"adamw_exp_avg_sq"}))},
@@ -240,7 +244,8 @@ void expect_fixture_reads_alike(const std::string& name, const std::string& reco
   const auto logits = loaded.model->forward(ids, t).flatten().to(torch::kFloat64);
   const auto want = torch::tensor(expected["logits"].get<std::vector<double>>(), torch::kFloat64);
   ASSERT_EQ(logits.numel(), want.numel()) << name;
-  EXPECT_LT((logits - want).abs().max().item<double>(), 1e-5) << name << " (written by " << expected["written_by"] << ")";
+  EXPECT_LT((logits - want).abs().max().item<double>(), 1e-5)
+      << name << " (written by " << expected["written_by"] << ")";
 
   dlm::CheckpointReader reader(path);
   EXPECT_EQ(reader.state().step, 1) << name;
@@ -252,7 +257,8 @@ void expect_fixture_reads_alike(const std::string& name, const std::string& reco
     EXPECT_EQ(s.exp_avg().device(), torch::Device(torch::kCPU)) << name;
     moments += s.exp_avg().abs().sum().item<double>();
   }
-  EXPECT_NEAR(moments, expected["exp_avg_abs_sum"].get<double>(), 1e-6 * expected["exp_avg_abs_sum"].get<double>()) << name;
+  EXPECT_NEAR(moments, expected["exp_avg_abs_sum"].get<double>(), 1e-6 * expected["exp_avg_abs_sum"].get<double>())
+      << name;
 }
 
 TEST(CheckpointFlavours, ReadsCheckpointsWrittenByLibTorch1And2) {

@@ -83,7 +83,8 @@ TEST(Config, WrongTypeNamesPathAndExpectedType) {
   const std::string msg = error_of([&] { dlm::apply_json(c, nlohmann::json::parse(R"({"model": {"n_head": "8"}})")); });
   EXPECT_NE(msg.find("model.n_head"), std::string::npos) << msg;
   EXPECT_NE(msg.find("integer"), std::string::npos) << msg;
-  const std::string arr = error_of([&] { dlm::apply_json(c, nlohmann::json::parse(R"({"diffusion": {"rates": [1, "x"]}})")); });
+  const std::string arr =
+      error_of([&] { dlm::apply_json(c, nlohmann::json::parse(R"({"diffusion": {"rates": [1, "x"]}})")); });
   EXPECT_NE(arr.find("diffusion.rates[1]"), std::string::npos) << arr;
 }
 

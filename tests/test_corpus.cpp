@@ -165,8 +165,8 @@ TEST(Corpus, TheNeverMaskedPrefixIsNeverMasked) {
     }
   }
   // Even at rate 1 every position after the prefix is masked and none before it.
-  const dlm::Batch full = dlm::collate_at_rates(group, torch::ones({static_cast<int64_t>(group.size())}), dc,
-                                                tok.mask_id(), gen);
+  const dlm::Batch full =
+      dlm::collate_at_rates(group, torch::ones({static_cast<int64_t>(group.size())}), dc, tok.mask_id(), gen);
   EXPECT_FALSE(full.masked.narrow(1, 0, 16).any().item<bool>());
   EXPECT_TRUE(full.masked.narrow(1, 16, 16).all().item<bool>());
 }

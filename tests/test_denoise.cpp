@@ -6,16 +6,16 @@
 #include <cmath>
 #include <map>
 
+#include "denoise_fixture.h"
 #include "dlm/data/tokenizer.h"
 #include "dlm/diffusion/denoise.h"
 #include "dlm/diffusion/sampler.h"
-#include "denoise_fixture.h"
 #include "test_util.h"
 
 namespace {
 
-using dlm_test::Denoising;
 using dlm_test::denoise_settings;
+using dlm_test::Denoising;
 using dlm_test::kDenoiseContext;
 
 // The loop's canvases for `s`, against the reference's, for seeds 1..5.
@@ -30,11 +30,11 @@ void expect_matches_reference(Denoising& setup, dlm::SampleConfig s, const std::
     for (bool cache : {true, false}) {
       s.cache = cache;
       const torch::Tensor batched = dlm::denoise(*setup.model, rows, s, setup.ids).tokens;
-      EXPECT_TRUE(torch::equal(batched, expected))
-          << what << ", seed " << seed << ", batched, cache " << cache << ", rows that differ: " << batched.ne(expected).any(1);
+      EXPECT_TRUE(torch::equal(batched, expected)) << what << ", seed " << seed << ", batched, cache " << cache
+                                                   << ", rows that differ: " << batched.ne(expected).any(1);
     }
     if (s.strategy == dlm::Strategy::kRemask) continue;  // re-masking has no blocks
-    s.block_length = kDenoiseContext;  // one block holding every generated position
+    s.block_length = kDenoiseContext;                    // one block holding every generated position
     EXPECT_TRUE(torch::equal(dlm::denoise(*setup.model, rows, s, setup.ids).tokens, expected))
         << what << ", seed " << seed << ", one block";
   }
@@ -69,8 +69,9 @@ TEST(DenoiseReference, RefusesBlocks) {
   Denoising setup;
   dlm::SampleConfig s = denoise_settings(dlm::Strategy::kConfidence);
   s.block_length = 4;
-  EXPECT_NE(dlm_test::error_of([&] { dlm::denoise_reference(*setup.model, setup.rows(1), s, setup.ids); }).find("no blocks"),
-            std::string::npos);
+  EXPECT_NE(
+      dlm_test::error_of([&] { dlm::denoise_reference(*setup.model, setup.rows(1), s, setup.ids); }).find("no blocks"),
+      std::string::npos);
 }
 
 // Delegates to a real model and keeps every canvas it was given.

@@ -5,18 +5,18 @@
 #include <cmath>
 #include <fstream>
 
+#include "denoise_fixture.h"
 #include "dlm/data/tokenizer.h"
 #include "dlm/diffusion/denoise.h"
 #include "dlm/diffusion/sampler.h"
 #include "dlm/generate/generate.h"
 #include "dlm/random.h"
-#include "denoise_fixture.h"
 #include "test_util.h"
 
 namespace {
 
-using dlm_test::Denoising;
 using dlm_test::denoise_settings;
+using dlm_test::Denoising;
 using dlm_test::error_of;
 
 constexpr int64_t kContext = 24;
@@ -84,7 +84,10 @@ TEST(Generate, CachedStepsGiveTheSameOutputWithFewerPasses) {
 TEST(Generate, ARowIsTheSameAloneAndInABatchWithPromptsOfOtherLengths) {
   Tiny t;
   std::vector<dlm::Prompt> prompts;
-  for (int i = 0; i < 16; ++i) prompts.push_back({std::string("abcdefgh").substr(0, static_cast<size_t>(i % 8)) + std::string(static_cast<size_t>(i / 8), ' '), ""});
+  for (int i = 0; i < 16; ++i)
+    prompts.push_back(
+        {std::string("abcdefgh").substr(0, static_cast<size_t>(i % 8)) + std::string(static_cast<size_t>(i / 8), ' '),
+         ""});
   for (auto strategy : {dlm::Strategy::kConfidence, dlm::Strategy::kL2R}) {
     dlm::SampleConfig s = settings(strategy, 6, dlm::Sampling::kGreedy);
     s.length = 7;  // rows of 7 to 16 positions in one batch
@@ -177,7 +180,8 @@ TEST(Generate, EntropyBoundAndThresholdPickTheDocumentedSets) {
   EXPECT_EQ(dlm::pick_reveals(c, scores, 0, s, g).size(0), 3);
   s.entropy_bound = 0.0;
   EXPECT_EQ(dlm::pick_reveals(c, scores, 0, s, g).size(0), 0);  // the random order may reveal nothing
-  EXPECT_TRUE(dlm::order_scores(dlm::Strategy::kMargin, c, g).allclose(torch::tensor({0.8, 0.0, 1.0}, torch::kFloat64)));
+  EXPECT_TRUE(
+      dlm::order_scores(dlm::Strategy::kMargin, c, g).allclose(torch::tensor({0.8, 0.0, 1.0}, torch::kFloat64)));
 }
 
 // Logits that depend on the position only: row p of `table` (L, V) at every step, so each
@@ -257,7 +261,8 @@ TEST(Generate, BlocksFillLeftToRightAndTheKvCacheIsExactOnAFreshCache) {
   ASSERT_EQ(some.size(1), 2);
   for (int64_t r = 0; r < 2; ++r) EXPECT_TRUE(some[r].allclose(block[r].index_select(0, out[r]), 1e-4, 1e-5)) << r;
   // Padding is invisible: row 1's first 12 logits equal those of the row alone.
-  EXPECT_TRUE(full[1].slice(0, 0, 12).allclose(model.forward(ids[1].slice(0, 0, 12).unsqueeze(0), torch::zeros({1}))[0], 1e-4, 1e-5));
+  EXPECT_TRUE(full[1].slice(0, 0, 12).allclose(model.forward(ids[1].slice(0, 0, 12).unsqueeze(0), torch::zeros({1}))[0],
+                                               1e-4, 1e-5));
 
   dlm::SampleConfig s = settings(dlm::Strategy::kConfidence, 8, dlm::Sampling::kGreedy);
   s.block_length = 4;
@@ -285,18 +290,19 @@ TEST(Generate, BlocksRevealLeftToRight) {
   const dlm::DenoiseRows rows = dlm_test::masked_rows(1, 12, dlm::SpecialTokens::kMask);
   int64_t steps = 0;
   std::vector<int64_t> opened_at(3, -1);  // the step at which each block first shows a token
-  const auto result = dlm::denoise(*t.model, rows, s, {dlm::SpecialTokens::kMask, -1, -1}, [&](const dlm::SamplerStep& at) {
-    const int64_t step = at.step;
-    const torch::Tensor& x = at.canvas;
-    ++steps;
-    const torch::Tensor open = x[0].ne(dlm::SpecialTokens::kMask);
-    for (int64_t b = 0; b < 3; ++b) {
-      if (!open.slice(0, 4 * b, 4 * b + 4).any().item<bool>()) continue;
-      if (opened_at[static_cast<size_t>(b)] < 0) opened_at[static_cast<size_t>(b)] = step;
-      EXPECT_TRUE(open.slice(0, 0, 4 * b).all().item<bool>()) << "block " << b << " opened at step " << step
-                                                               << " before the blocks to its left were full";
-    }
-  });
+  const auto result =
+      dlm::denoise(*t.model, rows, s, {dlm::SpecialTokens::kMask, -1, -1}, [&](const dlm::SamplerStep& at) {
+        const int64_t step = at.step;
+        const torch::Tensor& x = at.canvas;
+        ++steps;
+        const torch::Tensor open = x[0].ne(dlm::SpecialTokens::kMask);
+        for (int64_t b = 0; b < 3; ++b) {
+          if (!open.slice(0, 4 * b, 4 * b + 4).any().item<bool>()) continue;
+          if (opened_at[static_cast<size_t>(b)] < 0) opened_at[static_cast<size_t>(b)] = step;
+          EXPECT_TRUE(open.slice(0, 0, 4 * b).all().item<bool>())
+              << "block " << b << " opened at step " << step << " before the blocks to its left were full";
+        }
+      });
   EXPECT_GE(steps, 3) << "at least one step per block";
   EXPECT_FALSE(result.tokens.eq(dlm::SpecialTokens::kMask).any().item<bool>()) << "the canvas must finish";
   EXPECT_LT(opened_at[0], opened_at[1]);
@@ -380,7 +386,10 @@ TEST(Generate, PromptFilesReadAsJsonlOrLinesAndBadOrTooLongPromptsAreRefused) {
   std::ofstream(dir + "/lines.txt") << "ab\ncd\n";
   EXPECT_EQ(dlm::read_prompts(dir + "/lines.txt").size(), 2u);
   Tiny t;
-  EXPECT_NE(error_of([&] { t.run({{std::string(30, 'a'), ""}}, dlm::SampleConfig{}); }).find("context"), std::string::npos);
+  EXPECT_NE(error_of([&] {
+              t.run({{std::string(30, 'a'), ""}}, dlm::SampleConfig{});
+            }).find("context"),
+            std::string::npos);
   EXPECT_NE(error_of([&] { t.run({{"", "a<mask:40>"}}, dlm::SampleConfig{}); }).find("context"), std::string::npos);
 }
 

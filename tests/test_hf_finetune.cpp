@@ -13,8 +13,8 @@
 #include "test_util.h"
 
 namespace fs = std::filesystem;
-using ::testing::HasSubstr;
 using dlm_test::error_of;
+using ::testing::HasSubstr;
 using HfFinetune = dlm_test::HfFolderTest;
 
 namespace {
@@ -53,7 +53,9 @@ TEST_F(HfFinetune, ModernBertExportsAndLoadsBackWithTheSameLogits) {
     const std::string copy = (dir_ / ("edited_" + edit.first)).string();
     fs::copy(out, copy);
     edit_config(copy, [&](nlohmann::json& c) { c[edit.first] = edit.second; });
-    EXPECT_FALSE(torch::allclose(logits_of(*dlm::load_any_model(copy, torch::kCPU, dlm::make_process_model).model, kTokens), run.logits(kTokens)))
+    EXPECT_FALSE(
+        torch::allclose(logits_of(*dlm::load_any_model(copy, torch::kCPU, dlm::make_process_model).model, kTokens),
+                        run.logits(kTokens)))
         << edit.first;
   }
 }
@@ -91,7 +93,8 @@ TEST_F(HfFinetune, InitFromTakesTheFoldersArchitectureTokenizerAndWeights) {
     const std::string folder = (dir / "folder").string();
     dlm::export_hf(source.checkpoint, folder);
     dlm::train(finetune_config(dir, folder), options_for(dir / "run"));
-    const dlm::LoadedModel run = dlm::load_model_for_inference((dir / "run" / "last.pt").string(), torch::kCPU, dlm::make_process_model);
+    const dlm::LoadedModel run =
+        dlm::load_model_for_inference((dir / "run" / "last.pt").string(), torch::kCPU, dlm::make_process_model);
     EXPECT_EQ(run.config.model.init_from, folder);
     EXPECT_EQ(run.config.model.max_len, 16);  // the folder's positions; the run trains on 12
     EXPECT_EQ(run.config.model.n_layer, source.config.model.n_layer);
@@ -130,13 +133,18 @@ TEST_F(HfFinetune, BadFoldersAndConfigsAreRefusedInOneLine) {
   expect(finetune_config(dir_, wide), "has shape [20, 12], but config.json implies [24, 12]");
   // Keys beside init_from, in the file and as flags.
   const std::string config_file = (dir_ / "config.json").string();
-  dlm::write_atomically(config_file, R"({"data": {"path": "words.txt"}, "model": {"init_from": "folder", "d_model": 8}})");
+  dlm::write_atomically(config_file,
+                        R"({"data": {"path": "words.txt"}, "model": {"init_from": "folder", "d_model": 8}})");
   EXPECT_THAT(error_of([&] { dlm::load_config_file(config_file); }),
               HasSubstr("model.d_model cannot be set beside model.init_from"));
-  dlm::write_atomically(config_file, R"({"data": {"path": "words.txt"}, "model": {"init_from": "folder"}, "tokenizer": {"kind": "byte"}})");
-  EXPECT_THAT(error_of([&] { dlm::load_config_file(config_file); }), HasSubstr("the tokenizer section cannot be given beside model.init_from"));
+  dlm::write_atomically(
+      config_file,
+      R"({"data": {"path": "words.txt"}, "model": {"init_from": "folder"}, "tokenizer": {"kind": "byte"}})");
+  EXPECT_THAT(error_of([&] { dlm::load_config_file(config_file); }),
+              HasSubstr("the tokenizer section cannot be given beside model.init_from"));
   dlm::Config flags = finetune_config(dir_, folder);
-  EXPECT_THAT(error_of([&] { dlm::apply_override(flags, "model.dropout=0.2"); }), HasSubstr("come from model.init_from"));
+  EXPECT_THAT(error_of([&] { dlm::apply_override(flags, "model.dropout=0.2"); }),
+              HasSubstr("come from model.init_from"));
   dlm::Config plain;
   dlm::apply_override(plain, "model.d_model=8");
   EXPECT_THAT(error_of([&] { dlm::apply_override(plain, "model.init_from=" + folder); }),

@@ -7,8 +7,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "dlm/diffusion/process.h"
 #include "dlm/data/hf_tokenizer.h"
+#include "dlm/diffusion/process.h"
 #include "dlm/files.h"
 #include "dlm/generate/generate.h"
 #include "dlm/generate/inspect.h"
@@ -18,10 +18,10 @@
 #include "test_util.h"
 
 namespace fs = std::filesystem;
-using ::testing::HasSubstr;
-using dlm_test::BertRun;
 using dlm_test::bert_config;
+using dlm_test::BertRun;
 using dlm_test::error_of;
+using ::testing::HasSubstr;
 using HfFolder = dlm_test::HfFolderTest;
 
 namespace {
@@ -66,16 +66,20 @@ TEST_F(HfFolder, RobertaPositionsStartAfterThePaddingIndex) {
   // The offset matters: zeroing the two rows before the first position changes nothing, the third does.
   rewrite(out, {"roberta.embeddings.position_embeddings.weight"},
           {{"roberta.embeddings.position_embeddings.weight",
-            torch::cat({torch::zeros({2, 12}), weights.tensor("roberta.embeddings.position_embeddings.weight").slice(0, 2)})}});
+            torch::cat({torch::zeros({2, 12}),
+                        weights.tensor("roberta.embeddings.position_embeddings.weight").slice(0, 2)})}});
   const dlm::LoadedModel zeroed = dlm::load_any_model(out, torch::kCPU, dlm::make_process_model);
-  EXPECT_TRUE(torch::equal(zeroed.model->forward(torch::tensor(kIds).unsqueeze(0), torch::zeros({1})), run.logits(kIds)));
+  EXPECT_TRUE(
+      torch::equal(zeroed.model->forward(torch::tensor(kIds).unsqueeze(0), torch::zeros({1})), run.logits(kIds)));
 }
 
 TEST_F(HfFolder, AFolderWithoutAHeadGetsAFreshOneAndKeepsItsHiddenStates) {
   BertRun run(dir_ / "run");
   const std::string out = exported(run);
-  rewrite(out, {"cls.predictions.transform.dense.weight", "cls.predictions.transform.dense.bias",
-                "cls.predictions.transform.LayerNorm.weight", "cls.predictions.transform.LayerNorm.bias", "cls.predictions.bias"},
+  rewrite(out,
+          {"cls.predictions.transform.dense.weight", "cls.predictions.transform.dense.bias",
+           "cls.predictions.transform.LayerNorm.weight", "cls.predictions.transform.LayerNorm.bias",
+           "cls.predictions.bias"},
           {{"pooler.dense.weight", torch::zeros({12, 12})}});
   const dlm::LoadedModel back = dlm::load_any_model(out, torch::kCPU, dlm::make_process_model);
   auto& original = dynamic_cast<dlm::TransformerImpl&>(*run.model);
@@ -104,8 +108,9 @@ TEST_F(HfFolder, DumpWritesNpyOfLogitsAndHiddenStates) {
   const torch::Tensor stored = torch::from_blob(const_cast<char*>(bytes.data() + header), {8, 14}, torch::kFloat32);
   EXPECT_TRUE(torch::equal(stored, run.logits(kIds)[0]));
   EXPECT_THAT(dlm::read_file(hidden).substr(10, 80), HasSubstr("'shape': (8, 12), }"));
-  EXPECT_THAT(error_of([&] { dlm::dump_forward(m, std::string(40, 'a') + " b b b b b b b b b b b b b b b b", logits, ""); }),
-              HasSubstr("but the model's context is 16"));
+  EXPECT_THAT(
+      error_of([&] { dlm::dump_forward(m, std::string(40, 'a') + " b b b b b b b b b b b b b b b b", logits, ""); }),
+      HasSubstr("but the model's context is 16"));
 }
 
 TEST_F(HfFolder, SamplingUsesTheTemplateAndNeverDrawsIdsPastTheTokenizer) {
@@ -151,25 +156,28 @@ TEST_F(HfFolder, BrokenFoldersAreRefusedInOneLineNamingTheProblem) {
   };
   expect([&](const std::string& f) { edit_config(f, [](auto& c) { c["model_type"] = "gpt2"; }); },
          "model_type 'gpt2' is not supported (supported: bert, roberta, modernbert)");
-  expect([&](const std::string& f) { edit_config(f, [](auto& c) { c["hidden_act"] = "relu"; }); }, "hidden_act 'relu' is not supported");
-  expect([&](const std::string& f) { edit_config(f, [](auto& c) { c.erase("hidden_size"); }); }, "hidden_size must be a positive integer");
-  expect([&](const std::string& f) { edit_config(f, [](auto& c) { c["num_attention_heads"] = 5; }); }, "not divisible by num_attention_heads 5");
+  expect([&](const std::string& f) { edit_config(f, [](auto& c) { c["hidden_act"] = "relu"; }); },
+         "hidden_act 'relu' is not supported");
+  expect([&](const std::string& f) { edit_config(f, [](auto& c) { c.erase("hidden_size"); }); },
+         "hidden_size must be a positive integer");
+  expect([&](const std::string& f) { edit_config(f, [](auto& c) { c["num_attention_heads"] = 5; }); },
+         "not divisible by num_attention_heads 5");
   expect([&](const std::string& f) { edit_config(f, [](auto& c) { c["position_embedding_type"] = "relative_key"; }); },
          "position_embedding_type 'relative_key'");
   expect([&](const std::string& f) { edit_config(f, [](auto& c) { c["num_hidden_layers"] = 3; }); },
          "tensor 'bert.encoder.layer.2.attention.self.query.weight' is missing");
   expect([&](const std::string& f) { edit_config(f, [](auto& c) { c["num_hidden_layers"] = 1; }); },
          "tensor 'bert.encoder.layer.1.attention.output.LayerNorm.bias' has no place in a bert model");
-  expect([&](const std::string& f) { edit_config(f, [](auto& c) { c["intermediate_size"] = 24; }); },
-         "tensor 'bert.encoder.layer.0.intermediate.dense.weight' has shape [20, 12], but config.json implies [24, 12]");
+  expect(
+      [&](const std::string& f) { edit_config(f, [](auto& c) { c["intermediate_size"] = 24; }); },
+      "tensor 'bert.encoder.layer.0.intermediate.dense.weight' has shape [20, 12], but config.json implies [24, 12]");
   expect([&](const std::string& f) { rewrite(f, {"bert.encoder.layer.0.attention.self.key.bias"}); },
          "tensor 'bert.encoder.layer.0.attention.self.key.bias' is missing");
   expect([&](const std::string& f) { fs::remove(f + "/tokenizer.json"); }, "tokenizer.json");
   expect([&](const std::string& f) { fs::resize_file(f + "/model.safetensors", 100); }, "model.safetensors");
   expect([&](const std::string& f) { dlm::write_atomically(f + "/config.json", "{\"model_type\": "); }, "config.json");
-  expect([&](const std::string& f) {
-    fs::rename(f + "/model.safetensors", f + "/pytorch_model.bin");
-  }, "pytorch_model.bin but no model.safetensors");
+  expect([&](const std::string& f) { fs::rename(f + "/model.safetensors", f + "/pytorch_model.bin"); },
+         "pytorch_model.bin but no model.safetensors");
 }
 
 TEST_F(HfFolder, ExportRefusesModelsNoFamilyFitsAndFoldersInUse) {
@@ -183,7 +191,8 @@ TEST_F(HfFolder, ExportRefusesModelsNoFamilyFitsAndFoldersInUse) {
   const std::string pre = (dir_ / "pre.pt").string();
   dlm::save_checkpoint(pre, c, *run.tokenizer, *model, nullptr, dlm::TrainState{});
   EXPECT_THAT(error_of([&] { dlm::export_hf(pre, (dir_ / "pre_out").string()); }),
-              HasSubstr("no Hugging Face family fits this model (bert: model.norm_order is not post; roberta: model.norm_order is not post; modernbert: "));
+              HasSubstr("no Hugging Face family fits this model (bert: model.norm_order is not post; roberta: "
+                        "model.norm_order is not post; modernbert: "));
   // A BERT-shaped run with dlm's byte tokenizer.
   dlm::ByteTokenizer bytes;
   dlm::Config b = bert_config();
@@ -191,7 +200,8 @@ TEST_F(HfFolder, ExportRefusesModelsNoFamilyFitsAndFoldersInUse) {
   const auto byte_model = dlm::make_model(b.model, bytes.vocab_size(), b.data.seq_len);
   const std::string byte_run = (dir_ / "bytes.pt").string();
   dlm::save_checkpoint(byte_run, b, bytes, *byte_model, nullptr, dlm::TrainState{});
-  EXPECT_THAT(error_of([&] { dlm::export_hf(byte_run, (dir_ / "byte_out").string()); }), HasSubstr("not a tokenizer.json one"));
+  EXPECT_THAT(error_of([&] { dlm::export_hf(byte_run, (dir_ / "byte_out").string()); }),
+              HasSubstr("not a tokenizer.json one"));
 }
 
 }  // namespace

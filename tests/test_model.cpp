@@ -130,7 +130,8 @@ namespace {
 // The attention kernels this LibTorch has: fused only on 2.x.
 std::vector<dlm::AttentionKernel> kernels() {
   std::vector<dlm::AttentionKernel> out = {dlm::AttentionKernel::kExplicit};
-  if (dlm::attention_kernel(dlm::AttentionKind::kAuto) == dlm::AttentionKernel::kFused) out.push_back(dlm::AttentionKernel::kFused);
+  if (dlm::attention_kernel(dlm::AttentionKind::kAuto) == dlm::AttentionKernel::kFused)
+    out.push_back(dlm::AttentionKernel::kFused);
   return out;
 }
 
@@ -190,13 +191,15 @@ TEST(ModelAttention, ModelsGiveTheSameLogitsWithEveryKernel) {
       torch::manual_seed(3);
       dlm::TransformerImpl model(c, 20, 16, causal);
       model.eval();
-      EXPECT_LT((model.forward(ids, torch::zeros({2})) - expected).abs().max().item<double>(), 1e-5) << dlm::enum_name(c.attention);
+      EXPECT_LT((model.forward(ids, torch::zeros({2})) - expected).abs().max().item<double>(), 1e-5)
+          << dlm::enum_name(c.attention);
       if (!causal) continue;
       dlm::KVCache cache;  // prefill 5, a chunk of 4 (offset diagonal mask), then one at a time
       std::vector<torch::Tensor> parts = {model.forward_cached(ids.slice(1, 0, 5), cache),
                                           model.forward_cached(ids.slice(1, 5, 9), cache)};
       for (int64_t i = 9; i < 11; ++i) parts.push_back(model.forward_cached(ids.slice(1, i, i + 1), cache));
-      EXPECT_LT((torch::cat(parts, 1) - expected).abs().max().item<double>(), 1e-5) << dlm::enum_name(c.attention) << " cached";
+      EXPECT_LT((torch::cat(parts, 1) - expected).abs().max().item<double>(), 1e-5)
+          << dlm::enum_name(c.attention) << " cached";
     }
   }
 }
@@ -215,7 +218,8 @@ TEST(ModelKnobs, WeightlessNormsHaveNoParameters) {
     for (const auto& p : model.named_parameters()) EXPECT_EQ(p.key().find("norm"), std::string::npos) << p.key();
     c.norm_weight = true;
     dlm::TransformerImpl with_weights(c, 20, 16);
-    EXPECT_EQ(dlm::count_parameters(with_weights) - dlm::count_parameters(model), (2 * 2 + 1) * 32 * (norm == "layernorm" ? 2 : 1));
+    EXPECT_EQ(dlm::count_parameters(with_weights) - dlm::count_parameters(model),
+              (2 * 2 + 1) * 32 * (norm == "layernorm" ? 2 : 1));
   }
 }
 
@@ -251,13 +255,15 @@ TEST(ModelKnobs, AConfigThatSetsBiasAloneSetsTheMlpsToo) {
 
 TEST(ModelKnobs, ActivationsComputeWhatTheyAreNamed) {
   const auto h = torch::tensor({-2.0f, -0.5f, 0.0f, 1.5f, 3.0f, 0.25f});
-  EXPECT_TRUE(torch::allclose(dlm::activate(h, dlm::Activation::kRelu2), torch::tensor({0.0f, 0.0f, 0.0f, 2.25f, 9.0f, 0.0625f})));
+  EXPECT_TRUE(torch::allclose(dlm::activate(h, dlm::Activation::kRelu2),
+                              torch::tensor({0.0f, 0.0f, 0.0f, 2.25f, 9.0f, 0.0625f})));
   EXPECT_TRUE(torch::allclose(dlm::activate(h, dlm::Activation::kGelu), torch::gelu(h)));
   // swiglu: silu(first half) * second half
   const auto expected = torch::silu(h.slice(0, 0, 3)) * h.slice(0, 3, 6);
   EXPECT_TRUE(torch::allclose(dlm::activate(h, dlm::Activation::kSwiglu), expected));
   // geglu (ModernBERT): exact gelu of the first half times the second
-  EXPECT_TRUE(torch::allclose(dlm::activate(h, dlm::Activation::kGeglu), torch::gelu(h.slice(0, 0, 3)) * h.slice(0, 3, 6)));
+  EXPECT_TRUE(
+      torch::allclose(dlm::activate(h, dlm::Activation::kGeglu), torch::gelu(h.slice(0, 0, 3)) * h.slice(0, 3, 6)));
   auto c = small();
   c.activation = dlm::Activation::kSwiglu;
   dlm::TransformerImpl model(c, 20, 16);
@@ -347,8 +353,10 @@ TEST(ModelKnobs, QkNormNormalisesQueriesAndKeys) {
       }
     }
     const double change = (model.forward(ids, torch::zeros({1})) - before).abs().max().item<double>();
-    if (qk_norm) EXPECT_LT(change, 1e-4);
-    else EXPECT_GT(change, 1e-2);
+    if (qk_norm)
+      EXPECT_LT(change, 1e-4);
+    else
+      EXPECT_GT(change, 1e-2);
   }
 }
 

@@ -39,7 +39,8 @@ TEST(Processes, TheLevelTableScoresTheCleanTokenAtEachLevel) {
   for (size_t i = 0; i < levels.size(); ++i) {
     const double kept = 1.0 - levels[i] + levels[i] / n;
     EXPECT_NEAR(copied[i].accuracy, kept, 0.05) << "t = " << levels[i];
-    EXPECT_NEAR(copied[i].loss, -kept * std::log(r) - (1.0 - kept) * std::log((1.0 - r) / (n - 1.0)), 0.1) << "t = " << levels[i];
+    EXPECT_NEAR(copied[i].loss, -kept * std::log(r) - (1.0 - kept) * std::log((1.0 - r) / (n - 1.0)), 0.1)
+        << "t = " << levels[i];
   }
   EXPECT_GT(copied[2].accuracy, copied[0].accuracy + 0.5);
 }
@@ -60,10 +61,15 @@ TEST(Processes, EachRefusesTheSamplingSettingsItDoesNotUse) {
   const auto kv = with([](dlm::SampleConfig& o) { o.kv_cache = true; });
   const auto order = with([](dlm::SampleConfig& o) { o.strategy = dlm::Strategy::kRandom; });
   const auto blocks = with([](dlm::SampleConfig& o) { o.block_length = 4; });
-  const auto nucleus = with([](dlm::SampleConfig& o) { o.sampling = dlm::Sampling::kNucleus; o.top_p = 0.5; o.steps = 40; });
+  const auto nucleus = with([](dlm::SampleConfig& o) {
+    o.sampling = dlm::Sampling::kNucleus;
+    o.top_p = 0.5;
+    o.steps = 40;
+  });
   for (const auto* p : {uniform.get(), simplex.get()}) {
     EXPECT_NE(dlm_test::error_of([&] { p->check_sample(threshold); }).find("--threshold"), std::string::npos);
-    EXPECT_NE(dlm_test::error_of([&] { p->check_sample(kv); }).find("does not apply to " + p->name()), std::string::npos);
+    EXPECT_NE(dlm_test::error_of([&] { p->check_sample(kv); }).find("does not apply to " + p->name()),
+              std::string::npos);
     EXPECT_NE(dlm_test::error_of([&] { p->check_sample(order); }).find("--strategy"), std::string::npos);
     EXPECT_EQ(dlm_test::error_of([&] { p->check_sample(nucleus); }), "");
   }
@@ -115,24 +121,51 @@ TEST(Processes, ConfigsThatMixProcessesAreRefusedNamingTheKey) {
     });
   };
   EXPECT_EQ(refused([](dlm::Config& c) { c.diffusion.noise = "uniform"; }), "");
-  EXPECT_EQ(refused([](dlm::Config& c) { c.objective = "simplex"; c.diffusion.block_length = 4; }), "");
-  EXPECT_NE(refused([](dlm::Config& c) { c.diffusion.noise = "uniform"; c.diffusion.loss_on = dlm::LossOn::kAll; })
-                .find("diffusion.loss_on"), std::string::npos);
-  EXPECT_NE(refused([](dlm::Config& c) { c.diffusion.noise = "uniform"; c.diffusion.cfg_dropout = 0.1; })
-                .find("diffusion.cfg_dropout"), std::string::npos);
-  EXPECT_NE(refused([](dlm::Config& c) { c.objective = "ar"; c.diffusion.noise = "uniform"; })
-                .find("diffusion.noise"), std::string::npos);
-  EXPECT_NE(refused([](dlm::Config& c) { c.objective = "simplex"; c.model.type = dlm::ModelType::kMlp; })
-                .find("model.type"), std::string::npos);
-  EXPECT_NE(refused([](dlm::Config& c) { c.objective = "ar"; c.model.type = dlm::ModelType::kMlp; }).find("model.type"),
+  EXPECT_EQ(refused([](dlm::Config& c) {
+              c.objective = "simplex";
+              c.diffusion.block_length = 4;
+            }),
+            "");
+  EXPECT_NE(refused([](dlm::Config& c) {
+              c.diffusion.noise = "uniform";
+              c.diffusion.loss_on = dlm::LossOn::kAll;
+            }).find("diffusion.loss_on"),
             std::string::npos);
-  EXPECT_NE(refused([](dlm::Config& c) { c.objective = "ar"; c.model.init_from = "folder"; }).find("model.init_from"),
+  EXPECT_NE(refused([](dlm::Config& c) {
+              c.diffusion.noise = "uniform";
+              c.diffusion.cfg_dropout = 0.1;
+            }).find("diffusion.cfg_dropout"),
+            std::string::npos);
+  EXPECT_NE(refused([](dlm::Config& c) {
+              c.objective = "ar";
+              c.diffusion.noise = "uniform";
+            }).find("diffusion.noise"),
+            std::string::npos);
+  EXPECT_NE(refused([](dlm::Config& c) {
+              c.objective = "simplex";
+              c.model.type = dlm::ModelType::kMlp;
+            }).find("model.type"),
+            std::string::npos);
+  EXPECT_NE(refused([](dlm::Config& c) {
+              c.objective = "ar";
+              c.model.type = dlm::ModelType::kMlp;
+            }).find("model.type"),
+            std::string::npos);
+  EXPECT_NE(refused([](dlm::Config& c) {
+              c.objective = "ar";
+              c.model.init_from = "folder";
+            }).find("model.init_from"),
             std::string::npos);
   EXPECT_NE(refused([](dlm::Config& c) { c.diffusion.noise = "gaussian"; }).find("diffusion.noise"), std::string::npos);
-  EXPECT_NE(refused([](dlm::Config& c) { c.diffusion.block_length = 4; }).find("diffusion.block_length"), std::string::npos);
-  EXPECT_NE(refused([](dlm::Config& c) { c.diffusion.time_steps = 10; c.diffusion.rate_dist = dlm::RateDist::kDiscrete; })
-                .find("diffusion.time_steps"), std::string::npos);
-  EXPECT_NE(refused([](dlm::Config& c) { c.diffusion.time_steps = -1; }).find("diffusion.time_steps"), std::string::npos);
+  EXPECT_NE(refused([](dlm::Config& c) { c.diffusion.block_length = 4; }).find("diffusion.block_length"),
+            std::string::npos);
+  EXPECT_NE(refused([](dlm::Config& c) {
+              c.diffusion.time_steps = 10;
+              c.diffusion.rate_dist = dlm::RateDist::kDiscrete;
+            }).find("diffusion.time_steps"),
+            std::string::npos);
+  EXPECT_NE(refused([](dlm::Config& c) { c.diffusion.time_steps = -1; }).find("diffusion.time_steps"),
+            std::string::npos);
 }
 
 }  // namespace processes_test

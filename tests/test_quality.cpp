@@ -79,7 +79,9 @@ TEST(Quality, UnigramEntropyIsTheEntropyOfTheTokenFrequencies) {
 TEST(Quality, OnlyAnAutoregressiveModelScores) {
   Scorer s;
   dlm::TransformerImpl bidirectional(s.config, s.tok.vocab_size(), 16, /*causal=*/false);
-  EXPECT_NE(error_of([&] { dlm::as_scorer(bidirectional, "runs/x"); }).find("runs/x: the scorer must be an autoregressive run"),
+  EXPECT_NE(error_of([&] {
+              dlm::as_scorer(bidirectional, "runs/x");
+            }).find("runs/x: the scorer must be an autoregressive run"),
             std::string::npos);
   EXPECT_EQ(&dlm::as_scorer(*s.model, "runs/ar"), s.model.get());
 }

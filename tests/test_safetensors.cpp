@@ -28,9 +28,8 @@ std::string image(std::string header, const std::string& data = "", bool align =
 }
 
 std::string parse_error(const std::string& bytes) {
-  return error_of([&] {
-    dlm::parse_safetensors(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), "x.safetensors");
-  });
+  return error_of(
+      [&] { dlm::parse_safetensors(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), "x.safetensors"); });
 }
 
 std::string bytes_of(float v) {
@@ -212,7 +211,8 @@ TEST(Safetensors, AcceptsEmptyAndZeroSizedTensors) {
 
 TEST(Safetensors, UnsupportedDtypesAreNamed) {
   for (const char* dtype : {"F8_E4M3", "F8_E5M2", "U16", "U32", "U64", "C64", "F4", "f32"}) {
-    const std::string bytes = image(R"({"w":{"dtype":")" + std::string(dtype) + R"(","shape":[],"data_offsets":[0,0]}})");
+    const std::string bytes =
+        image(R"({"w":{"dtype":")" + std::string(dtype) + R"(","shape":[],"data_offsets":[0,0]}})");
     EXPECT_NE(parse_error(bytes).find("unknown dtype '" + std::string(dtype) + "' for tensor 'w'"), std::string::npos)
         << dtype;
   }
@@ -247,7 +247,8 @@ TEST(Safetensors, SaveRefusesWhatItCannotWrite) {
 // Two shards and an index naming them: s1 holds a and b, s2 holds c.
 std::string sharded_folder(const std::string& name, const std::string& index) {
   const std::string dir = fresh_dir("safetensors_" + name);
-  dlm::save_safetensors(dir + "/s1.safetensors", {{"a", torch::arange(4, torch::kFloat16)}, {"b", torch::ones({2, 2})}});
+  dlm::save_safetensors(dir + "/s1.safetensors",
+                        {{"a", torch::arange(4, torch::kFloat16)}, {"b", torch::ones({2, 2})}});
   dlm::save_safetensors(dir + "/s2.safetensors", {{"c", torch::tensor({5, 6}, torch::kInt64)}});
   dlm::write_atomically(dir + "/model.safetensors.index.json", index);
   return dir;
@@ -299,7 +300,8 @@ TEST(Safetensors, FolderWithoutSafetensorsSaysWhatToDo) {
   const std::string bin = fresh_dir("safetensors_bin_only");
   dlm::write_atomically(bin + "/pytorch_model.bin", std::string("pickle"));
   const std::string message = error_of([&] { dlm::SafetensorsFolder f(bin); });
-  EXPECT_EQ(message.rfind(bin + " holds pytorch_model.bin but no model.safetensors: dlm reads safetensors only; ", 0), 0u)
+  EXPECT_EQ(message.rfind(bin + " holds pytorch_model.bin but no model.safetensors: dlm reads safetensors only; ", 0),
+            0u)
       << message;
   EXPECT_NE(message.find("save_pretrained(\"" + bin + "\", safe_serialization=True)"), std::string::npos) << message;
   EXPECT_EQ(message.find('\n'), std::string::npos);
@@ -320,10 +322,11 @@ TEST(Safetensors, FolderDtypeIsTheMostCommonFloatingType) {
     return dlm::SafetensorsFolder(dir).dtype();
   };
   const auto bf16 = torch::ones({1}, torch::kBFloat16), ids = torch::ones({1}, torch::kInt64);
-  EXPECT_EQ(dtype_of("mostly_bf16", {{"a", bf16}, {"b", bf16}, {"c", torch::ones({1})}, {"i", ids}, {"j", ids},
-                                     {"k", ids}}),
-            torch::kBFloat16);
-  EXPECT_EQ(dtype_of("mostly_f16", {{"a", torch::ones({1}, torch::kFloat16)}, {"b", torch::ones({1}, torch::kFloat16)},
+  EXPECT_EQ(
+      dtype_of("mostly_bf16", {{"a", bf16}, {"b", bf16}, {"c", torch::ones({1})}, {"i", ids}, {"j", ids}, {"k", ids}}),
+      torch::kBFloat16);
+  EXPECT_EQ(dtype_of("mostly_f16", {{"a", torch::ones({1}, torch::kFloat16)},
+                                    {"b", torch::ones({1}, torch::kFloat16)},
                                     {"c", torch::ones({1}, torch::kFloat64)}}),
             torch::kFloat16);
   EXPECT_EQ(dtype_of("ints_only", {{"i", ids}}), torch::kFloat32);

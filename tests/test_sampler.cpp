@@ -18,7 +18,8 @@ constexpr int64_t kMask = 1, kEos = 3, kPad = 0, kV = 12;
 // A stand-in model: position i always predicts token target[i] with confidence conf[i].
 class ScriptedModel : public dlm::DenoiserImpl {
  public:
-  ScriptedModel(std::vector<int64_t> target, std::vector<double> conf) : target_(std::move(target)), conf_(std::move(conf)) {}
+  ScriptedModel(std::vector<int64_t> target, std::vector<double> conf)
+      : target_(std::move(target)), conf_(std::move(conf)) {}
   torch::Tensor forward(const torch::Tensor& ids, const torch::Tensor&) override {
     const int64_t B = ids.size(0), L = ids.size(1);
     torch::Tensor logits = torch::full({B, L, kV}, -10.0);
@@ -139,13 +140,15 @@ TEST(Sampler, OrderTemperatureDrawsPositionsBySoftmaxOfTheirScores) {
     }
   }
   o.order_temperature = 0.0;
-  for (int k = 0; k < 20; ++k) EXPECT_TRUE(torch::equal(dlm::pick_reveals(c, scores, 2, o, g), torch::tensor({0, 1}, torch::kInt64)));
+  for (int k = 0; k < 20; ++k)
+    EXPECT_TRUE(torch::equal(dlm::pick_reveals(c, scores, 2, o, g), torch::tensor({0, 1}, torch::kInt64)));
 }
 
 TEST(Sampler, ChosenTokensFollowGreedyTopKNucleusAndTemperature) {
   at::Generator gen = at::detail::createCPUGenerator(11);
   // Probabilities 0.5, 0.3, 0.15, 0.05 for tokens 0..3.
-  const auto logits = torch::log(torch::tensor({0.5, 0.3, 0.15, 0.05}, torch::kFloat64)).view({1, 1, 4}).expand({1, 20000, 4});
+  const auto logits =
+      torch::log(torch::tensor({0.5, 0.3, 0.15, 0.05}, torch::kFloat64)).view({1, 1, 4}).expand({1, 20000, 4});
   dlm::SampleConfig o;
   o.sampling = dlm::Sampling::kGreedy;
   torch::Tensor conf;

@@ -29,7 +29,8 @@ TEST(Schedule, CosineMatchesSeed002) {
 }
 
 TEST(Schedule, EveryScheduleStartsFullyMaskedAndDecreases) {
-  for (auto s : {dlm::Schedule::kLinear, dlm::Schedule::kCosine, dlm::Schedule::kExponential, dlm::Schedule::kLogLinear}) {
+  for (auto s :
+       {dlm::Schedule::kLinear, dlm::Schedule::kCosine, dlm::Schedule::kExponential, dlm::Schedule::kLogLinear}) {
     for (int64_t k : {1, 2, 7, 50}) {
       const auto v = dlm::mask_schedule(s, k);
       EXPECT_EQ(v.front(), 1.0);
@@ -43,7 +44,8 @@ TEST(Schedule, EveryScheduleStartsFullyMaskedAndDecreases) {
 
 TEST(Schedule, NamesParseAndUnknownNamesListTheValidOnes) {
   EXPECT_EQ(dlm::parse_enum<dlm::Schedule>("cosine", "schedule"), dlm::Schedule::kCosine);
-  EXPECT_EQ(dlm::parse_enum<dlm::Schedule>(dlm::enum_name(dlm::Schedule::kLogLinear), "schedule"), dlm::Schedule::kLogLinear);
+  EXPECT_EQ(dlm::parse_enum<dlm::Schedule>(dlm::enum_name(dlm::Schedule::kLogLinear), "schedule"),
+            dlm::Schedule::kLogLinear);
   try {
     dlm::parse_enum<dlm::Schedule>("sine", "schedule");
     FAIL();

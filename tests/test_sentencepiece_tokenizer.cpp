@@ -61,8 +61,9 @@ TEST(SentencePiece, TrainedTokenizerRoundTripsUnseenTextAndReloadsAlikeFromJsonO
     EXPECT_NE(dlm_test::error_of([&] { tok->decode({tok->vocab_size()}); }).find("out of range"), std::string::npos);
     EXPECT_NE(dlm_test::error_of([&] { tok->encode("bad \xFF byte"); }).find("UTF-8"), std::string::npos);
   }
-  EXPECT_NE(dlm_test::error_of([&] { dlm::load_tokenizer_files(write_file(dir + "/junk.model", "junk")); })
-                .find("not a SentencePiece model"),
+  EXPECT_NE(dlm_test::error_of([&] {
+              dlm::load_tokenizer_files(write_file(dir + "/junk.model", "junk"));
+            }).find("not a SentencePiece model"),
             std::string::npos);
 }
 #endif

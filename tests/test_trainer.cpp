@@ -9,8 +9,8 @@
 #include <filesystem>
 #include <fstream>
 
-#include "dlm/diffusion/process.h"
 #include "dlm/data/dataset.h"
+#include "dlm/diffusion/process.h"
 #include "dlm/error.h"
 #include "dlm/model/checkpoint.h"
 #include "dlm/model/run_dir.h"
@@ -229,7 +229,8 @@ TEST(Trainer, PeriodicArValidationMeasuresWhatEvalMeasures) {
   c.train.steps = 10;
   dlm::TrainOptions o = quiet_run(root + "/run");
   const dlm::TrainSummary s = dlm::train(c, o);
-  const dlm::LoadedModel loaded = dlm::load_model_for_inference(o.run_dir + "/last.pt", torch::kCPU, dlm::make_process_model);
+  const dlm::LoadedModel loaded =
+      dlm::load_model_for_inference(o.run_dir + "/last.pt", torch::kCPU, dlm::make_process_model);
   const dlm::EvalReport report = dlm::evaluate_checkpoint(loaded, o.run_dir, torch::kCPU);
   EXPECT_NEAR(s.final_val_loss, report.likelihood.nats_per_token(), 1e-5);
 }

@@ -46,7 +46,8 @@ TEST(UniformNoise, MarginalAndPosteriorAreBayesRuleOverFiveStates) {
   for (int64_t z = 0; z < n; ++z) {
     torch::Tensor mix = torch::zeros({n}, f64);
     for (int64_t x0 = 0; x0 < n; ++x0) mix += p[x0] * transition(n, as)[x0] * transition(n, at / as).select(1, z);
-    EXPECT_TRUE(torch::allclose(dlm::uniform_posterior(p, torch::tensor(z), scalar(as), scalar(at)), mix / mix.sum(), 0, 1e-12));
+    EXPECT_TRUE(torch::allclose(dlm::uniform_posterior(p, torch::tensor(z), scalar(as), scalar(at)), mix / mix.sum(), 0,
+                                1e-12));
   }
 }
 
@@ -65,7 +66,8 @@ TEST(UniformNoise, StepKlIsTheKlOfThePosteriorsAndItsRateIsTheBoundsIntegrand) {
     for (int64_t z : {1, 2, 5}) {
       for (double at : {0.05, 0.5, 0.93}) {
         for (double as : {at + 0.02, std::min(1.0, at + 0.3), 1.0}) {
-          const double closed = dlm::uniform_step_kl(pn, torch::tensor(z), torch::tensor(k), scalar(as), scalar(at)).item<double>();
+          const double closed =
+              dlm::uniform_step_kl(pn, torch::tensor(z), torch::tensor(k), scalar(as), scalar(at)).item<double>();
           EXPECT_NEAR(closed, brute_step_kl(pn, z, k, as, at), 1e-9 * std::max(1.0, std::abs(closed)))
               << "k " << k << " z " << z << " as " << as << " at " << at;
         }
@@ -79,8 +81,10 @@ TEST(UniformNoise, StepKlIsTheKlOfThePosteriorsAndItsRateIsTheBoundsIntegrand) {
   }
   // A perfect prediction costs nothing, at any level.
   const torch::Tensor exact = torch::eye(8, f64)[3];
-  EXPECT_NEAR(dlm::uniform_bound_rate(exact, torch::tensor(3), torch::tensor(3), scalar(0.4)).item<double>(), 0.0, 1e-12);
-  EXPECT_NEAR(dlm::uniform_bound_rate(exact, torch::tensor(6), torch::tensor(3), scalar(0.4)).item<double>(), 0.0, 1e-12);
+  EXPECT_NEAR(dlm::uniform_bound_rate(exact, torch::tensor(3), torch::tensor(3), scalar(0.4)).item<double>(), 0.0,
+              1e-12);
+  EXPECT_NEAR(dlm::uniform_bound_rate(exact, torch::tensor(6), torch::tensor(3), scalar(0.4)).item<double>(), 0.0,
+              1e-12);
 }
 // The integral over t in (0, 1) of g(t), as the integral over y in [1e-9, 18] of g(e^-y) e^-y
 // (Simpson's rule): the bound's integrand grows like log(1/t) near 0, which this grid follows.
@@ -111,7 +115,8 @@ double exact_discrete(const Prediction& pred, int64_t T) {
   double sum = 0.0;
   for (int64_t i = 1; i <= T; ++i) {
     const double at = 1.0 - static_cast<double>(i) / T, as = 1.0 - static_cast<double>(i - 1) / T;
-    for (int64_t z = 0; z < n; ++z) sum += ((z == 0 ? at : 0.0) + (1.0 - at) / n) * brute_step_kl(pred(z), z, 0, as, at);
+    for (int64_t z = 0; z < n; ++z)
+      sum += ((z == 0 ? at : 0.0) + (1.0 - at) / n) * brute_step_kl(pred(z), z, 0, as, at);
   }
   return sum;
 }
@@ -133,7 +138,8 @@ TEST(UniformNoise, BoundEqualsItsClosedFormOnAModelWithKnownPredictions) {
   KnownModel model(truth, q);
   const auto blocks = blocks_of(truth, 200);
   for (int64_t T : {0, 1, 4, 64}) {
-    const dlm::Likelihood got = uniform_process(T)->bound(model, blocks, 0, std::max<int64_t>(64, T), 11, 4096, torch::kCPU);
+    const dlm::Likelihood got =
+        uniform_process(T)->bound(model, blocks, 0, std::max<int64_t>(64, T), 11, 4096, torch::kCPU);
     EXPECT_EQ(got.tokens, 200 * 8);
     EXPECT_NEAR(got.nats_per_token(), -std::log(q), 0.02 * -std::log(q)) << "T = " << T;
   }
@@ -161,7 +167,8 @@ TEST(UniformNoise, DiscreteTimeBoundApproachesTheContinuousOne) {
   const auto blocks = blocks_of(truth, 200);
   for (int64_t T : {1, 64, 0}) {
     const double exact = T == 0 ? continuous : exact_discrete(copy, T);
-    const double got = uniform_process(T)->bound(model, blocks, 0, std::max<int64_t>(64, T), 11, 4096, torch::kCPU).nats_per_token();
+    const double got =
+        uniform_process(T)->bound(model, blocks, 0, std::max<int64_t>(64, T), 11, 4096, torch::kCPU).nats_per_token();
     EXPECT_NEAR(got, exact, 0.02 * exact) << "T = " << T;
   }
 }
@@ -176,10 +183,15 @@ TEST(UniformNoise, TheSamplerNeverEmitsMaskBosOrSepNorEosInAnInfillSpan) {
   o.sampling = dlm::Sampling::kNucleus;
   o.top_p = 1.0;
   std::set<int64_t> seen;
-  const torch::Tensor out = uniform_process(0)->sample(model, rows, o, [&](const dlm::SamplerStep& at) {
-    const torch::Tensor& x = at.canvas;
-    for (int64_t v : std::vector<int64_t>(x.data_ptr<int64_t>(), x.data_ptr<int64_t>() + x.numel())) seen.insert(v);
-  }).tokens;
+  const torch::Tensor out =
+      uniform_process(0)
+          ->sample(model, rows, o,
+                   [&](const dlm::SamplerStep& at) {
+                     const torch::Tensor& x = at.canvas;
+                     for (int64_t v : std::vector<int64_t>(x.data_ptr<int64_t>(), x.data_ptr<int64_t>() + x.numel()))
+                       seen.insert(v);
+                   })
+          .tokens;
   for (int64_t banned : {kIds.mask, kIds.bos, kIds.sep}) EXPECT_EQ(seen.count(banned), 0u) << "id " << banned;
   EXPECT_FALSE(out.slice(1, 0, 4).eq(kIds.eos).any().item<bool>());
   EXPECT_FALSE(out.slice(1, 0, 4).eq(kIds.pad).any().item<bool>());

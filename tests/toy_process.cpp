@@ -23,7 +23,9 @@ namespace fs = std::filesystem;
 
 class ToyProcess : public dlm::Process {
  public:
-  ToyProcess(const dlm::Config& c, const dlm::SpecialIds& ids) : c_(c.diffusion), ids_(ids) { c_.loss_on = dlm::LossOn::kAll; }
+  ToyProcess(const dlm::Config& c, const dlm::SpecialIds& ids) : c_(c.diffusion), ids_(ids) {
+    c_.loss_on = dlm::LossOn::kAll;
+  }
   std::string name() const override { return "the toy process"; }
 
   dlm::Batch noise(const std::vector<const dlm::Example*>& share, int64_t begin, int64_t global_size, uint64_t seed,
@@ -47,7 +49,8 @@ class ToyProcess : public dlm::Process {
     return dlm::per_level(examples, levels, batch_size, seed, c_, ids_.mask,
                           [&](dlm::Batch& b, const std::vector<const dlm::Example*>&, torch::Generator&) {
                             const torch::Tensor logits = model.forward(b.input, b.t);
-                            return dlm::level_sums(dlm::token_ce(logits, b.target), logits.argmax(-1), b.target, b.masked);
+                            return dlm::level_sums(dlm::token_ce(logits, b.target), logits.argmax(-1), b.target,
+                                                   b.masked);
                           });
   }
 
@@ -104,7 +107,8 @@ TEST(ToyProcess, IsOneFileAndOneRegistryLine) {
   const std::string refused = dlm_test::error_of([&] { dlm::train(config, options); });
   EXPECT_NE(refused.find("unknown objective"), std::string::npos) << refused;
   EXPECT_NE(refused.find("'objective' = \"toy\""), std::string::npos) << refused;
-  EXPECT_NE(refused.find("registered: diffusion (noise absorbing, uniform), simplex, ar"), std::string::npos) << refused;
+  EXPECT_NE(refused.find("registered: diffusion (noise absorbing, uniform), simplex, ar"), std::string::npos)
+      << refused;
 
   dlm::register_process({"toy", "", [](const dlm::Config& c, const dlm::SpecialIds& ids) {
                            return std::make_unique<ToyProcess>(c, ids);
@@ -113,7 +117,8 @@ TEST(ToyProcess, IsOneFileAndOneRegistryLine) {
   EXPECT_EQ(summary.steps, 2);
   EXPECT_EQ(ToyProcess::losses, 2) << "each training step's loss is the toy's";
 
-  const dlm::LoadedModel loaded = dlm::load_model_for_inference(dir + "/run/last.pt", torch::kCPU, dlm::make_process_model);
+  const dlm::LoadedModel loaded =
+      dlm::load_model_for_inference(dir + "/run/last.pt", torch::kCPU, dlm::make_process_model);
   const dlm::EvalReport report = dlm::evaluate_checkpoint(loaded, dir + "/run", torch::kCPU);
   EXPECT_EQ(report.process, "the toy process");
   EXPECT_FALSE(report.has_bound);
@@ -123,13 +128,13 @@ TEST(ToyProcess, IsOneFileAndOneRegistryLine) {
   dlm::GenerateOptions o;
   o.num_samples = 3;
   int64_t steps_seen = 0;
-  const dlm::GenerateReport out = dlm::generate_text(
-      *loaded.model, *loaded.tokenizer, loaded.config, {dlm::Prompt{"a", ""}}, o,
-      [&](int64_t, int64_t planned, const std::vector<dlm::StepRow>& rows) {
-        EXPECT_EQ(planned, 1);
-        EXPECT_EQ(rows.size(), 3u);
-        ++steps_seen;
-      });
+  const dlm::GenerateReport out =
+      dlm::generate_text(*loaded.model, *loaded.tokenizer, loaded.config, {dlm::Prompt{"a", ""}}, o,
+                         [&](int64_t, int64_t planned, const std::vector<dlm::StepRow>& rows) {
+                           EXPECT_EQ(planned, 1);
+                           EXPECT_EQ(rows.size(), 3u);
+                           ++steps_seen;
+                         });
   ASSERT_EQ(out.samples.size(), 3u);
   EXPECT_EQ(out.forward_calls, 1);
   EXPECT_EQ(steps_seen, 1);

@@ -37,8 +37,7 @@ struct BlasChoice {
 // pick needs a lower instruction set; "keep" never switches; a kernel set name (any case) is used as
 // asked. Throws dlm::Error for an unknown name, or one whose instructions the CPU lacks (naming them:
 // OpenBLAS would die with SIGILL).
-BlasChoice choose_openblas_core(const CpuFeatures& cpu, const std::string& detected_core,
-                                const std::string& requested);
+BlasChoice choose_openblas_core(const CpuFeatures& cpu, const std::string& detected_core, const std::string& requested);
 
 // The BLAS behind LibTorch, found at run time (OpenBLAS is never linked directly: the PyPI LibTorch
 // uses MKL, and reference BLAS has no way to report itself).

@@ -115,149 +115,148 @@ E parse_enum(const std::string& name, const std::string& what) {
 }
 
 struct DataConfig {
-  DataKind kind = DataKind::kLines;  ///< lines | documents | pairs | text | corpus (token blocks)
-  std::string path;                  ///< training file (relative paths resolve against the config file)
+  DataKind kind = DataKind::kLines;       ///< lines | documents | pairs | text | corpus (token blocks)
+  std::string path;                       ///< training file (relative paths resolve against the config file)
   DataFormat format = DataFormat::kAuto;  ///< auto | plain | jsonl | tsv (auto: by file extension)
-  std::string separator = ">";       ///< pairs in plain format: prompt and answer split at the first one
-  int64_t seq_len = 32;              ///< tokens per example (prompt + text + EOS + padding)
-  double val_fraction = 0.1;         ///< share of examples held out for validation (text: its last windows)
-  int64_t val_max = 512;             ///< at most this many validation examples
-  int64_t shuffle_seed = 1234;       ///< seed of the deterministic shuffle before the split
-  std::string val_path;              ///< corpus: validation file; empty holds out the last documents
-  std::string cache_dir;             ///< corpus: token caches; empty means .token-cache beside the run
+  std::string separator = ">";            ///< pairs in plain format: prompt and answer split at the first one
+  int64_t seq_len = 32;                   ///< tokens per example (prompt + text + EOS + padding)
+  double val_fraction = 0.1;              ///< share of examples held out for validation (text: its last windows)
+  int64_t val_max = 512;                  ///< at most this many validation examples
+  int64_t shuffle_seed = 1234;            ///< seed of the deterministic shuffle before the split
+  std::string val_path;                   ///< corpus: validation file; empty holds out the last documents
+  std::string cache_dir;                  ///< corpus: token caches; empty means .token-cache beside the run
 };
 
 struct TokenizerConfig {
   TokenizerKind kind = TokenizerKind::kChar;  ///< char (code points seen in the data) | byte (256 bytes) |
-                                     ///< bpe (GPT-2/RoBERTa files) | sentencepiece (trained or loaded) |
-                                     ///< hf (a Hugging Face tokenizer.json)
-  std::string path;                  ///< bpe: folder of vocab.json+merges.txt or encoder.json+vocab.bpe;
-                                     ///< sentencepiece: a .model to load (empty: train one on the data);
-                                     ///< hf: a tokenizer.json or the folder holding one
-  int64_t vocab_size = 8000;         ///< sentencepiece training: pieces including specials
+                                              ///< bpe (GPT-2/RoBERTa files) | sentencepiece (trained or loaded) |
+                                              ///< hf (a Hugging Face tokenizer.json)
+  std::string path;                           ///< bpe: folder of vocab.json+merges.txt or encoder.json+vocab.bpe;
+                                              ///< sentencepiece: a .model to load (empty: train one on the data);
+                                              ///< hf: a tokenizer.json or the folder holding one
+  int64_t vocab_size = 8000;                  ///< sentencepiece training: pieces including specials
   SpmModelType model_type = SpmModelType::kUnigram;  ///< sentencepiece training: unigram | bpe
-  double character_coverage = 1.0;   ///< sentencepiece training: share of characters kept as pieces
-  int64_t train_max_bytes = 20000000;  ///< sentencepiece training: at most this much text is used
+  double character_coverage = 1.0;                   ///< sentencepiece training: share of characters kept as pieces
+  int64_t train_max_bytes = 20000000;                ///< sentencepiece training: at most this much text is used
 };
 
 struct ModelConfig {
-  ModelType type = ModelType::kTransformer;  ///< transformer | mlp (seed 001's toy)
-  int64_t d_model = 128;             ///< width of the residual stream
-  int64_t n_layer = 4;               ///< transformer blocks
-  int64_t n_head = 4;                ///< attention heads; must divide d_model
-  int64_t d_ff = 0;                  ///< MLP width; 0 means 4 * d_model
-  double dropout = 0.1;              ///< dropout on attention output, MLP output and embeddings
-  NormKind norm = NormKind::kLayerNorm;  ///< layernorm | rmsnorm
-  PosKind pos = PosKind::kLearned;   ///< learned | rotary
-  bool tie_head = true;              ///< output head shares the token embedding
-  TimeCond time_cond = TimeCond::kNone;  ///< none | add (embedding of t added) | adaln (DiT-style)
-  int64_t mlp_hidden = 256;          ///< hidden width of the mlp model
+  ModelType type = ModelType::kTransformer;        ///< transformer | mlp (seed 001's toy)
+  int64_t d_model = 128;                           ///< width of the residual stream
+  int64_t n_layer = 4;                             ///< transformer blocks
+  int64_t n_head = 4;                              ///< attention heads; must divide d_model
+  int64_t d_ff = 0;                                ///< MLP width; 0 means 4 * d_model
+  double dropout = 0.1;                            ///< dropout on attention output, MLP output and embeddings
+  NormKind norm = NormKind::kLayerNorm;            ///< layernorm | rmsnorm
+  PosKind pos = PosKind::kLearned;                 ///< learned | rotary
+  bool tie_head = true;                            ///< output head shares the token embedding
+  TimeCond time_cond = TimeCond::kNone;            ///< none | add (embedding of t added) | adaln (DiT-style)
+  int64_t mlp_hidden = 256;                        ///< hidden width of the mlp model
   AttentionKind attention = AttentionKind::kAuto;  ///< auto | fused (LibTorch 2.x SDPA) | explicit (matmul, softmax)
-  Activation activation = Activation::kGelu;  ///< gelu | relu2 | swiglu (MLP of the transformer blocks)
-  bool norm_weight = true;           ///< norms carry a learned per-channel weight (false: weightless)
-  bool emb_norm = false;             ///< model.norm on the embeddings (weightless when norm_weight is false)
-  bool qk_norm = false;              ///< weightless RMS norm on each head's queries and keys (after rotary)
-  bool bias = true;                  ///< biases in the attention projections (and the MLP's unless mlp_bias is given)
-  bool mlp_bias = true;              ///< biases in the MLP projections; a config that sets bias alone sets both
+  Activation activation = Activation::kGelu;       ///< gelu | relu2 | swiglu (MLP of the transformer blocks)
+  bool norm_weight = true;                         ///< norms carry a learned per-channel weight (false: weightless)
+  bool emb_norm = false;  ///< model.norm on the embeddings (weightless when norm_weight is false)
+  bool qk_norm = false;   ///< weightless RMS norm on each head's queries and keys (after rotary)
+  bool bias = true;       ///< biases in the attention projections (and the MLP's unless mlp_bias is given)
+  bool mlp_bias = true;   ///< biases in the MLP projections; a config that sets bias alone sets both
   // Knobs of pretrained encoders (the hf stage sets them from a folder's config.json).
   NormOrder norm_order = NormOrder::kPre;  ///< pre | post (BERT: norm after each residual sum, no final norm)
-  double norm_eps = 0.0;             ///< epsilon of every norm; 0 means 1e-5 for layernorm, 1e-6 for rmsnorm
-  int64_t type_vocab = 0;            ///< token-type embeddings (BERT); row 0 is added at every position; 0: none
-  int64_t pos_offset = 0;            ///< learned positions start at this row (RoBERTa: padding_idx + 1)
-  bool head_transform = false;       ///< dense -> head_activation -> norm before the output projection (MLM heads)
+  double norm_eps = 0.0;                   ///< epsilon of every norm; 0 means 1e-5 for layernorm, 1e-6 for rmsnorm
+  int64_t type_vocab = 0;                  ///< token-type embeddings (BERT); row 0 is added at every position; 0: none
+  int64_t pos_offset = 0;                  ///< learned positions start at this row (RoBERTa: padding_idx + 1)
+  bool head_transform = false;  ///< dense -> head_activation -> norm before the output projection (MLM heads)
   Activation head_activation = Activation::kGelu;  ///< of the head transform: gelu | gelu_tanh | relu2
-  bool head_bias = false;            ///< a bias on the output logits
-  int64_t vocab_size = 0;            ///< rows of the embeddings and logits; 0: the tokenizer's size, else at least it
-  int64_t max_len = 0;               ///< positions the model takes; 0: data.seq_len, else at least it
-  bool norm_bias = true;             ///< LayerNorms carry a bias (ModernBERT: none)
-  bool head_transform_bias = true;   ///< the head transform's dense layer has a bias
-  bool first_norm = true;            ///< layer 0 normalises its attention input (ModernBERT: no, the embedding norm did)
-  double rope_theta = 10000.0;       ///< rotary base of the global layers
-  double local_rope_theta = 0.0;     ///< rotary base of the local layers; 0: rope_theta
-  int64_t local_attention = 0;       ///< window of the local layers: they see keys within local_attention / 2
-                                     ///< positions either side; 0: every layer is global
-  int64_t global_every = 1;          ///< with local_attention, layer i is global when i % global_every == 0
+  bool head_bias = false;                          ///< a bias on the output logits
+  int64_t vocab_size = 0;           ///< rows of the embeddings and logits; 0: the tokenizer's size, else at least it
+  int64_t max_len = 0;              ///< positions the model takes; 0: data.seq_len, else at least it
+  bool norm_bias = true;            ///< LayerNorms carry a bias (ModernBERT: none)
+  bool head_transform_bias = true;  ///< the head transform's dense layer has a bias
+  bool first_norm = true;           ///< layer 0 normalises its attention input (ModernBERT: no, the embedding norm did)
+  double rope_theta = 10000.0;      ///< rotary base of the global layers
+  double local_rope_theta = 0.0;    ///< rotary base of the local layers; 0: rope_theta
+  int64_t local_attention = 0;      ///< window of the local layers: they see keys within local_attention / 2
+                                    ///< positions either side; 0: every layer is global
+  int64_t global_every = 1;         ///< with local_attention, layer i is global when i % global_every == 0
   // A Hugging Face folder (BERT, RoBERTa, ModernBERT) to fine-tune: the run takes its architecture, weights
   // and tokenizer, so a config gives no other model.* key and no tokenizer section beside it.
   std::string init_from;
 };
 
-
 struct DiffusionConfig {
-  std::string noise = "absorbing";    ///< objective diffusion's process: absorbing | uniform (names the
-                                      ///< process registry resolves, dlm/diffusion/process.h)
-  int64_t time_steps = 0;             ///< D3PM's discrete time: T steps at t = i / T for training, the
-                                      ///< bound and the sampler's grid; 0: continuous time
-  double simplex_scale = 5.0;         ///< simplex: a token is +K at its id, -K elsewhere (SSD-LM's K)
-  int64_t block_length = 0;           ///< simplex: training noises a block of this many tokens after a
-                                      ///< random visible context (SSD-LM); 0: everything after the prefix
+  std::string noise = "absorbing";          ///< objective diffusion's process: absorbing | uniform (names the
+                                            ///< process registry resolves, dlm/diffusion/process.h)
+  int64_t time_steps = 0;                   ///< D3PM's discrete time: T steps at t = i / T for training, the
+                                            ///< bound and the sampler's grid; 0: continuous time
+  double simplex_scale = 5.0;               ///< simplex: a token is +K at its id, -K elsewhere (SSD-LM's K)
+  int64_t block_length = 0;                 ///< simplex: training noises a block of this many tokens after a
+                                            ///< random visible context (SSD-LM); 0: everything after the prefix
   RateDist rate_dist = RateDist::kUniform;  ///< discrete | uniform | antithetic
   std::vector<double> rates = {1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1};  ///< for discrete
-  double eps = 1e-3;                  ///< uniform/antithetic: t ~ U(eps, 1)
-  RatePer rate_per = RatePer::kSample;  ///< sample | batch (seed 003: one rate for the whole batch)
-  int64_t prefix_len = 0;             ///< first tokens of every example never masked (seed 003: 16)
-  double prefix_prob = 0.0;           ///< share of examples that keep a random-length prefix unmasked,
-                                      ///< so the model learns to continue any prefix (dgen --prefix)
-  LossOn loss_on = LossOn::kMasked;   ///< absorbing noise: masked (MDLM, LLaDA) | all (seed 001)
+  double eps = 1e-3;                       ///< uniform/antithetic: t ~ U(eps, 1)
+  RatePer rate_per = RatePer::kSample;     ///< sample | batch (seed 003: one rate for the whole batch)
+  int64_t prefix_len = 0;                  ///< first tokens of every example never masked (seed 003: 16)
+  double prefix_prob = 0.0;                ///< share of examples that keep a random-length prefix unmasked,
+                                           ///< so the model learns to continue any prefix (dgen --prefix)
+  LossOn loss_on = LossOn::kMasked;        ///< absorbing noise: masked (MDLM, LLaDA) | all (seed 001)
   Weighting weighting = Weighting::kNone;  ///< absorbing noise: none | elbo (1/t, MDLM's bound)
-  bool mask_pad = true;               ///< padding after EOS is masked and scored (else never touched)
-  double cfg_dropout = 0.0;           ///< share of examples whose prompt (pair prompt or fixed prefix) is
-                                      ///< masked instead of given: the unconditional model of guidance
+  bool mask_pad = true;                    ///< padding after EOS is masked and scored (else never touched)
+  double cfg_dropout = 0.0;                ///< share of examples whose prompt (pair prompt or fixed prefix) is
+                                           ///< masked instead of given: the unconditional model of guidance
 };
 
 // Sampling settings; dlm/sample_options.h defines each one's checks, flag and help line.
 struct SampleConfig {
-  int64_t steps = 10;                 ///< denoising steps (per whole canvas; blocks share them)
-  Schedule schedule = Schedule::kCosine;  ///< linear | cosine | exponential | loglinear
+  int64_t steps = 10;                         ///< denoising steps (per whole canvas; blocks share them)
+  Schedule schedule = Schedule::kCosine;      ///< linear | cosine | exponential | loglinear
   Strategy strategy = Strategy::kConfidence;  ///< confidence | margin | entropy | random | l2r | remask
-  Sampling sampling = Sampling::kTopK;  ///< greedy | topk | nucleus
-  double temperature = 1.0;           ///< divides the logits before sampling
-  int64_t top_k = 10;                 ///< topk sampling
-  double top_p = 0.9;                 ///< nucleus sampling
-  int64_t length = 0;                 ///< tokens to generate after the prefix; 0 fills the context
-  double threshold = 0.0;             ///< reveal every position whose probability reaches it (0: off)
-  double entropy_bound = 0.0;         ///< reveal the most confident set within this summed entropy (0: off)
-  double order_temperature = 0.0;     ///< draw positions by softmax(score / it) instead of the top (0: off)
-  int64_t block_length = 0;           ///< semi-autoregressive blocks of this many positions (0: one block)
-  bool kv_cache = false;              ///< blocks: reuse the keys and values outside the block (approximate)
-  bool cache = true;                  ///< reuse a row's prediction while its canvas is unchanged (exact)
-  double cfg_scale = 0.0;             ///< classifier-free guidance scale (0: plain sampling)
-  std::vector<std::string> stop;      ///< a sample ends at the first occurrence of any of these
+  Sampling sampling = Sampling::kTopK;        ///< greedy | topk | nucleus
+  double temperature = 1.0;                   ///< divides the logits before sampling
+  int64_t top_k = 10;                         ///< topk sampling
+  double top_p = 0.9;                         ///< nucleus sampling
+  int64_t length = 0;                         ///< tokens to generate after the prefix; 0 fills the context
+  double threshold = 0.0;                     ///< reveal every position whose probability reaches it (0: off)
+  double entropy_bound = 0.0;                 ///< reveal the most confident set within this summed entropy (0: off)
+  double order_temperature = 0.0;             ///< draw positions by softmax(score / it) instead of the top (0: off)
+  int64_t block_length = 0;                   ///< semi-autoregressive blocks of this many positions (0: one block)
+  bool kv_cache = false;                      ///< blocks: reuse the keys and values outside the block (approximate)
+  bool cache = true;                          ///< reuse a row's prediction while its canvas is unchanged (exact)
+  double cfg_scale = 0.0;                     ///< classifier-free guidance scale (0: plain sampling)
+  std::vector<std::string> stop;              ///< a sample ends at the first occurrence of any of these
 };
 
 struct TrainConfig {
-  int64_t steps = 2000;               ///< optimizer steps
-  int64_t batch_size = 64;            ///< examples per micro-batch
-  int64_t grad_accum = 1;             ///< micro-batches per optimizer step
-  double lr = 1e-3;                   ///< peak learning rate
-  double min_lr_ratio = 0.1;          ///< cosine decay floor as a fraction of lr
-  int64_t warmup = 100;               ///< linear warm-up steps
-  double weight_decay = 0.01;         ///< AdamW decoupled weight decay
-  double beta1 = 0.9;                 ///< AdamW
-  double beta2 = 0.99;                ///< AdamW
-  double grad_clip = 1.0;             ///< max global gradient norm; 0 disables
-  int64_t seed = 1234;                ///< seeds weights, data order, masking and dropout
-  int64_t eval_every = 200;           ///< steps between validation + checkpoint
-  int64_t log_every = 50;             ///< steps between plain log lines (non-terminal output)
-  int64_t threads = 0;                ///< CPU threads; 0 means OMP_NUM_THREADS, else the core count
-  DeviceChoice device;                ///< auto | cpu | cuda | cuda:N
-  Precision precision = Precision::kFp32;  ///< fp32 | bf16 (autocast for training, validation and sampling)
-  double time_limit = 0.0;            ///< seconds of training (validation excluded) before a final
-                                      ///< validation and checkpoint; 0: train.steps alone decides
+  int64_t steps = 2000;                           ///< optimizer steps
+  int64_t batch_size = 64;                        ///< examples per micro-batch
+  int64_t grad_accum = 1;                         ///< micro-batches per optimizer step
+  double lr = 1e-3;                               ///< peak learning rate
+  double min_lr_ratio = 0.1;                      ///< cosine decay floor as a fraction of lr
+  int64_t warmup = 100;                           ///< linear warm-up steps
+  double weight_decay = 0.01;                     ///< AdamW decoupled weight decay
+  double beta1 = 0.9;                             ///< AdamW
+  double beta2 = 0.99;                            ///< AdamW
+  double grad_clip = 1.0;                         ///< max global gradient norm; 0 disables
+  int64_t seed = 1234;                            ///< seeds weights, data order, masking and dropout
+  int64_t eval_every = 200;                       ///< steps between validation + checkpoint
+  int64_t log_every = 50;                         ///< steps between plain log lines (non-terminal output)
+  int64_t threads = 0;                            ///< CPU threads; 0 means OMP_NUM_THREADS, else the core count
+  DeviceChoice device;                            ///< auto | cpu | cuda | cuda:N
+  Precision precision = Precision::kFp32;         ///< fp32 | bf16 (autocast for training, validation and sampling)
+  double time_limit = 0.0;                        ///< seconds of training (validation excluded) before a final
+                                                  ///< validation and checkpoint; 0: train.steps alone decides
   DistBackend dist_backend = DistBackend::kAuto;  ///< auto | gloo | nccl, under torchrun (see distributed.h)
-  double dist_timeout = 300.0;        ///< seconds a rank waits in a collective before it gives up
+  double dist_timeout = 300.0;                    ///< seconds a rank waits in a collective before it gives up
 };
 
 // Likelihood evaluation (dtrain --eval and the final evaluation of a corpus run).
 struct EvalConfig {
-  int64_t t_samples = 8;              ///< diffusion bound: masking rates drawn per block (antithetic)
-  int64_t seed = 4321;                ///< fixes the rates and masks, so figures repeat exactly
-  int64_t batch_size = 32;            ///< blocks per forward pass
+  int64_t t_samples = 8;    ///< diffusion bound: masking rates drawn per block (antithetic)
+  int64_t seed = 4321;      ///< fixes the rates and masks, so figures repeat exactly
+  int64_t batch_size = 32;  ///< blocks per forward pass
   std::vector<double> levels = {1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1};  ///< per-level table
 };
 
 struct Config {
-  std::string name = "run";           ///< run name; default run directory is runs/<name>
+  std::string name = "run";  ///< run name; default run directory is runs/<name>
   // The process, by a name the registry resolves (dlm/diffusion/process.h): diffusion (discrete noise,
   // diffusion.noise) | ar (the causal next-token twin) | simplex (SSD-LM's Gaussian diffusion on logits).
   std::string objective = "diffusion";

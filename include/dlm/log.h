@@ -18,7 +18,8 @@ class Arg {
   enum class Kind { kInt, kUnsigned, kDouble, kText };
   template <typename T, std::enable_if_t<std::is_integral_v<T> && std::is_signed_v<T>, int> = 0>
   Arg(T v) : kind_(Kind::kInt), i_(v) {}
-  template <typename T, std::enable_if_t<std::is_integral_v<T> && std::is_unsigned_v<T> && !std::is_same_v<T, bool>, int> = 0>
+  template <typename T,
+            std::enable_if_t<std::is_integral_v<T> && std::is_unsigned_v<T> && !std::is_same_v<T, bool>, int> = 0>
   Arg(T v) : kind_(Kind::kUnsigned), u_(v) {}
   Arg(bool v) : kind_(Kind::kText), text_(v ? "true" : "false") {}
   Arg(double v) : kind_(Kind::kDouble), d_(v) {}

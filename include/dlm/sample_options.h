@@ -15,8 +15,8 @@ namespace dlm {
 
 struct SampleOption {
   enum class Kind { kValue, kSwitch, kList };  ///< flag takes a value | is on/off | may repeat
-  std::string key;   ///< sample.<key>; the flag is --<key> with '-' for '_'
-  std::string help;  ///< the flag's --help line, without its default
+  std::string key;                             ///< sample.<key>; the flag is --<key> with '-' for '_'
+  std::string help;                            ///< the flag's --help line, without its default
   Kind kind = Kind::kValue;
   std::function<void(SampleConfig&, const nlohmann::json&, const std::string& path)> read;  ///< throws naming path
   std::function<nlohmann::json(const SampleConfig&)> write;

@@ -64,8 +64,8 @@ class BpeTokenizer : public Tokenizer {
   void rank_pairs(const std::unordered_map<std::string, int32_t>& ids,
                   const std::function<std::string(size_t)>& merge_where);
 
-  std::vector<std::string> pieces_;  // vocabulary string by id, as in the file (byte symbols)
-  std::vector<std::string> bytes_;   // the bytes each ordinary id stands for
+  std::vector<std::string> pieces_;                          // vocabulary string by id, as in the file (byte symbols)
+  std::vector<std::string> bytes_;                           // the bytes each ordinary id stands for
   std::vector<std::pair<std::string, std::string>> merges_;  // in rank order, kept for to_json
   std::unordered_map<uint64_t, Merge> pair_merges_;
   std::array<int32_t, 256> byte_ids_{};
@@ -321,8 +321,8 @@ std::pair<std::string, std::string> parse_merge(const std::string& line, const s
     if (i > start) tokens.push_back(line.substr(start, i - start));
   }
   if (tokens.size() != 2) {
-    throw Error(where + ": expected two tokens separated by a space, got " + std::to_string(tokens.size()) +
-                " in '" + line + "'");
+    throw Error(where + ": expected two tokens separated by a space, got " + std::to_string(tokens.size()) + " in '" +
+                line + "'");
   }
   return {tokens[0], tokens[1]};
 }
@@ -346,8 +346,8 @@ std::unique_ptr<Tokenizer> load_bpe_tokenizer(const std::string& folder) {
   const std::string merges_path = (dir / (roberta ? "merges.txt" : "vocab.bpe")).string();
   for (const auto& path : {vocab_path, merges_path}) {
     if (!fs::exists(path, ec)) {
-      throw Error(path + ": missing (a bpe tokenizer needs both " + fs::path(vocab_path).filename().string() +
-                  " and " + fs::path(merges_path).filename().string() + ")");
+      throw Error(path + ": missing (a bpe tokenizer needs both " + fs::path(vocab_path).filename().string() + " and " +
+                  fs::path(merges_path).filename().string() + ")");
     }
   }
 
@@ -418,9 +418,8 @@ std::unique_ptr<Tokenizer> bpe_tokenizer_from_json(const nlohmann::json& j) {
     }
     special_ids[k] = js[kSpecialNames[k]].get<int64_t>();
   }
-  return std::make_unique<BpeTokenizer>(std::move(pieces), std::move(merges), special_ids, where, [&](size_t r) {
-    return where + ": merges[" + std::to_string(r) + "]";
-  });
+  return std::make_unique<BpeTokenizer>(std::move(pieces), std::move(merges), special_ids, where,
+                                        [&](size_t r) { return where + ": merges[" + std::to_string(r) + "]"; });
 }
 
 }  // namespace dlm

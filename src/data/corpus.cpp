@@ -110,7 +110,8 @@ void write_token_file(const std::string& path, const std::vector<std::vector<int
   out.append(reinterpret_cast<const char*>(sizes.data()), sizes.size() * sizeof(uint64_t));
   for (const auto& doc : documents) {
     for (int64_t id : doc) {
-      if (id < 0 || id > static_cast<int64_t>(UINT32_MAX)) throw Error("token id " + std::to_string(id) + " does not fit a token file");
+      if (id < 0 || id > static_cast<int64_t>(UINT32_MAX))
+        throw Error("token id " + std::to_string(id) + " does not fit a token file");
       const uint32_t v = static_cast<uint32_t>(id);
       out.append(reinterpret_cast<const char*>(&v), sizeof(v));
     }
@@ -218,16 +219,16 @@ CorpusData open_corpus(const DataConfig& data, const Tokenizer& tokenizer, const
   if (out.train_docs == 0) out.train_docs = train->n_docs();
   out.train = std::make_unique<BlockSource>(train, 0, train_end, L, tokenizer.pad_id(), false);
   if (out.train->size() == 0) {
-    throw Error(data.path + ": the corpus has " + std::to_string(train_end) + " training tokens, fewer than one block of " +
-                std::to_string(L) + " (data.seq_len)");
+    throw Error(data.path + ": the corpus has " + std::to_string(train_end) +
+                " training tokens, fewer than one block of " + std::to_string(L) + " (data.seq_len)");
   }
   if (!out.val || out.val->size() == 0) {
     throw Error(data.path + ": no validation block of " + std::to_string(L) + " tokens (set data.val_path, or a " +
                 "data.val_fraction that holds out at least one block of text)");
   }
   log::info("tokens: {} ({} tokens, {:.2f} bytes/token){}", train_path, train->n_tokens(),
-               static_cast<double>(train->source_bytes()) / static_cast<double>(std::max<int64_t>(1, train->n_tokens())),
-               data.val_path.empty() ? "" : ", validation " + val_path);
+            static_cast<double>(train->source_bytes()) / static_cast<double>(std::max<int64_t>(1, train->n_tokens())),
+            data.val_path.empty() ? "" : ", validation " + val_path);
   return out;
 }
 

@@ -38,7 +38,8 @@ void Model::tokenize(const std::string& word, std::vector<int64_t>& ids) const {
   wordpiece ? tokenize_wordpiece(word, bounds, ids) : tokenize_bpe(word, bounds, ids);
 }
 
-void Model::tokenize_wordpiece(const std::string& word, const std::vector<size_t>& bounds, std::vector<int64_t>& ids) const {
+void Model::tokenize_wordpiece(const std::string& word, const std::vector<size_t>& bounds,
+                               std::vector<int64_t>& ids) const {
   const size_t n = bounds.size() - 1;
   if (n > max_chars) return ids.push_back(unk_id());
   std::vector<int64_t> parts;

@@ -7,9 +7,9 @@
 #include <iterator>
 #include <utility>
 
+#include "code_point_ranges.h"
 #include "dlm/error.h"
 #include "dlm/utf8.h"
-#include "code_point_ranges.h"
 #include "gpt2_pretokenizer.h"
 
 namespace dlm::hf {

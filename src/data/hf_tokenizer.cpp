@@ -22,9 +22,9 @@ namespace {
 using Json = nlohmann::json;
 using hf::AddedMatcher;
 using hf::AddedToken;
+using hf::id_value;
 using hf::Model;
 using hf::Piece;
-using hf::id_value;
 using hf::read_model;
 
 std::string to_utf8(const std::u32string& text) {
@@ -40,7 +40,6 @@ std::u32string to_u32(const std::string& text, const std::string& where) {
 
 // j[key] when j is an object that has it, else nullptr (nlohmann's own accessors throw or assert).
 const Json* member(const Json& j, const char* key) { return j.is_object() && j.contains(key) ? &j[key] : nullptr; }
-
 
 // The ids the post-processor puts around one sequence; a Sequence of processors nests them in order.
 void read_post_processor(const Json& j, const std::string& where, std::vector<int64_t>& before,

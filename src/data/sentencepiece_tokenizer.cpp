@@ -68,8 +68,9 @@ const Shim& shim() {
   static std::string failure;
   std::call_once(once, [] {
     if (kSanitized) {
-      failure = "SentencePiece is not available in sanitizer builds (its library must be opened with "
-                "RTLD_DEEPBIND, which AddressSanitizer does not allow)";
+      failure =
+          "SentencePiece is not available in sanitizer builds (its library must be opened with "
+          "RTLD_DEEPBIND, which AddressSanitizer does not allow)";
       return;
     }
     void* handle = nullptr;
@@ -197,13 +198,15 @@ class SentencePieceTokenizer : public Tokenizer {
     const std::vector<int64_t> specials = {pad_, mask_, bos_, eos_, sep_};
     for (size_t i = 0; i < specials.size(); ++i) {
       for (size_t j = i + 1; j < specials.size(); ++j) {
-        if (specials[i] == specials[j]) throw Error(where + ": two special tokens share id " + std::to_string(specials[i]));
+        if (specials[i] == specials[j])
+          throw Error(where + ": two special tokens share id " + std::to_string(specials[i]));
       }
     }
     for (int64_t id = 0; id < n_pieces_; ++id) {
       char* piece = nullptr;
       size_t size = 0;
-      if (shim_.id_to_piece(sp_, static_cast<int>(id), &piece, &size) != 0) throw Error(where + ": cannot read piece " + std::to_string(id));
+      if (shim_.id_to_piece(sp_, static_cast<int>(id), &piece, &size) != 0)
+        throw Error(where + ": cannot read piece " + std::to_string(id));
       pieces_.push_back(take(shim_, piece, size));
       control_.push_back(shim_.is_control(sp_, static_cast<int>(id)) != 0);
     }
@@ -229,7 +232,8 @@ class SentencePieceTokenizer : public Tokenizer {
     std::vector<int> native;
     for (int64_t id : ids) {
       check_id(id);
-      if (id < n_pieces_ && !is_special(id) && !control_[static_cast<size_t>(id)]) native.push_back(static_cast<int>(id));
+      if (id < n_pieces_ && !is_special(id) && !control_[static_cast<size_t>(id)])
+        native.push_back(static_cast<int>(id));
     }
     char* text = nullptr;
     size_t size = 0;
@@ -254,9 +258,7 @@ class SentencePieceTokenizer : public Tokenizer {
   int64_t sep_id() const override { return sep_; }
   const std::string& serialized() const { return serialized_; }
 
-  nlohmann::json to_json() const override {
-    return {{"kind", "sentencepiece"}, {"model", base64_encode(serialized_)}};
-  }
+  nlohmann::json to_json() const override { return {{"kind", "sentencepiece"}, {"model", base64_encode(serialized_)}}; }
 
  private:
   const Shim& shim_;
@@ -325,7 +327,10 @@ std::unique_ptr<Tokenizer> train_sentencepiece(const TokenizerConfig& config, co
       {"model_type", enum_name(config.model_type)},
       {"vocab_size", std::to_string(config.vocab_size)},
       {"character_coverage", std::to_string(config.character_coverage)},
-      {"pad_id", "0"}, {"unk_id", "1"}, {"bos_id", "2"}, {"eos_id", "3"},
+      {"pad_id", "0"},
+      {"unk_id", "1"},
+      {"bos_id", "2"},
+      {"eos_id", "3"},
       {"control_symbols", "<mask>,<sep>"},
       {"user_defined_symbols", "\n"},
       {"byte_fallback", "true"},

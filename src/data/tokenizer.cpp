@@ -27,7 +27,8 @@ std::string describe_code_point(char32_t cp) {
 
 void check_id(int64_t id, int64_t vocab_size) {
   if (id < 0 || id >= vocab_size) {
-    throw Error("token id " + std::to_string(id) + " is out of range (vocabulary size " + std::to_string(vocab_size) + ")");
+    throw Error("token id " + std::to_string(id) + " is out of range (vocabulary size " + std::to_string(vocab_size) +
+                ")");
   }
 }
 
@@ -138,15 +139,19 @@ nlohmann::json ByteTokenizer::to_json() const { return {{"kind", "byte"}}; }
 std::unique_ptr<Tokenizer> build_tokenizer(const TokenizerConfig& config, const std::vector<std::string>& texts,
                                            const std::string& work_dir) {
   switch (config.kind) {
-    case TokenizerKind::kChar: return std::make_unique<CharTokenizer>(CharTokenizer::build(texts));
-    case TokenizerKind::kByte: return std::make_unique<ByteTokenizer>();
+    case TokenizerKind::kChar:
+      return std::make_unique<CharTokenizer>(CharTokenizer::build(texts));
+    case TokenizerKind::kByte:
+      return std::make_unique<ByteTokenizer>();
     case TokenizerKind::kBpe:
-      if (config.path.empty()) throw Error("tokenizer.path: a bpe tokenizer needs the folder with its vocabulary files");
+      if (config.path.empty())
+        throw Error("tokenizer.path: a bpe tokenizer needs the folder with its vocabulary files");
       return load_bpe_tokenizer(config.path);
     case TokenizerKind::kSentencePiece:
       if (!config.path.empty()) return load_sentencepiece_model(config.path);
       return train_sentencepiece(config, texts, work_dir);
-    case TokenizerKind::kHf: return load_hf_tokenizer(config.path);
+    case TokenizerKind::kHf:
+      return load_hf_tokenizer(config.path);
   }
   throw Error("tokenizer kind " + std::to_string(static_cast<int>(config.kind)) + " has no builder");
 }
@@ -182,7 +187,8 @@ std::unique_ptr<Tokenizer> tokenizer_from_json(const nlohmann::json& j) {
     if (!j.contains("code_points") || !j["code_points"].is_array()) throw Error("char tokenizer has no 'code_points'");
     std::vector<char32_t> chars;
     for (const auto& v : j["code_points"]) {
-      if (!v.is_number_unsigned() || v.get<uint64_t>() > 0x10FFFF) throw Error("char tokenizer has an invalid code point");
+      if (!v.is_number_unsigned() || v.get<uint64_t>() > 0x10FFFF)
+        throw Error("char tokenizer has an invalid code point");
       chars.push_back(static_cast<char32_t>(v.get<uint64_t>()));
     }
     return std::make_unique<CharTokenizer>(std::move(chars));

@@ -5,16 +5,17 @@
 #include <algorithm>
 #include <cmath>
 
+#include "denoise_loop.h"
 #include "dlm/diffusion/noise_schedule.h"
 #include "dlm/diffusion/sampler.h"
 #include "dlm/error.h"
 #include "dlm/random.h"
-#include "denoise_loop.h"
 
 namespace dlm {
 namespace detail {
 
-Loop::Loop(DenoiserImpl& model, const DenoiseRows& rows, const SampleConfig& o, const SpecialIds& ids, int64_t time_steps)
+Loop::Loop(DenoiserImpl& model, const DenoiseRows& rows, const SampleConfig& o, const SpecialIds& ids,
+           int64_t time_steps)
     : model_(model),
       transformer_(dynamic_cast<TransformerImpl*>(&model)),
       o_(o),
@@ -57,7 +58,8 @@ std::vector<int64_t> Loop::block_positions(const RowState& r) const {
   if (o_.block_length == 0) return r.gen;
   const size_t lo = static_cast<size_t>(r.block * o_.block_length);
   const size_t hi = std::min(r.gen.size(), lo + static_cast<size_t>(o_.block_length));
-  return std::vector<int64_t>(r.gen.begin() + static_cast<std::ptrdiff_t>(lo), r.gen.begin() + static_cast<std::ptrdiff_t>(hi));
+  return std::vector<int64_t>(r.gen.begin() + static_cast<std::ptrdiff_t>(lo),
+                              r.gen.begin() + static_cast<std::ptrdiff_t>(hi));
 }
 
 std::vector<int64_t> Loop::pending(const RowState& r) const {
@@ -140,12 +142,14 @@ void Loop::reveal(int64_t i) {
   Candidates c;
   const torch::Tensor ids = choose_tokens(lg, o_, r.rng, &c.confidence);
   c.positions = torch::tensor(m, torch::kInt64);  // cpu: scores are computed on the CPU
-  const bool need_probs = o_.strategy == Strategy::kMargin || o_.strategy == Strategy::kEntropy || o_.entropy_bound > 0.0;
+  const bool need_probs =
+      o_.strategy == Strategy::kMargin || o_.strategy == Strategy::kEntropy || o_.entropy_bound > 0.0;
   if (need_probs) c.probs = torch::softmax(lg.to(torch::kFloat64), -1);
   const torch::Tensor scores = order_scores(o_.strategy, c, r.rng);
   int64_t region = 0;
   for (int64_t p : block_positions(r)) region += r.padded[static_cast<size_t>(p)] ? 0 : 1;
-  const int64_t k = scheduled_reveals(o_.schedule, o_.strategy, r.block_step, r.block_steps, static_cast<int64_t>(m.size()), region, time_steps_);
+  const int64_t k = scheduled_reveals(o_.schedule, o_.strategy, r.block_step, r.block_steps,
+                                      static_cast<int64_t>(m.size()), region, time_steps_);
   const torch::Tensor pick = pick_reveals(c, scores, k, o_, r.rng);
   auto x = x_.accessor<int64_t, 2>();
   for (int64_t j = 0; j < pick.size(0); ++j) {
@@ -167,10 +171,14 @@ void Loop::reveal_remask(int64_t i) {
   auto x = x_.accessor<int64_t, 2>();
   for (size_t j = 0; j < m.size(); ++j) x[i][m[j]] = ids[static_cast<int64_t>(j)].item<int64_t>();
   const int64_t next = r.block_step + 1;
-  const double r_next = next < r.block_steps ? grid_fraction(o_.schedule, static_cast<double>(next) / static_cast<double>(r.block_steps), time_steps_) : 0.0;
+  const double r_next =
+      next < r.block_steps
+          ? grid_fraction(o_.schedule, static_cast<double>(next) / static_cast<double>(r.block_steps), time_steps_)
+          : 0.0;
   const int64_t keep = static_cast<int64_t>(std::floor(r_next * static_cast<double>(r.n_gen)));
   // cpu: drawn from the row's CPU stream
-  const torch::Tensor score = torch::rand({static_cast<int64_t>(r.gen.size())}, r.rng, torch::TensorOptions().dtype(torch::kFloat64));
+  const torch::Tensor score =
+      torch::rand({static_cast<int64_t>(r.gen.size())}, r.rng, torch::TensorOptions().dtype(torch::kFloat64));
   const torch::Tensor order = score.argsort(0, /*descending=*/true);
   for (int64_t j = 0; j < keep; ++j) x[i][r.gen[static_cast<size_t>(order[j].item<int64_t>())]] = ids_.mask;
   r.stale = true;

@@ -16,15 +16,15 @@ inline constexpr double kNegInf = -std::numeric_limits<double>::infinity();
 
 // One row's progress through its blocks.
 struct RowState {
-  std::vector<int64_t> gen;   // positions to generate, ascending
-  std::vector<bool> padded;   // (W) generated positions turned into padding (after EOS or a stop)
-  int64_t width = 0;          // the row's own length
-  int64_t n_gen = 0;          // generated positions not turned into padding
-  int64_t block = -1;         // current block; -1 before the first
+  std::vector<int64_t> gen;  // positions to generate, ascending
+  std::vector<bool> padded;  // (W) generated positions turned into padding (after EOS or a stop)
+  int64_t width = 0;         // the row's own length
+  int64_t n_gen = 0;         // generated positions not turned into padding
+  int64_t block = -1;        // current block; -1 before the first
   int64_t block_step = 0, block_steps = 1;
   bool done = false;
-  bool stale = true;   // the canvas changed since the row's last pass
-  bool stored = false; // kv_cache: the cache holds this block's refresh
+  bool stale = true;    // the canvas changed since the row's last pass
+  bool stored = false;  // kv_cache: the cache holds this block's refresh
   torch::Generator rng;
   RowStats stats;
 };
@@ -61,8 +61,8 @@ class Loop {
   torch::Device device_;
   int64_t B_, W_;
   bool guided_;
-  int64_t time_steps_;  // D3PM's grid of the schedule's shares (0: none)
-  torch::Tensor x_;     // (B, W) int64 cpu: the canvases
+  int64_t time_steps_;                              // D3PM's grid of the schedule's shares (0: none)
+  torch::Tensor x_;                                 // (B, W) int64 cpu: the canvases
   torch::Tensor generate_, valid_, span_, prompt_;  // (B, W) bool cpu: the rows' layout
   std::vector<int64_t> counted_fixed_;
   torch::Tensor last_;  // (B, W, V) float32 on the device: each row's latest logits

@@ -14,8 +14,8 @@ torch::Tensor Loop::time_input(const torch::Tensor& idx) const {
   std::vector<double> denom;
   for (int64_t k = 0; k < idx.size(0); ++k) {
     const int64_t i = idx[k].item<int64_t>();
-    denom.push_back(std::max<double>(1.0, static_cast<double>(state_[static_cast<size_t>(i)].n_gen +
-                                                              counted_fixed_.at(static_cast<size_t>(i)))));
+    denom.push_back(std::max<double>(
+        1.0, static_cast<double>(state_[static_cast<size_t>(i)].n_gen + counted_fixed_.at(static_cast<size_t>(i)))));
   }
   // cpu: the bookkeeping's tensor; the pass moves t to the device
   return (masked.sum(1).to(torch::kFloat64) / torch::tensor(denom, torch::kFloat64)).to(torch::kFloat32);
@@ -91,7 +91,8 @@ std::pair<torch::Tensor, torch::Tensor> Loop::masked_in_block(const std::vector<
     const std::vector<int64_t> block = block_positions(r);
     canvas.push_back(pending(r));
     local.emplace_back();
-    for (int64_t p : canvas.back()) local.back().push_back(std::lower_bound(block.begin(), block.end(), p) - block.begin());
+    for (int64_t p : canvas.back())
+      local.back().push_back(std::lower_bound(block.begin(), block.end(), p) - block.begin());
   }
   return {padded_rows(std::move(local)), padded_rows(std::move(canvas))};
 }
@@ -146,7 +147,8 @@ void Loop::block_pass(const std::vector<int64_t>& rows) {
     const torch::Tensor idx = torch::tensor(group, torch::kInt64);  // cpu: row indices of the bookkeeping
     std::vector<torch::Tensor> pos_rows;
     // cpu: positions in the bookkeeping's canvas
-    for (int64_t i : group) pos_rows.push_back(torch::tensor(block_positions(state_[static_cast<size_t>(i)]), torch::kInt64));
+    for (int64_t i : group)
+      pos_rows.push_back(torch::tensor(block_positions(state_[static_cast<size_t>(i)]), torch::kInt64));
     const torch::Tensor pos = torch::stack(pos_rows);  // (n, b)
     torch::Tensor in = x_.index_select(0, idx).gather(1, pos), valid = valid_.index_select(0, idx), t = time_input(idx);
     torch::Tensor where = pos, cache_rows = idx;
@@ -164,13 +166,15 @@ void Loop::block_pass(const std::vector<int64_t>& rows) {
     if (!every_row) {
       copy.length = kv_.length;
       const torch::Tensor cache_idx = cache_rows.to(device_);
-      for (const auto& layer : kv_.layers) copy.layers.push_back({layer.k.index_select(0, cache_idx), layer.v.index_select(0, cache_idx)});
+      for (const auto& layer : kv_.layers)
+        copy.layers.push_back({layer.k.index_select(0, cache_idx), layer.v.index_select(0, cache_idx)});
     }
     KVCache& sub = every_row ? kv_ : copy;
     const torch::Tensor key_valid = valid.all().item<bool>() ? torch::Tensor() : valid.to(device_);
     const auto [local, masked] = masked_in_block(group);
     const torch::Tensor out = guided_ ? torch::cat({local, local}) : local;
-    const torch::Tensor logits = transformer_->forward_block(in.to(device_), where.to(device_), t.to(device_), key_valid, sub, out.to(device_));
+    const torch::Tensor logits =
+        transformer_->forward_block(in.to(device_), where.to(device_), t.to(device_), key_valid, sub, out.to(device_));
     ++forward_calls_;
     store_logits(idx, masked, guide(logits, idx.size(0)));
     for (int64_t i : group) {

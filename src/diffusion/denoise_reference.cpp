@@ -11,7 +11,8 @@
 
 namespace dlm {
 
-torch::Tensor denoise_reference(DenoiserImpl& model, const DenoiseRows& rows, const SampleConfig& o, const SpecialIds& ids) {
+torch::Tensor denoise_reference(DenoiserImpl& model, const DenoiseRows& rows, const SampleConfig& o,
+                                const SpecialIds& ids) {
   if (o.block_length != 0 || o.kv_cache) throw Error("denoise_reference has no blocks and no KV cache");
   const InferenceScope scope(model);
   const torch::Device device = module_device(model);
@@ -21,7 +22,8 @@ torch::Tensor denoise_reference(DenoiserImpl& model, const DenoiseRows& rows, co
     torch::Tensor x = out[i];  // a view: writes land in `out`
     const torch::Tensor gen = rows.generate[i].cpu(), span = rows.span[i].cpu(), prompt = rows.prompt[i].cpu();
     // A row shorter than the batch is read as the model reads any padded row: its padding hidden.
-    const torch::Tensor valid = rows.valid[i].all().item<bool>() ? torch::Tensor() : rows.valid.narrow(0, i, 1).to(device);
+    const torch::Tensor valid =
+        rows.valid[i].all().item<bool>() ? torch::Tensor() : rows.valid.narrow(0, i, 1).to(device);
     torch::Generator rng = cpu_generator(rows.seeds.at(static_cast<size_t>(i)));
     std::vector<int64_t> all;  // the generated positions
     for (int64_t p = 0; p < x.size(0); ++p) {
@@ -56,10 +58,12 @@ torch::Tensor denoise_reference(DenoiserImpl& model, const DenoiseRows& rows, co
       if (o.strategy == Strategy::kRemask) {  // fill every masked position, then mask a share of all again
         const torch::Tensor drawn = choose_tokens(lg, o, rng);
         for (size_t j = 0; j < masked.size(); ++j) x[masked[j]] = drawn[static_cast<int64_t>(j)];
-        const double still = step + 1 < o.steps ? masked_fraction(o.schedule, static_cast<double>(step + 1) / o.steps) : 0.0;
+        const double still =
+            step + 1 < o.steps ? masked_fraction(o.schedule, static_cast<double>(step + 1) / o.steps) : 0.0;
         const auto again = static_cast<int64_t>(std::floor(still * static_cast<double>(region)));
         // cpu: drawn from the row's CPU stream
-        const torch::Tensor order = torch::rand({static_cast<int64_t>(all.size())}, rng, torch::kFloat64).argsort(0, true);
+        const torch::Tensor order =
+            torch::rand({static_cast<int64_t>(all.size())}, rng, torch::kFloat64).argsort(0, true);
         for (int64_t j = 0; j < again; ++j) x[all[static_cast<size_t>(order[j].item<int64_t>())]] = ids.mask;
         continue;
       }
@@ -71,9 +75,11 @@ torch::Tensor denoise_reference(DenoiserImpl& model, const DenoiseRows& rows, co
         c.probs = torch::softmax(lg.to(torch::kFloat64), -1);
       }
       const torch::Tensor scores = order_scores(o.strategy, c, rng);
-      const int64_t k = scheduled_reveals(o.schedule, o.strategy, step, o.steps, static_cast<int64_t>(masked.size()), region);
+      const int64_t k =
+          scheduled_reveals(o.schedule, o.strategy, step, o.steps, static_cast<int64_t>(masked.size()), region);
       const torch::Tensor pick = pick_reveals(c, scores, k, o, rng);
-      for (int64_t j = 0; j < pick.size(0); ++j) x[masked[static_cast<size_t>(pick[j].item<int64_t>())]] = drawn[pick[j].item<int64_t>()];
+      for (int64_t j = 0; j < pick.size(0); ++j)
+        x[masked[static_cast<size_t>(pick[j].item<int64_t>())]] = drawn[pick[j].item<int64_t>()];
       // Everything generated after the first EOS outside a span becomes padding.
       size_t g = 0;
       while (g < all.size() && !(x[all[g]].item<int64_t>() == ids.eos && !span[all[g]].item<bool>())) ++g;

@@ -64,7 +64,8 @@ std::vector<LevelMetrics> per_level(const std::vector<Example>& examples, const 
       sums.correct += s.correct;
       sums.count += s.count;
     });
-    out.push_back({level, sums.count > 0 ? sums.loss / sums.count : 0.0, sums.count > 0 ? sums.correct / sums.count : 0.0});
+    out.push_back(
+        {level, sums.count > 0 ? sums.loss / sums.count : 0.0, sums.count > 0 ? sums.correct / sums.count : 0.0});
   }
   return out;
 }

@@ -37,8 +37,8 @@ void Process::check_sample(const SampleConfig& options) const {
   for (const auto& o : sample_options()) {
     if (std::find(unused.begin(), unused.end(), o.key) == unused.end()) continue;
     if (o.write(options) == o.write(defaults)) continue;
-    throw Error(flag_name(o) + " (sample." + o.key + " = " + dump_json(o.write(options)) + ") does not apply to " + name() +
-                "; leave it at " + dump_json(o.write(defaults)));
+    throw Error(flag_name(o) + " (sample." + o.key + " = " + dump_json(o.write(options)) + ") does not apply to " +
+                name() + "; leave it at " + dump_json(o.write(defaults)));
   }
 }
 
@@ -51,13 +51,14 @@ std::string Process::bound_method(int64_t, uint64_t) const { return ""; }
 std::string nelbo_method(const std::string& process, int64_t time_steps, int64_t t_samples, uint64_t seed) {
   const std::string time =
       time_steps > 0 ? "D3PM discrete-time (" + std::to_string(time_steps) + " steps)" : "continuous-time";
-  return time + " NELBO of " + process + ", " + std::to_string(t_samples) + " draws of t per block (stratified), seed " +
-         std::to_string(seed);
+  return time + " NELBO of " + process + ", " + std::to_string(t_samples) +
+         " draws of t per block (stratified), seed " + std::to_string(seed);
 }
 
 std::vector<torch::Generator> noise_streams(uint64_t seed, int64_t first, int64_t n) {
   std::vector<torch::Generator> out;
-  for (int64_t i = 0; i < n; ++i) out.push_back(cpu_generator(derive_seed(seed, Stream::kNoise, static_cast<uint64_t>(first + i))));
+  for (int64_t i = 0; i < n; ++i)
+    out.push_back(cpu_generator(derive_seed(seed, Stream::kNoise, static_cast<uint64_t>(first + i))));
   return out;
 }
 

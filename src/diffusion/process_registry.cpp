@@ -61,7 +61,8 @@ const ProcessEntry& find_entry(const Config& config) {
     if (e.noise == noise || (e.noise.empty() && noise == DiffusionConfig{}.noise)) return e;
   }
   if (!any) {
-    throw Error("config key 'objective' = \"" + objective + "\": unknown objective (registered: " + registered_names() + ")");
+    throw Error("config key 'objective' = \"" + objective + "\": unknown objective (registered: " + registered_names() +
+                ")");
   }
   throw Error("config key 'diffusion.noise' = \"" + noise + "\": not a noise of objective " + objective +
               " (registered: " + registered_names() + ")");

@@ -63,16 +63,21 @@ torch::Tensor entropies(const torch::Tensor& probs) {
 torch::Tensor order_scores(Strategy strategy, const Candidates& c, torch::Generator& gen) {
   const int64_t n = c.confidence.size(0);
   switch (strategy) {
-    case Strategy::kConfidence: return c.confidence;
+    case Strategy::kConfidence:
+      return c.confidence;
     case Strategy::kMargin: {
       if (c.probs.size(-1) < 2) return c.confidence;
       const torch::Tensor top = std::get<0>(c.probs.topk(2, -1));
       return top.select(-1, 0) - top.select(-1, 1);
     }
-    case Strategy::kEntropy: return -entropies(c.probs);
-    case Strategy::kRandom: return torch::rand({n}, gen, torch::TensorOptions().dtype(torch::kFloat64));
-    case Strategy::kL2R: return -c.positions.to(torch::kFloat64);
-    case Strategy::kRemask: break;
+    case Strategy::kEntropy:
+      return -entropies(c.probs);
+    case Strategy::kRandom:
+      return torch::rand({n}, gen, torch::TensorOptions().dtype(torch::kFloat64));
+    case Strategy::kL2R:
+      return -c.positions.to(torch::kFloat64);
+    case Strategy::kRemask:
+      break;
   }
   throw Error("the remask strategy has no reveal order");
 }
@@ -109,7 +114,8 @@ int64_t scheduled_reveals(Schedule schedule, Strategy strategy, int64_t step, in
                           int64_t n_region, int64_t time_steps) {
   if (n_pending <= 0) return 0;
   const double r_next =
-      step + 1 < steps ? grid_fraction(schedule, static_cast<double>(step + 1) / static_cast<double>(steps), time_steps) : 0.0;
+      step + 1 < steps ? grid_fraction(schedule, static_cast<double>(step + 1) / static_cast<double>(steps), time_steps)
+                       : 0.0;
   const int64_t keep = std::min(n_pending, static_cast<int64_t>(std::floor(r_next * static_cast<double>(n_region))));
   const int64_t k = n_pending - keep;
   return strategy == Strategy::kRandom ? k : std::max<int64_t>(k, 1);

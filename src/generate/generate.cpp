@@ -20,11 +20,11 @@ struct Layout {
   std::vector<int64_t> ids;  // the canvas: fixed ids, mask ids where generated
   std::vector<bool> generate, span, prompt;
   int64_t counted_fixed = 0;
-  int64_t lead = 0, trail = 0;              // ids of the tokenizer's template before and after the text
+  int64_t lead = 0, trail = 0;  // ids of the tokenizer's template before and after the text
   bool infill = false;
-  std::string prefix;                       // prefix mode
+  std::string prefix;  // prefix mode
   std::vector<int64_t> prefix_ids;
-  InfillTemplate tmpl;                      // infill mode
+  InfillTemplate tmpl;  // infill mode
   std::vector<std::vector<int64_t>> text_ids;
   std::vector<int64_t> span_start;
 };
@@ -58,13 +58,14 @@ Layout lay_out_prefix(const Prompt& p, const Tokenizer& tok, const Config& confi
   l.trail = static_cast<int64_t>(after.size());
   const int64_t P = static_cast<int64_t>(l.prefix_ids.size()), fixed = P + l.lead + l.trail;
   if (fixed >= context) {
-    throw Error("prefix is " + std::to_string(fixed) + " tokens" + (l.lead + l.trail > 0 ? " with the tokenizer's template" : "") +
-                " but the model's context is " + std::to_string(context) + "; shorten the prefix");
+    throw Error("prefix is " + std::to_string(fixed) + " tokens" +
+                (l.lead + l.trail > 0 ? " with the tokenizer's template" : "") + " but the model's context is " +
+                std::to_string(context) + "; shorten the prefix");
   }
   const int64_t n_new = length > 0 ? length : context - fixed;
   if (fixed + n_new > context) {
-    throw Error("prefix (" + std::to_string(fixed) + " tokens) + length " + std::to_string(n_new) + " exceed the model's context of " +
-                std::to_string(context) + " tokens");
+    throw Error("prefix (" + std::to_string(fixed) + " tokens) + length " + std::to_string(n_new) +
+                " exceed the model's context of " + std::to_string(context) + " tokens");
   }
   push_fixed(l, before);
   push_fixed(l, l.prefix_ids);
@@ -122,7 +123,8 @@ bool cut_at_stop(std::string& text, const std::vector<std::string>& stops) {
   return true;
 }
 
-void decode_row(const Layout& l, const std::vector<int64_t>& row, const Tokenizer& tok, const SampleConfig& o, TextSample& out) {
+void decode_row(const Layout& l, const std::vector<int64_t>& row, const Tokenizer& tok, const SampleConfig& o,
+                TextSample& out) {
   if (l.infill) {
     out.text = l.tmpl.texts[0];
     for (size_t s = 0; s < l.tmpl.spans.size(); ++s) {
@@ -141,8 +143,9 @@ void decode_row(const Layout& l, const std::vector<int64_t>& row, const Tokenize
 }
 
 // The rows of a timeline step; `confidence` (B, W), when defined, shades each generated piece.
-std::vector<StepRow> render(const torch::Tensor& canvas, const std::vector<int64_t>& samples, const std::vector<const Layout*>& layouts,
-                            const Tokenizer& tok, const torch::Tensor& confidence = {}) {
+std::vector<StepRow> render(const torch::Tensor& canvas, const std::vector<int64_t>& samples,
+                            const std::vector<const Layout*>& layouts, const Tokenizer& tok,
+                            const torch::Tensor& confidence = {}) {
   std::vector<StepRow> rows;
   for (size_t r = 0; r < samples.size(); ++r) {
     const Layout& l = *layouts[r];
@@ -179,10 +182,10 @@ void run_batch(DenoiserImpl& model, const Process& process, const Tokenizer& tok
   for (const Layout* l : layouts) W = std::max<int64_t>(W, static_cast<int64_t>(l->ids.size()));
   DenoiseRows rows;
   rows.tokens = torch::full({B, W}, tok.pad_id(), torch::kInt64);  // cpu: the loop's bookkeeping is on the CPU
-  rows.generate = torch::zeros({B, W}, torch::kBool);  // cpu: as the tokens
-  rows.valid = torch::zeros({B, W}, torch::kBool);     // cpu: as the tokens
-  rows.span = torch::zeros({B, W}, torch::kBool);      // cpu: as the tokens
-  rows.prompt = torch::zeros({B, W}, torch::kBool);    // cpu: as the tokens
+  rows.generate = torch::zeros({B, W}, torch::kBool);              // cpu: as the tokens
+  rows.valid = torch::zeros({B, W}, torch::kBool);                 // cpu: as the tokens
+  rows.span = torch::zeros({B, W}, torch::kBool);                  // cpu: as the tokens
+  rows.prompt = torch::zeros({B, W}, torch::kBool);                // cpu: as the tokens
   auto ids = rows.tokens.accessor<int64_t, 2>();
   auto gen = rows.generate.accessor<bool, 2>(), valid = rows.valid.accessor<bool, 2>();
   auto span = rows.span.accessor<bool, 2>(), prompt = rows.prompt.accessor<bool, 2>();
@@ -196,7 +199,8 @@ void run_batch(DenoiserImpl& model, const Process& process, const Tokenizer& tok
       prompt[r][p] = l.prompt[p];
     }
     rows.counted_fixed.push_back(l.counted_fixed);
-    rows.seeds.push_back(derive_seed(o.seed, Stream::kSampling, static_cast<uint64_t>(samples[static_cast<size_t>(r)])));
+    rows.seeds.push_back(
+        derive_seed(o.seed, Stream::kSampling, static_cast<uint64_t>(samples[static_cast<size_t>(r)])));
   }
   StepCallback show = nullptr;
   if (on_step) {
@@ -210,7 +214,8 @@ void run_batch(DenoiserImpl& model, const Process& process, const Tokenizer& tok
     stop = [&](int64_t r, const std::vector<int64_t>& so_far) {
       const Layout& l = *layouts[static_cast<size_t>(r)];
       if (l.infill) return false;
-      const std::vector<int64_t> body(so_far.begin() + static_cast<std::ptrdiff_t>(l.lead + l.prefix_ids.size()), so_far.end());
+      const std::vector<int64_t> body(so_far.begin() + static_cast<std::ptrdiff_t>(l.lead + l.prefix_ids.size()),
+                                      so_far.end());
       std::string text = decode_after(tok, l.prefix_ids, cut_at_eos(body, tok.eos_id(), tok.pad_id()));
       return cut_at_stop(text, o.sample.stop);
     };
@@ -220,7 +225,8 @@ void run_batch(DenoiserImpl& model, const Process& process, const Tokenizer& tok
   for (int64_t r = 0; r < B; ++r) {
     const Layout& l = *layouts[static_cast<size_t>(r)];
     const torch::Tensor row = result.tokens[r];
-    const std::vector<int64_t> canvas(row.data_ptr<int64_t>(), row.data_ptr<int64_t>() + static_cast<int64_t>(l.ids.size()));
+    const std::vector<int64_t> canvas(row.data_ptr<int64_t>(),
+                                      row.data_ptr<int64_t>() + static_cast<int64_t>(l.ids.size()));
     TextSample& out = report.samples[static_cast<size_t>(samples[static_cast<size_t>(r)])];
     decode_row(l, canvas, tok, o.sample, out);
     out.stats = result.rows[static_cast<size_t>(r)];
@@ -232,17 +238,20 @@ void run_batch(DenoiserImpl& model, const Process& process, const Tokenizer& tok
 int64_t rows_that_fit(const Config& c, const std::vector<Layout>& layouts, int64_t vocab) {
   size_t width = 1;
   for (const Layout& l : layouts) width = std::max(width, l.ids.size());
-  const double per_position = 4.0 * (2.0 * static_cast<double>(vocab) + 16.0 * static_cast<double>(c.model.d_model * c.model.n_layer));
+  const double per_position =
+      4.0 * (2.0 * static_cast<double>(vocab) + 16.0 * static_cast<double>(c.model.d_model * c.model.n_layer));
   const double rows = static_cast<double>(int64_t{1} << 30) / (per_position * static_cast<double>(width));
   return std::clamp<int64_t>(static_cast<int64_t>(rows), 1, 64);
 }
 
 }  // namespace
 
-GenerateReport generate_text(DenoiserImpl& model, const Tokenizer& tok, const Config& config, const std::vector<Prompt>& prompts,
-                             const GenerateOptions& o, const TimelineCallback& on_step, const ProgressCallback& on_progress) {
+GenerateReport generate_text(DenoiserImpl& model, const Tokenizer& tok, const Config& config,
+                             const std::vector<Prompt>& prompts, const GenerateOptions& o,
+                             const TimelineCallback& on_step, const ProgressCallback& on_progress) {
   if (o.num_samples < 1) throw Error("num_samples must be >= 1, got " + std::to_string(o.num_samples));
-  if (o.batch_size < 0) throw Error("batch size must be >= 0 (0: as many rows as fit), got " + std::to_string(o.batch_size));
+  if (o.batch_size < 0)
+    throw Error("batch size must be >= 0 (0: as many rows as fit), got " + std::to_string(o.batch_size));
   const std::unique_ptr<Process> process = make_process(config, special_ids(tok));
   process->check_sample(o.sample);
   const int64_t context = model.max_len();
@@ -251,7 +260,8 @@ GenerateReport generate_text(DenoiserImpl& model, const Tokenizer& tok, const Co
     if (!p.infill.empty() && !process->infills()) {
       throw Error("infilling does not apply to " + process->name() + ", which decodes left to right");
     }
-    layouts.push_back(p.infill.empty() ? lay_out_prefix(p, tok, config, context, o.sample.length) : lay_out_infill(p, tok, config, context));
+    layouts.push_back(p.infill.empty() ? lay_out_prefix(p, tok, config, context, o.sample.length)
+                                       : lay_out_infill(p, tok, config, context));
   }
 
   const auto start = std::chrono::steady_clock::now();

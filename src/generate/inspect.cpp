@@ -14,7 +14,8 @@ void write_npy(const std::string& path, const torch::Tensor& tensor) {
   const torch::Tensor t = tensor.detach().to(torch::kCPU, torch::kFloat32).contiguous();
   // A Python tuple: (3, 5) or (3,).
   std::string shape = "(";
-  for (int64_t i = 0; i < t.dim(); ++i) shape += std::to_string(t.size(i)) + (t.dim() == 1 || i + 1 < t.dim() ? ", " : "");
+  for (int64_t i = 0; i < t.dim(); ++i)
+    shape += std::to_string(t.size(i)) + (t.dim() == 1 || i + 1 < t.dim() ? ", " : "");
   if (t.dim() == 1) shape.pop_back();
   shape += ")";
   std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': " + shape + ", }";
@@ -40,12 +41,14 @@ std::vector<int64_t> dump_forward(const LoadedModel& m, const std::string& text,
   const int64_t L = static_cast<int64_t>(ids.size());
   if (L == 0) throw Error("--prefix encodes to no tokens: nothing to run the model on");
   if (L > m.model->max_len()) {
-    throw Error("--prefix is " + std::to_string(L) + " tokens but the model's context is " + std::to_string(m.model->max_len()));
+    throw Error("--prefix is " + std::to_string(L) + " tokens but the model's context is " +
+                std::to_string(m.model->max_len()));
   }
   const torch::Device device = module_device(*m.model);
   const torch::Tensor x = torch::tensor(ids, torch::kInt64).unsqueeze(0).to(device);  // cpu: built here, moved
   // The rate a diffusion model is told: the share of the prompt that is masked.
-  const double masked = static_cast<double>(std::count(ids.begin(), ids.end(), m.tokenizer->mask_id())) / static_cast<double>(L);
+  const double masked =
+      static_cast<double>(std::count(ids.begin(), ids.end(), m.tokenizer->mask_id())) / static_cast<double>(L);
   const torch::Tensor t = torch::full({1}, masked, torch::TensorOptions().dtype(torch::kFloat32).device(device));
   InferenceScope scope(*m.model);
   if (!logits_path.empty()) write_npy(logits_path, m.model->forward(x, t)[0]);

@@ -17,8 +17,10 @@ InfillTemplate parse_infill(const std::string& text) {
     const size_t at = text.find(open, from);
     if (at == std::string::npos) break;
     const size_t close = text.find('>', at);
-    const std::string digits = close == std::string::npos ? "" : text.substr(at + open.size(), close - at - open.size());
-    const bool ok = !digits.empty() && digits.size() <= 6 && digits.find_first_not_of("0123456789") == std::string::npos;
+    const std::string digits =
+        close == std::string::npos ? "" : text.substr(at + open.size(), close - at - open.size());
+    const bool ok =
+        !digits.empty() && digits.size() <= 6 && digits.find_first_not_of("0123456789") == std::string::npos;
     if (!ok || std::stoll(digits) < 1) {
       throw Error("infill template: malformed span at byte " + std::to_string(at) + " (write <mask:N> with N >= 1)");
     }
@@ -49,9 +51,11 @@ std::vector<Prompt> read_prompts(const std::string& path) {
     if (line.empty()) continue;
     const nlohmann::json j = parse_json(line, where);
     const bool has_prefix = j.is_object() && j.contains("prefix"), has_infill = j.is_object() && j.contains("infill");
-    if (has_prefix == has_infill) throw Error(where + ": expected an object with \"prefix\" or \"infill\" (one of them)");
+    if (has_prefix == has_infill)
+      throw Error(where + ": expected an object with \"prefix\" or \"infill\" (one of them)");
     const nlohmann::json& v = has_prefix ? j["prefix"] : j["infill"];
-    if (!v.is_string()) throw Error(where + ": \"" + std::string(has_prefix ? "prefix" : "infill") + "\" must be a string");
+    if (!v.is_string())
+      throw Error(where + ": \"" + std::string(has_prefix ? "prefix" : "infill") + "\" must be a string");
     prompts.push_back(has_prefix ? Prompt{v.get<std::string>(), ""} : Prompt{"", v.get<std::string>()});
   }
   if (prompts.empty()) throw Error(path + ": no prompts");

@@ -28,7 +28,7 @@ std::unique_ptr<Tokenizer> open_tokenizer(const std::string& path) {
 }
 
 nlohmann::json tokenize_to_json(const Tokenizer& tok, const std::string& text, const std::string& where) {
-  utf8_decode(text, where);  // names the offset of a bad byte
+  utf8_decode(text, where);                                     // names the offset of a bad byte
   const std::vector<int64_t> ids = tok.encode_for_model(text);  // with the specials a model's tokenizer adds
   nlohmann::json pieces = nlohmann::json::array();
   for (int64_t id : ids) pieces.push_back(tok.piece(id));
@@ -50,7 +50,8 @@ std::string detokenize_json(const Tokenizer& tok, const std::string& json_text, 
 namespace {
 
 // Runs `one` on every non-blank line of `input`, named "standard input, line N", and joins its JSON answers.
-std::string per_line(const std::string& input, const std::function<nlohmann::json(const std::string&, const std::string&)>& one) {
+std::string per_line(const std::string& input,
+                     const std::function<nlohmann::json(const std::string&, const std::string&)>& one) {
   std::string out;
   const std::vector<std::string> lines = split_lines(input);
   for (size_t i = 0; i < lines.size(); ++i) {

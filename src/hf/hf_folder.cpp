@@ -64,14 +64,16 @@ void load_links(const std::string& dir, const HfFamily& family, const Safetensor
     const torch::Tensor* param = params.find(link.dlm);
     TORCH_CHECK(param, "hf link to a parameter the model lacks: ", link.dlm);
     if (value.sizes() != param->sizes()) {
-      throw Error(dir + ": tensor '" + link.hf[0] + "' has shape " + shape_text(parts[0].sizes()) + ", but config.json implies " +
-                  shape_text(param->sizes()) + (parts.size() > 1 ? " for the " + std::to_string(parts.size()) + " joined" : ""));
+      throw Error(dir + ": tensor '" + link.hf[0] + "' has shape " + shape_text(parts[0].sizes()) +
+                  ", but config.json implies " + shape_text(param->sizes()) +
+                  (parts.size() > 1 ? " for the " + std::to_string(parts.size()) + " joined" : ""));
     }
     param->copy_(value);  // a handle to the parameter itself
   }
   for (const auto& [canonical, name] : names) {
     // A decoder tied to the word embeddings is saved by some versions; the embeddings already hold it.
-    if (model.tie_head && canonical.size() >= 14 && canonical.compare(canonical.size() - 14, 14, "decoder.weight") == 0) continue;
+    if (model.tie_head && canonical.size() >= 14 && canonical.compare(canonical.size() - 14, 14, "decoder.weight") == 0)
+      continue;
     throw Error(dir + ": tensor '" + name + "' has no place in a " + family.model_type() + " model of its config.json");
   }
 }
@@ -108,7 +110,8 @@ std::pair<const HfFamily*, HfArch> read_folder_config(const std::string& dir) {
   const std::string where = (fs::path(dir) / "config.json").string();
   const json config = parse_json(read_file(where), where);
   if (!config.is_object()) throw Error(where + ": expected a JSON object");
-  if (!config.contains("model_type") || !config["model_type"].is_string()) throw Error(where + ": model_type is missing");
+  if (!config.contains("model_type") || !config["model_type"].is_string())
+    throw Error(where + ": model_type is missing");
   const HfFamily& family = hf_family(config["model_type"].get<std::string>(), where);
   return {&family, family.read_config(config, where)};
 }
@@ -130,7 +133,9 @@ void load_hf_weights(const std::string& dir, DenoiserImpl& model) {
   load_links(dir, *family, weights, std::move(names), arch.model, !has_head, model);
   if (!has_head) {
     fresh_head(model);
-    log::info("{}: no masked-LM head; dlm adds one (decoder tied to the word embeddings, transform freshly initialised)", dir);
+    log::info(
+        "{}: no masked-LM head; dlm adds one (decoder tied to the word embeddings, transform freshly initialised)",
+        dir);
   }
 }
 
@@ -168,9 +173,9 @@ void write_tokenizer(const Tokenizer& tok, int64_t max_len, const std::string& o
   write_atomically((fs::path(out_dir) / "tokenizer.json").string(), dump_json(j["json"], 2));
   // The generic fast tokenizer takes tokenizer.json as it is; BertTokenizerFast would rebuild the normaliser.
   const json config = {{"tokenizer_class", "PreTrainedTokenizerFast"}, {"model_max_length", max_len},
-                       {"mask_token", tok.piece(tok.mask_id())}, {"pad_token", tok.piece(tok.pad_id())},
-                       {"cls_token", tok.piece(tok.bos_id())}, {"sep_token", tok.piece(tok.eos_id())},
-                       {"bos_token", tok.piece(tok.bos_id())}, {"eos_token", tok.piece(tok.eos_id())}};
+                       {"mask_token", tok.piece(tok.mask_id())},       {"pad_token", tok.piece(tok.pad_id())},
+                       {"cls_token", tok.piece(tok.bos_id())},         {"sep_token", tok.piece(tok.eos_id())},
+                       {"bos_token", tok.piece(tok.bos_id())},         {"eos_token", tok.piece(tok.eos_id())}};
   write_atomically((fs::path(out_dir) / "tokenizer_config.json").string(), dump_json(config, 2));
 }
 

@@ -105,8 +105,10 @@ json parse_unique_json(const char* begin, const char* end, const std::string& wh
     std::replace(why.begin(), why.end(), '\n', ' ');
     throw Error(where + ": " + what + " is not valid JSON (" + why + ")");
   }
-  if (duplicate_depth == 1) throw Error(where + ": " + top_key + " " + quote_name(duplicate) + " appears twice in the " + what);
-  if (!duplicate.empty()) throw Error(where + ": key " + quote_name(duplicate) + " appears twice in one object of the " + what);
+  if (duplicate_depth == 1)
+    throw Error(where + ": " + top_key + " " + quote_name(duplicate) + " appears twice in the " + what);
+  if (!duplicate.empty())
+    throw Error(where + ": key " + quote_name(duplicate) + " appears twice in one object of the " + what);
   return value;
 }
 
@@ -130,8 +132,8 @@ SafetensorsEntry read_entry(const std::string& name, const json& info, uint64_t 
   const auto* known = std::find_if(std::begin(kSafetensorsDtypes), std::end(kSafetensorsDtypes),
                                    [&](const SafetensorsDtype& d) { return dtype_name == d.name; });
   if (known == std::end(kSafetensorsDtypes)) {
-    throw Error(where + ": unknown dtype " + quote_name(dtype_name) + " for tensor " + quote_name(name) + " (dlm reads " +
-                kSafetensorsDtypeList + ")");
+    throw Error(where + ": unknown dtype " + quote_name(dtype_name) + " for tensor " + quote_name(name) +
+                " (dlm reads " + kSafetensorsDtypeList + ")");
   }
   e.dtype = known->type;
   if (shape == info.end() || !shape->is_array()) throw Error(at + ": \"shape\" is missing or not an array");
@@ -176,8 +178,9 @@ void check_tiling(const std::vector<SafetensorsEntry>& entries, uint64_t data_si
   const SafetensorsEntry* last = nullptr;
   for (const SafetensorsEntry* e : order) {
     if (e->begin < covered) {
-      throw Error(where + ": tensors " + quote_name(last->name) + " and " + quote_name(e->name) + " overlap in the data (bytes " +
-                  byte_range(last->begin, last->end) + " and " + byte_range(e->begin, e->end) + ")");
+      throw Error(where + ": tensors " + quote_name(last->name) + " and " + quote_name(e->name) +
+                  " overlap in the data (bytes " + byte_range(last->begin, last->end) + " and " +
+                  byte_range(e->begin, e->end) + ")");
     }
     if (e->begin > covered) throw Error(where + ": bytes " + byte_range(covered, e->begin) + " of the data are a gap");
     covered = e->end;
@@ -203,11 +206,13 @@ void check_bools(const std::vector<SafetensorsEntry>& entries, const uint8_t* da
 std::vector<SafetensorsEntry> parse_safetensors(const uint8_t* data, size_t size, const std::string& where,
                                                 json* metadata) {
   if (size < 8) {
-    throw Error(where + ": file too short for a safetensors header (" + std::to_string(size) + " bytes, need 8 or more)");
+    throw Error(where + ": file too short for a safetensors header (" + std::to_string(size) +
+                " bytes, need 8 or more)");
   }
   const uint64_t header_size = read_u64_le(data);
   if (header_size > kMaxSafetensorsHeader) {
-    throw Error(where + ": header length " + std::to_string(header_size) + " is over the 100 MB limit (not safetensors?)");
+    throw Error(where + ": header length " + std::to_string(header_size) +
+                " is over the 100 MB limit (not safetensors?)");
   }
   if (header_size > size - 8) {
     throw Error(where + ": header length " + std::to_string(header_size) + " runs past the end of the file (" +
@@ -250,8 +255,10 @@ struct SafetensorsFile::Mapping {
     } else if (st.st_size > 0) {  // mmap refuses a length of 0; the parser reports the empty file
       size = static_cast<size_t>(st.st_size);
       void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
-      if (p == MAP_FAILED) problem = std::string("cannot map file (") + std::strerror(errno) + ")";
-      else bytes = static_cast<uint8_t*>(p);
+      if (p == MAP_FAILED)
+        problem = std::string("cannot map file (") + std::strerror(errno) + ")";
+      else
+        bytes = static_cast<uint8_t*>(p);
     }
     ::close(fd);  // the mapping keeps the file open
     if (!problem.empty()) throw Error(path + ": " + problem);
@@ -263,7 +270,8 @@ struct SafetensorsFile::Mapping {
   Mapping& operator=(const Mapping&) = delete;
 };
 
-SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path), mapping_(std::make_shared<const Mapping>(path)) {
+SafetensorsFile::SafetensorsFile(const std::string& path)
+    : path_(path), mapping_(std::make_shared<const Mapping>(path)) {
   entries_ = parse_safetensors(mapping_->bytes, mapping_->size, path, &metadata_);
   data_start_ = 8 + static_cast<size_t>(read_u64_le(mapping_->bytes));
   for (size_t i = 0; i < entries_.size(); ++i) by_name_[entries_[i].name] = i;
@@ -288,7 +296,8 @@ torch::Tensor SafetensorsFile::tensor(const std::string& name) const {
     return copy;
   }
   // The deleter owns a reference to the mapping: it is unmapped only after the last tensor over it goes.
-  return torch::from_blob(bytes, e.shape, [keep = mapping_](void*) mutable { keep.reset(); }, options);
+  return torch::from_blob(
+      bytes, e.shape, [keep = mapping_](void*) mutable { keep.reset(); }, options);
 }
 
 void save_safetensors(const std::string& path, const std::vector<std::pair<std::string, torch::Tensor>>& tensors,

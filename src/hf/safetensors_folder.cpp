@@ -68,13 +68,15 @@ Error no_safetensors_weights(const std::string& dir) {
   }
   for (fs::directory_iterator it(root, ec), end; pickle.empty() && !ec && it != end; it.increment(ec)) {
     const std::string name = it->path().filename().string();
-    const bool shard = name.rfind("pytorch_model-", 0) == 0 && name.size() > 18 && name.substr(name.size() - 4) == ".bin";
+    const bool shard =
+        name.rfind("pytorch_model-", 0) == 0 && name.size() > 18 && name.substr(name.size() - 4) == ".bin";
     if (shard) pickle = name;
   }
   if (!pickle.empty()) {
-    return Error(dir + " holds " + pickle + " but no model.safetensors: dlm reads safetensors only; convert it in Python " +
-                 "with model.save_pretrained(\"" + dir + "\", safe_serialization=True) on the model that transformers' " +
-                 "from_pretrained(\"" + dir + "\") loads");
+    return Error(
+        dir + " holds " + pickle + " but no model.safetensors: dlm reads safetensors only; convert it in Python " +
+        "with model.save_pretrained(\"" + dir + "\", safe_serialization=True) on the model that transformers' " +
+        "from_pretrained(\"" + dir + "\") loads");
   }
   return Error(dir + ": no model.safetensors or " + kSafetensorsIndex + " (not a Hugging Face model folder?)");
 }
@@ -121,6 +123,5 @@ torch::ScalarType SafetensorsFolder::dtype() const {
   // The most common; a tie goes to the type earlier in `floats`, and a folder without floats gets F32.
   return floats[std::max_element(count, count + 4) - count];
 }
-
 
 }  // namespace dlm

@@ -17,7 +17,6 @@ torch::Tensor rotate_half(const torch::Tensor& x) {
   return torch::cat({-halves[1], halves[0]}, -1);
 }
 
-
 }  // namespace
 
 AttentionKernel attention_kernel(AttentionKind attention) {
@@ -32,8 +31,9 @@ AttentionKernel attention_kernel(AttentionKind attention) {
 #endif
 }
 
-torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, bool causal, double dropout,
-                     AttentionKernel kernel, const torch::Tensor& key_valid, const torch::Tensor& allowed) {
+torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, bool causal,
+                     double dropout, AttentionKernel kernel, const torch::Tensor& key_valid,
+                     const torch::Tensor& allowed) {
   // L = queries, T = keys; one new query sees every key, so it needs no mask.
   const int64_t L = q.size(2), T = k.size(2);
   const bool need_causal = causal && L > 1;
@@ -43,7 +43,8 @@ torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch
   if (allowed.defined()) visible = visible.defined() ? visible.logical_and(allowed) : allowed;
 #if TORCH_VERSION_MAJOR >= 2
   if (kernel == AttentionKernel::kFused) {
-    if (!visible.defined() && (!need_causal || T == L)) return at::scaled_dot_product_attention(q, k, v, {}, dropout, need_causal);
+    if (!visible.defined() && (!need_causal || T == L))
+      return at::scaled_dot_product_attention(q, k, v, {}, dropout, need_causal);
     // SDPA's is_causal aligns the diagonal to the top-left: a chunk after a cache, or a causal mask
     // beside another one, needs it written out.
     if (need_causal) {
@@ -55,7 +56,8 @@ torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch
 #else
   TORCH_CHECK(kernel == AttentionKernel::kExplicit, "fused attention needs LibTorch 2.x");
 #endif
-  torch::Tensor att = torch::matmul(q, k.transpose(-2, -1)) / std::sqrt(static_cast<double>(q.size(-1)));  // (B, H, L, T)
+  torch::Tensor att =
+      torch::matmul(q, k.transpose(-2, -1)) / std::sqrt(static_cast<double>(q.size(-1)));  // (B, H, L, T)
   const float neg_inf = -std::numeric_limits<float>::infinity();
   if (need_causal) att = att.masked_fill(torch::ones({L, T}, q.options().dtype(torch::kBool)).triu(T - L + 1), neg_inf);
   if (visible.defined()) att = att.masked_fill(visible.logical_not(), neg_inf);
@@ -76,10 +78,11 @@ AttentionImpl::AttentionImpl(const ModelConfig& c, bool causal)
 }
 
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
-                                    const LayerPass& pass) {
+                                     const LayerPass& pass) {
   // B = batch, L = positions of this pass, D = d_model, H = heads, Dh = D / H
   const int64_t B = x.size(0), L = x.size(1), D = x.size(2), H = n_head_, Dh = D / H;
-  const torch::Tensor qkv = project(qkv_, qkv_t_, x, is_training()).view({B, L, 3, H, Dh}).permute({2, 0, 3, 1, 4});  // (3, B, H, L, Dh)
+  const torch::Tensor qkv =
+      project(qkv_, qkv_t_, x, is_training()).view({B, L, 3, H, Dh}).permute({2, 0, 3, 1, 4});  // (3, B, H, L, Dh)
   torch::Tensor q = qkv[0], k = qkv[1], v = qkv[2];
   if (rotary_) {
     q = q * cos + rotate_half(q) * sin;
@@ -92,7 +95,8 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
   }
   LayerCache* cache = pass.cache;
   switch (pass.mode) {
-    case CacheMode::kNone: break;
+    case CacheMode::kNone:
+      break;
     case CacheMode::kAppend:
       if (cache->k.defined()) {
         k = torch::cat({cache->k, k}, 2);
@@ -114,7 +118,8 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
       break;
     }
   }
-  const torch::Tensor y = attend(q, k, v, causal_, is_training() ? dropout_ : 0.0, kernel_, pass.key_valid, pass.window);
+  const torch::Tensor y =
+      attend(q, k, v, causal_, is_training() ? dropout_ : 0.0, kernel_, pass.key_valid, pass.window);
   return project(proj_, proj_t_, y.transpose(1, 2).contiguous().view({B, L, D}), is_training());
 }
 

@@ -157,13 +157,14 @@ torch::optim::AdamWParamState* adamw_state(torch::optim::AdamW& optimizer, const
 void save_checkpoint(const std::string& path, const Config& config, const Tokenizer& tokenizer, DenoiserImpl& model,
                      torch::optim::AdamW* optimizer, const TrainState& state) {
   const auto tensors = model_tensors(model);
-  nlohmann::json meta = {{"format", kFormat},
-                         {"version", kVersion},
-                         {"config", to_json(config)},
-                         {"tokenizer", tokenizer.to_json()},
-                         {"step", state.step},
-                         {"world_size", state.world_size},
-                         {"best_val", std::isfinite(state.best_val) ? nlohmann::json(state.best_val) : nlohmann::json()}};
+  nlohmann::json meta = {
+      {"format", kFormat},
+      {"version", kVersion},
+      {"config", to_json(config)},
+      {"tokenizer", tokenizer.to_json()},
+      {"step", state.step},
+      {"world_size", state.world_size},
+      {"best_val", std::isfinite(state.best_val) ? nlohmann::json(state.best_val) : nlohmann::json()}};
   c10::List<at::Tensor> values;
   std::vector<std::string> names;
   for (const auto& [name, tensor] : tensors) {
@@ -246,7 +247,8 @@ std::unique_ptr<Tokenizer> CheckpointReader::tokenizer() const {
 
 void CheckpointReader::load_model(DenoiserImpl& model, const torch::Device& device) {
   c10::IValue value;
-  if (!archive_.try_read("model", value) || !value.isTensorList()) throw Error(path_ + ": checkpoint has no model weights");
+  if (!archive_.try_read("model", value) || !value.isTensorList())
+    throw Error(path_ + ": checkpoint has no model weights");
   const c10::List<at::Tensor> values = value.toTensorList();
   if (values.size() != model_keys_.size()) throw Error(path_ + ": checkpoint weights and their names disagree");
   std::unordered_map<std::string, at::Tensor> stored;

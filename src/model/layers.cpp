@@ -12,9 +12,12 @@ torch::Tensor rms_norm(const torch::Tensor& x, double eps) {
 
 torch::Tensor activate(const torch::Tensor& h, Activation activation) {
   switch (activation) {
-    case Activation::kGelu: return torch::gelu(h);
-    case Activation::kGeluTanh: return torch::gelu(h, "tanh");
-    case Activation::kRelu2: return torch::relu(h).square();
+    case Activation::kGelu:
+      return torch::gelu(h);
+    case Activation::kGeluTanh:
+      return torch::gelu(h, "tanh");
+    case Activation::kRelu2:
+      return torch::relu(h).square();
     case Activation::kSwiglu: {
       const auto parts = h.chunk(2, -1);
       return torch::silu(parts[0]) * parts[1];
@@ -51,7 +54,8 @@ NormImpl::NormImpl(NormKind kind, int64_t dim, bool affine, double eps, bool bia
     weighted_ = register_module("layer_norm", WeightedLayerNorm(dim, eps > 0.0 ? eps : 1e-5));
   } else {
     layer_norm_ = register_module(
-        "layer_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim}).elementwise_affine(affine).eps(eps > 0.0 ? eps : 1e-5)));
+        "layer_norm", torch::nn::LayerNorm(
+                          torch::nn::LayerNormOptions({dim}).elementwise_affine(affine).eps(eps > 0.0 ? eps : 1e-5)));
   }
 }
 
@@ -66,7 +70,8 @@ torch::Tensor project(torch::nn::Linear& lin, TransposedWeight& cache, const tor
       x.scalar_type() != torch::kFloat32) {
     return lin->forward(x);
   }
-  if (cache.of.unsafeGetStorageImpl() != w.storage().unsafeGetStorageImpl() || cache.version != static_cast<int64_t>(w._version())) {
+  if (cache.of.unsafeGetStorageImpl() != w.storage().unsafeGetStorageImpl() ||
+      cache.version != static_cast<int64_t>(w._version())) {
     cache.wt = w.t().contiguous();
     cache.of = w.storage();
     cache.version = static_cast<int64_t>(w._version());

@@ -16,14 +16,16 @@ namespace F = torch::nn::functional;
 // cos and sin of the rotary angles of positions 0 .. max_len - 1 with base `theta`, (max_len, d_head / 2)
 // each: frequency i of a head of width d is theta^(-2i / d).
 std::pair<torch::Tensor, torch::Tensor> rope_tables(int64_t max_len, int64_t half, double theta) {
-  const torch::Tensor inv_freq = torch::pow(theta, -torch::arange(half, torch::kFloat32) / static_cast<double>(half));  // cpu: buffers move with Module::to
+  const torch::Tensor inv_freq = torch::pow(
+      theta, -torch::arange(half, torch::kFloat32) / static_cast<double>(half));  // cpu: buffers move with Module::to
   const torch::Tensor angles = torch::outer(torch::arange(max_len, torch::kFloat32), inv_freq);  // cpu: (L, Dh/2)
   return {angles.cos(), angles.sin()};
 }
 
 // The rows of a rotary table for a pass, doubled to the head width: (L, Dh) for positions offset ..
 // offset + L - 1, or (B, 1, L, Dh) when each row has its own `positions` (B, L).
-torch::Tensor rope_rows(const torch::Tensor& table, int64_t offset, const torch::Tensor& positions, int64_t B, int64_t L) {
+torch::Tensor rope_rows(const torch::Tensor& table, int64_t offset, const torch::Tensor& positions, int64_t B,
+                        int64_t L) {
   const torch::Tensor rows = positions.defined() ? table.index_select(0, positions.reshape({-1})).view({B, 1, L, -1})
                                                  : table.slice(0, offset, offset + L);
   return torch::cat({rows, rows}, -1);
@@ -38,7 +40,8 @@ BlockImpl::BlockImpl(const ModelConfig& c, bool causal, int64_t index) {
   post_norm_ = c.norm_order == NormOrder::kPost;
   // With adaLN the norms carry no affine parameters: shift and scale come from t.
   const bool affine = !adaln && c.norm_weight;
-  if (index > 0 || c.first_norm) norm1_ = register_module("norm1", Norm(c.norm, c.d_model, affine, c.norm_eps, c.norm_bias));
+  if (index > 0 || c.first_norm)
+    norm1_ = register_module("norm1", Norm(c.norm, c.d_model, affine, c.norm_eps, c.norm_bias));
   attn_ = register_module("attn", Attention(c, causal));
   norm2_ = register_module("norm2", Norm(c.norm, c.d_model, affine, c.norm_eps, c.norm_bias));
   // SwiGLU's and GeGLU's first projection gives the gate and the value side by side.
@@ -91,7 +94,8 @@ TransformerImpl::TransformerImpl(const ModelConfig& c, int64_t vocab_size, int64
   if (c.vocab_size > 0) vocab_size = c.vocab_size;
   tok_emb_ = register_module("tok_emb", torch::nn::Embedding(vocab_size, c.d_model));
   if (c.type_vocab > 0) type_emb_ = register_module("type_emb", torch::nn::Embedding(c.type_vocab, c.d_model));
-  if (c.emb_norm) emb_norm_ = register_module("emb_norm", Norm(c.norm, c.d_model, c.norm_weight, c.norm_eps, c.norm_bias));
+  if (c.emb_norm)
+    emb_norm_ = register_module("emb_norm", Norm(c.norm, c.d_model, c.norm_weight, c.norm_eps, c.norm_bias));
   if (c.pos == PosKind::kLearned) {
     pos_emb_ = register_module("pos_emb", torch::nn::Embedding(max_len + c.pos_offset, c.d_model));
   } else {
@@ -117,12 +121,14 @@ TransformerImpl::TransformerImpl(const ModelConfig& c, int64_t vocab_size, int64
     norm_f_ = register_module("norm_f", Norm(c.norm, c.d_model, c.norm_weight, c.norm_eps, c.norm_bias));
   }
   if (c.head_transform) {
-    head_dense_ = register_module("head_dense",
-                                  torch::nn::Linear(torch::nn::LinearOptions(c.d_model, c.d_model).bias(c.head_transform_bias)));
+    head_dense_ = register_module(
+        "head_dense", torch::nn::Linear(torch::nn::LinearOptions(c.d_model, c.d_model).bias(c.head_transform_bias)));
     head_norm_ = register_module("head_norm", Norm(c.norm, c.d_model, c.norm_weight, c.norm_eps, c.norm_bias));
   }
-  if (!c.tie_head) head_ = register_module("head", torch::nn::Linear(torch::nn::LinearOptions(c.d_model, vocab_size).bias(false)));
-  if (c.head_bias) head_bias_ = register_parameter("head_bias", torch::zeros({vocab_size}));  // cpu: moves with Module::to
+  if (!c.tie_head)
+    head_ = register_module("head", torch::nn::Linear(torch::nn::LinearOptions(c.d_model, vocab_size).bias(false)));
+  if (c.head_bias)
+    head_bias_ = register_parameter("head_bias", torch::zeros({vocab_size}));  // cpu: moves with Module::to
   drop_ = register_module("drop", torch::nn::Dropout(c.dropout));
 
   // GPT-2 style initialisation; residual projections scaled down with depth.
@@ -152,9 +158,11 @@ torch::Tensor TransformerImpl::embed(const torch::Tensor& ids, int64_t offset, c
   const int64_t L = ids.size(1);
   TORCH_CHECK(offset + L <= max_len_, "sequence of ", offset + L, " tokens exceeds the model's context of ", max_len_);
   // Ids (B, L) look their rows up; probability vectors (B, L, V) (the simplex) mix them.
-  torch::Tensor x = ids.dim() == 3 ? torch::matmul(ids.to(tok_emb_->weight.dtype()), tok_emb_->weight) : tok_emb_->forward(ids);
+  torch::Tensor x =
+      ids.dim() == 3 ? torch::matmul(ids.to(tok_emb_->weight.dtype()), tok_emb_->weight) : tok_emb_->forward(ids);
   if (pos_emb_) {
-    const torch::Tensor at = positions.defined() ? positions : torch::arange(offset, offset + L, ids.options().dtype(torch::kInt64));
+    const torch::Tensor at =
+        positions.defined() ? positions : torch::arange(offset, offset + L, ids.options().dtype(torch::kInt64));
     x = x + pos_emb_->forward(config_.pos_offset > 0 ? at + config_.pos_offset : at);
   }
   if (type_emb_) x = x + type_emb_->weight[0];  // every position is of type 0
@@ -162,8 +170,8 @@ torch::Tensor TransformerImpl::embed(const torch::Tensor& ids, int64_t offset, c
 }
 
 torch::Tensor TransformerImpl::trunk(const torch::Tensor& ids, const torch::Tensor& t, int64_t offset,
-                                   const torch::Tensor& positions, const torch::Tensor& key_valid, KVCache* cache,
-                                   CacheMode mode, const torch::Tensor& out) {
+                                     const torch::Tensor& positions, const torch::Tensor& key_valid, KVCache* cache,
+                                     CacheMode mode, const torch::Tensor& out) {
   // B = batch, L = length, D = d_model
   const int64_t B = ids.size(0), L = ids.size(1);
   torch::Tensor x = embed(ids, offset, positions);
@@ -185,8 +193,11 @@ torch::Tensor TransformerImpl::trunk(const torch::Tensor& ids, const torch::Tens
   if (config_.local_attention > 0) {
     // Keys: the cached canvas (a block pass), else the cache's positions and this pass's.
     const int64_t T = mode == CacheMode::kUpdate ? cache->length : offset + L;
-    const torch::Tensor q_at = positions.defined() ? positions : torch::arange(offset, offset + L, ids.options().dtype(torch::kInt64)).view({1, L});
-    const torch::Tensor distance = (q_at.unsqueeze(-1) - torch::arange(T, ids.options().dtype(torch::kInt64))).abs();  // (B or 1, L, T)
+    const torch::Tensor q_at = positions.defined()
+                                   ? positions
+                                   : torch::arange(offset, offset + L, ids.options().dtype(torch::kInt64)).view({1, L});
+    const torch::Tensor distance =
+        (q_at.unsqueeze(-1) - torch::arange(T, ids.options().dtype(torch::kInt64))).abs();  // (B or 1, L, T)
     window = (distance <= config_.local_attention / 2).unsqueeze(1);
   }
   if (cache && cache->layers.empty()) cache->layers.resize(blocks_->size());
@@ -216,13 +227,14 @@ torch::Tensor TransformerImpl::forward(const torch::Tensor& ids, const torch::Te
   return head(trunk(ids, t, 0, {}, {}, nullptr, CacheMode::kNone));
 }
 
-torch::Tensor TransformerImpl::hidden(const torch::Tensor& ids, const torch::Tensor& t, const torch::Tensor& key_valid) {
+torch::Tensor TransformerImpl::hidden(const torch::Tensor& ids, const torch::Tensor& t,
+                                      const torch::Tensor& key_valid) {
   TORCH_CHECK(!causal_ || !key_valid.defined(), "hidden with key_valid needs a bidirectional model");
   return trunk(ids, t, 0, {}, key_valid, nullptr, CacheMode::kNone);
 }
 
-torch::Tensor TransformerImpl::forward_rows(const torch::Tensor& ids, const torch::Tensor& t, const torch::Tensor& key_valid,
-                                            const torch::Tensor& out) {
+torch::Tensor TransformerImpl::forward_rows(const torch::Tensor& ids, const torch::Tensor& t,
+                                            const torch::Tensor& key_valid, const torch::Tensor& out) {
   TORCH_CHECK(!causal_ || !key_valid.defined(), "forward_rows with key_valid needs a bidirectional model");
   return head(trunk(ids, t, 0, {}, key_valid, nullptr, CacheMode::kNone, out));
 }
@@ -236,8 +248,8 @@ torch::Tensor TransformerImpl::forward_cached(const torch::Tensor& ids, KVCache&
   return logits;
 }
 
-torch::Tensor TransformerImpl::forward_store(const torch::Tensor& ids, const torch::Tensor& t, const torch::Tensor& key_valid,
-                                             KVCache& cache, const torch::Tensor& out) {
+torch::Tensor TransformerImpl::forward_store(const torch::Tensor& ids, const torch::Tensor& t,
+                                             const torch::Tensor& key_valid, KVCache& cache, const torch::Tensor& out) {
   TORCH_CHECK(!causal_, "forward_store needs a bidirectional model");
   cache.layers.clear();
   const torch::Tensor logits = head(trunk(ids, t, 0, {}, key_valid, &cache, CacheMode::kStore, out));
@@ -245,8 +257,9 @@ torch::Tensor TransformerImpl::forward_store(const torch::Tensor& ids, const tor
   return logits;
 }
 
-torch::Tensor TransformerImpl::forward_block(const torch::Tensor& ids, const torch::Tensor& positions, const torch::Tensor& t,
-                                             const torch::Tensor& key_valid, KVCache& cache, const torch::Tensor& out) {
+torch::Tensor TransformerImpl::forward_block(const torch::Tensor& ids, const torch::Tensor& positions,
+                                             const torch::Tensor& t, const torch::Tensor& key_valid, KVCache& cache,
+                                             const torch::Tensor& out) {
   TORCH_CHECK(!causal_ && cache.length > 0, "forward_block needs a bidirectional model and a stored cache");
   return head(trunk(ids, t, 0, positions, key_valid, &cache, CacheMode::kUpdate, out));
 }
@@ -258,7 +271,9 @@ MlpDenoiserImpl::MlpDenoiserImpl(const ModelConfig& c, int64_t vocab_size, int64
   out_ = register_module("out", torch::nn::Linear(c.mlp_hidden, max_len * vocab_size));
 }
 
-torch::Tensor MlpDenoiserImpl::forward(const torch::Tensor& ids, const torch::Tensor& t) { return head(hidden(ids, t)); }
+torch::Tensor MlpDenoiserImpl::forward(const torch::Tensor& ids, const torch::Tensor& t) {
+  return head(hidden(ids, t));
+}
 
 torch::Tensor MlpDenoiserImpl::hidden(const torch::Tensor& ids, const torch::Tensor& t, const torch::Tensor&) {
   // The MLP sees a fixed-size canvas: shorter inputs are padded with id 0 (pad) and cut back by the head.
@@ -279,7 +294,8 @@ torch::Tensor MlpDenoiserImpl::head(const torch::Tensor& hidden) {
 
 std::shared_ptr<DenoiserImpl> make_model(const ModelConfig& c, int64_t vocab_size, int64_t max_len, bool causal) {
   if (c.type == ModelType::kTransformer) return std::make_shared<TransformerImpl>(c, vocab_size, max_len, causal);
-  if (causal) throw Error("model.type '" + enum_name(c.type) + "' has no causal form (the ar objective needs a transformer)");
+  if (causal)
+    throw Error("model.type '" + enum_name(c.type) + "' has no causal form (the ar objective needs a transformer)");
   return std::make_shared<MlpDenoiserImpl>(c, vocab_size, max_len);
 }
 

@@ -4,9 +4,9 @@
 #include <chrono>
 #include <cstdlib>
 
+#include <torch/version.h>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
-#include <torch/version.h>
 
 #if TORCH_VERSION_MAJOR >= 2
 #include <torch/csrc/distributed/c10d/Backend.hpp>
@@ -40,8 +40,8 @@ int64_t env_int(const std::function<const char*(const char*)>& get, const char* 
   char* end = nullptr;
   const long long x = std::strtoll(v, &end, 10);
   if (*end != '\0' || x < min_value) {
-    throw Error(std::string("environment variable ") + name + "='" + v + "' must be an integer >= " +
-                std::to_string(min_value));
+    throw Error(std::string("environment variable ") + name + "='" + v +
+                "' must be an integer >= " + std::to_string(min_value));
   }
   return x;
 }

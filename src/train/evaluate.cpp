@@ -68,7 +68,8 @@ EvalReport evaluate_checkpoint(const LoadedModel& loaded, const std::string& run
   } else {
     for (const Example& e : val) r.likelihood.tokens += scored_count(e, first);
   }
-  if (process->has_levels()) r.levels = process->by_level(*loaded.model, val, config.eval.levels, batch, device, r.seed);
+  if (process->has_levels())
+    r.levels = process->by_level(*loaded.model, val, config.eval.levels, batch, device, r.seed);
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return r;
 }

@@ -20,20 +20,23 @@ std::vector<Example> RunData::val_head(int64_t max) const {
 
 std::string RunData::describe(const Config& config, const Tokenizer& tokenizer) const {
   if (is_corpus && corpus.val_is_tail) {
-    return log::format("{} training blocks ({} tokens), {} validation blocks (the last {} tokens: {} is one document), "
-                       "{} tokens each; vocabulary {}",
-                       {n_train, corpus.train->n_tokens(), val.size(), corpus.val->n_tokens(), config.data.path,
-                        config.data.seq_len, tokenizer.vocab_size()});
+    return log::format(
+        "{} training blocks ({} tokens), {} validation blocks (the last {} tokens: {} is one document), "
+        "{} tokens each; vocabulary {}",
+        {n_train, corpus.train->n_tokens(), val.size(), corpus.val->n_tokens(), config.data.path, config.data.seq_len,
+         tokenizer.vocab_size()});
   }
   if (is_corpus) {
-    return log::format("{} training blocks ({} tokens, {} documents), {} validation blocks ({} documents), {} tokens "
-                       "each; vocabulary {}",
-                       {n_train, corpus.train->n_tokens(), corpus.train_docs, val.size(), corpus.val_docs,
-                        config.data.seq_len, tokenizer.vocab_size()});
+    return log::format(
+        "{} training blocks ({} tokens, {} documents), {} validation blocks ({} documents), {} tokens "
+        "each; vocabulary {}",
+        {n_train, corpus.train->n_tokens(), corpus.train_docs, val.size(), corpus.val_docs, config.data.seq_len,
+         tokenizer.vocab_size()});
   }
-  return log::format("{} train / {} validation examples{}, {} tokens each; vocabulary {}",
-                     {n_train, val.size(), memory.val_is_train ? " (too few to hold out: validating on training data)" : "",
-                      config.data.seq_len, tokenizer.vocab_size()});
+  return log::format(
+      "{} train / {} validation examples{}, {} tokens each; vocabulary {}",
+      {n_train, val.size(), memory.val_is_train ? " (too few to hold out: validating on training data)" : "",
+       config.data.seq_len, tokenizer.vocab_size()});
 }
 
 RunData load_run_data(const Config& config, const Tokenizer& tokenizer, const std::string& cache_dir,

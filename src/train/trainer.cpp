@@ -38,7 +38,7 @@ struct Session {
   std::unique_ptr<World> world;  ///< data-parallel runs only
   std::unique_ptr<Tokenizer> tokenizer;
   RunData data;
-  std::vector<Example> val;  ///< periodic validation: the first data.val_max of the validation set
+  std::vector<Example> val;          ///< periodic validation: the first data.val_max of the validation set
   std::unique_ptr<Process> process;  ///< what the run trains, as its config names it
   std::shared_ptr<DenoiserImpl> model;
   std::unique_ptr<torch::optim::AdamW> optimizer;
@@ -63,11 +63,11 @@ int64_t join_world(Session& s, const DistEnv& env) {
   }
   log::set_quiet(env.rank != 0);
   if (s.device.is_cuda()) s.device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(env.local_rank));
-  const int64_t threads =
-      set_threads(s.config.train.threads > 0 ? s.config.train.threads : std::max<int64_t>(1, cores / env.local_world_size));
+  const int64_t threads = set_threads(s.config.train.threads > 0 ? s.config.train.threads
+                                                                 : std::max<int64_t>(1, cores / env.local_world_size));
   s.world = std::make_unique<World>(env, s.config.train.dist_backend, s.device, s.config.train.dist_timeout);
-  log::info("data parallel: {} ranks ({}), {} examples of each global batch of {} per rank", W,
-            s.world->description(), B / W, B);
+  log::info("data parallel: {} ranks ({}), {} examples of each global batch of {} per rank", W, s.world->description(),
+            B / W, B);
   return threads;
 }
 
@@ -92,8 +92,9 @@ void warn_if_unanchored(const Session& s) {
   for (const auto& e : s.data.memory.train) {
     if (e.n_prompt > 0) return;
   }
-  log::warn("model.pos is rotary and no example has a prompt: samples without --prefix can hardly tell "
-            "positions apart on an all-[MASK] canvas (set model.pos to \"learned\" for unconditional generation)");
+  log::warn(
+      "model.pos is rotary and no example has a prompt: samples without --prefix can hardly tell "
+      "positions apart on an all-[MASK] canvas (set model.pos to \"learned\" for unconditional generation)");
 }
 
 // A new run of model.init_from takes the folder's architecture, context and tokenizer; its data.seq_len
@@ -102,9 +103,11 @@ void adopt_init_from(Config& c) {
   const std::string dir = c.model.init_from;  // a copy: c.model is replaced below
   const HfArch arch = read_hf_config(dir);
   if (c.data.seq_len > arch.max_len) {
-    throw Error("data.seq_len " + std::to_string(c.data.seq_len) + " is longer than the " + std::to_string(arch.max_len) +
-                " positions " + dir + " takes" +
-                (arch.model.pos_offset > 0 ? " (max_position_embeddings less " + std::to_string(arch.model.pos_offset) + ")" : ""));
+    throw Error("data.seq_len " + std::to_string(c.data.seq_len) + " is longer than the " +
+                std::to_string(arch.max_len) + " positions " + dir + " takes" +
+                (arch.model.pos_offset > 0
+                     ? " (max_position_embeddings less " + std::to_string(arch.model.pos_offset) + ")"
+                     : ""));
   }
   c.model = arch.model;
   c.model.init_from = dir;
@@ -149,7 +152,8 @@ void build_model(Session& s, CheckpointReader* reader) {
     log::info("model: weights of {} (fine-tuned from here)", s.config.model.init_from);
   }
   s.model->to(s.device);
-  if (s.is_main()) s.run.check_space(static_cast<uint64_t>(count_parameters(*s.model)) * sizeof(float) * 9 + (16u << 20));
+  if (s.is_main())
+    s.run.check_space(static_cast<uint64_t>(count_parameters(*s.model)) * sizeof(float) * 9 + (16u << 20));
   s.optimizer = std::make_unique<torch::optim::AdamW>(make_optimizer(*s.model, s.config.train));
   if (reader) {
     reader->load_model(*s.model, s.device);
@@ -163,8 +167,10 @@ void build_model(Session& s, CheckpointReader* reader) {
   }
   const int64_t ranks = s.world ? s.world->size() : 1;
   if (reader && s.state.world_size != ranks) {
-    log::info("the run trained its last steps on {} rank(s) and continues on {}: the same global batch, but not "
-              "bit-exact (sums run in another order)", s.state.world_size, ranks);
+    log::info(
+        "the run trained its last steps on {} rank(s) and continues on {}: the same global batch, but not "
+        "bit-exact (sums run in another order)",
+        s.state.world_size, ranks);
   }
   s.state.world_size = ranks;
   if (s.world) {
@@ -199,10 +205,13 @@ Session open_session(const Config& config, const TrainOptions& options) {
   log::info("data: {}{}", s.data.describe(s.config, *s.tokenizer),
             s.val.size() < s.data.val.size() ? log::format("; {} for periodic validation", {s.val.size()}) : "");
   const BlasStatus blas = blas_report();
-  if (blas.warning) log::warn("{}", blas.line); else log::info("{}", blas.line);
-  log::info("model: {} {} with {} parameters on {} ({} threads{})",
-            s.process->causal() ? "causal" : "bidirectional", enum_name(s.config.model.type),
-            count_parameters(*s.model), s.device.str(), threads, s.world ? " per rank" : "");
+  if (blas.warning)
+    log::warn("{}", blas.line);
+  else
+    log::info("{}", blas.line);
+  log::info("model: {} {} with {} parameters on {} ({} threads{})", s.process->causal() ? "causal" : "bidirectional",
+            enum_name(s.config.model.type), count_parameters(*s.model), s.device.str(), threads,
+            s.world ? " per rank" : "");
   return s;
 }
 
@@ -264,7 +273,8 @@ std::vector<int64_t> TrainingBatches::example_indices(int64_t micro) {
     const int64_t global = micro * B + i;
     const int64_t epoch = global / n;
     if (epoch != epoch_) {
-      order_ = shuffled_indices(n, static_cast<uint64_t>(config_.train.seed) * 1000003ULL + static_cast<uint64_t>(epoch));
+      order_ =
+          shuffled_indices(n, static_cast<uint64_t>(config_.train.seed) * 1000003ULL + static_cast<uint64_t>(epoch));
       epoch_ = epoch;
     }
     out.push_back(order_[static_cast<size_t>(global % n)]);
@@ -329,15 +339,17 @@ StepStats train_step(DenoiserImpl& model, torch::optim::AdamW& optimizer, const 
 TrainSummary train(const Config& config, const TrainOptions& options) {
   Session s = open_session(config, options);
   const TrainConfig& tc = s.config.train;
-  TrainingLog log(s.run.file("metrics.jsonl"), s.config, s.process->has_levels(), options.progress, s.state.step, s.resumed, s.is_main());
+  TrainingLog log(s.run.file("metrics.jsonl"), s.config, s.process->has_levels(), options.progress, s.state.step,
+                  s.resumed, s.is_main());
   TrainingBatches batches(s.data, s.config, *s.tokenizer, s.world ? s.world->rank() : 0, s.world ? s.world->size() : 1);
   TrainSummary summary;
   summary.run_dir = s.run.path();
   s.model->train();
   for (int64_t step = s.state.step; step < tc.steps; ++step) {
     const double lr = learning_rate(tc, step);
-    const StepStats stats = train_step(*s.model, *s.optimizer, tc, step, s.device,
-                                       [&](int64_t micro) { return batches.at(micro); }, batches.process(), s.world.get());
+    const StepStats stats = train_step(
+        *s.model, *s.optimizer, tc, step, s.device, [&](int64_t micro) { return batches.at(micro); }, batches.process(),
+        s.world.get());
     s.state.step = step + 1;
     summary.final_train_loss = stats.loss;
     log.step_done(s.state.step, stats.loss, lr);

@@ -1,8 +1,8 @@
 // A run's progress on stderr and its metrics.jsonl.
 #include "dlm/train/training_log.h"
 
-#include <cstdio>
 #include <unistd.h>
+#include <cstdio>
 
 #include <nlohmann/json.hpp>
 
@@ -118,9 +118,14 @@ double TrainingLog::validated(int64_t step, const std::vector<LevelMetrics>& val
   if (by_level_) {
     for (const auto& l : val) by_level.push_back({{"rate", l.rate}, {"loss", l.loss}, {"accuracy", l.accuracy}});
   }
-  metrics_ += nlohmann::json{{"step", step},           {"train_loss", train_loss}, {"val_loss", val_loss},
-                             {"val_accuracy", val_acc}, {"lr", lr},                 {"tokens_per_s", tokens_per_s_},
-                             {"elapsed_s", seconds_since(start_)}, {"levels", by_level}}
+  metrics_ += nlohmann::json{{"step", step},
+                             {"train_loss", train_loss},
+                             {"val_loss", val_loss},
+                             {"val_accuracy", val_acc},
+                             {"lr", lr},
+                             {"tokens_per_s", tokens_per_s_},
+                             {"elapsed_s", seconds_since(start_)},
+                             {"levels", by_level}}
                   .dump() +
               "\n";
   write_atomically(metrics_path_, metrics_);

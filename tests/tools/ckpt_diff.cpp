@@ -20,8 +20,8 @@ int main(int argc, char** argv) {
     const auto open = [](const char* path, int64_t& step) {
       dlm::CheckpointReader reader(path);
       step = reader.state().step;
-      auto model = dlm::make_model(reader.config().model, reader.tokenizer()->vocab_size(),
-                                   reader.config().data.seq_len);
+      auto model =
+          dlm::make_model(reader.config().model, reader.tokenizer()->vocab_size(), reader.config().data.seq_len);
       reader.load_model(*model, torch::kCPU);
       return model;
     };

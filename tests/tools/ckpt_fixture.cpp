@@ -43,12 +43,12 @@ int main(int argc, char** argv) {
   for (const auto& item : optimizer.state()) {
     moments += static_cast<torch::optim::AdamWParamState&>(*item.second).exp_avg().abs().sum().item<double>();
   }
-  const nlohmann::json out = {{"written_by", TORCH_VERSION},
-                              {"ids", std::vector<int64_t>(ids.data_ptr<int64_t>(), ids.data_ptr<int64_t>() + 6)},
-                              {"t", 0.5},
-                              {"logits", std::vector<double>(logits.data_ptr<double>(),
-                                                             logits.data_ptr<double>() + logits.numel())},
-                              {"exp_avg_abs_sum", moments}};
+  const nlohmann::json out = {
+      {"written_by", TORCH_VERSION},
+      {"ids", std::vector<int64_t>(ids.data_ptr<int64_t>(), ids.data_ptr<int64_t>() + 6)},
+      {"t", 0.5},
+      {"logits", std::vector<double>(logits.data_ptr<double>(), logits.data_ptr<double>() + logits.numel())},
+      {"exp_avg_abs_sum", moments}};
   std::ofstream(prefix + ".json") << out.dump(1) << "\n";
   return 0;
 }

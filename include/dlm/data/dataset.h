@@ -43,8 +43,7 @@ std::vector<TextExample> parse_examples(const DataConfig& config, const std::str
 std::vector<std::string> vocabulary_texts(const std::vector<TextExample>& examples);
 
 // Tokenises, pads and splits. Throws dlm::Error when an example does not fit data.seq_len.
-Dataset make_dataset(const DataConfig& config, const Tokenizer& tokenizer,
-                     const std::vector<TextExample>& examples);
+Dataset make_dataset(const DataConfig& config, const Tokenizer& tokenizer, const std::vector<TextExample>& examples);
 
 // Deterministic Fisher-Yates shuffle of 0..n-1 driven by std::mt19937_64 (portable across platforms).
 std::vector<int64_t> shuffled_indices(int64_t n, uint64_t seed);

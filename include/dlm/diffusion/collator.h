@@ -24,7 +24,7 @@ struct Batch {
   torch::Tensor noise;        ///< (B, L, V) float32 Gaussian draws of the simplex process; else undefined
   torch::Tensor visible;      ///< (B, L) bool, positions the model sees (simplex blocks); undefined: all
   double loss_norm = 1.0;
-  double norm_count = 0.0;    ///< loss_norm before its floor of 1: the shares of a global batch add up
+  double norm_count = 0.0;  ///< loss_norm before its floor of 1: the shares of a global batch add up
 };
 
 // Positions of `example` that may be masked.
@@ -34,8 +34,8 @@ std::vector<bool> maskable_positions(const Example& example, const DiffusionConf
 torch::Tensor sample_rates(int64_t batch_size, const DiffusionConfig& config, torch::Generator& generator);
 
 // Masks a batch at rates drawn from the configured distribution.
-Batch collate(const std::vector<const Example*>& examples, const DiffusionConfig& config,
-              int64_t mask_id, torch::Generator& generator);
+Batch collate(const std::vector<const Example*>& examples, const DiffusionConfig& config, int64_t mask_id,
+              torch::Generator& generator);
 
 // The autoregressive twin's batch: input is [BOS] + ids[:-1], target is ids, so position j predicts
 // token j from tokens before it, the first one included. Scored: content positions from

@@ -15,11 +15,11 @@
 namespace dlm {
 
 struct DenoiseRows {
-  torch::Tensor tokens;    ///< (B, W) int64: fixed ids, and the mask id where generated
-  torch::Tensor generate;  ///< (B, W) bool: positions to generate
-  torch::Tensor valid;     ///< (B, W) bool: the row's own positions (false: padding to the batch width)
-  torch::Tensor span;      ///< (B, W) bool: infill positions, which never get EOS or padding
-  torch::Tensor prompt;    ///< (B, W) bool: the conditioning that guidance's unconditional pass masks
+  torch::Tensor tokens;                ///< (B, W) int64: fixed ids, and the mask id where generated
+  torch::Tensor generate;              ///< (B, W) bool: positions to generate
+  torch::Tensor valid;                 ///< (B, W) bool: the row's own positions (false: padding to the batch width)
+  torch::Tensor span;                  ///< (B, W) bool: infill positions, which never get EOS or padding
+  torch::Tensor prompt;                ///< (B, W) bool: the conditioning that guidance's unconditional pass masks
   std::vector<int64_t> counted_fixed;  ///< per row: fixed positions that count in the time input
   std::vector<uint64_t> seeds;         ///< per row: the seed of its random stream
 };
@@ -33,9 +33,10 @@ struct SpecialIds {
 };
 
 struct RowStats {
-  int64_t steps = 0;         ///< steps the row took part in
-  int64_t passes = 0;        ///< model evaluations it took part in (a guided pass counts once here)
-  double equivalents = 0.0;  ///< the same in full-canvas passes: a block of b of L positions counts b / L, guidance twice
+  int64_t steps = 0;   ///< steps the row took part in
+  int64_t passes = 0;  ///< model evaluations it took part in (a guided pass counts once here)
+  double equivalents =
+      0.0;  ///< the same in full-canvas passes: a block of b of L positions counts b / L, guidance twice
 };
 
 struct DenoiseResult {
@@ -65,8 +66,8 @@ DenoiseResult denoise(DenoiserImpl& model, const DenoiseRows& rows, const Sample
 
 // The same algorithm written plainly, as the reference the loop above is tested against: one row at a
 // time (at the batch's width, its padding hidden as in a batch), a full model pass at every step (no
-// reuse of predictions, no blocks, no KV cache), then the reveal rules. Returns the final canvases (B, W). Stop strings are not handled (the loop checks them
-// between blocks); throws dlm::Error when asked for blocks or a KV cache.
+// reuse of predictions, no blocks, no KV cache), then the reveal rules. Returns the final canvases (B, W). Stop strings
+// are not handled (the loop checks them between blocks); throws dlm::Error when asked for blocks or a KV cache.
 torch::Tensor denoise_reference(DenoiserImpl& model, const DenoiseRows& rows, const SampleConfig& options,
                                 const SpecialIds& ids);
 

@@ -52,15 +52,16 @@ LevelSums level_sums(const torch::Tensor& loss, const torch::Tensor& predicted, 
 // level with `config` but no random visible prefix and no condition dropped (batch.rate set), each
 // scored by `score(batch, group, gen)`, with `gen` seeded by `seed` afresh at every level so that
 // figures repeat across evaluations.
-using LevelScorer = std::function<LevelSums(Batch& batch, const std::vector<const Example*>& group, torch::Generator& gen)>;
+using LevelScorer =
+    std::function<LevelSums(Batch& batch, const std::vector<const Example*>& group, torch::Generator& gen)>;
 std::vector<LevelMetrics> per_level(const std::vector<Example>& examples, const std::vector<double>& levels,
                                     int64_t batch_size, uint64_t seed, const DiffusionConfig& config, int64_t mask_id,
                                     const LevelScorer& score);
 
 struct Likelihood {
-  double nats = 0.0;   ///< total negative log-likelihood, or its upper bound, in nats
-  int64_t tokens = 0;  ///< scored tokens
-  int64_t correct = 0; ///< ar only: scored tokens that are the model's argmax
+  double nats = 0.0;    ///< total negative log-likelihood, or its upper bound, in nats
+  int64_t tokens = 0;   ///< scored tokens
+  int64_t correct = 0;  ///< ar only: scored tokens that are the model's argmax
   double nats_per_token() const { return tokens > 0 ? nats / static_cast<double>(tokens) : 0.0; }
 };
 
@@ -71,7 +72,8 @@ struct Likelihood {
 // (padding never, nothing kept visible at random, no condition dropped), count weight * nats[row],
 // where `nats(batch, group, gen)` (B) is each row's sum of the process's terms.
 using LevelDraws = std::function<std::vector<std::pair<double, double>>(double u, int64_t n, torch::Generator& gen)>;
-using RowNats = std::function<torch::Tensor(Batch& batch, const std::vector<const Example*>& group, torch::Generator& gen)>;
+using RowNats =
+    std::function<torch::Tensor(Batch& batch, const std::vector<const Example*>& group, torch::Generator& gen)>;
 Likelihood estimate_bound(const std::vector<Example>& blocks, int64_t first_scored, int64_t mask_id, int64_t batch_size,
                           uint64_t seed, const LevelDraws& draws, const RowNats& nats);
 

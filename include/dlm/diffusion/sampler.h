@@ -46,8 +46,8 @@ torch::Tensor entropies(const torch::Tensor& probs);
 //     its largest term is at most the bound (at least one);
 //   otherwise `scheduled` of them (may be 0), the top ones, or with order_temperature > 0 drawn
 //   without replacement in proportion to softmax(score / order_temperature).
-torch::Tensor pick_reveals(const Candidates& c, const torch::Tensor& scores, int64_t scheduled, const SampleConfig& options,
-                           torch::Generator& generator);
+torch::Tensor pick_reveals(const Candidates& c, const torch::Tensor& scores, int64_t scheduled,
+                           const SampleConfig& options, torch::Generator& generator);
 
 // How many of n_pending masked positions (of n_region generated ones) to reveal at step `step` of
 // `steps` under `schedule`: the schedule's masked share of n_region stays masked. At least one,

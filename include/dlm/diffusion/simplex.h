@@ -18,6 +18,7 @@ torch::Tensor simplex_logits(const torch::Tensor& ids, int64_t vocab, double k);
 
 // The forward process at alpha-bar values (broadcastable to (..., 1)): sqrt(abar) w + sqrt(1 - abar) k noise,
 // with `noise` (..., V) standard normal draws.
-torch::Tensor simplex_noised(const torch::Tensor& w, const torch::Tensor& alpha_bar, const torch::Tensor& noise, double k);
+torch::Tensor simplex_noised(const torch::Tensor& w, const torch::Tensor& alpha_bar, const torch::Tensor& noise,
+                             double k);
 
 }  // namespace dlm

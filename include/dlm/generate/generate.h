@@ -1,7 +1,7 @@
 // Text in, text out: prompts (a prefix to continue, or an infill template with <mask:N> spans) are
 // laid out as canvases, sampled in batches by the config's process (denoised, or decoded token by
-// token by the autoregressive twin) and decoded back to text, cut at EOS and at stop strings, with the statistics a benchmark needs.
-// dgen is a thin shell over generate_text; a program embedding dlm gets the same behaviour.
+// token by the autoregressive twin) and decoded back to text, cut at EOS and at stop strings, with the statistics a
+// benchmark needs. dgen is a thin shell over generate_text; a program embedding dlm gets the same behaviour.
 #pragma once
 
 #include <cstdint>
@@ -26,10 +26,10 @@ struct GenerateOptions {
 };
 
 struct TextSample {
-  int64_t prompt = 0;         ///< index of its prompt
-  int64_t sample = 0;         ///< index among the prompt's samples
-  std::string text;           ///< prefix (or the filled template) and the generated text
-  std::vector<int64_t> ids;   ///< generated ids, up to EOS
+  int64_t prompt = 0;        ///< index of its prompt
+  int64_t sample = 0;        ///< index among the prompt's samples
+  std::string text;          ///< prefix (or the filled template) and the generated text
+  std::vector<int64_t> ids;  ///< generated ids, up to EOS
   RowStats stats;
 };
 
@@ -47,8 +47,8 @@ using ProgressCallback = std::function<void(int64_t done, int64_t total)>;
 // Generates num_samples texts per prompt. Throws dlm::Error for a prompt that does not fit the
 // context, a malformed template, or a setting the model cannot serve (infilling or guidance with
 // the autoregressive twin, a setting its process does not use).
-GenerateReport generate_text(DenoiserImpl& model, const Tokenizer& tok, const Config& config, const std::vector<Prompt>& prompts,
-                             const GenerateOptions& options, const TimelineCallback& on_step = nullptr,
-                             const ProgressCallback& on_progress = nullptr);
+GenerateReport generate_text(DenoiserImpl& model, const Tokenizer& tok, const Config& config,
+                             const std::vector<Prompt>& prompts, const GenerateOptions& options,
+                             const TimelineCallback& on_step = nullptr, const ProgressCallback& on_progress = nullptr);
 
 }  // namespace dlm

@@ -27,7 +27,8 @@ TransformerImpl& as_scorer(DenoiserImpl& model, const std::string& what);
 // Scores the tokens of `text` after `prefix` (text starts with prefix; "" scores all of it) under
 // the scorer given [BOS] and the prefix, both encoded by the scorer's own tokenizer. Text beyond
 // the scorer's context is not scored.
-TextScore score_continuation(TransformerImpl& scorer, const Tokenizer& tok, const std::string& prefix, const std::string& text);
+TextScore score_continuation(TransformerImpl& scorer, const Tokenizer& tok, const std::string& prefix,
+                             const std::string& text);
 
 // One score per sample of a generate_text report: a prefix prompt's continuation after its prefix,
 // an infill prompt's whole text.

@@ -44,8 +44,9 @@ AttentionKernel attention_kernel(AttentionKind attention);
 // position T - L + i and sees keys 0 .. T - L + i (a KV cache holds the first T - L positions).
 // `dropout` applies to the attention weights. key_valid (B, T) bool, if defined, hides the keys that
 // are false (not with `causal`); `allowed`, broadcastable to (B, H, L, T) bool, hides more (a local window).
-torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, bool causal, double dropout,
-                     AttentionKernel kernel, const torch::Tensor& key_valid = {}, const torch::Tensor& allowed = {});
+torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, bool causal,
+                     double dropout, AttentionKernel kernel, const torch::Tensor& key_valid = {},
+                     const torch::Tensor& allowed = {});
 
 class AttentionImpl : public torch::nn::Module {
  public:

@@ -18,9 +18,9 @@
 namespace dlm {
 
 struct TrainState {
-  int64_t step = 0;                                        ///< optimizer steps done
+  int64_t step = 0;                                           ///< optimizer steps done
   double best_val = std::numeric_limits<double>::infinity();  ///< best validation loss so far
-  int64_t world_size = 1;                                  ///< ranks that trained the last steps
+  int64_t world_size = 1;                                     ///< ranks that trained the last steps
   // The data order, the masks and dropout need no state: they are functions of the seed and the
   // step (see random.h).
 };
@@ -30,8 +30,8 @@ torch::optim::AdamWParamState* adamw_state(torch::optim::AdamW& optimizer, const
 
 // Saves atomically to `path` (via `path`.tmp + rename). `optimizer` may be null. Every tensor is
 // stored on the CPU by name, so the file reads alike in LibTorch 1.13 and 2.x and off a GPU.
-void save_checkpoint(const std::string& path, const Config& config, const Tokenizer& tokenizer,
-                     DenoiserImpl& model, torch::optim::AdamW* optimizer, const TrainState& state);
+void save_checkpoint(const std::string& path, const Config& config, const Tokenizer& tokenizer, DenoiserImpl& model,
+                     torch::optim::AdamW* optimizer, const TrainState& state);
 
 // Opens a checkpoint; the config and tokenizer are read at once, tensors on demand.
 class CheckpointReader {

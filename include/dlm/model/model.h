@@ -89,8 +89,8 @@ class TransformerImpl : public DenoiserImpl {
   // (B, K) into L when given); their keys and values replace the cached ones there and they attend
   // to the whole cached canvas. The other positions' keys and values are those of the last
   // forward_store: exact when nothing else changed since, an approximation once it has (Fast-dLLM).
-  torch::Tensor forward_store(const torch::Tensor& ids, const torch::Tensor& t, const torch::Tensor& key_valid, KVCache& cache,
-                              const torch::Tensor& out = {});
+  torch::Tensor forward_store(const torch::Tensor& ids, const torch::Tensor& t, const torch::Tensor& key_valid,
+                              KVCache& cache, const torch::Tensor& out = {});
   torch::Tensor forward_block(const torch::Tensor& ids, const torch::Tensor& positions, const torch::Tensor& t,
                               const torch::Tensor& key_valid, KVCache& cache, const torch::Tensor& out = {});
 
@@ -148,7 +148,9 @@ torch::Device module_device(const torch::nn::Module& module);
 // Eval mode without gradients for the scope's lifetime; the module's train/eval mode is restored after.
 class InferenceScope {
  public:
-  explicit InferenceScope(torch::nn::Module& module) : module_(module), was_training_(module.is_training()) { module_.eval(); }
+  explicit InferenceScope(torch::nn::Module& module) : module_(module), was_training_(module.is_training()) {
+    module_.eval();
+  }
   ~InferenceScope() { module_.train(was_training_); }
   InferenceScope(const InferenceScope&) = delete;
   InferenceScope& operator=(const InferenceScope&) = delete;

@@ -27,19 +27,19 @@ std::vector<LevelMetrics> validate_run(DenoiserImpl& model, const std::vector<Ex
                                        const Tokenizer& tokenizer, const torch::Device& device);
 
 struct EvalReport {
-  std::string objective;          ///< the config's
-  std::string process;            ///< the process's name
-  std::string model_kind;         ///< "diffusion" or "autoregressive"
-  int64_t time_steps = 0;         ///< a bound's discrete time steps (0: continuous)
-  bool has_bound = true;          ///< false for the simplex: no likelihood figures, the levels alone
-  bool exact = false;             ///< the likelihood is exact (the twin), not a bound
-  std::string bound_method;       ///< how the bound was estimated ("" when exact)
-  int64_t blocks = 0;             ///< validation blocks (or examples) evaluated
+  std::string objective;     ///< the config's
+  std::string process;       ///< the process's name
+  std::string model_kind;    ///< "diffusion" or "autoregressive"
+  int64_t time_steps = 0;    ///< a bound's discrete time steps (0: continuous)
+  bool has_bound = true;     ///< false for the simplex: no likelihood figures, the levels alone
+  bool exact = false;        ///< the likelihood is exact (the twin), not a bound
+  std::string bound_method;  ///< how the bound was estimated ("" when exact)
+  int64_t blocks = 0;        ///< validation blocks (or examples) evaluated
   int64_t parameters = 0;
-  int64_t step = 0;               ///< training step of the checkpoint
+  int64_t step = 0;  ///< training step of the checkpoint
   Likelihood likelihood;
-  double bytes_per_token = 0.0;   ///< UTF-8 bytes of validation text per token (0: unknown)
-  int64_t t_samples = 0;          ///< a bound's draws of the level per block
+  double bytes_per_token = 0.0;  ///< UTF-8 bytes of validation text per token (0: unknown)
+  int64_t t_samples = 0;         ///< a bound's draws of the level per block
   uint64_t seed = 0;
   std::vector<LevelMetrics> levels;  ///< loss and accuracy per noise level (none for the twin)
   double seconds = 0.0;

@@ -16,11 +16,11 @@
 namespace dlm {
 
 struct RunData {
-  Dataset memory;             ///< data.kind other than corpus
-  CorpusData corpus;          ///< data.kind corpus
+  Dataset memory;     ///< data.kind other than corpus
+  CorpusData corpus;  ///< data.kind corpus
   bool is_corpus = false;
-  int64_t n_train = 0;        ///< training examples or blocks
-  std::vector<Example> val;   ///< every validation example or block
+  int64_t n_train = 0;               ///< training examples or blocks
+  std::vector<Example> val;          ///< every validation example or block
   double val_bytes_per_token = 0.0;  ///< corpus: UTF-8 bytes per validation token (0: unknown)
 
   Example train_at(int64_t i) const;

@@ -25,9 +25,9 @@
 namespace dlm {
 
 struct TrainOptions {
-  std::string run_dir;    ///< where config, tokenizer, checkpoints and metrics go
-  bool resume = false;    ///< continue from run_dir/last.pt (from step 0 when there is none yet)
-  int progress = -1;      ///< 1: progress bar, 0: plain lines, -1: bar when stderr is a terminal
+  std::string run_dir;  ///< where config, tokenizer, checkpoints and metrics go
+  bool resume = false;  ///< continue from run_dir/last.pt (from step 0 when there is none yet)
+  int progress = -1;    ///< 1: progress bar, 0: plain lines, -1: bar when stderr is a terminal
   /// Set (e.g. by a SIGINT handler) to stop after the current step with a checkpoint.
   const std::atomic<bool>* stop_requested = nullptr;
   int64_t stop_at_step = 0;  ///< stop the same way once this step is done (0: never)

@@ -77,11 +77,16 @@ int dlm_spm_piece_size(void* p) { return sp(p).GetPieceSize(); }
 
 int dlm_spm_special_id(void* p, int which) {
   switch (which) {
-    case 0: return sp(p).pad_id();
-    case 1: return sp(p).unk_id();
-    case 2: return sp(p).bos_id();
-    case 3: return sp(p).eos_id();
-    default: return -1;
+    case 0:
+      return sp(p).pad_id();
+    case 1:
+      return sp(p).unk_id();
+    case 2:
+      return sp(p).bos_id();
+    case 3:
+      return sp(p).eos_id();
+    default:
+      return -1;
   }
 }
 

@@ -62,7 +62,8 @@ class AbsorbingProcess : public Process {
 // each position masked with probability t_i = i / T: i is stratified the same way and k drawn
 // binomially. The model's time input is k / n, as in training.
 Likelihood AbsorbingProcess::bound(DenoiserImpl& model, const std::vector<Example>& blocks, int64_t first_scored,
-                                   int64_t t_samples, uint64_t seed, int64_t batch_size, const torch::Device& device) const {
+                                   int64_t t_samples, uint64_t seed, int64_t batch_size,
+                                   const torch::Device& device) const {
   if (t_samples < 1) throw Error("eval.t_samples must be >= 1, got " + std::to_string(t_samples));
   InferenceScope scope(model);
   const int64_t T = c_.time_steps;
@@ -76,7 +77,8 @@ Likelihood AbsorbingProcess::bound(DenoiserImpl& model, const std::vector<Exampl
         k = std::min<int64_t>(n, 1 + static_cast<int64_t>(std::floor(f * static_cast<double>(n))));
         weight = static_cast<double>(n) / static_cast<double>(k * t_samples);
       } else {
-        const double t = static_cast<double>(std::min<int64_t>(T, 1 + static_cast<int64_t>(std::floor(f * static_cast<double>(T))))) /
+        const double t = static_cast<double>(
+                             std::min<int64_t>(T, 1 + static_cast<int64_t>(std::floor(f * static_cast<double>(T))))) /
                          static_cast<double>(T);
         k = torch::rand({n}, gen, torch::kFloat64).lt(t).sum().item<int64_t>();  // cpu: a count
         weight = 1.0 / (t * static_cast<double>(t_samples));
@@ -88,7 +90,8 @@ Likelihood AbsorbingProcess::bound(DenoiserImpl& model, const std::vector<Exampl
   return estimate_bound(blocks, first_scored, ids_.mask, batch_size, seed, draws,
                         [&](Batch& batch, const std::vector<const Example*>&, torch::Generator&) {
                           const torch::Tensor hidden = model.hidden(batch.input.to(device), batch.t.to(device));
-                          const torch::Tensor ce = head_ce(model, hidden, batch.target.to(device)).to(torch::kFloat64);  // (B, L)
+                          const torch::Tensor ce =
+                              head_ce(model, hidden, batch.target.to(device)).to(torch::kFloat64);  // (B, L)
                           return (ce * batch.masked.to(device).to(torch::kFloat64)).sum(1);
                         });
 }
@@ -97,12 +100,12 @@ std::vector<LevelMetrics> AbsorbingProcess::by_level(DenoiserImpl& model, const 
                                                      const std::vector<double>& levels, int64_t batch_size,
                                                      const torch::Device& device, uint64_t seed) const {
   InferenceScope scope(model);
-  return per_level(examples, levels, batch_size, seed, c_, ids_.mask, [&](Batch& batch, const std::vector<const Example*>&,
-                                                                          torch::Generator&) {
-    const torch::Tensor logits = model.forward(batch.input.to(device), batch.t.to(device));
-    const torch::Tensor target = batch.target.to(device);
-    return level_sums(token_ce(logits, target), logits.argmax(-1), target, batch.masked.to(device));
-  });
+  return per_level(examples, levels, batch_size, seed, c_, ids_.mask,
+                   [&](Batch& batch, const std::vector<const Example*>&, torch::Generator&) {
+                     const torch::Tensor logits = model.forward(batch.input.to(device), batch.t.to(device));
+                     const torch::Tensor target = batch.target.to(device);
+                     return level_sums(token_ce(logits, target), logits.argmax(-1), target, batch.masked.to(device));
+                   });
 }
 
 }  // namespace

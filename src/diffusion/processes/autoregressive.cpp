@@ -34,8 +34,9 @@ class AutoregressiveProcess : public Process {
 
   // One entry: the next-token loss and accuracy from diffusion.prefix_len on, the positions --eval scores.
   bool has_levels() const override { return false; }
-  std::vector<LevelMetrics> by_level(DenoiserImpl& model, const std::vector<Example>& examples, const std::vector<double>&,
-                                     int64_t batch_size, const torch::Device& device, uint64_t seed) const override {
+  std::vector<LevelMetrics> by_level(DenoiserImpl& model, const std::vector<Example>& examples,
+                                     const std::vector<double>&, int64_t batch_size, const torch::Device& device,
+                                     uint64_t seed) const override {
     const Likelihood l = bound(model, examples, prefix_len_, 1, seed, batch_size, device);
     const double n = static_cast<double>(std::max<int64_t>(1, l.tokens));
     return {{0.0, l.nats / n, static_cast<double>(l.correct) / n}};
@@ -125,7 +126,8 @@ DenoiseResult AutoregressiveProcess::sample(DenoiserImpl& model, const DenoiseRo
     for (size_t k = 0; k < members.size(); ++k) canvas[member(k)].narrow(0, P, n_new).fill_(ids_.pad);
     place(ar.tokens.cpu());
     for (int64_t r : members) {
-      result.rows[static_cast<size_t>(r)] = {ar.passes, ar.passes, static_cast<double>(ar.passes) / static_cast<double>(P + n_new)};
+      result.rows[static_cast<size_t>(r)] = {ar.passes, ar.passes,
+                                             static_cast<double>(ar.passes) / static_cast<double>(P + n_new)};
     }
   }
   result.tokens = canvas;

@@ -29,11 +29,13 @@ double simplex_alpha_bar(double t) {
 torch::Tensor simplex_logits(const torch::Tensor& ids, int64_t vocab, double k) {
   std::vector<int64_t> shape = ids.sizes().vec();
   shape.push_back(vocab);
-  const torch::Tensor one_hot = torch::zeros(shape, ids.options().dtype(torch::kFloat32)).scatter_(-1, ids.unsqueeze(-1), 1.0);
+  const torch::Tensor one_hot =
+      torch::zeros(shape, ids.options().dtype(torch::kFloat32)).scatter_(-1, ids.unsqueeze(-1), 1.0);
   return k * (2.0 * one_hot - 1.0);
 }
 
-torch::Tensor simplex_noised(const torch::Tensor& w, const torch::Tensor& alpha_bar, const torch::Tensor& noise, double k) {
+torch::Tensor simplex_noised(const torch::Tensor& w, const torch::Tensor& alpha_bar, const torch::Tensor& noise,
+                             double k) {
   const torch::Tensor a = alpha_bar.to(w.dtype());
   return torch::sqrt(a) * w + torch::sqrt(1.0 - a) * k * noise;
 }
@@ -66,7 +68,8 @@ class SimplexProcess : public Process {
   Batch noise(const std::vector<const Example*>& share, int64_t begin, int64_t global_size, uint64_t seed,
               int64_t micro) const override {
     Batch b = collate_share(share, begin, global_size, c_, ids_.mask, seed, micro);
-    std::vector<torch::Generator> gens = noise_streams(seed, micro * global_size + begin, static_cast<int64_t>(share.size()));
+    std::vector<torch::Generator> gens =
+        noise_streams(seed, micro * global_size + begin, static_cast<int64_t>(share.size()));
     lay_out(b, share, gens);
     return b;
   }
@@ -115,8 +118,8 @@ class SimplexProcess : public Process {
   SpecialIds ids_;
 
   void denoise_block(DenoiserImpl& model, torch::Tensor& x, std::vector<SimplexRow>& state, const SimplexBlock& blk,
-                     const std::vector<double>& levels, const SampleConfig& o, const StepCallback& on_step, int64_t& shown,
-                     DenoiseResult& result) const;
+                     const std::vector<double>& levels, const SampleConfig& o, const StepCallback& on_step,
+                     int64_t& shown, DenoiseResult& result) const;
 
   // After row i's block ending at position `last`: an EOS in it, or a stop string in the text so
   // far, ends the row, and its later generated positions become padding.
@@ -131,7 +134,8 @@ class SimplexProcess : public Process {
     }
     if (cut == r.gen.size() && stop && r.gen.back() > last) {
       const std::vector<int64_t> so_far(x[i].data_ptr<int64_t>(), x[i].data_ptr<int64_t>() + last + 1);
-      if (stop(i, so_far)) cut = static_cast<size_t>(std::upper_bound(r.gen.begin(), r.gen.end(), last) - r.gen.begin());
+      if (stop(i, so_far))
+        cut = static_cast<size_t>(std::upper_bound(r.gen.begin(), r.gen.end(), last) - r.gen.begin());
     }
     if (cut == r.gen.size()) return;
     for (size_t g = cut; g < r.gen.size(); ++g) xi[i][r.gen[g]] = ids_.pad;
@@ -195,14 +199,14 @@ std::vector<LevelMetrics> SimplexProcess::by_level(DenoiserImpl& model, const st
                                                    const std::vector<double>& levels, int64_t batch_size,
                                                    const torch::Device& device, uint64_t seed) const {
   InferenceScope scope(model);
-  return per_level(examples, levels, batch_size, seed, c_, ids_.mask, [&](Batch& batch, const std::vector<const Example*>& group,
-                                                                          torch::Generator& gen) {
-    std::vector<torch::Generator> gens(group.size(), gen);
-    lay_out(batch, group, gens);
-    const torch::Tensor logits = predict(model, batch, device);
-    const torch::Tensor target = batch.target.to(device);
-    return level_sums(token_ce(logits, target), logits.argmax(-1), target, batch.maskable.to(device));
-  });
+  return per_level(examples, levels, batch_size, seed, c_, ids_.mask,
+                   [&](Batch& batch, const std::vector<const Example*>& group, torch::Generator& gen) {
+                     std::vector<torch::Generator> gens(group.size(), gen);
+                     lay_out(batch, group, gens);
+                     const torch::Tensor logits = predict(model, batch, device);
+                     const torch::Tensor target = batch.target.to(device);
+                     return level_sums(token_ce(logits, target), logits.argmax(-1), target, batch.maskable.to(device));
+                   });
 }
 
 // The ids a sample may take at generated positions: not MASK, BOS or SEP, nor ids past the tokenizer's.
@@ -232,7 +236,8 @@ SimplexBlock next_block(const std::vector<SimplexRow>& state, const torch::Tenso
     if (r.done || lo >= n || (block == 0 && blk > 0)) continue;
     const size_t hi = block > 0 ? std::min(n, lo + static_cast<size_t>(block)) : n;
     out.active.push_back(static_cast<int64_t>(i));
-    out.at.emplace_back(r.gen.begin() + static_cast<std::ptrdiff_t>(lo), r.gen.begin() + static_cast<std::ptrdiff_t>(hi));
+    out.at.emplace_back(r.gen.begin() + static_cast<std::ptrdiff_t>(lo),
+                        r.gen.begin() + static_cast<std::ptrdiff_t>(hi));
     for (size_t g = hi; g < n; ++g) visible[static_cast<int64_t>(i)][r.gen[g]] = false;
   }
   // cpu: indexes the CPU canvases
@@ -256,14 +261,17 @@ void SimplexProcess::denoise_block(DenoiserImpl& model, torch::Tensor& x, std::v
   for (int64_t a = 0; a < A; ++a) {
     pos.push_back(torch::tensor(blk.at[static_cast<size_t>(a)], torch::kInt64));  // cpu: an index
     // cpu: drawn from the row's CPU stream, as every sampler draw
-    w.push_back(K * torch::randn({pos.back().size(0), V}, state[static_cast<size_t>(blk.active[static_cast<size_t>(a)])].rng));
+    w.push_back(
+        K * torch::randn({pos.back().size(0), V}, state[static_cast<size_t>(blk.active[static_cast<size_t>(a)])].rng));
   }
   for (size_t j = 0; j + 1 < levels.size(); ++j) {
     const double t = levels[j], s = levels[j + 1];
     torch::Tensor input = torch::zeros({A, W, V}, torch::kFloat32);  // cpu: built here, moved below
     input.scatter_(-1, x.index_select(0, rows_at).clamp(0, V - 1).unsqueeze(-1), 1.0);
-    for (int64_t a = 0; a < A; ++a) input[a].index_put_({pos[static_cast<size_t>(a)]}, torch::softmax(w[static_cast<size_t>(a)], -1));
-    const torch::Tensor logits = model.forward_rows(input.to(device), torch::full({A}, t, torch::kFloat32).to(device), seen);
+    for (int64_t a = 0; a < A; ++a)
+      input[a].index_put_({pos[static_cast<size_t>(a)]}, torch::softmax(w[static_cast<size_t>(a)], -1));
+    const torch::Tensor logits =
+        model.forward_rows(input.to(device), torch::full({A}, t, torch::kFloat32).to(device), seen);
     ++result.forward_calls;
     // The timeline's view (the argmax and its probability), built only when someone watches.
     torch::Tensor shown_x, confidence;
@@ -285,7 +293,8 @@ void SimplexProcess::denoise_block(DenoiserImpl& model, torch::Tensor& x, std::v
       if (s > 0.0) {
         const double ab = simplex_alpha_bar(s);
         // cpu: drawn from the row's CPU stream
-        w[static_cast<size_t>(a)] = std::sqrt(ab) * simplex_logits(y, V, K) + std::sqrt(1.0 - ab) * K * torch::randn({p.size(0), V}, r.rng);
+        w[static_cast<size_t>(a)] =
+            std::sqrt(ab) * simplex_logits(y, V, K) + std::sqrt(1.0 - ab) * K * torch::randn({p.size(0), V}, r.rng);
       } else {
         x[i].index_put_({p}, y);
       }

@@ -66,7 +66,8 @@ torch::Tensor uniform_step_kl(const torch::Tensor& p, const torch::Tensor& z, co
   // level-s marginal (of the clean token, or of the prediction): A_j cancels inside the logarithm,
   // leaving sums over the support that are taken once per position.
   const double n = static_cast<double>(p.size(-1));
-  const torch::Tensor as = alpha_s.to(torch::kFloat64).expand(z.sizes()), at = alpha_t.to(torch::kFloat64).expand(z.sizes());
+  const torch::Tensor as = alpha_s.to(torch::kFloat64).expand(z.sizes()),
+                      at = alpha_t.to(torch::kFloat64).expand(z.sizes());
   const torch::Tensor c1 = at / as, c0 = (1.0 - c1) / n, b0 = (1.0 - as) / n;
   const torch::Tensor same = z.eq(k).to(torch::kFloat64);
   const torch::Tensor sum_m = torch::log(as.to(p.dtype()).unsqueeze(-1) * p + b0.to(p.dtype()).unsqueeze(-1))
@@ -76,7 +77,8 @@ torch::Tensor uniform_step_kl(const torch::Tensor& p, const torch::Tensor& z, co
   const torch::Tensor bz = as * same + b0;
   const torch::Tensor zq = c0 + c1 * bz, zm = c0 + c1 * (as * pz + b0);
   const torch::Tensor zero = torch::zeros_like(zq);
-  const torch::Tensor q_log_q = c0 * (torch::xlogy(as + b0, as + b0) + (n - 1.0) * torch::xlogy(b0, b0)) + c1 * torch::xlogy(bz, bz);
+  const torch::Tensor q_log_q =
+      c0 * (torch::xlogy(as + b0, as + b0) + (n - 1.0) * torch::xlogy(b0, b0)) + c1 * torch::xlogy(bz, bz);
   // 0 * log 0 terms (no noise left at s, a state the clean token cannot reach) are dropped, not multiplied.
   const torch::Tensor q_log_m = torch::where(c0 > 0, c0 * (as * mk + torch::where(b0 > 0, b0 * sum_m, zero)), zero) +
                                 torch::where(bz > 0, c1 * bz * mz, zero);
@@ -115,7 +117,8 @@ class UniformProcess : public Process {
               int64_t micro) const override {
     // The maskable positions and the levels are the masking collator's; the replacements are drawn here.
     Batch b = collate_share(share, begin, global_size, c_, ids_.mask, seed, micro);
-    std::vector<torch::Generator> gens = noise_streams(seed, micro * global_size + begin, static_cast<int64_t>(share.size()));
+    std::vector<torch::Generator> gens =
+        noise_streams(seed, micro * global_size + begin, static_cast<int64_t>(share.size()));
     apply_noise(b, gens);
     return b;
   }
@@ -168,7 +171,8 @@ class UniformProcess : public Process {
       // cpu: the collator's batches are built on the CPU
       flips.push_back(torch::rand({L}, gens[static_cast<size_t>(i)], f64));
       // cpu: as above
-      draws.push_back(torch::randint(0, N, {L}, gens[static_cast<size_t>(i)], torch::TensorOptions().dtype(torch::kInt64)));
+      draws.push_back(
+          torch::randint(0, N, {L}, gens[static_cast<size_t>(i)], torch::TensorOptions().dtype(torch::kInt64)));
     }
     const torch::Tensor flip = torch::stack(flips).lt(b.rate.to(torch::kFloat64).view({B, 1})).logical_and(b.maskable);
     const torch::Tensor drawn = support_.ids.index_select(0, torch::stack(draws).reshape({-1})).view({B, L});
@@ -215,7 +219,9 @@ class UniformProcess : public Process {
 // stratified over the steps, weight 1 / S (terms() already counts T times the step's KL).
 std::vector<std::pair<double, double>> bound_levels(double u, int64_t draws, int64_t time_steps) {
   std::vector<std::pair<double, double>> out;
-  const auto frac = [&](int64_t j, int64_t n) { return std::fmod(u + static_cast<double>(j) / static_cast<double>(n), 1.0); };
+  const auto frac = [&](int64_t j, int64_t n) {
+    return std::fmod(u + static_cast<double>(j) / static_cast<double>(n), 1.0);
+  };
   if (time_steps > 0) {
     const double T = static_cast<double>(time_steps);
     for (int64_t j = 0; j < draws; ++j) {
@@ -243,7 +249,8 @@ std::vector<std::pair<double, double>> bound_levels(double u, int64_t draws, int
 // Rows: one per (block, draw of t) (bound_levels), every scored position replaced with probability t;
 // each row's summed terms count with its draw's weight.
 Likelihood UniformProcess::bound(DenoiserImpl& model, const std::vector<Example>& blocks, int64_t first_scored,
-                                 int64_t t_samples, uint64_t seed, int64_t batch_size, const torch::Device& device) const {
+                                 int64_t t_samples, uint64_t seed, int64_t batch_size,
+                                 const torch::Device& device) const {
   if (t_samples < 1) throw Error("eval.t_samples must be >= 1, got " + std::to_string(t_samples));
   InferenceScope scope(model);
   return estimate_bound(
@@ -260,15 +267,17 @@ std::vector<LevelMetrics> UniformProcess::by_level(DenoiserImpl& model, const st
                                                    const std::vector<double>& levels, int64_t batch_size,
                                                    const torch::Device& device, uint64_t seed) const {
   InferenceScope scope(model);
-  return per_level(examples, levels, batch_size, seed, c_, ids_.mask, [&](Batch& batch, const std::vector<const Example*>& group,
-                                                                          torch::Generator& gen) {
-    std::vector<torch::Generator> gens(group.size(), gen);
-    apply_noise(batch, gens);
-    const torch::Tensor p = support_probs(model.forward(batch.input.to(device), batch.t.to(device)));
-    const torch::Tensor k = support_.index.to(device).index_select(0, batch.target.to(device).reshape({-1})).view(batch.target.sizes());
-    const torch::Tensor nll = -torch::log(at_state(p, k.clamp_min(0)).clamp_min(1e-30));
-    return level_sums(nll, p.argmax(-1), k, batch.maskable.to(device));
-  });
+  return per_level(
+      examples, levels, batch_size, seed, c_, ids_.mask,
+      [&](Batch& batch, const std::vector<const Example*>& group, torch::Generator& gen) {
+        std::vector<torch::Generator> gens(group.size(), gen);
+        apply_noise(batch, gens);
+        const torch::Tensor p = support_probs(model.forward(batch.input.to(device), batch.t.to(device)));
+        const torch::Tensor k =
+            support_.index.to(device).index_select(0, batch.target.to(device).reshape({-1})).view(batch.target.sizes());
+        const torch::Tensor nll = -torch::log(at_state(p, k.clamp_min(0)).clamp_min(1e-30));
+        return level_sums(nll, p.argmax(-1), k, batch.maskable.to(device));
+      });
 }
 
 // Ancestral sampling: generated positions start as uniform draws; at each pair of levels t > s of
@@ -296,7 +305,8 @@ DenoiseResult UniformProcess::sample(DenoiserImpl& model, const DenoiseRows& row
     where.push_back(rows.generate[i].to(torch::kCPU).nonzero().view({-1}));
     banned.push_back(rows.span[i].to(torch::kCPU).index_select(0, where.back()).unsqueeze(1).logical_and(ban_states));
     // cpu: drawn from the row's CPU stream
-    const torch::Tensor start = torch::randint(0, N, {where.back().size(0)}, rng.back(), torch::TensorOptions().dtype(torch::kInt64));
+    const torch::Tensor start =
+        torch::randint(0, N, {where.back().size(0)}, rng.back(), torch::TensorOptions().dtype(torch::kInt64));
     x[i].index_put_({where.back()}, support_.ids.index_select(0, start));
   }
   if (on_step) on_step({-1, x, torch::zeros({B, W}, torch::kFloat64)});  // cpu: no prediction yet
@@ -309,8 +319,8 @@ DenoiseResult UniformProcess::sample(DenoiserImpl& model, const DenoiseRows& row
     const torch::Tensor logits = model.forward_rows(x.to(device), level.to(device), valid)
                                      .index_select(-1, support_.ids.to(device))
                                      .to(torch::kCPU, torch::kFloat32);  // (B, W, N)
-    torch::Tensor confidence;  // for the timeline, only when someone watches
-    if (on_step) confidence = torch::zeros({B, W}, f64);  // cpu: as the canvas
+    torch::Tensor confidence;                                            // for the timeline, only when someone watches
+    if (on_step) confidence = torch::zeros({B, W}, f64);                 // cpu: as the canvas
     for (int64_t i = 0; i < B; ++i) {
       const torch::Tensor& pos = where[static_cast<size_t>(i)];
       if (pos.size(0) == 0) continue;
@@ -319,7 +329,8 @@ DenoiseResult UniformProcess::sample(DenoiserImpl& model, const DenoiseRows& row
       const torch::Tensor z = support_.index.index_select(0, x[i].index_select(0, pos));
       const int64_t n = pos.size(0);
       // cpu: the draws are on the CPU
-      const torch::Tensor post = uniform_posterior(p, z, torch::full({n}, 1.0 - s, f64), torch::full({n}, 1.0 - t, f64));
+      const torch::Tensor post =
+          uniform_posterior(p, z, torch::full({n}, 1.0 - s, f64), torch::full({n}, 1.0 - t, f64));
       const torch::Tensor drawn = torch::multinomial(post, 1, /*replacement=*/false, rng[static_cast<size_t>(i)]);
       x[i].index_put_({pos}, support_.ids.index_select(0, drawn.view({-1})));
       if (on_step) confidence[i].index_put_({pos}, p.gather(1, drawn).view({-1}));

@@ -78,13 +78,15 @@ HfArch read_bert_style_config(const json& c, const std::string& where, int64_t p
   m.type_vocab = optional<int64_t>(c, "type_vocab_size", 2, where);
   m.dropout = optional<double>(c, "hidden_dropout_prob", 0.1, where);
   const std::string pos = optional<std::string>(c, "position_embedding_type", "absolute", where);
-  if (pos != "absolute") throw Error(where + ": position_embedding_type '" + pos + "' is not supported (supported: absolute)");
-  if (optional<bool>(c, "is_decoder", false, where)) throw Error(where + ": is_decoder true is not supported (dlm reads encoders)");
+  if (pos != "absolute")
+    throw Error(where + ": position_embedding_type '" + pos + "' is not supported (supported: absolute)");
+  if (optional<bool>(c, "is_decoder", false, where))
+    throw Error(where + ": is_decoder true is not supported (dlm reads encoders)");
   m.tie_head = optional<bool>(c, "tie_word_embeddings", true, where);
   const int64_t positions = positive(c, "max_position_embeddings", where);
   if (positions <= pos_offset) {
-    throw Error(where + ": max_position_embeddings " + std::to_string(positions) + " leaves no position after the first " +
-                std::to_string(pos_offset));
+    throw Error(where + ": max_position_embeddings " + std::to_string(positions) +
+                " leaves no position after the first " + std::to_string(pos_offset));
   }
   arch.max_len = positions - pos_offset;
   m.pos_offset = pos_offset;

@@ -12,9 +12,9 @@
 namespace dlm {
 namespace {
 
-using nlohmann::json;
 using hf_json::optional;
 using hf_json::positive;
+using nlohmann::json;
 
 constexpr const char* kFull = "full_attention";
 constexpr const char* kSliding = "sliding_attention";
@@ -28,7 +28,8 @@ double rope_theta_of(const json& c, const char* kind, double fallback, const std
   const json& p = all[kind];
   const std::string type = optional<std::string>(p, "rope_type", "default", where + ": rope_parameters." + kind);
   if (type != "default") {
-    throw Error(where + ": rope_parameters." + kind + ".rope_type '" + type + "' is not supported (supported: default)");
+    throw Error(where + ": rope_parameters." + kind + ".rope_type '" + type +
+                "' is not supported (supported: default)");
   }
   return optional<double>(p, "rope_theta", fallback, where + ": rope_parameters." + kind);
 }
@@ -41,14 +42,16 @@ int64_t global_every_of(const json& c, int64_t n_layer, const std::string& where
   }
   const auto types = optional<std::vector<std::string>>(c, "layer_types", {}, where);
   if (static_cast<int64_t>(types.size()) != n_layer) {
-    throw Error(where + ": layer_types has " + std::to_string(types.size()) + " entries for " + std::to_string(n_layer) + " layers");
+    throw Error(where + ": layer_types has " + std::to_string(types.size()) + " entries for " +
+                std::to_string(n_layer) + " layers");
   }
   for (int64_t n = 1; n <= n_layer; ++n) {
     bool fits = true;
     for (int64_t i = 0; i < n_layer && fits; ++i) fits = types[i] == (i % n == 0 ? kFull : kSliding);
     if (fits) return n;
   }
-  throw Error(where + ": layer_types is not every n-th layer full_attention and the others sliding_attention, "
+  throw Error(where +
+              ": layer_types is not every n-th layer full_attention and the others sliding_attention, "
               "which is what dlm computes");
 }
 
@@ -66,11 +69,12 @@ class ModernBert : public HfFamily {
     m.d_ff = positive(c, "intermediate_size", where);
     m.vocab_size = positive(c, "vocab_size", where);
     if (m.d_model % m.n_head != 0 || (m.d_model / m.n_head) % 2 != 0) {
-      throw Error(where + ": hidden_size " + std::to_string(m.d_model) + " over num_attention_heads " + std::to_string(m.n_head) +
-                  " is not an even head size (rotary positions need one)");
+      throw Error(where + ": hidden_size " + std::to_string(m.d_model) + " over num_attention_heads " +
+                  std::to_string(m.n_head) + " is not an even head size (rotary positions need one)");
     }
     const std::string act = optional<std::string>(c, "hidden_activation", "gelu", where);
-    if (act != "gelu") throw Error(where + ": hidden_activation '" + act + "' is not supported (supported: gelu, as GeGLU)");
+    if (act != "gelu")
+      throw Error(where + ": hidden_activation '" + act + "' is not supported (supported: gelu, as GeGLU)");
     m.activation = Activation::kGeglu;
     m.head_activation = hf_json::activation(optional<std::string>(c, "classifier_activation", "gelu", where),
                                             "classifier_activation", where);
@@ -81,7 +85,8 @@ class ModernBert : public HfFamily {
     m.head_transform_bias = optional<bool>(c, "classifier_bias", false, where);
     m.head_bias = optional<bool>(c, "decoder_bias", true, where);
     m.tie_head = optional<bool>(c, "tie_word_embeddings", true, where);
-    m.dropout = std::max({optional<double>(c, "embedding_dropout", 0.0, where), optional<double>(c, "attention_dropout", 0.0, where),
+    m.dropout = std::max({optional<double>(c, "embedding_dropout", 0.0, where),
+                          optional<double>(c, "attention_dropout", 0.0, where),
                           optional<double>(c, "mlp_dropout", 0.0, where)});
     m.local_attention = optional<int64_t>(c, "local_attention", 128, where);
     if (m.local_attention < 0) throw Error(where + ": local_attention must be >= 0");
@@ -191,7 +196,8 @@ class ModernBert : public HfFamily {
     if (!m.emb_norm || m.first_norm) return "the embeddings are not normalised in place of layer 0's attention norm";
     if (m.activation != Activation::kGeglu) return "model.activation is not geglu";
     if (!m.head_transform) return "there is no MLM head transform";
-    if (m.head_activation != Activation::kGelu && m.head_activation != Activation::kGeluTanh) return "the head activation is not gelu";
+    if (m.head_activation != Activation::kGelu && m.head_activation != Activation::kGeluTanh)
+      return "the head activation is not gelu";
     if (m.qk_norm) return "model.qk_norm is on";
     if (m.time_cond != TimeCond::kNone) return "the model is conditioned on the masking rate";
     if (m.type_vocab > 0) return "it has token-type embeddings";

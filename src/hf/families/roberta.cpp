@@ -17,7 +17,8 @@ class Roberta : public HfFamily {
   HfArch read_config(const json& config, const std::string& where) const override {
     // Position ids count from padding_idx + 1 (transformers' create_position_ids_from_input_ids).
     const json pad = config.contains("pad_token_id") ? config["pad_token_id"] : json(1);
-    if (!pad.is_number_integer() || pad.get<int64_t>() < 0) throw Error(where + ": pad_token_id must be an integer >= 0");
+    if (!pad.is_number_integer() || pad.get<int64_t>() < 0)
+      throw Error(where + ": pad_token_id must be an integer >= 0");
     HfArch arch = read_bert_style_config(config, where, pad.get<int64_t>() + 1);
     arch.model.head_activation = Activation::kGelu;
     return arch;

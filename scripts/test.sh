@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Sets up, builds and runs every test (unit tests and smoke runs of dtrain/dgen) for each LibTorch
-# flavour, and ends with a table of its phases and their seconds:
+# Checks the C++ format (scripts/check_format.sh), then sets up, builds and runs every test (unit tests
+# and smoke runs of dtrain/dgen) for each LibTorch flavour, and ends with a table of its phases and
+# their seconds:
 #   scripts/test.sh                  both flavours (what CI runs); the seed demos, which train for
 #                                    minutes, run once, on 1.13
 #   scripts/test.sh --torch debian   Debian's LibTorch 1.13 in build/, then the same suite under
@@ -26,6 +27,8 @@ if [ "$flavour" = all ] && ! command -v nvcc >/dev/null && [ ! -x /usr/local/cud
   flavour=debian
 fi
 
+# The format first: a mis-formatted line fails in seconds, not after the builds.
+phase "format" scripts/check_format.sh
 if [ "$flavour" != pip ]; then
   scripts/setup.sh --torch debian
   phase "tests (1.13)" ctest --test-dir build --output-on-failure -j"$(nproc)" -LE demos

@@ -6,6 +6,7 @@
 
 #include "dlm/diffusion/sampler.h"
 #include "dlm/error.h"
+#include "dlm/random.h"
 #include "processes.h"
 
 namespace dlm {
@@ -99,20 +100,21 @@ DenoiseResult AutoregressiveProcess::sample(DenoiserImpl& model, const DenoiseRo
   DenoiseResult result;
   result.rows.resize(static_cast<size_t>(B));
   if (on_step) on_step({-1, canvas, {}});
-  for (const auto& [shape, members] : groups) {
-    const auto [P, n_new] = shape;
+  for (const auto& group : groups) {
+    // Plain names, not structured bindings: C++17 lets no lambda capture those (clang refuses).
+    const int64_t P = group.first.first, n_new = group.first.second;
+    const std::vector<int64_t>& members = group.second;
     if (n_new == 0) continue;
-    const auto member = [&](size_t k) { return members[k]; };
     std::vector<torch::Tensor> starts;
     std::vector<torch::Generator> gens;
     for (size_t k = 0; k < members.size(); ++k) {
       // cpu: built here, moved to the device
-      starts.push_back(torch::cat({torch::full({1}, ids_.bos, torch::kInt64), canvas[member(k)].narrow(0, 0, P)}));
-      gens.push_back(cpu_generator(rows.seeds.at(static_cast<size_t>(member(k)))));
+      starts.push_back(torch::cat({torch::full({1}, ids_.bos, torch::kInt64), canvas[members[k]].narrow(0, 0, P)}));
+      gens.push_back(cpu_generator(rows.seeds.at(static_cast<size_t>(members[k]))));
     }
     // Writes the group's tokens so far (B_g, n) into their canvases from position P on.
     const auto place = [&](const torch::Tensor& generated) {
-      for (size_t k = 0; k < members.size(); ++k) canvas[member(k)].narrow(0, P, generated.size(1)).copy_(generated[k]);
+      for (size_t k = 0; k < members.size(); ++k) canvas[members[k]].narrow(0, P, generated.size(1)).copy_(generated[k]);
     };
     StepCallback show = nullptr;
     if (on_step) {
@@ -123,7 +125,7 @@ DenoiseResult AutoregressiveProcess::sample(DenoiserImpl& model, const DenoiseRo
     }
     const ArResult ar = generate_ar(*causal, torch::stack(starts).to(device), n_new, o, ids_.eos, gens, true, show);
     result.forward_calls += ar.passes;
-    for (size_t k = 0; k < members.size(); ++k) canvas[member(k)].narrow(0, P, n_new).fill_(ids_.pad);
+    for (size_t k = 0; k < members.size(); ++k) canvas[members[k]].narrow(0, P, n_new).fill_(ids_.pad);
     place(ar.tokens.cpu());
     for (int64_t r : members) {
       result.rows[static_cast<size_t>(r)] = {ar.passes, ar.passes,

@@ -114,7 +114,9 @@ DenoiseResult AutoregressiveProcess::sample(DenoiserImpl& model, const DenoiseRo
     }
     // Writes the group's tokens so far (B_g, n) into their canvases from position P on.
     const auto place = [&](const torch::Tensor& generated) {
-      for (size_t k = 0; k < members.size(); ++k) canvas[members[k]].narrow(0, P, generated.size(1)).copy_(generated[k]);
+      for (size_t k = 0; k < members.size(); ++k) {
+        canvas[members[k]].narrow(0, P, generated.size(1)).copy_(generated[k]);
+      }
     };
     StepCallback show = nullptr;
     if (on_step) {

@@ -176,9 +176,9 @@ void Loop::reveal_remask(int64_t i) {
           ? grid_fraction(o_.schedule, static_cast<double>(next) / static_cast<double>(r.block_steps), time_steps_)
           : 0.0;
   const int64_t keep = static_cast<int64_t>(std::floor(r_next * static_cast<double>(r.n_gen)));
+  const int64_t n = static_cast<int64_t>(r.gen.size());
   // cpu: drawn from the row's CPU stream
-  const torch::Tensor score =
-      torch::rand({static_cast<int64_t>(r.gen.size())}, r.rng, torch::TensorOptions().dtype(torch::kFloat64));
+  const torch::Tensor score = torch::rand({n}, r.rng, torch::TensorOptions().dtype(torch::kFloat64));
   const torch::Tensor order = score.argsort(0, /*descending=*/true);
   for (int64_t j = 0; j < keep; ++j) x[i][r.gen[static_cast<size_t>(order[j].item<int64_t>())]] = ids_.mask;
   r.stale = true;

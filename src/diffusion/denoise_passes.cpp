@@ -146,9 +146,10 @@ void Loop::block_pass(const std::vector<int64_t>& rows) {
   for (const auto& group : groups) {
     const torch::Tensor idx = torch::tensor(group, torch::kInt64);  // cpu: row indices of the bookkeeping
     std::vector<torch::Tensor> pos_rows;
-    // cpu: positions in the bookkeeping's canvas
-    for (int64_t i : group)
+    for (int64_t i : group) {
+      // cpu: positions in the bookkeeping's canvas
       pos_rows.push_back(torch::tensor(block_positions(state_[static_cast<size_t>(i)]), torch::kInt64));
+    }
     const torch::Tensor pos = torch::stack(pos_rows);  // (n, b)
     torch::Tensor in = x_.index_select(0, idx).gather(1, pos), valid = valid_.index_select(0, idx), t = time_input(idx);
     torch::Tensor where = pos, cache_rows = idx;

@@ -61,9 +61,9 @@ torch::Tensor denoise_reference(DenoiserImpl& model, const DenoiseRows& rows, co
         const double still =
             step + 1 < o.steps ? masked_fraction(o.schedule, static_cast<double>(step + 1) / o.steps) : 0.0;
         const auto again = static_cast<int64_t>(std::floor(still * static_cast<double>(region)));
+        const int64_t n_all = static_cast<int64_t>(all.size());
         // cpu: drawn from the row's CPU stream
-        const torch::Tensor order =
-            torch::rand({static_cast<int64_t>(all.size())}, rng, torch::kFloat64).argsort(0, true);
+        const torch::Tensor order = torch::rand({n_all}, rng, torch::kFloat64).argsort(0, true);
         for (int64_t j = 0; j < again; ++j) x[all[static_cast<size_t>(order[j].item<int64_t>())]] = ids.mask;
         continue;
       }

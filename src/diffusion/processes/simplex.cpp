@@ -260,9 +260,9 @@ void SimplexProcess::denoise_block(DenoiserImpl& model, torch::Tensor& x, std::v
   std::vector<torch::Tensor> w, pos;  // per active row: its block's noisy logits (n, V) and positions
   for (int64_t a = 0; a < A; ++a) {
     pos.push_back(torch::tensor(blk.at[static_cast<size_t>(a)], torch::kInt64));  // cpu: an index
+    torch::Generator& rng = state[static_cast<size_t>(blk.active[static_cast<size_t>(a)])].rng;
     // cpu: drawn from the row's CPU stream, as every sampler draw
-    w.push_back(
-        K * torch::randn({pos.back().size(0), V}, state[static_cast<size_t>(blk.active[static_cast<size_t>(a)])].rng));
+    w.push_back(K * torch::randn({pos.back().size(0), V}, rng));
   }
   for (size_t j = 0; j + 1 < levels.size(); ++j) {
     const double t = levels[j], s = levels[j + 1];
@@ -293,8 +293,8 @@ void SimplexProcess::denoise_block(DenoiserImpl& model, torch::Tensor& x, std::v
       if (s > 0.0) {
         const double ab = simplex_alpha_bar(s);
         // cpu: drawn from the row's CPU stream
-        w[static_cast<size_t>(a)] =
-            std::sqrt(ab) * simplex_logits(y, V, K) + std::sqrt(1.0 - ab) * K * torch::randn({p.size(0), V}, r.rng);
+        const torch::Tensor noise = torch::randn({p.size(0), V}, r.rng);
+        w[static_cast<size_t>(a)] = std::sqrt(ab) * simplex_logits(y, V, K) + std::sqrt(1.0 - ab) * K * noise;
       } else {
         x[i].index_put_({p}, y);
       }

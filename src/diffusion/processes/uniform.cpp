@@ -166,13 +166,12 @@ class UniformProcess : public Process {
       throw Error("uniform noise: a noised position holds [MASK], BOS or SEP, which are outside its support");
     }
     std::vector<torch::Tensor> flips, draws;
-    const auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
+    const auto f64 = torch::TensorOptions().dtype(torch::kFloat64), i64 = torch::TensorOptions().dtype(torch::kInt64);
     for (int64_t i = 0; i < B; ++i) {
       // cpu: the collator's batches are built on the CPU
       flips.push_back(torch::rand({L}, gens[static_cast<size_t>(i)], f64));
       // cpu: as above
-      draws.push_back(
-          torch::randint(0, N, {L}, gens[static_cast<size_t>(i)], torch::TensorOptions().dtype(torch::kInt64)));
+      draws.push_back(torch::randint(0, N, {L}, gens[static_cast<size_t>(i)], i64));
     }
     const torch::Tensor flip = torch::stack(flips).lt(b.rate.to(torch::kFloat64).view({B, 1})).logical_and(b.maskable);
     const torch::Tensor drawn = support_.ids.index_select(0, torch::stack(draws).reshape({-1})).view({B, L});
@@ -304,9 +303,9 @@ DenoiseResult UniformProcess::sample(DenoiserImpl& model, const DenoiseRows& row
     rng.push_back(cpu_generator(rows.seeds.at(static_cast<size_t>(i))));
     where.push_back(rows.generate[i].to(torch::kCPU).nonzero().view({-1}));
     banned.push_back(rows.span[i].to(torch::kCPU).index_select(0, where.back()).unsqueeze(1).logical_and(ban_states));
+    const int64_t n_gen = where.back().size(0);
     // cpu: drawn from the row's CPU stream
-    const torch::Tensor start =
-        torch::randint(0, N, {where.back().size(0)}, rng.back(), torch::TensorOptions().dtype(torch::kInt64));
+    const torch::Tensor start = torch::randint(0, N, {n_gen}, rng.back(), torch::TensorOptions().dtype(torch::kInt64));
     x[i].index_put_({where.back()}, support_.ids.index_select(0, start));
   }
   if (on_step) on_step({-1, x, torch::zeros({B, W}, torch::kFloat64)});  // cpu: no prediction yet
@@ -329,8 +328,8 @@ DenoiseResult UniformProcess::sample(DenoiserImpl& model, const DenoiseRows& row
       const torch::Tensor z = support_.index.index_select(0, x[i].index_select(0, pos));
       const int64_t n = pos.size(0);
       // cpu: the draws are on the CPU
-      const torch::Tensor post =
-          uniform_posterior(p, z, torch::full({n}, 1.0 - s, f64), torch::full({n}, 1.0 - t, f64));
+      const torch::Tensor alpha_s = torch::full({n}, 1.0 - s, f64), alpha_t = torch::full({n}, 1.0 - t, f64);
+      const torch::Tensor post = uniform_posterior(p, z, alpha_s, alpha_t);
       const torch::Tensor drawn = torch::multinomial(post, 1, /*replacement=*/false, rng[static_cast<size_t>(i)]);
       x[i].index_put_({pos}, support_.ids.index_select(0, drawn.view({-1})));
       if (on_step) confidence[i].index_put_({pos}, p.gather(1, drawn).view({-1}));

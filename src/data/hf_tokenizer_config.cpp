@@ -99,20 +99,30 @@ Json slow_qwen2_json(const std::string& folder, const TokenizerConfigFile& confi
     }
     for (auto& [id, entry] : by_id) added.push_back(entry);
   }
-  const Json split = {
-      {"type", "Split"}, {"pattern", {{"Regex", kQwen2Pattern}}}, {"behavior", "Isolated"}, {"invert", false}};
+  // Every field the tokenizers library writes, so that an export of this tokenizer loads there too.
   const Json byte_level = {
       {"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", false}, {"use_regex", false}};
-  return {{"normalizer", {{"type", "NFC"}}},
+  const Json split = {
+      {"type", "Split"}, {"pattern", {{"Regex", kQwen2Pattern}}}, {"behavior", "Isolated"}, {"invert", false}};
+  const Json model = {{"type", "BPE"},
+                      {"dropout", nullptr},
+                      {"unk_token", nullptr},
+                      {"continuing_subword_prefix", nullptr},
+                      {"end_of_word_suffix", nullptr},
+                      {"fuse_unk", false},
+                      {"byte_fallback", false},
+                      {"ignore_merges", false},
+                      {"vocab", parse_json(read_file(vocab_file), vocab_file)},
+                      {"merges", merges}};
+  return {{"version", "1.0"},
+          {"truncation", nullptr},
+          {"padding", nullptr},
+          {"added_tokens", added},
+          {"normalizer", {{"type", "NFC"}}},
           {"pre_tokenizer", {{"type", "Sequence"}, {"pretokenizers", {split, byte_level}}}},
-          {"model",
-           {{"type", "BPE"},
-            {"vocab", parse_json(read_file(vocab_file), vocab_file)},
-            {"merges", merges},
-            {"unk_token", nullptr}}},
-          {"decoder", {{"type", "ByteLevel"}}},
-          {"post_processor", nullptr},
-          {"added_tokens", added}};
+          {"post_processor", byte_level},
+          {"decoder", byte_level},
+          {"model", model}};
 }
 
 }  // namespace dlm::hf

@@ -1,6 +1,7 @@
 // The text-side stages of a tokenizer.json, private to src/data/ (hf_normalizer.cpp and hf_decoder.cpp
 // define them, hf_tokenizer.cpp uses them): the normaliser, pre-tokeniser and decoder sections read from
-// JSON, the search for added tokens, and the Unicode predicates they share, as `tokenizers` 0.22 defines them.
+// JSON and the search for added tokens, as `tokenizers` 0.22 defines them (the Unicode predicates they share
+// are in hf_unicode.h, the Split pattern's matcher in hf_regex.h).
 #pragma once
 
 #include <cstdint>

@@ -123,6 +123,11 @@ TEST(HfRegex, UnsupportedConstructsAreNamedWithTheirIndex) {
   EXPECT_CONTAINS(refusal(R"((?<=a)b)"), "'(?<' at 0");
   EXPECT_CONTAINS(refusal(R"([[:alpha:]])"), "'[:' at 1");
   EXPECT_CONTAINS(refusal(R"((a)"), "malformed regex: unclosed '(' at 0");
+  const Json nested = wordpiece_over("x", {{"type", "Sequence"}, {"pretokenizers", {split("x"), split("(?=a)\\d")}}});
+  EXPECT_CONTAINS(error_of([&] {
+                    dlm::hf_tokenizer_from_json({{"kind", "hf"}, {"json", nested}});
+                  }),
+                  "pre_tokenizer.pretokenizers[1].pattern: unsupported regex construct '\\d' at 5");
   Json j = wordpiece_over("x", split("x"));
   j["pre_tokenizer"]["behavior"] = "Removed";
   EXPECT_CONTAINS(error_of([&] {

@@ -148,4 +148,10 @@ mkdir -p unigram && printf '{"model": {"type": "Unigram", "vocab": []}}' > unigr
 expect_fail "unigram/tokenizer.json: model type 'Unigram' is not supported" bash -c 'echo hi | "$0" --tokenize --tokenizer unigram' "$DGEN"
 mkdir -p cut && printf '{"model_type": "bert"}' > cut/config.json && printf '\x10\x27\x00\x00\x00\x00\x00\x00{"a"' > cut/model.safetensors
 expect_fail "cut/model.safetensors: header length 10000 runs past the end of the file" "$DGEN" --checkpoint cut --prefix a --dump-logits l.npy
+# Tokenizer files and --chat (the matcher and layouts themselves: tests/test_hf_regex.cpp, tests/test_chat.cpp).
+mkdir -p badregex && printf '%s' '{"pre_tokenizer": {"type": "Split", "pattern": {"Regex": "\\bx"}, "behavior": "Isolated", "invert": false}, "model": {"type": "WordPiece", "unk_token": "[UNK]", "vocab": {"[UNK]": 0, "x": 1}}}' > badregex/tokenizer.json
+expect_fail "badregex/tokenizer.json: pre_tokenizer.pattern: unsupported regex construct '.b' at 0" bash -c 'echo x | "$0" --tokenize --tokenizer badregex' "$DGEN"
+mkdir -p plaintok && printf '%s' '{"model": {"type": "WordPiece", "unk_token": "[UNK]", "vocab": {"[UNK]": 0, "x": 1}}}' > plaintok/tokenizer.json
+expect_fail "--chat-template 'vicuna' is not a chat template \(known: llada, chatml\)" bash -c 'echo x | "$0" --tokenize --tokenizer plaintok --chat --chat-template vicuna' "$DGEN"
+expect_fail "--chat: the tokenizer has no chat template" "$DGEN" --checkpoint runs/tiny --chat --prefix a
 echo "bad inputs: ok ($checks of $case_index cases, part $smoke_part)"

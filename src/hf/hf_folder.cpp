@@ -187,7 +187,8 @@ void load_weights(const std::string& dir, DenoiserImpl& model, LoadMode mode) {
 // The folder's tokenizer.json with the special ids its config.json names (names find the others).
 std::unique_ptr<Tokenizer> folder_tokenizer(const std::string& dir, const HfArch& arch) {
   (void)arch;
-  return load_hf_tokenizer(dir);  // TOK-MERGE: load_hf_tokenizer(dir, {arch.mask_id, arch.pad_id, arch.bos_id, arch.eos_id})
+  return load_hf_tokenizer(
+      dir);  // TOK-MERGE: load_hf_tokenizer(dir, {arch.mask_id, arch.pad_id, arch.bos_id, arch.eos_id})
 }
 
 // The dtype an inference model of the folder runs in: the stored one, but fp16 widens to fp32 on the CPU,
@@ -269,8 +270,8 @@ void export_hf(const std::string& source, const std::string& out_dir) {
   const auto params = m.model->named_parameters();
   for (const TensorLink& link : family->links(arch.model)) {
     const torch::Tensor value = params[link.dlm].detach().to(torch::kCPU);
-    const auto parts = link.rows.empty() ? value.chunk(static_cast<int64_t>(link.hf.size()), 0)
-                                         : value.split_with_sizes(link.rows, 0);
+    const auto parts =
+        link.rows.empty() ? value.chunk(static_cast<int64_t>(link.hf.size()), 0) : value.split_with_sizes(link.rows, 0);
     for (size_t i = 0; i < link.hf.size(); ++i) tensors.emplace_back(link.hf[i], parts[i].to(dtype).contiguous());
   }
   save_safetensors((fs::path(out_dir) / "model.safetensors").string(), tensors);

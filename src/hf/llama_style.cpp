@@ -70,7 +70,8 @@ std::vector<TensorLink> llama_links(const LlamaNames& n, const ModelConfig& m) {
     out.push_back({b + "norm1.rms_norm.weight", {l + n.attn_norm + ".weight"}});
     for (const std::string kind : {"weight", "bias"}) {
       if (kind == "bias" && !m.bias) continue;
-      out.push_back({b + "attn.qkv." + kind, {l + n.q + "." + kind, l + n.k + "." + kind, l + n.v + "." + kind},
+      out.push_back({b + "attn.qkv." + kind,
+                     {l + n.q + "." + kind, l + n.k + "." + kind, l + n.v + "." + kind},
                      {m.d_model, kv, kv}});
     }
     out.push_back({b + "attn.proj.weight", {l + n.o + ".weight"}});

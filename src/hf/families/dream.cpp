@@ -14,19 +14,10 @@ using hf_json::optional;
 using hf_json::positive;
 using nlohmann::json;
 
-const LlamaNames kNames = {"model.embed_tokens",
-                           "model.norm",
-                           "lm_head",
-                           "model.layers.",
-                           "input_layernorm",
-                           "self_attn.q_proj",
-                           "self_attn.k_proj",
-                           "self_attn.v_proj",
-                           "self_attn.o_proj",
-                           "post_attention_layernorm",
-                           "mlp.gate_proj",
-                           "mlp.up_proj",
-                           "mlp.down_proj"};
+const LlamaNames kDreamNames = {
+    "model.embed_tokens", "model.norm",       "lm_head",          "model.layers.",    "input_layernorm",
+    "self_attn.q_proj",   "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj", "post_attention_layernorm",
+    "mlp.gate_proj",      "mlp.up_proj",      "mlp.down_proj"};
 
 class Dream : public HfFamily {
  public:
@@ -93,7 +84,7 @@ class Dream : public HfFamily {
             {"torch_dtype", dtype}};
   }
 
-  std::vector<TensorLink> links(const ModelConfig& m) const override { return llama_links(kNames, m); }
+  std::vector<TensorLink> links(const ModelConfig& m) const override { return llama_links(kDreamNames, m); }
 
   // Older Qwen2 saves hold each layer's rotary frequencies, which dlm computes.
   std::string canonical(const std::string& name) const override {

@@ -46,9 +46,19 @@ void refuse_unbuilt(const json& c, const std::string& where) {
   }
 }
 
-const LlamaNames kNames = {"model.transformer.wte", "model.transformer.ln_f", "model.transformer.ff_out",
-                           "model.transformer.blocks.", "attn_norm", "q_proj", "k_proj", "v_proj", "attn_out",
-                           "ff_norm", "ff_proj", "up_proj", "ff_out"};
+const LlamaNames kLladaNames = {"model.transformer.wte",
+                                "model.transformer.ln_f",
+                                "model.transformer.ff_out",
+                                "model.transformer.blocks.",
+                                "attn_norm",
+                                "q_proj",
+                                "k_proj",
+                                "v_proj",
+                                "attn_out",
+                                "ff_norm",
+                                "ff_proj",
+                                "up_proj",
+                                "ff_out"};
 
 class Llada : public HfFamily {
  public:
@@ -125,7 +135,7 @@ class Llada : public HfFamily {
             {"torch_dtype", dtype}};
   }
 
-  std::vector<TensorLink> links(const ModelConfig& m) const override { return llama_links(kNames, m); }
+  std::vector<TensorLink> links(const ModelConfig& m) const override { return llama_links(kLladaNames, m); }
 
   std::string canonical(const std::string& name) const override { return name; }
   std::string head_probe() const override { return ""; }

@@ -168,10 +168,11 @@ FIXTURES = {
 }
 
 
-def write_fixtures(out_dir, names=None):
-    """Writes the FIXTURES (or those named) under out_dir; returns {name: folder}."""
+def write_fixtures(out_dir, names=None, tokenizer_base=None):
+    """Writes the FIXTURES (or those named) under out_dir; returns {name: folder}. The WordPiece tokenizer
+    they extend is tokenizer_base/bert_tok, made there when absent (default: out_dir/_tokenizer_base)."""
     os.makedirs(out_dir, exist_ok=True)
-    work = os.path.join(out_dir, "_tokenizer_base")
+    work = tokenizer_base or os.path.join(out_dir, "_tokenizer_base")
     folders = {}
     for name in names or FIXTURES:
         writer, kwargs = FIXTURES[name]

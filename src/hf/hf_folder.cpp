@@ -154,19 +154,21 @@ HfArch read_hf_config(const std::string& dir) {
 
 namespace {
 
-// A mixture-of-experts folder (LLaDA-MoE's .experts. tensors): refused before its tensors are matched.
-void refuse_experts(const std::string& dir, const SafetensorsFolder& weights) {
+// The folder's weights, opened first (a folder of pytorch_model.bin is told to convert it); a mixture of
+// experts (LLaDA-MoE's .experts. tensors) is refused before anything else is read.
+SafetensorsFolder open_weights(const std::string& dir) {
+  SafetensorsFolder weights(dir);
   for (const std::string& name : weights.names()) {
     if (name.find(".experts.") != std::string::npos) {
       throw Error(dir + ": tensor '" + name + "' belongs to a mixture of experts, which dlm does not build");
     }
   }
+  return weights;
 }
 
 void load_weights(const std::string& dir, DenoiserImpl& model, LoadMode mode) {
-  const SafetensorsFolder weights(dir);  // first: a folder of pytorch_model.bin is told to convert it
+  const SafetensorsFolder weights = open_weights(dir);
   const auto [family, arch] = read_folder_config(dir);
-  refuse_experts(dir, weights);
   std::map<std::string, std::string> names = canonical_names(weights, *family);
   const bool has_head = family->head_probe().empty() || names.count(family->head_probe()) > 0;
   load_links(dir, *family, weights, std::move(names), arch.model, !has_head, model, mode);
@@ -187,8 +189,8 @@ void load_weights(const std::string& dir, DenoiserImpl& model, LoadMode mode) {
 // The folder's tokenizer.json with the special ids its config.json names (names find the others).
 std::unique_ptr<Tokenizer> folder_tokenizer(const std::string& dir, const HfArch& arch) {
   (void)arch;
-  return load_hf_tokenizer(
-      dir);  // TOK-MERGE: load_hf_tokenizer(dir, {arch.mask_id, arch.pad_id, arch.bos_id, arch.eos_id})
+  // TOK-MERGE: load_hf_tokenizer(dir, {arch.mask_id, arch.pad_id, arch.bos_id, arch.eos_id}) once it takes ids.
+  return load_hf_tokenizer(dir);
 }
 
 // The dtype an inference model of the folder runs in: the stored one, but fp16 widens to fp32 on the CPU,
@@ -203,7 +205,7 @@ torch::ScalarType inference_dtype(const SafetensorsFolder& weights, const torch:
 void load_hf_weights(const std::string& dir, DenoiserImpl& model) { load_weights(dir, model, LoadMode{}); }
 
 LoadedModel load_hf_folder(const std::string& dir, const torch::Device& device) {
-  const SafetensorsFolder weights(dir);  // first: a folder of pytorch_model.bin is told to convert it
+  const SafetensorsFolder weights = open_weights(dir);
   const HfArch arch = read_folder_config(dir).second;
   LoadedModel out;
   out.tokenizer = folder_tokenizer(dir, arch);

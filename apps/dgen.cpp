@@ -17,6 +17,7 @@
 #include "dlm/device.h"
 #include "dlm/diffusion/process.h"
 #include "dlm/error.h"
+#include "dlm/generate/chat.h"
 #include "dlm/generate/generate.h"
 #include "dlm/generate/inspect.h"
 #include "dlm/generate/quality.h"
@@ -36,9 +37,10 @@ namespace {
 struct Flags {
   std::string checkpoint, prefix, infill, prompts_path, format = "text", device = "auto", tokenizer_path, score_with;
   std::string dump_logits, dump_hidden;
+  dlm::ChatOptions chat_options;
   dlm::GenerateOptions go;
   int64_t threads = 0;
-  bool show_steps = false, tokenize = false, detokenize = false, verbose = false;
+  bool show_steps = false, tokenize = false, detokenize = false, verbose = false, chat = false;
   dlm::SampleFlags sample;
 };
 
@@ -53,6 +55,17 @@ void add_flags(CLI::App& app, Flags& f) {
                  "file of prompts: one prefix per line, or JSONL with \"prefix\" or \"infill\"")
       ->excludes(prefix_opt)
       ->excludes(infill_opt);
+  auto* chat_flag = app.add_flag("--chat", f.chat,
+                                 "make each prompt one user turn plus the assistant's header, per --chat-template; the "
+                                 "text printed is the answer, cut at the end of turn (default: off)");
+  app.add_option("--chat-template", f.chat_options.template_name,
+                 "llada | chatml (default: the one the tokenizer's chat_template is: <|start_header_id|> llada, "
+                 "<|im_start|> chatml)")
+      ->needs(chat_flag);
+  app.add_option("--system", f.chat_options.system,
+                 "chatml's system turn; \"\" drops it (default: \"You are a helpful assistant.\")")
+      ->needs(chat_flag);
+  chat_flag->excludes(infill_opt);
   app.add_option("--num-samples", f.go.num_samples, "samples per prompt (default: 1)");
   app.add_option("--batch-size", f.go.batch_size,
                  "rows per batch (default: 0 = as many as fit in about 1 GiB, at most 64)");
@@ -87,13 +100,18 @@ void add_flags(CLI::App& app, Flags& f) {
 // --tokenize / --detokenize: standard input through the tokenizer to standard output.
 int run_tokenizer(const Flags& f) {
   const auto tok = dlm::open_tokenizer(f.tokenizer_path.empty() ? f.checkpoint : f.tokenizer_path);
+  if (f.chat && !f.tokenize) throw dlm::Error("--chat goes with --tokenize, not --detokenize");
+  const std::optional<dlm::ChatFormat> chat =
+      f.chat ? std::optional<dlm::ChatFormat>(dlm::make_chat_format(*tok, f.chat_options)) : std::nullopt;
+  const dlm::ChatFormat* format = chat ? &*chat : nullptr;
   const std::string input((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
   if (f.format == "jsonl") {
-    const std::string out = f.tokenize ? dlm::tokenize_lines(*tok, input) : dlm::detokenize_lines(*tok, input);
+    const std::string out = f.tokenize ? dlm::tokenize_lines(*tok, input, format) : dlm::detokenize_lines(*tok, input);
     return std::fwrite(out.data(), 1, out.size(), stdout), 0;
   }
   if (f.tokenize) {
-    return std::printf("%s\n", dlm::dump_json(dlm::tokenize_to_json(*tok, input, "standard input")).c_str()), 0;
+    const nlohmann::json j = dlm::tokenize_to_json(*tok, input, "standard input", format);
+    return std::printf("%s\n", dlm::dump_json(j).c_str()), 0;
   }
   const std::string text = dlm::detokenize_json(*tok, input, "standard input");
   return std::fwrite(text.data(), 1, text.size(), stdout), 0;  // exactly the text, nothing added
@@ -104,6 +122,7 @@ int dump_tensors(const CLI::App& app, const Flags& f, dlm::LoadedModel& loaded) 
   if (!app.count("--prefix")) {
     throw dlm::Error("--dump-logits and --dump-hidden run the model over --prefix TEXT; give one");
   }
+  if (f.chat) throw dlm::Error("--chat does not apply to --dump-logits and --dump-hidden (they take --prefix as is)");
   const std::vector<int64_t> ids = dlm::dump_forward(loaded, f.prefix, f.dump_logits, f.dump_hidden);
   return std::printf("%s\n", dlm::dump_json({{"ids", ids}}).c_str()), 0;
 }
@@ -162,6 +181,18 @@ void print_samples(const Flags& f, const dlm::GenerateOptions& go, const dlm::Co
   }
 }
 
+// --chat: each prompt becomes its user turn; the text shown is the answer, which ends at the end of turn.
+void chat_prompts(const dlm::Tokenizer& tok, const dlm::ChatOptions& options, std::vector<dlm::Prompt>& prompts,
+                  dlm::GenerateOptions& go) {
+  const dlm::ChatFormat format = dlm::make_chat_format(tok, options);
+  for (dlm::Prompt& p : prompts) {
+    if (!p.infill.empty()) throw dlm::Error("--chat takes prompts to answer, not infill templates");
+    p.prefix = dlm::chat_prompt(format, p.prefix);
+    p.answer_only = true;
+  }
+  go.stop_ids.push_back(format.end_of_turn);
+}
+
 // Sampling: the sample.* flags over the model's config, the prompts, the samples and their scores.
 int generate_samples(const CLI::App& app, const Flags& f, dlm::LoadedModel& loaded, const torch::Device& dev) {
   dlm::apply_json(loaded.config, {{"sample", dlm::given_sample_flags(app, f.sample)}});
@@ -172,6 +203,7 @@ int generate_samples(const CLI::App& app, const Flags& f, dlm::LoadedModel& load
   dlm::utf8_decode(f.infill, "--infill");
   std::vector<dlm::Prompt> prompts = {{f.prefix, f.infill}};
   if (!f.prompts_path.empty()) prompts = dlm::read_prompts(f.prompts_path);
+  if (f.chat) chat_prompts(*loaded.tokenizer, f.chat_options, prompts, go);
   std::optional<dlm::LoadedModel> scorer;  // loaded and checked first: a wrong run fails before the sampling
   if (!f.score_with.empty())
     scorer = dlm::load_model_for_inference(dlm::resolve_checkpoint_path(f.score_with), dev, dlm::make_process_model);

@@ -2,6 +2,7 @@
 // guidance, finished rows) and generate_text's (batch independence, infilling, stop strings).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 
@@ -356,6 +357,27 @@ TEST(Generate, StopStringsEndTheText) {
   s.stop = {full.substr(3, 1)};  // the second generated character
   const std::string cut = t.run({{"ab", ""}}, s).samples[0].text;
   EXPECT_EQ(cut, full.substr(0, full.find(s.stop[0], 2)));
+}
+
+TEST(Generate, StopIdsEndTheTextLikeEosAndAnswerOnlyPrintsTheAnswer) {
+  Tiny t;
+  dlm::SampleConfig s = settings(dlm::Strategy::kL2R, 12, dlm::Sampling::kGreedy);
+  s.length = 12;
+  const dlm::TextSample full = t.run({{"ab", ""}}, s).samples[0];
+  ASSERT_GT(full.ids.size(), 2u);
+  // --chat's end of turn: the ids and the text end before the first generated id equal to the stop id.
+  dlm::GenerateOptions o;
+  o.sample = s;
+  o.batch_size = 16;
+  o.seed = 9;
+  o.stop_ids = {full.ids[1]};
+  dlm::Prompt p{"ab", ""};
+  p.answer_only = true;
+  const dlm::TextSample cut = dlm::generate_text(*t.model, t.tok, t.config, {p}, o).samples[0];
+  const size_t first = static_cast<size_t>(std::find(full.ids.begin(), full.ids.end(), full.ids[1]) - full.ids.begin());
+  EXPECT_EQ(cut.ids, std::vector<int64_t>(full.ids.begin(), full.ids.begin() + static_cast<std::ptrdiff_t>(first)));
+  EXPECT_EQ(cut.text, t.tok.decode(cut.ids));  // the answer alone, without the prefix "ab"
+  EXPECT_EQ(full.text.substr(0, 2), "ab");
 }
 
 TEST(Generate, GuidanceAtScaleZeroIsPlainSamplingAndOtherwiseUsesTheUnconditionalPass) {

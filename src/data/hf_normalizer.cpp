@@ -1,5 +1,5 @@
-// The normaliser, pre-tokeniser and added-token search of a tokenizer.json, with the Unicode classes and
-// mappings they need (tables in hf_unicode.inc, made by scripts/gen_hf_unicode.py), as `tokenizers` 0.22.
+// The normaliser, pre-tokeniser and added-token search of a tokenizer.json, as `tokenizers` 0.22 runs them
+// (the Unicode classes and normal forms are in hf_unicode.cpp, the Split regex in hf_regex.cpp).
 #include "hf_normalizer.h"
 
 #include <algorithm>
@@ -7,27 +7,12 @@
 #include <iterator>
 #include <utility>
 
-#include "code_point_ranges.h"
 #include "dlm/error.h"
 #include "dlm/utf8.h"
 #include "gpt2_pretokenizer.h"
 
 namespace dlm::hf {
 namespace {
-
-struct LowercaseMapping {
-  char32_t cp, first, second;
-};
-struct Decomposition {
-  char32_t cp;
-  uint16_t offset;
-  uint8_t length;
-};
-struct CombiningClass {
-  char32_t first, last;
-  uint8_t ccc;
-};
-#include "hf_unicode.inc"
 
 // BertNormalizer's CJK ranges. The library writes 0x2B920 where BERT's original has 0x2B820, so
 // U+2B820..U+2B91F get no spaces around them; kept, to match it.
@@ -37,72 +22,13 @@ bool is_chinese_char(char32_t cp) {
          (cp >= 0xF900 && cp <= 0xFAFF) || (cp >= 0x2F800 && cp <= 0x2FA1F);
 }
 
-// BertPreTokenizer: ASCII punctuation (which includes symbols such as $ + < = > ^ ` | ~) or Unicode P*.
-bool is_bert_punctuation(char32_t cp) {
-  const bool ascii = (cp >= 0x21 && cp <= 0x2F) || (cp >= 0x3A && cp <= 0x40) || (cp >= 0x5B && cp <= 0x60) ||
-                     (cp >= 0x7B && cp <= 0x7E);
-  return ascii || in_ranges(kBertPunctuationRanges, cp);
-}
-
-void append_lowercase(char32_t cp, std::u32string& out) {
-  const auto* it = std::lower_bound(std::begin(kLowercase), std::end(kLowercase), cp,
-                                    [](const LowercaseMapping& m, char32_t c) { return m.cp < c; });
-  if (it == std::end(kLowercase) || it->cp != cp) {
-    out += cp;
-    return;
-  }
-  out += it->first;
-  if (it->second != 0) out += it->second;
-}
-
-uint8_t combining_class(char32_t cp) {
-  const auto* it = std::upper_bound(std::begin(kCombiningClasses), std::end(kCombiningClasses), cp,
-                                    [](char32_t c, const CombiningClass& r) { return c < r.first; });
-  return it != std::begin(kCombiningClasses) && cp <= std::prev(it)->last ? std::prev(it)->ccc : 0;
-}
-
-// Canonical decomposition followed by the canonical ordering of each run of combining marks.
-std::u32string nfd(const std::u32string& text) {
-  constexpr char32_t kHangulBase = 0xAC00, kHangulCount = 11172;
-  std::u32string out;
-  out.reserve(text.size());
-  for (char32_t cp : text) {
-    if (cp >= kHangulBase && cp < kHangulBase + kHangulCount) {  // Hangul syllables decompose by arithmetic
-      const char32_t s = cp - kHangulBase;
-      out += static_cast<char32_t>(0x1100 + s / 588);
-      out += static_cast<char32_t>(0x1161 + (s % 588) / 28);
-      if (s % 28 != 0) out += static_cast<char32_t>(0x11A7 + s % 28);
-      continue;
-    }
-    const auto* it = std::lower_bound(std::begin(kDecompositions), std::end(kDecompositions), cp,
-                                      [](const Decomposition& d, char32_t c) { return d.cp < c; });
-    if (it == std::end(kDecompositions) || it->cp != cp) {
-      out += cp;
-    } else {
-      out.append(kDecompositionPool + it->offset, it->length);
-    }
-  }
-  for (size_t i = 0; i < out.size();) {
-    if (combining_class(out[i]) == 0) {
-      ++i;
-      continue;
-    }
-    size_t end = i + 1;
-    while (end < out.size() && combining_class(out[end]) != 0) ++end;
-    std::stable_sort(out.begin() + static_cast<std::ptrdiff_t>(i), out.begin() + static_cast<std::ptrdiff_t>(end),
-                     [](char32_t a, char32_t b) { return combining_class(a) < combining_class(b); });
-    i = end;
-  }
-  return out;
-}
-
 std::u32string bert_normalize(const std::u32string& text, bool clean_text, bool chinese_chars, bool strip_accents,
                               bool lowercase) {
   std::u32string out;
   out.reserve(text.size());
   for (char32_t cp : text) {
     const bool kept_control = cp == U'\t' || cp == U'\n' || cp == U'\r';
-    if (clean_text && (cp == 0 || cp == 0xFFFD || (!kept_control && in_ranges(kBertOtherRanges, cp)))) continue;
+    if (clean_text && (cp == 0 || cp == 0xFFFD || (!kept_control && is_bert_other(cp)))) continue;
     if (clean_text && (kept_control || is_white_space(cp))) cp = U' ';
     if (chinese_chars && is_chinese_char(cp)) {
       out += U' ';
@@ -115,7 +41,7 @@ std::u32string bert_normalize(const std::u32string& text, bool clean_text, bool 
   if (strip_accents) {
     std::u32string kept;
     for (char32_t cp : nfd(out)) {
-      if (!in_ranges(kBertNonspacingRanges, cp)) kept += cp;
+      if (!is_bert_nonspacing(cp)) kept += cp;
     }
     out.swap(kept);
   }
@@ -129,8 +55,8 @@ std::u32string bert_normalize(const std::u32string& text, bool clean_text, bool 
 }
 
 gpt2::CharClass onig_class(char32_t cp) {
-  if (in_ranges(kLetterRanges, cp)) return gpt2::CharClass::kLetter;
-  if (in_ranges(kNumberRanges, cp)) return gpt2::CharClass::kNumber;
+  if (is_letter(cp)) return gpt2::CharClass::kLetter;
+  if (is_number(cp)) return gpt2::CharClass::kNumber;
   if (is_white_space(cp)) return gpt2::CharClass::kSpace;
   return gpt2::CharClass::kOther;
 }
@@ -169,6 +95,17 @@ void whitespace_split(const std::u32string& text, std::vector<std::u32string>& o
   if (!word.empty()) out.push_back(std::move(word));
 }
 
+// Split with behavior Isolated: every match is a word, and so is every run of text between two matches.
+void isolated_split(const Regex& pattern, const std::u32string& text, std::vector<std::u32string>& out) {
+  size_t done = 0, start = 0, end = 0;
+  while (pattern.find(text, done, start, end)) {
+    if (start > done) out.push_back(text.substr(done, start - done));
+    out.push_back(text.substr(start, end - start));
+    done = end;
+  }
+  if (done < text.size()) out.push_back(text.substr(done));
+}
+
 const nlohmann::json& list_of(const nlohmann::json& j, const char* key, const std::string& where) {
   if (!j.contains(key) || !j[key].is_array()) throw Error(where + "." + key + ": expected an array");
   return j[key];
@@ -193,13 +130,6 @@ std::string json_type(const nlohmann::json& j, const std::string& where) {
   if (!j.contains("type") || !j["type"].is_string()) throw Error(where + ": no 'type'");
   return j["type"].get<std::string>();
 }
-
-bool is_white_space(char32_t cp) {
-  return (cp >= 0x09 && cp <= 0x0D) || cp == 0x20 || cp == 0x85 || cp == 0xA0 || cp == 0x1680 ||
-         (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F || cp == 0x205F || cp == 0x3000;
-}
-
-bool is_word_char(char32_t cp) { return in_ranges(kWordRanges, cp); }
 
 void AddedMatcher::add(std::u32string pattern, size_t token) {
   if (pattern.empty()) return;
@@ -272,11 +202,14 @@ void Normalizer::parse_into(const nlohmann::json& j, const std::string& where, s
     s.lowercase = json_flag(j, "lowercase", true, where);
     s.strip_accents = json_flag(j, "strip_accents", s.lowercase, where);  // null: follow lowercase
     steps.push_back(s);
-  } else if (type == "Lowercase" || type == "NFD" || type == "StripAccents") {
-    steps.push_back(Step{type == "Lowercase" ? Kind::kLowercase : type == "NFD" ? Kind::kNfd : Kind::kStripAccents});
+  } else if (type == "Lowercase" || type == "NFD" || type == "NFC" || type == "StripAccents") {
+    steps.push_back(Step{type == "Lowercase" ? Kind::kLowercase
+                         : type == "NFD"     ? Kind::kNfd
+                         : type == "NFC"     ? Kind::kNfc
+                                             : Kind::kStripAccents});
   } else {
     throw Error(where + " type '" + type +
-                "' is not supported (supported: BertNormalizer, Lowercase, NFD, StripAccents, Sequence)");
+                "' is not supported (supported: BertNormalizer, Lowercase, NFD, NFC, StripAccents, Sequence)");
   }
 }
 
@@ -292,9 +225,11 @@ std::u32string Normalizer::apply(std::u32string text) const {
       case Kind::kNfd:
         text = nfd(text);
         break;
+      case Kind::kNfc:
+        text = nfc(text);
+        break;
       case Kind::kStripAccents:
-        text.erase(std::remove_if(text.begin(), text.end(), [](char32_t cp) { return in_ranges(kMarkRanges, cp); }),
-                   text.end());
+        text.erase(std::remove_if(text.begin(), text.end(), is_mark), text.end());
         break;
     }
   }
@@ -323,10 +258,32 @@ void PreTokenizer::parse_into(const nlohmann::json& j, const std::string& where,
     steps.push_back(Step{type == "BertPreTokenizer" ? Kind::kBert
                          : type == "Whitespace"     ? Kind::kWhitespace
                                                     : Kind::kWhitespaceSplit});
+  } else if (type == "Split") {
+    steps.push_back(parse_split(j, where));
   } else {
     throw Error(where + " type '" + type +
-                "' is not supported (supported: BertPreTokenizer, ByteLevel, Whitespace, WhitespaceSplit, Sequence)");
+                "' is not supported (supported: BertPreTokenizer, ByteLevel, Whitespace, WhitespaceSplit, Split, "
+                "Sequence)");
   }
+}
+
+PreTokenizer::Step PreTokenizer::parse_split(const nlohmann::json& j, const std::string& where) {
+  const std::string behavior = json_text(j, "behavior", "", where);
+  if (behavior != "Isolated") {
+    throw Error(where + ".behavior " + in_quotes(behavior) + " is not supported (supported: Isolated)");
+  }
+  if (json_flag(j, "invert", false, where)) throw Error(where + ".invert: true is not supported");
+  const nlohmann::json* pattern = j.contains("pattern") ? &j["pattern"] : nullptr;
+  const bool regex = pattern && pattern->is_object() && pattern->size() == 1 && pattern->contains("Regex");
+  const bool literal = pattern && pattern->is_object() && pattern->size() == 1 && pattern->contains("String");
+  if ((!regex && !literal) || !pattern->begin()->is_string()) {
+    throw Error(where + ".pattern: expected {\"Regex\": text} or {\"String\": text}");
+  }
+  const std::vector<char32_t> cps = utf8_decode(pattern->begin()->get<std::string>(), where + ".pattern");
+  const std::u32string text(cps.begin(), cps.end());
+  Step s{Kind::kSplit};
+  s.pattern = std::make_shared<const Regex>(regex ? Regex::compile(text, where + ".pattern") : Regex::literal(text));
+  return s;
 }
 
 std::vector<std::u32string> PreTokenizer::apply(const std::u32string& text) const {
@@ -335,7 +292,9 @@ std::vector<std::u32string> PreTokenizer::apply(const std::u32string& text) cons
   for (const Step& s : steps_) {
     next.clear();
     for (const std::u32string& piece : pieces) {
-      if (s.kind == Kind::kByteLevel) {
+      if (s.kind == Kind::kSplit) {
+        isolated_split(*s.pattern, piece, next);
+      } else if (s.kind == Kind::kByteLevel) {
         byte_level_split(piece, s.add_prefix_space, s.use_regex, next);
       } else if (s.kind == Kind::kWhitespace) {
         whitespace_split(piece, next);

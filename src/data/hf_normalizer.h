@@ -4,12 +4,16 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
+
+#include "hf_regex.h"
+#include "hf_unicode.h"
 
 namespace dlm::hf {
 
@@ -20,12 +24,7 @@ std::string json_text(const nlohmann::json& j, const char* key, const std::strin
 // The `type` of a section; a dlm::Error naming `where` when it is no object or has none.
 std::string json_type(const nlohmann::json& j, const std::string& where);
 
-// Rust's char::is_whitespace (Unicode White_Space), which is also \s of the regex crate and of Oniguruma.
-bool is_white_space(char32_t cp);
-// \w of the Rust regex crate: the single_word test of added tokens.
-bool is_word_char(char32_t cp);
-
-// The `normalizer` section: BertNormalizer, Lowercase, NFD, StripAccents, or a Sequence of them.
+// The `normalizer` section: BertNormalizer, Lowercase, NFD, NFC, StripAccents, or a Sequence of them.
 class Normalizer {
  public:
   // null means no normaliser. Throws dlm::Error naming `where` and the unsupported type or bad field.
@@ -33,7 +32,7 @@ class Normalizer {
   std::u32string apply(std::u32string text) const;
 
  private:
-  enum class Kind : uint8_t { kBert, kLowercase, kNfd, kStripAccents };
+  enum class Kind : uint8_t { kBert, kLowercase, kNfd, kNfc, kStripAccents };
   struct Step {
     Kind kind;
     bool clean_text = false, chinese_chars = false, strip_accents = false, lowercase = false;  // kBert
@@ -42,7 +41,9 @@ class Normalizer {
   std::vector<Step> steps_;
 };
 
-// The `pre_tokenizer` section: BertPreTokenizer, ByteLevel, Whitespace, WhitespaceSplit, or a Sequence.
+// The `pre_tokenizer` section: BertPreTokenizer, ByteLevel, Whitespace, WhitespaceSplit, Split (a Regex or
+// String pattern, behavior Isolated, invert false: each match and each run between matches is a word), or a
+// Sequence of them.
 class PreTokenizer {
  public:
   // null means no pre-tokeniser (the whole piece goes to the model). Throws dlm::Error like Normalizer.
@@ -52,11 +53,13 @@ class PreTokenizer {
   std::vector<std::u32string> apply(const std::u32string& text) const;
 
  private:
-  enum class Kind : uint8_t { kBert, kByteLevel, kWhitespace, kWhitespaceSplit };
+  enum class Kind : uint8_t { kBert, kByteLevel, kWhitespace, kWhitespaceSplit, kSplit };
   struct Step {
     Kind kind;
     bool add_prefix_space = false, use_regex = true;  // kByteLevel
+    std::shared_ptr<const Regex> pattern = nullptr;   // kSplit
   };
+  static Step parse_split(const nlohmann::json& j, const std::string& where);
   static void parse_into(const nlohmann::json& j, const std::string& where, std::vector<Step>& steps);
   std::vector<Step> steps_;
 };

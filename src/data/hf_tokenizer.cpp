@@ -15,6 +15,7 @@
 #include "dlm/utf8.h"
 #include "hf_model.h"
 #include "hf_normalizer.h"
+#include "hf_tokenizer_config.h"
 
 namespace dlm {
 namespace {
@@ -92,15 +93,21 @@ void read_post_processor(const Json& j, const std::string& where, std::vector<in
   after.insert(after.end(), tail.begin(), tail.end());
 }
 
+// The special token names of a folder's tokenizer_config.json (empty: not given) and its chat template.
+struct FolderExtras {
+  std::string bos, eos, pad, mask, chat_template;
+};
+
 class HfTokenizer : public Tokenizer {
  public:
-  HfTokenizer(Json json, const std::string& where);
+  HfTokenizer(Json json, const std::string& where, const HfSpecialIds& given, FolderExtras extras);
 
   std::vector<int64_t> encode(const std::string& text) const override;
   std::string decode(const std::vector<int64_t>& ids) const override;
   std::string piece(int64_t id) const override;
   int64_t vocab_size() const override { return static_cast<int64_t>(pieces_.size()); }
-  nlohmann::json to_json() const override { return {{"kind", "hf"}, {"json", json_}}; }
+  nlohmann::json to_json() const override;
+  std::string chat_template() const override { return chat_template_; }
 
   int64_t pad_id() const override { return pad_; }
   int64_t mask_id() const override { return mask_; }
@@ -113,6 +120,7 @@ class HfTokenizer : public Tokenizer {
  private:
   void read_added_tokens(const Json& j, const std::string& where);
   int64_t find_token(std::initializer_list<const char*> names) const;
+  void resolve_specials(const HfSpecialIds& given, const FolderExtras& extras, const std::string& where);
 
   Json json_;  // the file as read, for to_json
   hf::Normalizer normalizer_;
@@ -125,9 +133,12 @@ class HfTokenizer : public Tokenizer {
   std::vector<bool> dropped_;        // special added tokens and dlm's own specials: decode drops them
   std::vector<int64_t> before_, after_;
   int64_t pad_ = -1, mask_ = -1, bos_ = -1, eos_ = -1;
+  HfSpecialIds fixed_;         // ids given or named by tokenizer_config.json that the search would not find
+  std::string chat_template_;  // tokenizer_config.json's, for --chat
 };
 
-HfTokenizer::HfTokenizer(Json json, const std::string& where) : json_(std::move(json)) {
+HfTokenizer::HfTokenizer(Json json, const std::string& where, const HfSpecialIds& given, FolderExtras extras)
+    : json_(std::move(json)), chat_template_(std::move(extras.chat_template)) {
   if (!json_.is_object()) throw Error(where + ": expected a JSON object");
   if (!json_.contains("model")) throw Error(where + ": no 'model'");
   const auto section = [&](const char* key) { return member(json_, key) ? *member(json_, key) : Json(); };
@@ -147,10 +158,7 @@ HfTokenizer::HfTokenizer(Json json, const std::string& where) : json_(std::move(
     }
   }
 
-  pad_ = find_token({"[PAD]", "<pad>"});
-  mask_ = find_token({"[MASK]", "<mask>"});
-  bos_ = before_.empty() ? find_token({"[CLS]", "<s>"}) : before_.front();
-  eos_ = after_.empty() ? find_token({"[SEP]", "</s>"}) : after_.back();
+  resolve_specials(given, extras, where);
   const char* const names[] = {"<pad>", "<mask>", "<bos>", "<eos>"};
   int64_t* const ids[] = {&pad_, &mask_, &bos_, &eos_};
   for (int k = 0; k < 4; ++k) {
@@ -209,6 +217,52 @@ void HfTokenizer::read_added_tokens(const Json& j, const std::string& where) {
   }
 }
 
+// Each special id: the one given, else the token tokenizer_config.json names, else the search by name
+// (and the post-processor's ends for bos and eos); -1 still means none (the constructor adds one).
+void HfTokenizer::resolve_specials(const HfSpecialIds& given, const FolderExtras& extras, const std::string& where) {
+  const char* const keys[] = {"mask", "pad", "bos", "eos"};
+  const int64_t given_ids[] = {given.mask, given.pad, given.bos, given.eos};
+  const std::string* named[] = {&extras.mask, &extras.pad, &extras.bos, &extras.eos};
+  int64_t* const fixed[] = {&fixed_.mask, &fixed_.pad, &fixed_.bos, &fixed_.eos};
+  for (int k = 0; k < 4; ++k) {
+    if (given_ids[k] >= vocab_size()) {
+      throw Error(where + ": " + keys[k] + " id " + std::to_string(given_ids[k]) + " is outside the vocabulary of " +
+                  std::to_string(vocab_size()) + " tokens");
+    }
+    *fixed[k] = given_ids[k] >= 0 ? given_ids[k] : -1;
+    if (*fixed[k] < 0 && !named[k]->empty()) {
+      *fixed[k] = find_token({named[k]->c_str()});
+      if (*fixed[k] < 0) {
+        throw Error(where + ": tokenizer_config.json's " + keys[k] + "_token " + in_quotes(*named[k]) +
+                    " is not in the vocabulary");
+      }
+    }
+  }
+  const int64_t found_mask = find_token({"[MASK]", "<mask>"}), found_pad = find_token({"[PAD]", "<pad>"});
+  const int64_t found_bos = before_.empty() ? find_token({"[CLS]", "<s>"}) : before_.front();
+  const int64_t found_eos = after_.empty() ? find_token({"[SEP]", "</s>"}) : after_.back();
+  const int64_t found[] = {found_mask, found_pad, found_bos, found_eos};
+  int64_t* const ids[] = {&mask_, &pad_, &bos_, &eos_};
+  for (int k = 0; k < 4; ++k) {
+    *ids[k] = *fixed[k] >= 0 ? *fixed[k] : found[k];
+    if (*fixed[k] == found[k]) *fixed[k] = -1;  // to_json keeps only what the search would not find
+  }
+}
+
+nlohmann::json HfTokenizer::to_json() const {
+  Json j = {{"kind", "hf"}, {"json", json_}};
+  Json ids = Json::object();
+  for (const auto& [key, id] : {std::pair<const char*, int64_t>{"mask", fixed_.mask},
+                                {"pad", fixed_.pad},
+                                {"bos", fixed_.bos},
+                                {"eos", fixed_.eos}}) {
+    if (id >= 0) ids[key] = id;
+  }
+  if (!ids.empty()) j["special_ids"] = ids;
+  if (!chat_template_.empty()) j["chat_template"] = chat_template_;
+  return j;
+}
+
 int64_t HfTokenizer::find_token(std::initializer_list<const char*> names) const {
   for (const char* name : names) {
     for (const AddedToken& t : added_) {
@@ -261,19 +315,49 @@ std::string HfTokenizer::piece(int64_t id) const {
 
 }  // namespace
 
-std::unique_ptr<Tokenizer> load_hf_tokenizer(const std::string& path) {
+std::unique_ptr<Tokenizer> load_hf_tokenizer(const std::string& path, const HfSpecialIds& given) {
   namespace fs = std::filesystem;
   std::error_code ec;
   if (!fs::exists(path, ec)) throw Error(path + ": does not exist");
-  const std::string file = fs::is_directory(path, ec) ? (fs::path(path) / "tokenizer.json").string() : path;
-  if (!fs::exists(file, ec)) throw Error(path + ": no tokenizer.json in this folder");
-  return std::make_unique<HfTokenizer>(parse_json(read_file(file), file), file);
+  const bool dir = fs::is_directory(path, ec);
+  const std::string folder = dir ? path : fs::path(path).parent_path().string();
+  const hf::TokenizerConfigFile config = hf::read_tokenizer_config(folder.empty() ? "." : folder);
+  const FolderExtras extras{config.bos, config.eos, config.pad, config.mask, config.chat_template};
+  const std::string file = dir ? (fs::path(path) / "tokenizer.json").string() : path;
+  if (fs::exists(file, ec))
+    return std::make_unique<HfTokenizer>(parse_json(read_file(file), file), file, given, extras);
+  if (dir && hf::is_slow_qwen2_folder(path)) {
+    const std::string where = (fs::path(path) / "vocab.json").string();
+    return std::make_unique<HfTokenizer>(hf::slow_qwen2_json(path, config), where, given, extras);
+  }
+  throw Error(path + ": no tokenizer.json in this folder (nor vocab.json + merges.txt of a Qwen2 tokenizer)");
 }
+
+namespace {
+
+// Reads {"special_ids": {"mask": id, ...}} of a saved tokenizer (absent in checkpoints from before them).
+HfSpecialIds saved_special_ids(const nlohmann::json& j, const std::string& where) {
+  HfSpecialIds ids;
+  const Json* saved = member(j, "special_ids");
+  if (!saved) return ids;
+  for (const auto& [key, id] :
+       {std::pair<const char*, int64_t*>{"mask", &ids.mask}, {"pad", &ids.pad}, {"bos", &ids.bos}, {"eos", &ids.eos}}) {
+    if (member(*saved, key)) *id = id_value((*saved)[key], where + ": special_ids." + key);
+  }
+  return ids;
+}
+
+}  // namespace
 
 std::unique_ptr<Tokenizer> hf_tokenizer_from_json(const nlohmann::json& j) {
   const std::string where = "hf tokenizer description";
   if (!member(j, "json") || !j["json"].is_object()) throw Error(where + ": no 'json' object");
-  return std::make_unique<HfTokenizer>(j["json"], where);
+  FolderExtras extras;
+  if (member(j, "chat_template")) {
+    if (!j["chat_template"].is_string()) throw Error(where + ": chat_template: expected a string");
+    extras.chat_template = j["chat_template"].get<std::string>();
+  }
+  return std::make_unique<HfTokenizer>(j["json"], where, saved_special_ids(j, where), extras);
 }
 
 }  // namespace dlm

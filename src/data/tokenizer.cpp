@@ -10,6 +10,7 @@
 #include "dlm/data/sentencepiece_tokenizer.h"
 #include "dlm/error.h"
 #include "dlm/utf8.h"
+#include "hf_tokenizer_config.h"
 
 namespace dlm {
 namespace {
@@ -164,6 +165,7 @@ std::unique_ptr<Tokenizer> load_tokenizer_files(const std::string& path) {
   if (dir ? fs::exists(fs::path(path) / "tokenizer.json", ec) : fs::path(path).extension() == ".json") {
     return load_hf_tokenizer(path);
   }
+  if (dir && hf::is_slow_qwen2_folder(path)) return load_hf_tokenizer(path);  // Qwen2Tokenizer's own files
   if (dir) return load_bpe_tokenizer(path);
   return load_sentencepiece_model(path);
 }

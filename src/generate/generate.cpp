@@ -23,6 +23,7 @@ struct Layout {
   int64_t lead = 0, trail = 0;  // ids of the tokenizer's template before and after the text
   bool infill = false;
   std::string prefix;  // prefix mode
+  bool answer_only = false;
   std::vector<int64_t> prefix_ids;
   InfillTemplate tmpl;  // infill mode
   std::vector<std::vector<int64_t>> text_ids;
@@ -52,6 +53,7 @@ Layout lay_out_prefix(const Prompt& p, const Tokenizer& tok, const Config& confi
   Layout l;
   utf8_decode(p.prefix, "the prefix");  // names the offset of a byte that is not UTF-8
   l.prefix = p.prefix;
+  l.answer_only = p.answer_only;
   l.prefix_ids = tok.encode(p.prefix);
   const std::vector<int64_t> before = tok.template_before(), after = tok.template_after();
   l.lead = static_cast<int64_t>(before.size());
@@ -123,8 +125,16 @@ bool cut_at_stop(std::string& text, const std::vector<std::string>& stops) {
   return true;
 }
 
+// The generated ids up to EOS (padding dropped) and before the first of `stop_ids` (chat: the end of turn).
+std::vector<int64_t> generated_ids(const std::vector<int64_t>& ids, const Tokenizer& tok,
+                                   const std::vector<int64_t>& stop_ids) {
+  std::vector<int64_t> out = cut_at_eos(ids, tok.eos_id(), tok.pad_id());
+  out.erase(std::find_first_of(out.begin(), out.end(), stop_ids.begin(), stop_ids.end()), out.end());
+  return out;
+}
+
 void decode_row(const Layout& l, const std::vector<int64_t>& row, const Tokenizer& tok, const SampleConfig& o,
-                TextSample& out) {
+                const std::vector<int64_t>& stop_ids, TextSample& out) {
   if (l.infill) {
     out.text = l.tmpl.texts[0];
     for (size_t s = 0; s < l.tmpl.spans.size(); ++s) {
@@ -136,10 +146,10 @@ void decode_row(const Layout& l, const std::vector<int64_t>& row, const Tokenize
     return;
   }
   const int64_t P = l.lead + static_cast<int64_t>(l.prefix_ids.size());
-  out.ids = cut_at_eos(std::vector<int64_t>(row.begin() + P, row.end() - l.trail), tok.eos_id(), tok.pad_id());
+  out.ids = generated_ids(std::vector<int64_t>(row.begin() + P, row.end() - l.trail), tok, stop_ids);
   std::string body = decode_after(tok, l.prefix_ids, out.ids);
   cut_at_stop(body, o.stop);
-  out.text = l.prefix + body;
+  out.text = (l.answer_only ? "" : l.prefix) + body;
 }
 
 // The rows of a timeline step; `confidence` (B, W), when defined, shades each generated piece.
@@ -216,7 +226,7 @@ void run_batch(DenoiserImpl& model, const Process& process, const Tokenizer& tok
       if (l.infill) return false;
       const std::vector<int64_t> body(so_far.begin() + static_cast<std::ptrdiff_t>(l.lead + l.prefix_ids.size()),
                                       so_far.end());
-      std::string text = decode_after(tok, l.prefix_ids, cut_at_eos(body, tok.eos_id(), tok.pad_id()));
+      std::string text = decode_after(tok, l.prefix_ids, generated_ids(body, tok, o.stop_ids));
       return cut_at_stop(text, o.sample.stop);
     };
   }
@@ -228,7 +238,7 @@ void run_batch(DenoiserImpl& model, const Process& process, const Tokenizer& tok
     const std::vector<int64_t> canvas(row.data_ptr<int64_t>(),
                                       row.data_ptr<int64_t>() + static_cast<int64_t>(l.ids.size()));
     TextSample& out = report.samples[static_cast<size_t>(samples[static_cast<size_t>(r)])];
-    decode_row(l, canvas, tok, o.sample, out);
+    decode_row(l, canvas, tok, o.sample, o.stop_ids, out);
     out.stats = result.rows[static_cast<size_t>(r)];
   }
 }

@@ -27,9 +27,11 @@ std::unique_ptr<Tokenizer> open_tokenizer(const std::string& path) {
   return load_tokenizer_files(path);
 }
 
-nlohmann::json tokenize_to_json(const Tokenizer& tok, const std::string& text, const std::string& where) {
-  utf8_decode(text, where);                                     // names the offset of a bad byte
-  const std::vector<int64_t> ids = tok.encode_for_model(text);  // with the specials a model's tokenizer adds
+nlohmann::json tokenize_to_json(const Tokenizer& tok, const std::string& text, const std::string& where,
+                                const ChatFormat* chat) {
+  utf8_decode(text, where);  // names the offset of a bad byte
+  // With the specials a model's tokenizer adds (and, for --chat, the turn around the text).
+  const std::vector<int64_t> ids = tok.encode_for_model(chat ? chat_prompt(*chat, text) : text);
   nlohmann::json pieces = nlohmann::json::array();
   for (int64_t id : ids) pieces.push_back(tok.piece(id));
   return {{"ids", ids}, {"pieces", pieces}};
@@ -63,12 +65,12 @@ std::string per_line(const std::string& input,
 
 }  // namespace
 
-std::string tokenize_lines(const Tokenizer& tok, const std::string& input) {
+std::string tokenize_lines(const Tokenizer& tok, const std::string& input, const ChatFormat* chat) {
   return per_line(input, [&](const std::string& line, const std::string& where) {
     const nlohmann::json j = parse_json(line, where);
     const nlohmann::json* text = j.is_string() ? &j : (j.is_object() && j.contains("text") ? &j["text"] : nullptr);
     if (!text || !text->is_string()) throw Error(where + ": expected a JSON string or {\"text\": \"...\"}");
-    return tokenize_to_json(tok, text->get<std::string>(), where);
+    return tokenize_to_json(tok, text->get<std::string>(), where, chat);
   });
 }
 

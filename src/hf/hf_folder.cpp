@@ -145,6 +145,12 @@ std::pair<const HfFamily*, HfArch> read_folder_config(const std::string& dir) {
 
 }  // namespace
 
+std::unique_ptr<Tokenizer> load_hf_folder_tokenizer(const std::string& dir) {
+  return load_hf_tokenizer(dir, hf_special_ids(read_folder_config(dir).second));
+}
+
+HfSpecialIds hf_special_ids(const HfArch& arch) { return {arch.mask_id, arch.pad_id, arch.bos_id, arch.eos_id}; }
+
 HfArch read_hf_config(const std::string& dir) {
   if (!is_hf_folder(dir)) {
     throw Error(dir + " is not a Hugging Face model folder (config.json beside model.safetensors or its index)");
@@ -186,13 +192,6 @@ void load_weights(const std::string& dir, DenoiserImpl& model, LoadMode mode) {
   }
 }
 
-// The folder's tokenizer.json with the special ids its config.json names (names find the others).
-std::unique_ptr<Tokenizer> folder_tokenizer(const std::string& dir, const HfArch& arch) {
-  (void)arch;
-  // TOK-MERGE: load_hf_tokenizer(dir, {arch.mask_id, arch.pad_id, arch.bos_id, arch.eos_id}) once it takes ids.
-  return load_hf_tokenizer(dir);
-}
-
 // The dtype an inference model of the folder runs in: the stored one, but fp16 widens to fp32 on the CPU,
 // where LibTorch's kernels lack half-precision matmuls.
 torch::ScalarType inference_dtype(const SafetensorsFolder& weights, const torch::Device& device) {
@@ -208,7 +207,7 @@ LoadedModel load_hf_folder(const std::string& dir, const torch::Device& device) 
   const SafetensorsFolder weights = open_weights(dir);
   const HfArch arch = read_folder_config(dir).second;
   LoadedModel out;
-  out.tokenizer = folder_tokenizer(dir, arch);
+  out.tokenizer = load_hf_tokenizer(dir, hf_special_ids(arch));
   out.config.name = fs::path(dir).filename().string();
   out.config.model = arch.model;
   out.config.model.max_len = arch.max_len;
@@ -266,7 +265,9 @@ void export_hf(const std::string& source, const std::string& out_dir) {
   }
   fs::create_directories(out_dir, ec);
   if (ec) throw Error("cannot create " + out_dir + ": " + ec.message());
-  HfArch arch{m.config.model, model_context(m.config)};
+  HfArch arch;
+  arch.model = m.config.model;
+  arch.max_len = model_context(m.config);
   if (arch.model.vocab_size == 0) arch.model.vocab_size = m.tokenizer->vocab_size();
   std::vector<std::pair<std::string, torch::Tensor>> tensors;
   const auto params = m.model->named_parameters();

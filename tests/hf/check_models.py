@@ -166,7 +166,10 @@ def check_finetune(args, name, diffusion_lm=False):
     if moved == 0.0 or spread > 0.5:
         fail(f"fine-tuned {name}: weights moved by {moved:.3g} (largest relative change {spread:.3g}): not fine-tuned from the folder")
     tok = AutoTokenizer.from_pretrained(outs[whole])
-    text = "In the beginning " + tok.mask_token + " the words"
+    mask = diffusion_lms.mask_token(folder) if diffusion_lm else tok.mask_token
+    if diffusion_lm and json.load(open(os.path.join(outs[whole], "config.json")))["mask_token_id"] != tok.convert_tokens_to_ids(mask):
+        fail(f"fine-tuned {name}: the export's mask_token_id is not the folder's")
+    text = "In the beginning " + mask + " the words"
     ids, arrays = dump(args, whole, text, ["logits"])
     if tok(text)["input_ids"] != ids:
         fail(f"fine-tuned {name}: the export's AutoTokenizer gives other ids")
@@ -184,14 +187,13 @@ def check_diffusion_lm(args, name):
     folder's tensors, names, shapes and values, and the reference reads the export's config."""
     folder = os.path.join(args.fixtures, name)
     tok = AutoTokenizer.from_pretrained(folder)
-    text = DLM_PROMPT.format(mask=tok.mask_token)
+    text = DLM_PROMPT.format(mask=diffusion_lms.mask_token(folder))
     ids, arrays = dump(args, folder, text, ["logits"])
     want = tok(text)["input_ids"]
     if ids != want:
         fail(f"{name}: dlm's ids {ids} differ from AutoTokenizer's {want}")
-    mask = tok.mask_token_id
-    body = ids[:-1] if ids[-1] in tok.all_special_ids and ids[-1] != mask else ids  # without BERT's [SEP]
-    if body[-2:] != [mask, mask] or mask not in body[:-2]:
+    mask = diffusion_lms._config(folder)["mask_token_id"]
+    if ids[-2:] != [mask, mask] or mask not in ids[:-2]:
         fail(f"{name}: the prompt's ids {ids} lack masks inside and at the end")
     diff = compare(f"{name} logits", arrays["logits"], diffusion_lms.reference_logits(folder, ids))
     out = os.path.join(args.work, "export_" + name)

@@ -1,10 +1,12 @@
 """Tiny random LLaDA and Dream folders and their reference logits, for dlm's oracles of masked-diffusion LMs.
 
 A folder is what the authors publish, in miniature: config.json in the family's own keys (LLaDA's OLMo-style
-d_model/n_heads/..., Dream's Qwen2 keys with model_type "Dream"), model.safetensors in its tensor names
-(LLaDA's model.transformer.*, Dream's model.layers.* and lm_head) and a tokenizer with a mask, an end and a
-start token. Weights are random normal with std 0.5 and norms 1 +- 0.1 noise, so that argmaxes and
-confidence gaps are well separated. `mask_wins` scales the mask id's head row: "never" shrinks it (its logit
+d_model/n_heads/..., Dream's Qwen2 keys with model_type "Dream"; special ids as the authors' configs give
+them), model.safetensors in its tensor names (LLaDA's model.transformer.*, Dream's model.layers.* and
+lm_head) and a byte-level tokenizer (make_tokenizers.py's Llama-3-style one for LLaDA, whose files do not
+name the mask token: only config.json's mask_token_id does; the Qwen2-style one for Dream). Weights are random normal with std 0.5 and norms 1 +- 0.1 noise, so that argmaxes and
+confidence gaps are well separated; the width is 16 (4 heads of 4), where fp32's own error on the logits
+stays well under the oracles' 1e-4 (at width 32 it reached 7.5e-5 against a float64 reference). `mask_wins` scales the mask id's head row: "never" shrinks it (its logit
 stays near 0, below every position's top logit), "somewhere" enlarges it (it is the argmax at some positions).
 
 reference_logits(folder, ids) computes fp32 logits with transformers (4.57.6) without any of the authors'
@@ -28,22 +30,33 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import make_tokenizers  # noqa: E402
 
-MASK, EOS, BOS = "<|mdm_mask|>", "<|endoftext|>", "<|startoftext|>"
+# The fixture tokenizers of make_tokenizers.py the families use: LLaDA's Llama-3-style one (its config.json
+# names the mask id; the tokenizer files do not), Dream's Qwen2-style one.
+TOKENIZERS = {"llada": ("llama3_tok", make_tokenizers.make_llama3, "<|mdm_mask|>"),
+              "dream": ("qwen2_tok", make_tokenizers.make_qwen2, "<|mask|>")}
+EOS = "<|endoftext|>"
 STD = 0.5
 
 
-def tokenizer_folder(out_dir, work):
-    """Copies the WordPiece fixture tokenizer (make_tokenizers.make_bert) into out_dir with the mask, end and
-    start tokens added as special tokens; returns (tokenizer, mask id, eos id, bos id)."""
+def tokenizer_folder(out_dir, work, family):
+    """Copies the family's fixture tokenizer folder (made under `work` when absent) into out_dir; returns
+    (tokenizer, mask id, eos id)."""
     from transformers import AutoTokenizer
-    base = os.path.join(work, "bert_tok")
+    name, make, mask = TOKENIZERS[family]
+    base = os.path.join(work, name)
     if not os.path.isdir(base):
-        make_tokenizers.make_bert(base)
+        make(base)
     tok = AutoTokenizer.from_pretrained(base)
-    tok.add_special_tokens({"mask_token": MASK, "eos_token": EOS, "bos_token": BOS})
     tok.save_pretrained(out_dir)
-    ids = tok.convert_tokens_to_ids([MASK, EOS, BOS])
-    return tok, ids[0], ids[1], ids[2]
+    mask_id, eos_id = tok.convert_tokens_to_ids([mask, EOS])
+    assert mask_id != tok.unk_token_id and eos_id != tok.unk_token_id, base
+    return tok, mask_id, eos_id
+
+
+def mask_token(folder):
+    """The mask token's string of a fixture folder (its config.json's mask_token_id)."""
+    from transformers import AutoTokenizer
+    return AutoTokenizer.from_pretrained(folder).convert_ids_to_tokens(_config(folder)["mask_token_id"])
 
 
 def _normal(shape, g):
@@ -71,12 +84,12 @@ def _write(out_dir, config, tensors):
               metadata={"format": "pt"})
 
 
-def write_llada(out_dir, work, seed=1, d_model=32, n_heads=4, n_kv_heads=4, n_layers=2, mlp_hidden_size=48,
+def write_llada(out_dir, work, seed=1, d_model=16, n_heads=4, n_kv_heads=4, n_layers=2, mlp_hidden_size=24,
                 mlp_ratio=4, qkv_bias=False, tied=False, mask_wins="never", extra_rows=3):
     """A LLaDA folder (LLaDAModelLM's config and names). mlp_hidden_size None: mlp_ratio * d_model.
     `extra_rows`: embedding_size exceeds vocab_size (the tokenizer's size) by this many rows."""
     os.makedirs(out_dir, exist_ok=True)
-    tok, mask_id, eos_id, bos_id = tokenizer_folder(out_dir, work)
+    tok, mask_id, eos_id = tokenizer_folder(out_dir, work, "llada")
     vocab = len(tok)
     rows = vocab + extra_rows
     hidden = mlp_hidden_size if mlp_hidden_size is not None else mlp_ratio * d_model
@@ -121,11 +134,11 @@ def write_llada(out_dir, work, seed=1, d_model=32, n_heads=4, n_kv_heads=4, n_la
     return out_dir
 
 
-def write_dream(out_dir, work, seed=2, hidden_size=32, heads=4, kv_heads=2, layers=2, intermediate=48, tied=False,
+def write_dream(out_dir, work, seed=2, hidden_size=16, heads=4, kv_heads=2, layers=2, intermediate=24, tied=False,
                 mask_wins="never", extra_rows=3):
     """A Dream folder (DreamModel's config: Qwen2's keys; Qwen2's tensor names, q/k/v biases, none on o_proj)."""
     os.makedirs(out_dir, exist_ok=True)
-    tok, mask_id, eos_id, bos_id = tokenizer_folder(out_dir, work)
+    tok, mask_id, eos_id = tokenizer_folder(out_dir, work, "dream")
     rows = len(tok) + extra_rows
     hd = hidden_size // heads
     g = torch.Generator().manual_seed(seed)
@@ -147,7 +160,7 @@ def write_dream(out_dir, work, seed=2, hidden_size=32, heads=4, kv_heads=2, laye
         t[head] = _normal((rows, hidden_size), g)
     _set_mask_row(t[head], mask_id, mask_wins)
     config = {
-        "architectures": ["DreamModel"], "model_type": "Dream", "attention_dropout": 0.0, "bos_token_id": bos_id,
+        "architectures": ["DreamModel"], "model_type": "Dream", "attention_dropout": 0.0, "bos_token_id": eos_id,
         "eos_token_id": eos_id, "hidden_act": "silu", "hidden_size": hidden_size, "initializer_range": 0.02,
         "intermediate_size": intermediate, "mask_token_id": mask_id, "max_position_embeddings": 64,
         "max_window_layers": layers, "num_attention_heads": heads, "num_hidden_layers": layers,
@@ -169,8 +182,9 @@ FIXTURES = {
 
 
 def write_fixtures(out_dir, names=None, tokenizer_base=None):
-    """Writes the FIXTURES (or those named) under out_dir; returns {name: folder}. The WordPiece tokenizer
-    they extend is tokenizer_base/bert_tok, made there when absent (default: out_dir/_tokenizer_base)."""
+    """Writes the FIXTURES (or those named) under out_dir; returns {name: folder}. Their tokenizers are
+    make_tokenizers.py's llama3_tok and qwen2_tok under tokenizer_base, made there when absent (default:
+    out_dir/_tokenizer_base)."""
     os.makedirs(out_dir, exist_ok=True)
     work = tokenizer_base or os.path.join(out_dir, "_tokenizer_base")
     folders = {}

@@ -6,7 +6,7 @@ global rotary bases that differ or a null local one, every bias switch both ways
 LayerNorms and biases included, is random, so a wrong tensor mapping shows. `modernbert_v5` is
 `modernbert` with its config.json rewritten in transformers 5's layout (layer_types, rope_parameters),
 which 4.57 cannot read: dlm's logits on it are compared with transformers' on `modernbert`. The LLaDA and
-Dream folders are tests/hf/diffusion_lms.py's (its FIXTURES), over bert_tok.
+Dream folders are tests/hf/diffusion_lms.py's (its FIXTURES), over llama3_tok and qwen2_tok.
 Usage: python make_fixtures.py OUT_DIR"""
 import json
 import os

@@ -172,4 +172,10 @@ st lltensor/model.safetensors '{"model.transformer.wte.weight": {"dtype": "F32",
 expect_fail "lltensor: tensor 'model.transformer.blocks.0.attn_norm.weight' is missing \(its config.json needs it\)" "$DGEN" --checkpoint lltensor --prefix a --dump-logits l.npy
 st llshape/model.safetensors '{"model.transformer.wte.weight": {"dtype": "F32", "shape": [15, 8], "data_offsets": [0, 480]}}' 480
 expect_fail "llshape: tensor 'model.transformer.wte.weight' has shape \[15, 8\], but config.json implies \[16, 8\]" "$DGEN" --checkpoint llshape --prefix a --dump-logits l.npy
+# Tokenizer files and --chat (the matcher and layouts themselves: tests/test_hf_regex.cpp, tests/test_chat.cpp).
+mkdir -p badregex && printf '%s' '{"pre_tokenizer": {"type": "Split", "pattern": {"Regex": "\\bx"}, "behavior": "Isolated", "invert": false}, "model": {"type": "WordPiece", "unk_token": "[UNK]", "vocab": {"[UNK]": 0, "x": 1}}}' > badregex/tokenizer.json
+expect_fail "badregex/tokenizer.json: pre_tokenizer.pattern: unsupported regex construct '.b' at 0" bash -c 'echo x | "$0" --tokenize --tokenizer badregex' "$DGEN"
+mkdir -p plaintok && printf '%s' '{"model": {"type": "WordPiece", "unk_token": "[UNK]", "vocab": {"[UNK]": 0, "x": 1}}}' > plaintok/tokenizer.json
+expect_fail "--chat-template 'vicuna' is not a chat template \(known: llada, chatml\)" bash -c 'echo x | "$0" --tokenize --tokenizer plaintok --chat --chat-template vicuna' "$DGEN"
+expect_fail "--chat: the tokenizer has no chat template" "$DGEN" --checkpoint runs/tiny --chat --prefix a
 echo "bad inputs: ok ($checks of $case_index cases, part $smoke_part)"

@@ -58,6 +58,9 @@ class Tokenizer {
   // template_before() + encode(text) + template_after(): the ids the model's own tokenizer gives for
   // `text` (transformers' tokenizer(text)["input_ids"]).
   std::vector<int64_t> encode_for_model(const std::string& text) const;
+  // The Jinja chat template of a Hugging Face folder's tokenizer (tokenizer_config.json), empty when it has
+  // none; dlm::chat_template_kind (generate/chat.h) tells which layout it is.
+  virtual std::string chat_template() const { return ""; }
 };
 
 class CharTokenizer : public Tokenizer {
@@ -94,8 +97,9 @@ std::unique_ptr<Tokenizer> build_tokenizer(const TokenizerConfig& config, const 
                                            const std::string& work_dir = "");
 
 // Loads a tokenizer from files: a SentencePiece `.model`, a Hugging Face tokenizer file (any `.json`) or
-// a folder holding `tokenizer.json` (which wins over vocabulary files beside it), or a folder with
-// `vocab.json` + `merges.txt` or `encoder.json` + `vocab.bpe` (byte-level BPE). Throws dlm::Error naming
+// a folder holding `tokenizer.json` (which wins over vocabulary files beside it), a slow Qwen2 tokenizer's
+// folder (load_hf_tokenizer), or a folder with `vocab.json` + `merges.txt` or `encoder.json` + `vocab.bpe`
+// (GPT-2's byte-level BPE). Throws dlm::Error naming
 // what is missing.
 std::unique_ptr<Tokenizer> load_tokenizer_files(const std::string& path);
 

@@ -19,10 +19,11 @@
 namespace dlm {
 
 struct GenerateOptions {
-  SampleConfig sample;      ///< validated sampling settings
-  uint64_t seed = 1234;     ///< sample k of prompt p draws from a stream derived from (seed, p * num_samples + k)
-  int64_t num_samples = 1;  ///< samples per prompt
-  int64_t batch_size = 0;   ///< rows per batch; 0: as many as fit in about 1 GiB, at most 64
+  SampleConfig sample;            ///< validated sampling settings
+  uint64_t seed = 1234;           ///< sample k of prompt p draws from a stream derived from (seed, p * num_samples + k)
+  int64_t num_samples = 1;        ///< samples per prompt
+  int64_t batch_size = 0;         ///< rows per batch; 0: as many as fit in about 1 GiB, at most 64
+  std::vector<int64_t> stop_ids;  ///< ids that end the text like EOS (chat: the end-of-turn token)
 };
 
 struct TextSample {

@@ -9,8 +9,9 @@
 namespace dlm {
 
 struct Prompt {
-  std::string prefix;  ///< text the sample starts with; never masked
-  std::string infill;  ///< or, when not empty: a template whose <mask:N> spans alone are generated
+  std::string prefix;        ///< text the sample starts with; never masked
+  std::string infill;        ///< or, when not empty: a template whose <mask:N> spans alone are generated
+  bool answer_only = false;  ///< the text is the generated part alone (chat: the prefix is the formatted turn)
 };
 
 // An infill template: texts[0] span[0] texts[1] ... span[n-1] texts[n].

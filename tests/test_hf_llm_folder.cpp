@@ -24,7 +24,7 @@ using HfLlmFolder = dlm_test::HfFolderTest;
 
 namespace {
 
-// A GQA LLaDA config whose mask id is the tiny tokenizer's [MASK].
+// A GQA LLaDA config whose mask id is not the tiny tokenizer's [MASK] (4) but "." (11): config.json wins.
 json bf16_llada_config() {
   return {{"model_type", "llada"},
           {"block_type", "llama"},
@@ -41,7 +41,7 @@ json bf16_llada_config() {
           {"rms_norm_eps", 1e-5},
           {"rope_theta", 10000.0},
           {"weight_tying", false},
-          {"mask_token_id", 4},
+          {"mask_token_id", 11},
           {"eos_token_id", 3},
           {"max_sequence_length", 32}};
 }
@@ -93,6 +93,8 @@ TEST_F(HfLlmFolder, Bf16ParametersAreTheMappedTensorsAndJoinedOnesOneBf16Tensor)
   const auto tensors = write_bf16_folder(dir);
   const dlm::LoadedModel loaded = dlm::load_hf_folder(dir, torch::kCPU);
   EXPECT_EQ(loaded.sampler, "llada");
+  EXPECT_EQ(loaded.tokenizer->mask_id(), 11);
+  EXPECT_EQ(loaded.tokenizer->eos_id(), 3);
   const auto params = loaded.model->named_parameters();
   for (const auto& p : params) EXPECT_EQ(p.value().scalar_type(), torch::kBFloat16) << p.key();
   const std::string file = dir + "/model.safetensors";
@@ -132,6 +134,7 @@ TEST_F(HfLlmFolder, ExportSplitsGroupedQueryPartsBackBitForBit) {
   EXPECT_EQ(config["model_type"], "llada");
   EXPECT_EQ(config["n_kv_heads"], 2);
   EXPECT_EQ(config["torch_dtype"], "bfloat16");
+  EXPECT_EQ(config["mask_token_id"], 11);
   const dlm::SafetensorsFile exported(out + "/model.safetensors");
   EXPECT_EQ(exported.entries().size(), tensors.size());
   for (const auto& [name, value] : tensors) {

@@ -1,6 +1,7 @@
 // Hugging Face model folders (config.json, model.safetensors or its sharded index, tokenizer.json): which
-// folders are ones, loading a folder of a family in hf_families() (BERT, RoBERTa, ModernBERT) as a dlm
-// model with its tokenizer, and exporting a model of those families back to a folder that transformers loads.
+// folders are ones, loading a folder of a family in hf_families() (BERT, RoBERTa, ModernBERT, LLaDA,
+// Dream) as a dlm model with its tokenizer, and exporting a model of those families back to a folder
+// that transformers loads.
 #pragma once
 
 #include <memory>
@@ -9,7 +10,6 @@
 #include <torch/torch.h>
 
 #include "dlm/data/hf_tokenizer.h"
-
 #include "dlm/hf/family.h"
 #include "dlm/model/checkpoint.h"
 

@@ -1,8 +1,9 @@
-// Loading a masked-diffusion LM folder for inference: a bf16 LLaDA folder's parameters stay bf16, each
+// Loading the masked-diffusion LMs' folders: a bf16 LLaDA folder's parameters stay bf16, each
 // single-tensor parameter is the memory-mapped tensor itself (no copy), joined ones (q/k/v, gate/up) one
 // bf16 tensor; training (model.init_from) widens to fp32; the export splits grouped-query parts back.
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <string>
 #include <utility>
@@ -17,6 +18,7 @@
 #include "dlm/hf/safetensors.h"
 #include "dlm/model/model.h"
 #include "hf_fixture.h"
+#include "test_util.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -46,13 +48,22 @@ json bf16_llada_config() {
           {"max_sequence_length", 32}};
 }
 
-// Writes a folder of random bf16 tensors in LLaDA's names; returns them by name.
-std::map<std::string, torch::Tensor> write_bf16_folder(const std::string& dir) {
+// A tied Dream config (Qwen2's keys) over the tiny tokenizer.
+json tied_dream_config() {
+  return {{"model_type", "Dream"},    {"hidden_size", 16},           {"num_attention_heads", 4},
+          {"num_key_value_heads", 2}, {"num_hidden_layers", 1},      {"intermediate_size", 20},
+          {"vocab_size", 16},         {"tie_word_embeddings", true}, {"max_position_embeddings", 32},
+          {"mask_token_id", 4}};
+}
+
+// Writes a folder of random tensors (`dtype`) in the names of config `c`'s family, plus `extra`; returns
+// them by name.
+std::map<std::string, torch::Tensor> write_folder(const std::string& dir, const json& c, torch::ScalarType dtype,
+                                                  const std::vector<std::string>& extra = {}) {
   fs::create_directories(dir);
-  const json c = bf16_llada_config();
   dlm::write_atomically(dir + "/config.json", c.dump());
   dlm::write_atomically(dir + "/tokenizer.json", dlm_test::tiny_tokenizer_json().dump());
-  const dlm::HfFamily& family = dlm::hf_family("llada", "config.json");
+  const dlm::HfFamily& family = dlm::hf_family(c["model_type"], "config.json");
   const dlm::HfArch arch = family.read_config(c, "config.json");
   torch::Generator gen = torch::make_generator<torch::CPUGeneratorImpl>(3);
   std::map<std::string, torch::Tensor> tensors;
@@ -60,15 +71,23 @@ std::map<std::string, torch::Tensor> write_bf16_folder(const std::string& dir) {
   const auto model = dlm::make_model(arch.model, arch.model.vocab_size, arch.max_len);
   const auto params = model->named_parameters();
   for (const dlm::TensorLink& link : family.links(arch.model)) {
-    const torch::Tensor value = torch::randn(params[link.dlm].sizes(), gen).mul_(0.5).to(torch::kBFloat16);
+    const torch::Tensor value = torch::randn(params[link.dlm].sizes(), gen).mul_(0.5).to(dtype);
     const auto parts = link.rows.empty() ? value.chunk(1, 0) : value.split_with_sizes(link.rows, 0);
     for (size_t i = 0; i < link.hf.size(); ++i) {
       tensors[link.hf[i]] = parts[i].contiguous();
       list.emplace_back(link.hf[i], tensors[link.hf[i]]);
     }
   }
+  for (const std::string& name : extra) {
+    tensors[name] = torch::randn({arch.model.vocab_size, arch.model.d_model}, gen).to(dtype);
+    list.emplace_back(name, tensors[name]);
+  }
   dlm::save_safetensors(dir + "/model.safetensors", list);
   return tensors;
+}
+
+std::map<std::string, torch::Tensor> write_bf16_folder(const std::string& dir) {
+  return write_folder(dir, bf16_llada_config(), torch::kBFloat16);
 }
 
 // Whether `p` lies in a mapping of `file` (/proc/self/maps: "start-end perms offset dev inode path").
@@ -141,6 +160,26 @@ TEST_F(HfLlmFolder, ExportSplitsGroupedQueryPartsBackBitForBit) {
     ASSERT_TRUE(exported.contains(name)) << name;
     EXPECT_TRUE(torch::equal(exported.tensor(name), value)) << name;
   }
+}
+
+// A tied folder that still holds its decoder (some saves do) loads: the embeddings are the head. An untied
+// one without lm_head is refused naming it. Dream's predictions are shifted.
+TEST_F(HfLlmFolder, ATiedDreamFolderMayHoldItsDecoderAndAnUntiedOneNeedsIt) {
+  const std::string dir = (dir_ / "dream").string();
+  const auto tensors = write_folder(dir, tied_dream_config(), torch::kFloat32, {"lm_head.weight"});
+  const dlm::LoadedModel loaded = dlm::load_hf_folder(dir, torch::kCPU);
+  EXPECT_EQ(loaded.sampler, "dream");
+  EXPECT_TRUE(loaded.config.model.shift);
+  EXPECT_EQ(loaded.model->named_parameters().find("head.weight"), nullptr);
+  EXPECT_TRUE(
+      torch::equal(loaded.model->named_parameters()["tok_emb.weight"], tensors.at("model.embed_tokens.weight")));
+  json untied = tied_dream_config();
+  untied["tie_word_embeddings"] = false;
+  const std::string other = (dir_ / "untied").string();
+  write_folder(other, tied_dream_config(), torch::kFloat32);
+  dlm::write_atomically(other + "/config.json", untied.dump());
+  EXPECT_EQ(dlm_test::error_of([&] { dlm::load_hf_folder(other, torch::kCPU); }),
+            other + ": tensor 'lm_head.weight' is missing (its config.json needs it)");
 }
 
 }  // namespace

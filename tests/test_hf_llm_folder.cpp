@@ -1,6 +1,7 @@
 // Loading the masked-diffusion LMs' folders: a bf16 LLaDA folder's parameters stay bf16, each
 // single-tensor parameter is the memory-mapped tensor itself (no copy), joined ones (q/k/v, gate/up) one
-// bf16 tensor; training (model.init_from) widens to fp32; the export splits grouped-query parts back.
+// bf16 tensor; training (model.init_from) widens to fp32; the export splits grouped-query parts back; a
+// tied Dream folder may still hold its decoder.
 #include <filesystem>
 #include <fstream>
 #include <map>

@@ -199,6 +199,24 @@ torch::ScalarType inference_dtype(const SafetensorsFolder& weights, const torch:
   return stored == torch::kFloat16 && !device.is_cuda() ? torch::kFloat32 : stored;
 }
 
+// make_model with its fresh parameters made in `dtype`, so that a bf16 folder is never held as an fp32
+// model while it loads (the rotary tables are fp32 whatever the default). fp16 is built in fp32 (LibTorch's
+// CPU initialisers may lack it) and converted by load_weights. Costs: bf16's random initialisers are
+// slower than fp32's on the CPU (their values are overwritten; the speed issue may skip them).
+std::shared_ptr<DenoiserImpl> make_model_in(torch::ScalarType dtype, const ModelConfig& model, int64_t vocab,
+                                            int64_t max_len) {
+  const caffe2::TypeMeta saved = torch::get_default_dtype();
+  torch::set_default_dtype(c10::scalarTypeToTypeMeta(dtype == torch::kFloat16 ? torch::kFloat32 : dtype));
+  try {
+    auto built = make_model(model, vocab, max_len);
+    torch::set_default_dtype(saved);
+    return built;
+  } catch (...) {
+    torch::set_default_dtype(saved);
+    throw;
+  }
+}
+
 }  // namespace
 
 void load_hf_weights(const std::string& dir, DenoiserImpl& model) { load_weights(dir, model, LoadMode{}); }
@@ -213,8 +231,9 @@ LoadedModel load_hf_folder(const std::string& dir, const torch::Device& device) 
   out.config.model.max_len = arch.max_len;
   out.config.data.seq_len = arch.max_len;
   out.sampler = arch.sampler;
-  out.model = make_model(out.config.model, out.tokenizer->vocab_size(), arch.max_len);
-  load_weights(dir, *out.model, LoadMode{true, inference_dtype(weights, device)});
+  const torch::ScalarType dtype = inference_dtype(weights, device);
+  out.model = make_model_in(dtype, out.config.model, out.tokenizer->vocab_size(), arch.max_len);
+  load_weights(dir, *out.model, LoadMode{true, dtype});
   out.model->to(device);
   out.model->eval();
   return out;

@@ -155,7 +155,7 @@ TEST_F(HfFolder, BrokenFoldersAreRefusedInOneLineNamingTheProblem) {
     EXPECT_EQ(message.find('\n'), std::string::npos) << message;
   };
   expect([&](const std::string& f) { edit_config(f, [](auto& c) { c["model_type"] = "gpt2"; }); },
-         "model_type 'gpt2' is not supported (supported: bert, roberta, modernbert)");
+         "model_type 'gpt2' is not supported (supported: bert, roberta, modernbert, llada, Dream)");
   expect([&](const std::string& f) { edit_config(f, [](auto& c) { c["hidden_act"] = "relu"; }); },
          "hidden_act 'relu' is not supported");
   expect([&](const std::string& f) { edit_config(f, [](auto& c) { c.erase("hidden_size"); }); },

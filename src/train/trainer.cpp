@@ -124,7 +124,11 @@ void load_data(Session& s, CheckpointReader* reader) {
   if (!s.is_main()) s.sync();
   const std::string cache_dir = default_cache_dir(s.config, s.run.path());
   const std::vector<TextExample> raw = read_examples(s.config.data);
-  s.tokenizer = reader ? reader->tokenizer() : make_run_tokenizer(s.config, raw, cache_dir);
+  // model.init_from: the folder's tokenizer with the special ids its config.json names (LLaDA's mask id).
+  const std::string& folder = s.config.model.init_from;
+  s.tokenizer = reader           ? reader->tokenizer()
+                : folder.empty() ? make_run_tokenizer(s.config, raw, cache_dir)
+                                 : load_hf_folder_tokenizer(folder);
   s.process = make_process(s.config, special_ids(*s.tokenizer));
   s.data = load_run_data(s.config, *s.tokenizer, cache_dir, &raw);
   if (s.is_main()) s.sync();

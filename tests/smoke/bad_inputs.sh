@@ -148,6 +148,30 @@ mkdir -p unigram && printf '{"model": {"type": "Unigram", "vocab": []}}' > unigr
 expect_fail "unigram/tokenizer.json: model type 'Unigram' is not supported" bash -c 'echo hi | "$0" --tokenize --tokenizer unigram' "$DGEN"
 mkdir -p cut && printf '{"model_type": "bert"}' > cut/config.json && printf '\x10\x27\x00\x00\x00\x00\x00\x00{"a"' > cut/model.safetensors
 expect_fail "cut/model.safetensors: header length 10000 runs past the end of the file" "$DGEN" --checkpoint cut --prefix a --dump-logits l.npy
+# LLaDA and Dream folders (the refusals of every key: tests/test_hf_families.cpp). st FILE HEADER BYTES
+# writes a safetensors file: HEADER's length (little-endian, 8 bytes), HEADER, then BYTES zero bytes.
+st() { printf "$(printf '\\x%02x\\x%02x\\x00\\x00\\x00\\x00\\x00\\x00' $((${#2} & 255)) $((${#2} >> 8)))%s" "$2" > "$1"; head -c "$3" /dev/zero >> "$1"; }
+llada='"model_type": "llada", "block_type": "llama", "layer_norm_type": "rms", "activation_type": "silu", "rope": true'
+llada_shape='"d_model": 8, "n_heads": 2, "n_layers": 1, "mlp_hidden_size": 8, "vocab_size": 16, "max_sequence_length": 8'
+mkdir -p gpt2 && printf '{"model_type": "gpt2"}' > gpt2/config.json && st gpt2/model.safetensors '{}' 0
+expect_fail "gpt2/config.json: model_type 'gpt2' is not supported \(supported: bert, roberta, modernbert, llada, Dream\)" "$DGEN" --checkpoint gpt2 --prefix a --dump-logits l.npy
+mkdir -p alibi && printf '{%s, "alibi": true}' "$llada" > alibi/config.json && st alibi/model.safetensors '{}' 0
+expect_fail "alibi/config.json: alibi true is not supported \(dlm builds alibi false\)" "$DGEN" --checkpoint alibi --prefix a --dump-logits l.npy
+mkdir -p moe && printf '{%s}' "$llada" > moe/config.json
+st moe/model.safetensors '{"model.transformer.blocks.0.experts.0.ff_out.weight": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}' 4
+expect_fail "moe: tensor 'model.transformer.blocks.0.experts.0.ff_out.weight' belongs to a mixture of experts, which dlm does not build" "$DGEN" --checkpoint moe --prefix a --dump-logits l.npy
+mkdir -p noshard && printf '{%s}' "$llada" > noshard/config.json
+printf '{"weight_map": {"model.transformer.wte.weight": "model-00002-of-00002.safetensors"}}' > noshard/model.safetensors.index.json
+expect_fail "noshard/model.safetensors.index.json: \"weight_map\" places tensor 'model.transformer.wte.weight' in 'model-00002-of-00002.safetensors', which is missing" "$DGEN" --checkpoint noshard --prefix a --dump-logits l.npy
+mkdir -p nomask && printf '{%s, %s}' "$llada" "$llada_shape" > nomask/config.json && st nomask/model.safetensors '{}' 0
+expect_fail "nomask/config.json: no mask id \(mask_token_id is missing" "$DGEN" --checkpoint nomask --prefix a --dump-logits l.npy
+mkdir -p lltensor && printf '{%s, %s, "mask_token_id": 1}' "$llada" "$llada_shape" > lltensor/config.json
+printf '{"model": {"type": "WordPiece", "unk_token": "[UNK]", "continuing_subword_prefix": "##", "max_input_chars_per_word": 100, "vocab": {"[UNK]": 0, "a": 1}}, "pre_tokenizer": {"type": "WhitespaceSplit"}}' > lltensor/tokenizer.json
+cp -r lltensor llshape
+st lltensor/model.safetensors '{"model.transformer.wte.weight": {"dtype": "F32", "shape": [16, 8], "data_offsets": [0, 512]}}' 512
+expect_fail "lltensor: tensor 'model.transformer.blocks.0.attn_norm.weight' is missing \(its config.json needs it\)" "$DGEN" --checkpoint lltensor --prefix a --dump-logits l.npy
+st llshape/model.safetensors '{"model.transformer.wte.weight": {"dtype": "F32", "shape": [15, 8], "data_offsets": [0, 480]}}' 480
+expect_fail "llshape: tensor 'model.transformer.wte.weight' has shape \[15, 8\], but config.json implies \[16, 8\]" "$DGEN" --checkpoint llshape --prefix a --dump-logits l.npy
 # Tokenizer files and --chat (the matcher and layouts themselves: tests/test_hf_regex.cpp, tests/test_chat.cpp).
 mkdir -p badregex && printf '%s' '{"pre_tokenizer": {"type": "Split", "pattern": {"Regex": "\\bx"}, "behavior": "Isolated", "invert": false}, "model": {"type": "WordPiece", "unk_token": "[UNK]", "vocab": {"[UNK]": 0, "x": 1}}}' > badregex/tokenizer.json
 expect_fail "badregex/tokenizer.json: pre_tokenizer.pattern: unsupported regex construct '.b' at 0" bash -c 'echo x | "$0" --tokenize --tokenizer badregex' "$DGEN"

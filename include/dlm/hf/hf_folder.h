@@ -1,12 +1,15 @@
 // Hugging Face model folders (config.json, model.safetensors or its sharded index, tokenizer.json): which
-// folders are ones, loading a folder of a family in hf_families() (BERT, RoBERTa, ModernBERT) as a dlm
-// model with its tokenizer, and exporting a model of those families back to a folder that transformers loads.
+// folders are ones, loading a folder of a family in hf_families() (BERT, RoBERTa, ModernBERT, LLaDA,
+// Dream) as a dlm model with its tokenizer, and exporting a model of those families back to a folder
+// that transformers loads.
 #pragma once
 
+#include <memory>
 #include <string>
 
 #include <torch/torch.h>
 
+#include "dlm/data/hf_tokenizer.h"
 #include "dlm/hf/family.h"
 #include "dlm/model/checkpoint.h"
 
@@ -16,15 +19,25 @@ namespace dlm {
 // index, or a pytorch_model.bin, which loading then refuses with what to do).
 bool is_hf_folder(const std::string& path);
 
-// Loads a masked-LM folder (bert, roberta or modernbert; a bare encoder gets a fresh head, said in one line). Its
-// weights are converted to fp32; its config becomes the model.* knobs and data.seq_len (the positions it
-// takes). Throws dlm::Error naming the folder and the problem: an unsupported model_type or setting, a
-// missing tensor, a tensor of the wrong shape or one the config has no place for.
+// Loads a folder for inference (bert, roberta or modernbert, a bare encoder getting a fresh head said in one
+// line; llada or Dream). Its parameters keep the folder's dtype (fp16 widens to fp32 on the CPU): each
+// single-tensor one is the memory-mapped tensor itself, a joined one (q/k/v, gate/up) one new tensor; its
+// config becomes the model.* knobs and data.seq_len (the positions it takes), its family's sampler
+// LoadedModel::sampler, and the special ids of its config.json the tokenizer's. Throws dlm::Error naming
+// the folder and the problem: an unsupported model_type or setting, a mixture of experts, a missing
+// tensor, a tensor of the wrong shape or one the config has no place for.
 LoadedModel load_hf_folder(const std::string& dir, const torch::Device& device);
 
 // The architecture a folder's config.json describes (model.* knobs and the positions it takes); throws
 // dlm::Error for a path that is no such folder and as load_hf_folder does.
 HfArch read_hf_config(const std::string& dir);
+
+// The special ids a folder's config.json names (LLaDA's and Dream's mask_token_id, ...), for
+// load_hf_tokenizer; -1 where it names none.
+HfSpecialIds hf_special_ids(const HfArch& arch);
+
+// A folder's tokenizer with the special ids its config.json names (what load_hf_folder and model.init_from use).
+std::unique_ptr<Tokenizer> load_hf_folder_tokenizer(const std::string& dir);
 
 // Copies a folder's weights into `model`, a model made from read_hf_config(dir) with the folder's context
 // (its max_len); a folder without an MLM head gets a fresh one, said in one line.

@@ -256,10 +256,12 @@ void write_tokenizer(const Tokenizer& tok, int64_t max_len, const std::string& o
   const json j = tok.to_json();
   write_atomically((fs::path(out_dir) / "tokenizer.json").string(), dump_json(j["json"], 2));
   // The generic fast tokenizer takes tokenizer.json as it is; BertTokenizerFast would rebuild the normaliser.
-  const json config = {{"tokenizer_class", "PreTrainedTokenizerFast"}, {"model_max_length", max_len},
-                       {"mask_token", tok.piece(tok.mask_id())},       {"pad_token", tok.piece(tok.pad_id())},
-                       {"cls_token", tok.piece(tok.bos_id())},         {"sep_token", tok.piece(tok.eos_id())},
-                       {"bos_token", tok.piece(tok.bos_id())},         {"eos_token", tok.piece(tok.eos_id())}};
+  json config = {{"tokenizer_class", "PreTrainedTokenizerFast"}, {"model_max_length", max_len},
+                 {"mask_token", tok.piece(tok.mask_id())},       {"pad_token", tok.piece(tok.pad_id())},
+                 {"cls_token", tok.piece(tok.bos_id())},         {"sep_token", tok.piece(tok.eos_id())},
+                 {"bos_token", tok.piece(tok.bos_id())},         {"eos_token", tok.piece(tok.eos_id())}};
+  // A chat model's template goes with it, so the export chats as the folder it came from did.
+  if (!tok.chat_template().empty()) config["chat_template"] = tok.chat_template();
   write_atomically((fs::path(out_dir) / "tokenizer_config.json").string(), dump_json(config, 2));
 }
 

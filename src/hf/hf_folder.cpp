@@ -15,6 +15,7 @@
 #include "dlm/log.h"
 #include "dlm/model/run_dir.h"
 #include "dlm/random.h"
+#include "dlm/sampler_settings.h"
 
 namespace dlm {
 namespace fs = std::filesystem;
@@ -148,6 +149,7 @@ LoadedModel load_hf_folder(const std::string& dir, const torch::Device& device) 
   out.config.model = arch.model;
   out.config.model.max_len = arch.max_len;
   out.config.data.seq_len = arch.max_len;
+  out.config.sample = folder_sample_config(arch.sampler, dir);  // the family's sampler, its defaults
   out.model = make_model(out.config.model, out.tokenizer->vocab_size(), arch.max_len);
   load_hf_weights(dir, *out.model);
   out.model->to(device);

@@ -25,6 +25,7 @@ struct TensorLink {
 struct HfArch {
   ModelConfig model;
   int64_t max_len = 0;
+  Sampler sampler = Sampler::kDlm;  ///< the family's default sampler (LLaDA's llada, Dream's dream)
 };
 
 class HfFamily {

@@ -78,6 +78,9 @@ const KeyTable<ModelConfig> kModelKeys = {
     key("local_attention", &ModelConfig::local_attention, "must be >= 0 (0: every layer global)",
         [](auto v) { return v >= 0; }),
     key("global_every", &ModelConfig::global_every, "must be >= 1", [](auto v) { return v >= 1; }),
+    key("n_kv_head", &ModelConfig::n_kv_head, "must be >= 0 (0: n_head)", [](auto v) { return v >= 0; }),
+    key("out_bias", &ModelConfig::out_bias),
+    key("shift", &ModelConfig::shift),
 };
 
 const KeyTable<DiffusionConfig> kDiffusionKeys = {

@@ -41,6 +41,8 @@ void validate(const Config& c) {
     throw Error("config: model.d_model (" + std::to_string(m.d_model) + ") must be divisible by model.n_head (" +
                 std::to_string(m.n_head) + ")");
   }
+  check(m.n_kv_head == 0 || m.n_head % m.n_kv_head == 0, "model.n_kv_head", m.n_kv_head,
+        "must divide model.n_head (" + std::to_string(m.n_head) + ")");
   if (m.pos == PosKind::kRotary) {
     check((m.d_model / m.n_head) % 2 == 0, "model.d_model", m.d_model, "rotary positions need an even head size");
   }

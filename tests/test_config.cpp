@@ -152,7 +152,7 @@ TEST(Config, EveryKeyRoundTripsThroughJson) {
               "head_transform": true, "head_activation": "gelu_tanh", "head_bias": true, "vocab_size": 300,
               "max_len": 64, "init_from": "some/folder", "mlp_bias": false, "norm_bias": false,
               "head_transform_bias": false, "first_norm": false, "rope_theta": 500.0, "local_rope_theta": 250.0,
-              "local_attention": 8, "global_every": 2},
+              "local_attention": 8, "global_every": 2, "n_kv_head": 3, "out_bias": false, "shift": true},
     "diffusion": {"noise": "uniform", "time_steps": 100, "simplex_scale": 2.5, "block_length": 6,
                   "rate_dist": "antithetic", "rates": [0.5, 0.25], "eps": 0.125, "rate_per": "batch",
                   "prefix_len": 4, "prefix_prob": 0.5, "loss_on": "all", "weighting": "elbo", "mask_pad": false,
@@ -219,7 +219,7 @@ TEST(Config, UnknownKeyListsTheSectionsKeysInOrder) {
   const std::string model = error_of([&] { dlm::apply_override(c, "model.d_modle=1"); });
   EXPECT_EQ(model.rfind("unknown config key 'model.d_modle' (valid keys in 'model': type, d_model, n_layer, ", 0), 0u)
       << model;
-  EXPECT_NE(model.find(", rope_theta, local_rope_theta, local_attention, global_every)"), std::string::npos) << model;
+  EXPECT_NE(model.find(", local_attention, global_every, n_kv_head, out_bias, shift)"), std::string::npos) << model;
 }
 
 // A key's own rule lives in its table entry; the message still names the key and shows the value.

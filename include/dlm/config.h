@@ -186,6 +186,9 @@ struct ModelConfig {
   int64_t local_attention = 0;      ///< window of the local layers: they see keys within local_attention / 2
                                     ///< positions either side; 0: every layer is global
   int64_t global_every = 1;         ///< with local_attention, layer i is global when i % global_every == 0
+  int64_t n_kv_head = 0;            ///< key/value heads (grouped-query attention); 0: n_head; must divide n_head
+  bool out_bias = true;             ///< with bias, the attention output projection has one too (Qwen2: no)
+  bool shift = false;               ///< position i's logits are the output at i - 1, position 0 its own (Dream)
   // A Hugging Face folder (BERT, RoBERTa, ModernBERT) to fine-tune: the run takes its architecture, weights
   // and tokenizer, so a config gives no other model.* key and no tokenizer section beside it.
   std::string init_from;

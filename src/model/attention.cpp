@@ -17,6 +17,14 @@ torch::Tensor rotate_half(const torch::Tensor& x) {
   return torch::cat({-halves[1], halves[0]}, -1);
 }
 
+// Rotary positions on x (B, H, L, Dh) with the tables' cos and sin, in fp32 whatever x's type (a
+// bf16 model's angles would otherwise lose their low bits), returned in x's type.
+torch::Tensor rotate(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) {
+  if (x.scalar_type() == torch::kFloat32) return x * cos + rotate_half(x) * sin;
+  const torch::Tensor xf = x.to(torch::kFloat32);
+  return (xf * cos.to(torch::kFloat32) + rotate_half(xf) * sin.to(torch::kFloat32)).to(x.scalar_type());
+}
+
 }  // namespace
 
 AttentionKernel attention_kernel(AttentionKind attention) {
@@ -61,7 +69,9 @@ torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch
   const float neg_inf = -std::numeric_limits<float>::infinity();
   if (need_causal) att = att.masked_fill(torch::ones({L, T}, q.options().dtype(torch::kBool)).triu(T - L + 1), neg_inf);
   if (visible.defined()) att = att.masked_fill(visible.logical_not(), neg_inf);
-  att = torch::softmax(att, -1);
+  // In fp32 whatever the model's type, as transformers' eager attention does.
+  att = q.scalar_type() == torch::kFloat32 ? torch::softmax(att, -1)
+                                           : torch::softmax(att, -1, torch::kFloat32).to(q.scalar_type());
   if (dropout > 0.0) att = torch::dropout(att, dropout, true);
   return torch::matmul(att, v);  // (B, H, L, Dh)
 }
@@ -73,20 +83,24 @@ AttentionImpl::AttentionImpl(const ModelConfig& c, bool causal)
       causal_(causal),
       qk_norm_(c.qk_norm),
       kernel_(attention_kernel(c.attention)) {
-  qkv_ = register_module("qkv", torch::nn::Linear(torch::nn::LinearOptions(c.d_model, 3 * c.d_model).bias(c.bias)));
-  proj_ = register_module("proj", torch::nn::Linear(torch::nn::LinearOptions(c.d_model, c.d_model).bias(c.bias)));
+  n_kv_head_ = c.n_kv_head > 0 ? c.n_kv_head : c.n_head;
+  TORCH_CHECK(n_head_ % n_kv_head_ == 0, "model.n_kv_head must divide model.n_head");
+  // One projection gives the H query heads, then the Hkv key heads, then the Hkv value heads.
+  const int64_t d_head = c.d_model / c.n_head, d_qkv = (n_head_ + 2 * n_kv_head_) * d_head;
+  qkv_ = register_module("qkv", torch::nn::Linear(torch::nn::LinearOptions(c.d_model, d_qkv).bias(c.bias)));
+  proj_ = register_module("proj",
+                          torch::nn::Linear(torch::nn::LinearOptions(c.d_model, c.d_model).bias(c.bias && c.out_bias)));
 }
 
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
                                      const LayerPass& pass) {
-  // B = batch, L = positions of this pass, D = d_model, H = heads, Dh = D / H
-  const int64_t B = x.size(0), L = x.size(1), D = x.size(2), H = n_head_, Dh = D / H;
-  const torch::Tensor qkv =
-      project(qkv_, qkv_t_, x, is_training()).view({B, L, 3, H, Dh}).permute({2, 0, 3, 1, 4});  // (3, B, H, L, Dh)
-  torch::Tensor q = qkv[0], k = qkv[1], v = qkv[2];
+  // B = batch, L = positions of this pass, D = d_model, H = heads, Hkv = key/value heads, Dh = D / H
+  const int64_t B = x.size(0), L = x.size(1), D = x.size(2), H = n_head_, Hkv = n_kv_head_, Dh = D / H;
+  const torch::Tensor qkv = project(qkv_, qkv_t_, x, is_training()).view({B, L, H + 2 * Hkv, Dh}).transpose(1, 2);
+  torch::Tensor q = qkv.slice(1, 0, H), k = qkv.slice(1, H, H + Hkv), v = qkv.slice(1, H + Hkv);  // (B, H|Hkv, L, Dh)
   if (rotary_) {
-    q = q * cos + rotate_half(q) * sin;
-    k = k * cos + rotate_half(k) * sin;
+    q = rotate(q, cos, sin);
+    k = rotate(k, cos, sin);
   }
   if (qk_norm_) {
     // Unit-RMS queries and keys: the attention logits stay bounded however the weights grow.
@@ -110,13 +124,18 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
       cache->v = v;
       break;
     case CacheMode::kUpdate: {
-      const torch::Tensor where = pass.positions.view({B, 1, L, 1}).expand({B, H, L, Dh});
+      const torch::Tensor where = pass.positions.view({B, 1, L, 1}).expand({B, Hkv, L, Dh});
       cache->k.scatter_(2, where, k);
       cache->v.scatter_(2, where, v);
       k = cache->k;
       v = cache->v;
       break;
     }
+  }
+  if (Hkv < H) {
+    // Grouped-query attention: query head h reads key/value head h / (H / Hkv); the cache keeps Hkv heads.
+    k = k.unsqueeze(2).expand({B, Hkv, H / Hkv, k.size(2), Dh}).reshape({B, H, k.size(2), Dh});
+    v = v.unsqueeze(2).expand({B, Hkv, H / Hkv, v.size(2), Dh}).reshape({B, H, v.size(2), Dh});
   }
   const torch::Tensor y =
       attend(q, k, v, causal_, is_training() ? dropout_ : 0.0, kernel_, pass.key_valid, pass.window);

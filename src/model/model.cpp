@@ -212,6 +212,13 @@ torch::Tensor TransformerImpl::trunk(const torch::Tensor& ids, const torch::Tens
     if (local) pass.window = window;
     x = blocks_[i]->as<Block>()->forward(x, local ? local_cos : cos, local ? local_sin : sin, block_cond, pass);
   }
+  if (config_.shift) {
+    // Dream's predictions: position i reads the output at i - 1 (a causal LM's layout kept by a
+    // bidirectional model); position 0, which has none before it, keeps its own.
+    TORCH_CHECK(mode == CacheMode::kNone || mode == CacheMode::kStore,
+                "model.shift needs the whole canvas in a pass (no incremental or block pass)");
+    x = torch::cat({x.slice(1, 0, 1), x.slice(1, 0, L - 1)}, 1);
+  }
   if (out.defined()) x = x.gather(1, out.unsqueeze(-1).expand({-1, -1, x.size(-1)}));
   return norm_f_ ? norm_f_->forward(x) : x;
 }

@@ -14,7 +14,7 @@ namespace dlm {
 
 // Keys and values of the positions already seen, per layer, for incremental causal decoding.
 struct LayerCache {
-  torch::Tensor k, v;  ///< (B, H, T, Dh), undefined while empty
+  torch::Tensor k, v;  ///< (B, Hkv, T, Dh): the key/value heads; undefined while empty
 };
 struct KVCache {
   std::vector<LayerCache> layers;
@@ -50,7 +50,7 @@ torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch
 
 class AttentionImpl : public torch::nn::Module {
  public:
-  // Reads d_model, n_head, dropout, pos (rotary), attention (the kernel), qk_norm and bias.
+  // Reads d_model, n_head, n_kv_head, dropout, pos (rotary), attention (the kernel), qk_norm, bias and out_bias.
   AttentionImpl(const ModelConfig& config, bool causal);
   // x: (B, L, D); cos/sin: the rotary tables of x's positions, (L, d_head) or (B, 1, L, d_head), or
   // undefined. `pass` says how the layer's cache is used and which keys may be attended.
@@ -58,7 +58,7 @@ class AttentionImpl : public torch::nn::Module {
                         const LayerPass& pass = {});
 
  private:
-  int64_t n_head_;
+  int64_t n_head_, n_kv_head_;
   double dropout_;
   bool rotary_;
   bool causal_;

@@ -11,7 +11,9 @@ namespace dlm {
 #define DLM_HF_FAMILIES(X) \
   X(bert)                  \
   X(roberta)               \
-  X(modernbert)
+  X(modernbert)            \
+  X(llada)                 \
+  X(dream)
 
 #define DLM_DECLARE_FAMILY(name) const HfFamily& name##_family();
 DLM_HF_FAMILIES(DLM_DECLARE_FAMILY)

@@ -2,9 +2,11 @@
 // its tokenizer.json, and back.
 #include "dlm/hf/hf_folder.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <utility>
+#include <vector>
 
 #include "dlm/data/hf_tokenizer.h"
 #include "dlm/error.h"
@@ -44,12 +46,33 @@ std::map<std::string, std::string> canonical_names(const SafetensorsFolder& weig
   return out;
 }
 
-// Copies every linked tensor into the model's parameters; `skip_head` leaves the head transform as initialised.
+// How the linked tensors become parameters: copied into the model's fp32 parameters (training starts
+// from them: model.init_from), or, for inference, the parameters become the folder's tensors in `dtype`:
+// a single tensor of that dtype is the memory-mapped one itself (no copy), a joined one is one new tensor.
+struct LoadMode {
+  bool share = false;
+  torch::ScalarType dtype = torch::kFloat32;
+};
+
+// The canonical names a model with a tied head may still hold a copy of its decoder under (some versions
+// save it): the untied model's head link.
+std::vector<std::string> tied_head_names(const HfFamily& family, const ModelConfig& model) {
+  if (!model.tie_head) return {};
+  ModelConfig untied = model;
+  untied.tie_head = false;
+  for (const TensorLink& link : family.links(untied)) {
+    if (link.dlm == "head.weight") return link.hf;
+  }
+  return {};
+}
+
+// Puts every linked tensor into the model's parameters; `skip_head` leaves the head transform as initialised.
 // `names`: canonical_names of the folder, consumed as the links take them.
 void load_links(const std::string& dir, const HfFamily& family, const SafetensorsFolder& weights,
                 std::map<std::string, std::string> names, const ModelConfig& model, bool skip_head,
-                torch::nn::Module& module) {
+                torch::nn::Module& module, LoadMode mode) {
   const auto params = module.named_parameters();
+  const torch::ScalarType dtype = mode.share ? mode.dtype : torch::kFloat32;
   torch::NoGradGuard no_grad;
   for (const TensorLink& link : family.links(model)) {
     const bool head = link.dlm.rfind("head_", 0) == 0 || link.dlm == "head.weight";
@@ -58,7 +81,8 @@ void load_links(const std::string& dir, const HfFamily& family, const Safetensor
     for (const std::string& hf : link.hf) {
       const auto it = names.find(hf);
       if (it == names.end()) throw Error(dir + ": tensor '" + hf + "' is missing (its config.json needs it)");
-      parts.push_back(weights.tensor(it->second).to(torch::kFloat32));
+      const torch::Tensor stored = weights.tensor(it->second);
+      parts.push_back(stored.scalar_type() == dtype ? stored : stored.to(dtype));
       names.erase(it);
     }
     const torch::Tensor value = parts.size() == 1 ? parts[0] : torch::cat(parts, 0);
@@ -69,12 +93,15 @@ void load_links(const std::string& dir, const HfFamily& family, const Safetensor
                   ", but config.json implies " + shape_text(param->sizes()) +
                   (parts.size() > 1 ? " for the " + std::to_string(parts.size()) + " joined" : ""));
     }
-    param->copy_(value);  // a handle to the parameter itself
+    if (mode.share) {
+      param->set_data(value);  // the parameter is the mapped tensor (or the one joined tensor)
+    } else {
+      param->copy_(value);  // a handle to the parameter itself
+    }
   }
+  const std::vector<std::string> tied = tied_head_names(family, model);
   for (const auto& [canonical, name] : names) {
-    // A decoder tied to the word embeddings is saved by some versions; the embeddings already hold it.
-    if (model.tie_head && canonical.size() >= 14 && canonical.compare(canonical.size() - 14, 14, "decoder.weight") == 0)
-      continue;
+    if (std::find(tied.begin(), tied.end(), canonical) != tied.end()) continue;  // the embeddings hold it
     throw Error(dir + ": tensor '" + name + "' has no place in a " + family.model_type() + " model of its config.json");
   }
 }
@@ -126,32 +153,71 @@ HfArch read_hf_config(const std::string& dir) {
   return read_folder_config(dir).second;
 }
 
-void load_hf_weights(const std::string& dir, DenoiserImpl& model) {
+namespace {
+
+// A mixture-of-experts folder (LLaDA-MoE's .experts. tensors): refused before its tensors are matched.
+void refuse_experts(const std::string& dir, const SafetensorsFolder& weights) {
+  for (const std::string& name : weights.names()) {
+    if (name.find(".experts.") != std::string::npos) {
+      throw Error(dir + ": tensor '" + name + "' belongs to a mixture of experts, which dlm does not build");
+    }
+  }
+}
+
+void load_weights(const std::string& dir, DenoiserImpl& model, LoadMode mode) {
   const SafetensorsFolder weights(dir);  // first: a folder of pytorch_model.bin is told to convert it
   const auto [family, arch] = read_folder_config(dir);
+  refuse_experts(dir, weights);
   std::map<std::string, std::string> names = canonical_names(weights, *family);
-  const bool has_head = names.count(family->head_probe()) > 0;
-  load_links(dir, *family, weights, std::move(names), arch.model, !has_head, model);
+  const bool has_head = family->head_probe().empty() || names.count(family->head_probe()) > 0;
+  load_links(dir, *family, weights, std::move(names), arch.model, !has_head, model, mode);
   if (!has_head) {
     fresh_head(model);
     log::info(
         "{}: no masked-LM head; dlm adds one (decoder tied to the word embeddings, transform freshly initialised)",
         dir);
   }
+  if (mode.share) {
+    torch::NoGradGuard no_grad;
+    for (auto& p : model.parameters()) {
+      if (p.scalar_type() != mode.dtype) p.set_data(p.to(mode.dtype));  // a fresh head: in the folder's dtype too
+    }
+  }
 }
 
+// The folder's tokenizer.json with the special ids its config.json names (names find the others).
+std::unique_ptr<Tokenizer> folder_tokenizer(const std::string& dir, const HfArch& arch) {
+  (void)arch;
+  return load_hf_tokenizer(
+      dir);  // TOK-MERGE: load_hf_tokenizer(dir, {arch.mask_id, arch.pad_id, arch.bos_id, arch.eos_id})
+}
+
+// The dtype an inference model of the folder runs in: the stored one, but fp16 widens to fp32 on the CPU,
+// where LibTorch's kernels lack half-precision matmuls.
+torch::ScalarType inference_dtype(const SafetensorsFolder& weights, const torch::Device& device) {
+  const torch::ScalarType stored = weights.dtype();
+  return stored == torch::kFloat16 && !device.is_cuda() ? torch::kFloat32 : stored;
+}
+
+}  // namespace
+
+void load_hf_weights(const std::string& dir, DenoiserImpl& model) { load_weights(dir, model, LoadMode{}); }
+
 LoadedModel load_hf_folder(const std::string& dir, const torch::Device& device) {
-  (void)SafetensorsFolder(dir);  // first: a folder of pytorch_model.bin is told to convert it
+  const SafetensorsFolder weights(dir);  // first: a folder of pytorch_model.bin is told to convert it
   const HfArch arch = read_folder_config(dir).second;
   LoadedModel out;
-  out.tokenizer = load_hf_tokenizer(dir);
+  out.tokenizer = folder_tokenizer(dir, arch);
   out.config.name = fs::path(dir).filename().string();
   out.config.model = arch.model;
   out.config.model.max_len = arch.max_len;
   out.config.data.seq_len = arch.max_len;
-  out.config.sample = folder_sample_config(arch.sampler, dir);  // the family's sampler, its defaults
+  out.sampler = arch.sampler;
+  // The family's sampler and its defaults (a Dream folder's generation_config.json over them).
+  const Sampler sampler = arch.sampler.empty() ? Sampler::kDlm : parse_enum<Sampler>(arch.sampler, "sampler");
+  out.config.sample = folder_sample_config(sampler, dir);
   out.model = make_model(out.config.model, out.tokenizer->vocab_size(), arch.max_len);
-  load_hf_weights(dir, *out.model);
+  load_weights(dir, *out.model, LoadMode{true, inference_dtype(weights, device)});
   out.model->to(device);
   out.model->eval();
   return out;
@@ -208,7 +274,8 @@ void export_hf(const std::string& source, const std::string& out_dir) {
   const auto params = m.model->named_parameters();
   for (const TensorLink& link : family->links(arch.model)) {
     const torch::Tensor value = params[link.dlm].detach().to(torch::kCPU);
-    const auto parts = value.chunk(static_cast<int64_t>(link.hf.size()), 0);
+    const auto parts =
+        link.rows.empty() ? value.chunk(static_cast<int64_t>(link.hf.size()), 0) : value.split_with_sizes(link.rows, 0);
     for (size_t i = 0; i < link.hf.size(); ++i) tensors.emplace_back(link.hf[i], parts[i].to(dtype).contiguous());
   }
   save_safetensors((fs::path(out_dir) / "model.safetensors").string(), tensors);

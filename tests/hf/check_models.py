@@ -7,7 +7,12 @@
   3. a few steps of `model.init_from` fine-tuning on each family: a run stopped and resumed ends with the
      same weights as one that was not, its export loads in transformers with dlm's logits, and its weights
      moved from the folder's without being drawn anew;
-  4. with --minilm DIR: the real all-MiniLM-L6-v2 folder's last hidden state matches BertModel's.
+  4. with --minilm DIR: the real all-MiniLM-L6-v2 folder's last hidden state matches BertModel's;
+  5. the masked-diffusion LMs (tests/hf/diffusion_lms.py's LLaDA MHA and GQA, Dream untied and tied, in the
+     fixtures folder): dgen's ids and logits (masks inside the prompt and at its end) against the reference
+     (LlamaForCausalLM / Qwen2ForCausalLM, bidirectional, Dream shifted), the export tensor for tensor equal
+     to the folder's, and a fine-tune on pairs (answer-only masking) resumed exactly whose export the
+     reference reads with dlm's logits.
 Prints one line per check and exits 1 on the first failure.
 Usage: python check_models.py --dgen BIN --dtrain BIN --fixtures DIR --work DIR [--minilm DIR]"""
 import argparse
@@ -21,9 +26,15 @@ import numpy as np
 import torch
 from transformers import AutoModel, AutoModelForMaskedLM, AutoTokenizer
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import diffusion_lms  # noqa: E402
+
 TOLERANCE = 1e-4
 # Masks, accents, CJK, emoji and whitespace runs; {mask} is the tokenizer's own mask token.
 PROMPT = "The café{mask} naïve Ångström 中文字符 👍🏽 and  two   spaces,\tа tab{mask}: 3.14 don't!"
+# The masked-diffusion LMs' prompt: masks inside and at the end, as a canvas to fill in has them.
+DLM_PROMPT = PROMPT + "{mask}{mask}"
+REPO = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 
 
 def fail(message):
@@ -115,15 +126,22 @@ def tensors(folder):
     return load_file(os.path.join(folder, "model.safetensors"))
 
 
-def check_finetune(args, name):
+def check_finetune(args, name, diffusion_lm=False):
     """Fine-tunes a fixture folder for 6 steps twice, once stopped at step 3 and resumed; both must end
-    with identical weights, and the export must load in transformers with dlm's logits."""
+    with identical weights, and the export must load in transformers with dlm's logits. The masked-diffusion
+    LMs train on prompt>answer pairs with only the answer masked (as configs/translate.json)."""
     folder = os.path.join(args.fixtures, name)
     work = os.path.join(args.work, "finetune_" + name)
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(work)
-    config = {"name": "ft_" + name, "data": {"kind": "text", "path": os.path.abspath(args.texts), "seq_len": 32},
-              "model": {"init_from": os.path.abspath(folder)}, "diffusion": {"prefix_len": 2},
+    if diffusion_lm:
+        data = {"kind": "pairs", "path": os.path.join(REPO, "data", "translate.txt"), "seq_len": 16}
+        diffusion = {"mask_pad": True}
+    else:
+        data = {"kind": "text", "path": os.path.abspath(args.texts), "seq_len": 32}
+        diffusion = {"prefix_len": 2}
+    config = {"name": "ft_" + name, "data": data, "model": {"init_from": os.path.abspath(folder)},
+              "diffusion": diffusion,
               "train": {"steps": 6, "batch_size": 4, "lr": 3e-3, "warmup": 1, "eval_every": 3, "log_every": 1,
                         "threads": 1, "device": "cpu"}}
     cfg = os.path.join(work, "config.json")
@@ -138,6 +156,8 @@ def check_finetune(args, name):
         outs[run_dir] = run_dir + "_hf"
         run([args.dtrain, "--export-hf", run_dir, outs[run_dir]], f"export of the fine-tuned {name}")
     a, b, original = tensors(outs[whole]), tensors(outs[stopped]), tensors(folder)
+    if set(a) != set(original):
+        fail(f"fine-tuned {name}: the export's tensors {sorted(set(a) ^ set(original))} differ from the folder's names")
     for key in a:
         if not torch.equal(a[key], b[key]):
             fail(f"fine-tuned {name}: {key} differs between the resumed run and the whole one")
@@ -150,10 +170,39 @@ def check_finetune(args, name):
     ids, arrays = dump(args, whole, text, ["logits"])
     if tok(text)["input_ids"] != ids:
         fail(f"fine-tuned {name}: the export's AutoTokenizer gives other ids")
-    theirs, _ = reference(outs[whole], ids, True)
+    if diffusion_lm:
+        theirs = diffusion_lms.reference_logits(outs[whole], ids)
+    else:
+        theirs, _ = reference(outs[whole], ids, True)
     diff = compare(f"fine-tuned {name} logits", arrays["logits"], theirs)
     print(f"ok fine-tune {name}: resumed run identical, weights moved (largest relative change {spread:.3f}); "
           f"export loads in transformers, max |diff| logits {diff:.2e}")
+
+
+def check_diffusion_lm(args, name):
+    """dgen's ids and logits on a LLaDA or Dream fixture against the reference; then its export holds the
+    folder's tensors, names, shapes and values, and the reference reads the export's config."""
+    folder = os.path.join(args.fixtures, name)
+    tok = AutoTokenizer.from_pretrained(folder)
+    text = DLM_PROMPT.format(mask=tok.mask_token)
+    ids, arrays = dump(args, folder, text, ["logits"])
+    want = tok(text)["input_ids"]
+    if ids != want:
+        fail(f"{name}: dlm's ids {ids} differ from AutoTokenizer's {want}")
+    mask = tok.mask_token_id
+    body = ids[:-1] if ids[-1] in tok.all_special_ids and ids[-1] != mask else ids  # without BERT's [SEP]
+    if body[-2:] != [mask, mask] or mask not in body[:-2]:
+        fail(f"{name}: the prompt's ids {ids} lack masks inside and at the end")
+    diff = compare(f"{name} logits", arrays["logits"], diffusion_lms.reference_logits(folder, ids))
+    out = os.path.join(args.work, "export_" + name)
+    shutil.rmtree(out, ignore_errors=True)
+    run([args.dtrain, "--export-hf", folder, out], f"export of {name}")
+    ours, theirs = tensors(out), tensors(folder)
+    if set(ours) != set(theirs) or any(not torch.equal(ours[k], theirs[k]) for k in ours):
+        fail(f"export of {name}: its tensors differ from the folder's")
+    d_export = compare(f"export of {name} logits", arrays["logits"], diffusion_lms.reference_logits(out, ids))
+    print(f"ok {name}: {len(ids)} ids equal; max |diff| logits {diff:.2e}; export holds the same tensors, "
+          f"max |diff| logits {d_export:.2e}")
 
 
 def main():
@@ -176,6 +225,10 @@ def main():
     check_folder(args, "modernbert_v5", oracle="modernbert")
     for name in ("bert", "roberta", "modernbert"):
         check_finetune(args, name)
+    for name in diffusion_lms.FIXTURES:
+        check_diffusion_lm(args, name)
+    for name in ("llada_gqa", "dream"):
+        check_finetune(args, name, diffusion_lm=True)
     check_folder(args, "bert_encoder", masked_lm=False)
     if args.minilm:
         check_folder(args, os.path.abspath(args.minilm), masked_lm=False)

@@ -5,7 +5,8 @@ tokenizer's; for ModernBERT a local window shorter than the prompt, two or three
 global rotary bases that differ or a null local one, every bias switch both ways), and every parameter,
 LayerNorms and biases included, is random, so a wrong tensor mapping shows. `modernbert_v5` is
 `modernbert` with its config.json rewritten in transformers 5's layout (layer_types, rope_parameters),
-which 4.57 cannot read: dlm's logits on it are compared with transformers' on `modernbert`.
+which 4.57 cannot read: dlm's logits on it are compared with transformers' on `modernbert`. The LLaDA and
+Dream folders are tests/hf/diffusion_lms.py's (its FIXTURES), over bert_tok.
 Usage: python make_fixtures.py OUT_DIR"""
 import json
 import os
@@ -17,6 +18,7 @@ from transformers import (BertConfig, BertForMaskedLM, BertModel, ModernBertConf
                           RobertaConfig, RobertaForMaskedLM)
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import diffusion_lms  # noqa: E402
 import make_tokenizers  # noqa: E402
 
 
@@ -97,6 +99,7 @@ def main(out):
         local_rope_theta=None, norm_bias=False, attention_bias=False, mlp_bias=True, classifier_bias=False,
         decoder_bias=False, tie_word_embeddings=False))
     save(randomise(other, 6), bert_tok, os.path.join(out, "modernbert_nulllocal"))
+    diffusion_lms.write_fixtures(out, tokenizer_base=out)
 
 
 if __name__ == "__main__":

@@ -66,6 +66,9 @@ struct LoadedModel {
   std::unique_ptr<Tokenizer> tokenizer;
   std::shared_ptr<DenoiserImpl> model;
   int64_t step = 0;  ///< optimizer steps the weights were trained for
+  // The sampler a Hugging Face folder's family generates with ("llada", "dream"); "" for the encoders and
+  // dlm's own checkpoints (dlm's samplers).
+  std::string sampler;
 };
 LoadedModel load_model_for_inference(const std::string& path, const torch::Device& device, const ModelBuilder& build);
 

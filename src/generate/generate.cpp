@@ -124,6 +124,14 @@ std::string decode_after(const Tokenizer& tok, const std::vector<int64_t>& befor
   return joined.compare(0, head.size(), head) == 0 ? joined.substr(head.size()) : tok.decode(ids);
 }
 
+// The ids a tokenizer can decode: a model's rows beyond its tokenizer (LLaDA's embedding_size) may win
+// the references' argmax, which covers the whole row; they have no text.
+std::vector<int64_t> decodable(std::vector<int64_t> ids, const Tokenizer& tok) {
+  ids.erase(std::remove_if(ids.begin(), ids.end(), [&](int64_t id) { return id < 0 || id >= tok.vocab_size(); }),
+            ids.end());
+  return ids;
+}
+
 // Cuts `text` at the first occurrence of any stop string; true when one was found.
 bool cut_at_stop(std::string& text, const std::vector<std::string>& stops) {
   size_t first = std::string::npos;
@@ -153,7 +161,7 @@ void decode_row(const Layout& l, const std::vector<int64_t>& row, const Tokenize
   // The references' samplers pad nothing: the text ends at the first EOS, the ids are all kept.
   out.ids = o.sampler == Sampler::kDlm
                 ? cut_at_eos(std::vector<int64_t>(row.begin() + P, row.end() - l.trail), tok.eos_id(), tok.pad_id())
-                : cut_at_eos(out.gen_ids, tok.eos_id(), -1);
+                : decodable(cut_at_eos(out.gen_ids, tok.eos_id(), -1), tok);
   std::string body = decode_after(tok, l.prefix_ids, out.ids);
   cut_at_stop(body, o.stop);
   out.text = l.prefix + body;

@@ -79,13 +79,13 @@ std::vector<SampleOption> reference_sampler_rows() {
   const Sampler llada = Sampler::kLlada, dream = Sampler::kDream;
   return {
       strategy_alias("remasking", {{"low_confidence", Strategy::kConfidence}, {"random", Strategy::kRandom}},
-                     "llada's reveal order", llada),
+                     "llada's reveal order (its default: low_confidence)", llada),
       strategy_alias("alg",
                      {{"origin", Strategy::kOrigin},
                       {"maskgit_plus", Strategy::kConfidence},
                       {"topk_margin", Strategy::kMargin},
                       {"entropy", Strategy::kEntropy}},
-                     "dream's reveal rule", dream),
+                     "dream's reveal rule (its default: entropy)", dream),
       option<double>("alg_temp", &C::alg_temp,
                      "dream: draw the positions to reveal by softmax(confidence / this) (0: the top)",
                      always(

@@ -7,8 +7,10 @@
 #include <cstdint>
 #include <fstream>
 #include <limits>
+#include <memory>
 #include <vector>
 
+#include "denoise_fixture.h"
 #include "dlm/config.h"
 #include "dlm/diffusion/process.h"
 #include "dlm/diffusion/reference_samplers.h"
@@ -333,6 +335,66 @@ TEST(ReferenceSamplers, DreamFolderGenerationConfigOverridesItsDefaults) {
   EXPECT_EQ(c.temperature, 0.2);                                               // not in the file: dream's default
   EXPECT_EQ(dlm::resolve_sample(c, {{"steps", 8}}).steps, 8);                  // flags override both
   EXPECT_EQ(dlm::folder_sample_config(dlm::Sampler::kLlada, dir).steps, 128);  // llada reads no such file
+}
+
+// A model whose mask id never wins (an untrained model predicts the mask everywhere it sees one).
+class MaskLast : public dlm::DenoiserImpl {
+ public:
+  MaskLast(std::shared_ptr<dlm::DenoiserImpl> inner, int64_t mask) : inner_(std::move(inner)), mask_(mask) {}
+  torch::Tensor forward(const torch::Tensor& ids, const torch::Tensor& t) override {
+    torch::Tensor logits = inner_->forward(ids, t);
+    logits.select(-1, mask_).fill_(-100.0);
+    return logits;
+  }
+  int64_t max_len() const override { return inner_->max_len(); }
+
+ private:
+  std::shared_ptr<dlm::DenoiserImpl> inner_;
+  int64_t mask_;
+};
+
+// Rows of different widths in one batch each give what they give alone (each width is its own batch,
+// each row's counts its own), with a real transformer whose logits depend on the whole canvas.
+TEST(ReferenceSamplers, BatchedRowsOfDifferentWidthsEqualTheirSingleRuns) {
+  const dlm_test::Denoising d;
+  const int64_t mask = d.tok.mask_id();
+  // Rows: prompt "ab" + 6 masks (width 8), prompt "abc" + 6 masks (9), prompt "hg" + 6 masks (8).
+  const std::vector<std::string> prompts = {"ab", "abc", "hg"};
+  const auto rows_of = [&](const std::vector<size_t>& which) {
+    const int64_t B = static_cast<int64_t>(which.size());
+    dlm::DenoiseRows r = dlm_test::masked_rows(B, 9, mask);
+    r.tokens.fill_(d.tok.pad_id());
+    r.generate.fill_(false);
+    r.valid.fill_(false);
+    r.seeds.clear();
+    for (int64_t b = 0; b < B; ++b) {
+      const std::vector<int64_t> ids = d.tok.encode(prompts[which[static_cast<size_t>(b)]]);
+      const int64_t P = static_cast<int64_t>(ids.size());
+      for (int64_t p = 0; p < P; ++p) r.tokens[b][p] = ids[static_cast<size_t>(p)];
+      r.tokens[b].narrow(0, P, 6).fill_(mask);
+      r.generate[b].narrow(0, P, 6).fill_(true);
+      r.valid[b].narrow(0, 0, P + 6).fill_(true);
+      r.seeds.push_back(100 + which[static_cast<size_t>(b)]);  // a row's stream follows it
+    }
+    return r;
+  };
+  dlm::Config c;
+  c.model.type = dlm::ModelType::kTransformer;
+  const auto process = dlm::make_process(c, d.ids);
+  for (const dlm::Sampler s : {dlm::Sampler::kLlada, dlm::Sampler::kDream}) {
+    dlm::SampleConfig o = dlm::sampler_defaults(s);
+    o.length = 6;
+    o.steps = s == dlm::Sampler::kLlada ? 4 : 5;
+    o.block_length = s == dlm::Sampler::kLlada ? 3 : 0;
+    o.temperature = s == dlm::Sampler::kLlada ? 0.0 : 0.7;  // dream draws: the streams must follow the rows
+    MaskLast model(d.model, mask);
+    const torch::Tensor all = process->sample(model, rows_of({0, 1, 2}), o).tokens;
+    for (size_t r = 0; r < 3; ++r) {
+      const torch::Tensor alone = process->sample(model, rows_of({r}), o).tokens;
+      EXPECT_TRUE(torch::equal(all[static_cast<int64_t>(r)], alone[0])) << dlm::enum_name(s) << " row " << r;
+      EXPECT_FALSE(alone.eq(mask).any().item<bool>()) << dlm::enum_name(s) << " row " << r;
+    }
+  }
 }
 
 }  // namespace reference_samplers_test

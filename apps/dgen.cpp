@@ -28,6 +28,7 @@
 #include "dlm/model/checkpoint.h"
 #include "dlm/model/run_dir.h"
 #include "dlm/sample_options.h"
+#include "dlm/sampler_settings.h"
 #include "dlm/utf8.h"
 #include "sample_flags.h"
 
@@ -155,6 +156,7 @@ nlohmann::json sample_json(const dlm::TextSample& s, const dlm::Prompt& p, const
                       {"tokens_per_pass", static_cast<double>(s.ids.size()) / passes},
                       {"objective", config.objective}};
   j[p.infill.empty() ? "prefix" : "infill"] = p.infill.empty() ? p.prefix : p.infill;
+  j.update({{"prompt_ids", s.prompt_ids}, {"gen_ids", s.gen_ids}});
   if (score) j.update({{"perplexity", score->perplexity()}, {"unigram_entropy", dlm::unigram_entropy(s.ids)}});
   return j;
 }
@@ -195,8 +197,7 @@ void chat_prompts(const dlm::Tokenizer& tok, const dlm::ChatOptions& options, st
 
 // Sampling: the sample.* flags over the model's config, the prompts, the samples and their scores.
 int generate_samples(const CLI::App& app, const Flags& f, dlm::LoadedModel& loaded, const torch::Device& dev) {
-  dlm::apply_json(loaded.config, {{"sample", dlm::given_sample_flags(app, f.sample)}});
-  dlm::check_sample(loaded.config.sample);
+  loaded.config.sample = dlm::resolve_sample(loaded.config.sample, dlm::given_sample_flags(app, f.sample));
   dlm::GenerateOptions go = f.go;
   go.sample = loaded.config.sample;
   dlm::utf8_decode(f.prefix, "--prefix");  // names the flag when the bytes are not UTF-8

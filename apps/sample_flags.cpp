@@ -4,15 +4,30 @@
 #include "dlm/config.h"
 #include "dlm/json.h"
 #include "dlm/sample_options.h"
+#include "dlm/sampler_settings.h"
 
 namespace dlm {
 
 using nlohmann::json;
 
+namespace {
+
+// An option's built-in default, and llada's and dream's where they differ: "built-in 10; llada 128".
+std::string defaults_of(const SampleOption& o) {
+  const json builtin = o.write(SampleConfig{});
+  std::string text = "built-in " + dump_json(builtin);
+  for (Sampler s : {Sampler::kLlada, Sampler::kDream}) {
+    const json own = o.write(sampler_defaults(s));
+    if (reads(o, s) && own != builtin) text += "; " + enum_name(s) + " " + dump_json(own);
+  }
+  return text;
+}
+
+}  // namespace
+
 void add_sample_flags(CLI::App& app, SampleFlags& f) {
   for (const auto& o : sample_options()) {
-    const std::string help =
-        o.help + " (default: the checkpoint's; built-in " + dump_json(o.write(SampleConfig{})) + ")";
+    const std::string help = o.alias ? o.help : o.help + " (default: the checkpoint's; " + defaults_of(o) + ")";
     if (o.kind == SampleOption::Kind::kSwitch) {
       app.add_flag(flag_name(o) + ",!--no-" + flag_name(o).substr(2), f.switches[o.key], help);
     } else if (o.kind == SampleOption::Kind::kList) {

@@ -105,7 +105,17 @@ const EnumNames<Schedule>& enum_names(Schedule*) {
 const EnumNames<Strategy>& enum_names(Strategy*) {
   static const EnumNames<Strategy> names = {
       {Strategy::kConfidence, "confidence"}, {Strategy::kMargin, "margin"}, {Strategy::kEntropy, "entropy"},
-      {Strategy::kRandom, "random"},         {Strategy::kL2R, "l2r"},       {Strategy::kRemask, "remask"}};
+      {Strategy::kRandom, "random"},         {Strategy::kL2R, "l2r"},       {Strategy::kRemask, "remask"},
+      {Strategy::kOrigin, "origin"}};
+  return names;
+}
+const EnumNames<Sampler>& enum_names(Sampler*) {
+  static const EnumNames<Sampler> names = {
+      {Sampler::kDlm, "dlm"}, {Sampler::kLlada, "llada"}, {Sampler::kDream, "dream"}};
+  return names;
+}
+const EnumNames<Rng>& enum_names(Rng*) {
+  static const EnumNames<Rng> names = {{Rng::kDlm, "dlm"}, {Rng::kTorch, "torch"}};
   return names;
 }
 const EnumNames<Sampling>& enum_names(Sampling*) {

@@ -94,11 +94,15 @@ void read_keys(const Table& table, S& s, const json& j, const std::string& path)
   }
 }
 
-// Every key of `table` with its value in `s`.
+// Every key of `table` with its value in `s`; an entry that writes null (an alias, another name of a
+// key the table writes) is left out.
 template <class Table, class S>
 json write_keys(const Table& table, const S& s) {
   json j = json::object();
-  for (const auto& entry : table) j[entry.key] = entry.write(s);
+  for (const auto& entry : table) {
+    json value = entry.write(s);
+    if (!value.is_null()) j[entry.key] = std::move(value);
+  }
   return j;
 }
 

@@ -1,6 +1,7 @@
 // Config layering and strict validation: unknown keys and wrong types name their full path.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <fstream>
@@ -159,7 +160,8 @@ TEST(Config, EveryKeyRoundTripsThroughJson) {
     "sample": {"steps": 12, "schedule": "loglinear", "strategy": "margin", "sampling": "nucleus",
                "temperature": 0.5, "top_k": 3, "top_p": 0.75, "length": 9, "threshold": 0.5,
                "entropy_bound": 0.25, "order_temperature": 0.5, "block_length": 8, "kv_cache": true,
-               "cache": false, "cfg_scale": 1.5, "stop": ["END", "\n\n"]},
+               "cache": false, "cfg_scale": 1.5, "stop": ["END", "\n\n"], "sampler": "dream", "alg_temp": 0.5,
+               "eps": 0.25, "rng": "torch"},
     "train": {"steps": 77, "batch_size": 5, "grad_accum": 2, "lr": 0.0625, "min_lr_ratio": 0.5, "warmup": 3,
               "weight_decay": 0.125, "beta1": 0.5, "beta2": 0.75, "grad_clip": 2.0, "seed": 11, "eval_every": 13,
               "log_every": 17, "threads": 1, "device": "cuda:1", "precision": "bf16", "time_limit": 60.0,
@@ -197,7 +199,11 @@ TEST(Config, EveryStructMemberHasATableEntry) {
   EXPECT_EQ(defaults["tokenizer"].size(), field_count<dlm::TokenizerConfig>()) << "tokenizer";
   EXPECT_EQ(defaults["model"].size(), field_count<dlm::ModelConfig>()) << "model";
   EXPECT_EQ(defaults["diffusion"].size(), field_count<dlm::DiffusionConfig>()) << "diffusion";
-  EXPECT_EQ(dlm::sample_options().size(), field_count<dlm::SampleConfig>()) << "sample";
+  EXPECT_EQ(defaults["sample"].size(), field_count<dlm::SampleConfig>()) << "sample (aliases are not written)";
+  const auto& options = dlm::sample_options();
+  EXPECT_EQ(std::count_if(options.begin(), options.end(), [](const auto& o) { return !o.alias; }),
+            static_cast<std::ptrdiff_t>(field_count<dlm::SampleConfig>()))
+      << "one table row per sample member besides the aliases";
   EXPECT_EQ(defaults["train"].size(), field_count<dlm::TrainConfig>()) << "train";
   EXPECT_EQ(defaults["eval"].size(), field_count<dlm::EvalConfig>()) << "eval";
 }

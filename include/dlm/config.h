@@ -43,9 +43,16 @@ enum class Schedule { kLinear, kCosine, kExponential, kLogLinear };
 // confidence (probability of the drawn token), margin (top-1 minus top-2 probability), entropy
 // (lowest first), random, l2r (leftmost first): orders of revealing, never re-masking. remask: seeds
 // 002/003's sampler, which predicts every masked position and re-masks a random share of all
-// generated ones.
-enum class Strategy { kConfidence, kMargin, kEntropy, kRandom, kL2R, kRemask };
+// generated ones. origin: Dream's rule (each masked position revealed with the step's probability),
+// valid under --sampler dream only. --remasking and --alg name these same values the references' way.
+enum class Strategy { kConfidence, kMargin, kEntropy, kRandom, kL2R, kRemask, kOrigin };
 enum class Sampling { kGreedy, kTopK, kNucleus };
+// Which sampler denoises: dlm's own loop (dlm/diffusion/denoise.h), or the LLaDA or Dream reference's
+// rules reproduced (dlm/diffusion/reference_samplers.h), the default for those folders.
+enum class Sampler { kDlm, kLlada, kDream };
+// The uniform draws of llada's and dream's samplers: dlm's streams, or torch's CPU stream after
+// torch.manual_seed(seed), in the references' count and order.
+enum class Rng { kDlm, kTorch };
 
 // Arithmetic of the forward pass: fp32, or bf16 autocast (matmuls in bf16; weights, optimizer state
 // and reductions stay fp32).
@@ -90,6 +97,8 @@ const EnumNames<DistBackend>& enum_names(DistBackend*);
 const EnumNames<Schedule>& enum_names(Schedule*);
 const EnumNames<Strategy>& enum_names(Strategy*);
 const EnumNames<Sampling>& enum_names(Sampling*);
+const EnumNames<Sampler>& enum_names(Sampler*);
+const EnumNames<Rng>& enum_names(Rng*);
 
 // The config name of an enum value (for messages and to_json).
 template <class E>
@@ -225,6 +234,10 @@ struct SampleConfig {
   bool cache = true;                          ///< reuse a row's prediction while its canvas is unchanged (exact)
   double cfg_scale = 0.0;                     ///< classifier-free guidance scale (0: plain sampling)
   std::vector<std::string> stop;              ///< a sample ends at the first occurrence of any of these
+  Sampler sampler = Sampler::kDlm;            ///< dlm | llada | dream (LLaDA's and Dream's folders: theirs)
+  double alg_temp = 0.0;                      ///< dream: draw the positions by softmax(confidence / it) (0: top)
+  double eps = 1e-3;                          ///< dream: the last of the timesteps linspace(1, eps, steps + 1)
+  Rng rng = Rng::kDlm;                        ///< llada/dream: dlm | torch (torch.manual_seed(--seed)'s stream)
 };
 
 struct TrainConfig {

@@ -21,6 +21,10 @@ struct SampleOption {
   std::function<void(SampleConfig&, const nlohmann::json&, const std::string& path)> read;  ///< throws naming path
   std::function<nlohmann::json(const SampleConfig&)> write;
   std::function<std::string(const SampleConfig&)> broken_rule;  ///< empty when the value is valid
+  std::vector<Sampler> samplers;  ///< the samplers that read it (empty: all); under others it is refused
+  // Another name of an existing setting (--remasking and --alg for sample.strategy): read, never
+  // written (write gives null), so a config holds the setting once.
+  bool alias = false;
 };
 
 // Every sampling setting, in --help order.
@@ -32,7 +36,8 @@ std::string flag_name(const SampleOption& option);
 // The `sample` section as JSON, every key present.
 nlohmann::json sample_json(const SampleConfig& config);
 
-// Throws dlm::Error "config key 'sample.<key>' = value: rule" for the first invalid setting.
+// Throws dlm::Error "config key 'sample.<key>' = value: rule" for the first invalid setting, or naming
+// the flag of a setting its sampler does not read that is away from the sampler's default.
 void check_sample(const SampleConfig& config);
 
 }  // namespace dlm

@@ -77,9 +77,10 @@ torch::Tensor order_scores(Strategy strategy, const Candidates& c, torch::Genera
     case Strategy::kL2R:
       return -c.positions.to(torch::kFloat64);
     case Strategy::kRemask:
+    case Strategy::kOrigin:  // refused by check_sample outside --sampler dream
       break;
   }
-  throw Error("the remask strategy has no reveal order");
+  throw Error("the " + enum_name(strategy) + " strategy has no reveal order");
 }
 
 torch::Tensor pick_reveals(const Candidates& c, const torch::Tensor& scores, int64_t scheduled, const SampleConfig& o,

@@ -36,6 +36,9 @@ bool whole_documents(const Config& c) {
   return c.data.kind == DataKind::kLines || c.data.kind == DataKind::kDocuments || c.data.kind == DataKind::kPairs;
 }
 
+// LLaDA's and Dream's samplers lay the canvas out and cut the text their references' way.
+bool reference_sampler(const SampleConfig& o) { return o.sampler != Sampler::kDlm; }
+
 void push(Layout& l, int64_t id, bool generate, bool span, bool prompt) {
   l.ids.push_back(id);
   l.generate.push_back(generate);
@@ -49,7 +52,9 @@ void push_fixed(Layout& l, const std::vector<int64_t>& ids) {
   for (int64_t id : ids) push(l, id, false, false, true);
 }
 
-Layout lay_out_prefix(const Prompt& p, const Tokenizer& tok, const Config& config, int64_t context, int64_t length) {
+Layout lay_out_prefix(const Prompt& p, const Tokenizer& tok, const Config& config, int64_t context,
+                      const SampleConfig& o) {
+  const int64_t length = o.length;
   Layout l;
   utf8_decode(p.prefix, "the prefix");  // names the offset of a byte that is not UTF-8
   l.prefix = p.prefix;
@@ -71,8 +76,13 @@ Layout lay_out_prefix(const Prompt& p, const Tokenizer& tok, const Config& confi
   }
   push_fixed(l, before);
   push_fixed(l, l.prefix_ids);
+  if (reference_sampler(o)) {
+    // LLaDA's and Dream's canvas: the ids AutoTokenizer(text) gives, template included, then the masks.
+    push_fixed(l, after);
+    l.trail = 0;
+  }
   for (int64_t i = 0; i < n_new; ++i) push(l, tok.mask_id(), true, false, false);
-  push_fixed(l, after);
+  if (!reference_sampler(o)) push_fixed(l, after);
   l.counted_fixed = counted_prefix_tokens(config, P);
   return l;
 }
@@ -116,6 +126,14 @@ std::string decode_after(const Tokenizer& tok, const std::vector<int64_t>& befor
   return joined.compare(0, head.size(), head) == 0 ? joined.substr(head.size()) : tok.decode(ids);
 }
 
+// The ids a tokenizer can decode: a model's rows beyond its tokenizer (LLaDA's embedding_size) may win
+// the references' argmax, which covers the whole row; they have no text.
+std::vector<int64_t> decodable(std::vector<int64_t> ids, const Tokenizer& tok) {
+  ids.erase(std::remove_if(ids.begin(), ids.end(), [&](int64_t id) { return id < 0 || id >= tok.vocab_size(); }),
+            ids.end());
+  return ids;
+}
+
 // Cuts `text` at the first occurrence of any stop string; true when one was found.
 bool cut_at_stop(std::string& text, const std::vector<std::string>& stops) {
   size_t first = std::string::npos;
@@ -136,6 +154,7 @@ std::vector<int64_t> generated_ids(const std::vector<int64_t>& ids, const Tokeni
 void decode_row(const Layout& l, const std::vector<int64_t>& row, const Tokenizer& tok, const SampleConfig& o,
                 const std::vector<int64_t>& stop_ids, TextSample& out) {
   if (l.infill) {
+    for (size_t p = 0; p < row.size(); ++p) (l.generate[p] ? out.gen_ids : out.prompt_ids).push_back(row[p]);
     out.text = l.tmpl.texts[0];
     for (size_t s = 0; s < l.tmpl.spans.size(); ++s) {
       const auto from = row.begin() + l.span_start[s];
@@ -146,7 +165,13 @@ void decode_row(const Layout& l, const std::vector<int64_t>& row, const Tokenize
     return;
   }
   const int64_t P = l.lead + static_cast<int64_t>(l.prefix_ids.size());
-  out.ids = generated_ids(std::vector<int64_t>(row.begin() + P, row.end() - l.trail), tok, stop_ids);
+  const auto first = std::find(l.generate.begin(), l.generate.end(), true) - l.generate.begin();
+  out.prompt_ids.assign(row.begin(), row.begin() + first);
+  out.gen_ids.assign(row.begin() + first, row.end() - l.trail);
+  // The references' samplers pad nothing: the text ends at the first EOS (or end of turn), the ids are all kept.
+  out.ids = o.sampler == Sampler::kDlm
+                ? generated_ids(std::vector<int64_t>(row.begin() + P, row.end() - l.trail), tok, stop_ids)
+                : decodable(generated_ids(out.gen_ids, tok, stop_ids), tok);
   std::string body = decode_after(tok, l.prefix_ids, out.ids);
   cut_at_stop(body, o.stop);
   out.text = (l.answer_only ? "" : l.prefix) + body;
@@ -209,6 +234,7 @@ void run_batch(DenoiserImpl& model, const Process& process, const Tokenizer& tok
       prompt[r][p] = l.prompt[p];
     }
     rows.counted_fixed.push_back(l.counted_fixed);
+    rows.seed = o.seed;
     rows.seeds.push_back(
         derive_seed(o.seed, Stream::kSampling, static_cast<uint64_t>(samples[static_cast<size_t>(r)])));
   }
@@ -270,7 +296,11 @@ GenerateReport generate_text(DenoiserImpl& model, const Tokenizer& tok, const Co
     if (!p.infill.empty() && !process->infills()) {
       throw Error("infilling does not apply to " + process->name() + ", which decodes left to right");
     }
-    layouts.push_back(p.infill.empty() ? lay_out_prefix(p, tok, config, context, o.sample.length)
+    if (!p.infill.empty() && reference_sampler(o.sample)) {
+      throw Error("infilling does not apply to --sampler " + enum_name(o.sample.sampler) +
+                  ", which generates after the prompt");
+    }
+    layouts.push_back(p.infill.empty() ? lay_out_prefix(p, tok, config, context, o.sample)
                                        : lay_out_infill(p, tok, config, context));
   }
 

@@ -17,6 +17,7 @@
 #include "dlm/log.h"
 #include "dlm/model/run_dir.h"
 #include "dlm/random.h"
+#include "dlm/sampler_settings.h"
 
 namespace dlm {
 namespace fs = std::filesystem;
@@ -231,6 +232,9 @@ LoadedModel load_hf_folder(const std::string& dir, const torch::Device& device) 
   out.config.model.max_len = arch.max_len;
   out.config.data.seq_len = arch.max_len;
   out.sampler = arch.sampler;
+  // The family's sampler and its defaults (a Dream folder's generation_config.json over them).
+  const Sampler sampler = arch.sampler.empty() ? Sampler::kDlm : parse_enum<Sampler>(arch.sampler, "sampler");
+  out.config.sample = folder_sample_config(sampler, dir);
   const torch::ScalarType dtype = inference_dtype(weights, device);
   out.model = make_model_in(dtype, out.config.model, out.tokenizer->vocab_size(), arch.max_len);
   load_weights(dir, *out.model, LoadMode{true, dtype});

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The Hugging Face oracle test (CTest hf.oracle, in the torch wheel's build): makes the tiny random
 # fixture folders with transformers, then checks dlm's tokenizers (check_tokenizers.py: BERT, RoBERTa,
-# Qwen2-style fast and slow, Llama-3-style, with their --chat ids) and models and
-# exports (check_models.py) against transformers and tokenizers, and the real all-MiniLM-L6-v2 folder
+# Qwen2-style fast and slow, Llama-3-style, with their --chat ids) and models and exports
+# (check_models.py) against transformers and tokenizers, dgen's --sampler llada and dream
+# (check_generate.py) against a loop written from their rules, and the real all-MiniLM-L6-v2 folder
 # when data/minilm holds it (scripts/test.sh fetches it with scripts/fetch_minilm.sh).
 # Usage: oracle.sh PYTHON DGEN DTRAIN WORK_DIR
 set -euo pipefail
@@ -23,3 +24,4 @@ export OMP_NUM_THREADS=1 TOKENIZERS_PARALLELISM=false
   --folder "$work/fixtures/qwen2_tok" --folder "$work/fixtures/llama3_tok" --slow-folder "$work/fixtures/qwen2_slow_tok"
 "$python" "$here/check_models.py" --dgen "$dgen" --dtrain "$dtrain" --fixtures "$work/fixtures" --work "$work/models" \
   --minilm "$minilm"
+"$python" "$here/check_generate.py" --dgen "$dgen" --fixtures "$work/fixtures"

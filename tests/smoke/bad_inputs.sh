@@ -178,4 +178,18 @@ expect_fail "badregex/tokenizer.json: pre_tokenizer.pattern: unsupported regex c
 mkdir -p plaintok && printf '%s' '{"model": {"type": "WordPiece", "unk_token": "[UNK]", "vocab": {"[UNK]": 0, "x": 1}}}' > plaintok/tokenizer.json
 expect_fail "--chat-template 'vicuna' is not a chat template \(known: llada, chatml\)" bash -c 'echo x | "$0" --tokenize --tokenizer plaintok --chat --chat-template vicuna' "$DGEN"
 expect_fail "--chat: the tokenizer has no chat template" "$DGEN" --checkpoint runs/tiny --chat --prefix a
+# --sampler llada and dream: their own layouts, ranges and the flags they refuse, one line each.
+expect_fail "indivisible llada layout: --length 30 must be a multiple of --block-length 8 and --steps 128 of the 3 blocks" "$DGEN" --checkpoint runs/tiny --sampler llada --length 30 --block-length 8
+expect_fail "indivisible llada layout: --length 32 must be a multiple of --block-length 8 and --steps 6 of the 4 blocks" "$DGEN" --checkpoint runs/tiny --sampler llada --length 32 --block-length 8 --steps 6
+expect_fail "--cache does not apply to --sampler llada \(it reads --steps" "$DGEN" --checkpoint runs/tiny --sampler llada --length 8 --cache
+expect_fail "--cfg-scale does not apply to --sampler dream" "$DGEN" --checkpoint runs/tiny --sampler dream --cfg-scale 1
+expect_fail "--remasking does not apply to --sampler dream" "$DGEN" --checkpoint runs/tiny --sampler dream --remasking random
+expect_fail "--alg does not apply to --sampler llada" "$DGEN" --checkpoint runs/tiny --sampler llada --alg entropy
+expect_fail "sample.alg' = \"best\": must be origin \| maskgit_plus \| topk_margin \| entropy" "$DGEN" --checkpoint runs/tiny --sampler dream --alg best
+expect_fail "sample.strategy' = \"margin\": --sampler llada takes confidence or random" "$DGEN" --checkpoint runs/tiny --sampler llada --strategy margin
+expect_fail "sample.strategy' = \"origin\": Dream's rule, for --sampler dream only" "$DGEN" --checkpoint runs/tiny --strategy origin
+expect_fail "--rng torch replicates torch's uniform draws only" "$DGEN" --checkpoint runs/tiny --sampler dream --rng torch
+expect_fail "sample.temperature' = -1.0: must be >= 0 \(0: greedy\)" "$DGEN" --checkpoint runs/tiny --sampler llada --temperature -1
+expect_fail "infilling does not apply to --sampler llada" "$DGEN" --checkpoint runs/tiny --sampler llada --length 8 --infill "a<mask:2>"
+expect_fail "--sampler \(sample.sampler = \"llada\"\) does not apply to the simplex process" "$DGEN" --checkpoint runs/simplex --sampler llada --length 8
 echo "bad inputs: ok ($checks of $case_index cases, part $smoke_part)"

@@ -22,6 +22,7 @@ struct DenoiseRows {
   torch::Tensor prompt;                ///< (B, W) bool: the conditioning that guidance's unconditional pass masks
   std::vector<int64_t> counted_fixed;  ///< per row: fixed positions that count in the time input
   std::vector<uint64_t> seeds;         ///< per row: the seed of its random stream
+  uint64_t seed = 0;                   ///< the run's seed (--rng torch: every row's torch.manual_seed)
 };
 
 // The tokenizer's special ids (-1: none). Infill spans never take EOS, padding, BOS or SEP.

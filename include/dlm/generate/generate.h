@@ -27,10 +27,12 @@ struct GenerateOptions {
 };
 
 struct TextSample {
-  int64_t prompt = 0;        ///< index of its prompt
-  int64_t sample = 0;        ///< index among the prompt's samples
-  std::string text;          ///< prefix (or the filled template) and the generated text
-  std::vector<int64_t> ids;  ///< generated ids, up to EOS
+  int64_t prompt = 0;               ///< index of its prompt
+  int64_t sample = 0;               ///< index among the prompt's samples
+  std::string text;                 ///< prefix (or the filled template) and the generated text
+  std::vector<int64_t> ids;         ///< generated ids, up to EOS
+  std::vector<int64_t> prompt_ids;  ///< the canvas before its first generated position
+  std::vector<int64_t> gen_ids;     ///< every generated position's id as the canvas ends (EOS and after kept)
   RowStats stats;
 };
 

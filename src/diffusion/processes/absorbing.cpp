@@ -6,6 +6,7 @@
 #include "dlm/error.h"
 #include "dlm/random.h"
 #include "processes.h"
+#include "reference_loop.h"
 
 namespace dlm {
 namespace {
@@ -37,12 +38,17 @@ class AbsorbingProcess : public Process {
 
   DenoiseResult sample(DenoiserImpl& model, const DenoiseRows& rows, const SampleConfig& options,
                        const StepCallback& on_step, const StopCheck& stop) const override {
+    // The references' samplers (reference_loop.h) cover the row as LLaDA's and Dream's code does:
+    // no stop strings mid-way (the text is cut after), nothing padded at EOS.
+    if (options.sampler == Sampler::kLlada) return llada_sample(model, rows, options, ids_.mask, on_step);
+    if (options.sampler == Sampler::kDream) return dream_sample(model, rows, options, ids_.mask, on_step);
     if (on_step) on_step({-1, rows.tokens, {}});
     return denoise(model, rows, options, ids_, on_step, stop, c_.time_steps);
   }
 
   // The schedule's steps, unless a reveal rule decides how many as it goes.
   int64_t planned_steps(const SampleConfig& o, const DenoiseRows&) const override {
+    if (o.sampler == Sampler::kDream) return o.steps;
     return o.threshold == 0.0 && o.entropy_bound == 0.0 ? o.steps : 0;
   }
 

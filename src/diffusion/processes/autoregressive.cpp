@@ -59,7 +59,7 @@ class AutoregressiveProcess : public Process {
                   " needs a transformer (the causal twin of the denoiser)");
     }
   }
-  std::vector<std::string> unused_settings() const override { return {"cfg_scale"}; }
+  std::vector<std::string> unused_settings() const override { return {"sampler", "cfg_scale"}; }
 
  private:
   int64_t prefix_len_;

@@ -2,7 +2,13 @@
 // its tokenizer.json, and back.
 #include "dlm/hf/hf_folder.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
 #include <algorithm>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+#include <cstdint>
 #include <filesystem>
 #include <map>
 #include <utility>
@@ -46,6 +52,29 @@ std::map<std::string, std::string> canonical_names(const SafetensorsFolder& weig
   return out;
 }
 
+// Returns the heap's free memory to the system. glibc keeps freed blocks of a few MB in its heap (its
+// mmap threshold rises as large blocks are freed), so the fresh initialisation of a model whose
+// parameters a load replaces one by one would stay resident beside the folder's weights.
+void release_freed_memory() {
+#ifdef __GLIBC__
+  malloc_trim(0);
+#endif
+}
+
+// Lets the kernel drop the resident pages of a tensor a joined parameter has copied (q/k/v, gate/up):
+// on the mapping they are clean pages of the file, read again if ever touched, so the folder's bytes
+// are not held twice. Only the pages wholly inside the tensor; a part that is a copy (converted or
+// unaligned) is about to be freed, so losing its contents is harmless.
+void drop_pages(const torch::Tensor& part) {
+#ifdef MADV_DONTNEED
+  const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const auto begin = reinterpret_cast<uintptr_t>(part.data_ptr());
+  const uintptr_t end = begin + static_cast<uintptr_t>(part.numel() * part.element_size());
+  const uintptr_t from = (begin + page - 1) / page * page, to = end / page * page;
+  if (to > from) madvise(reinterpret_cast<void*>(from), to - from, MADV_DONTNEED);
+#endif
+}
+
 // How the linked tensors become parameters: copied into the model's fp32 parameters (training starts
 // from them: model.init_from), or, for inference, the parameters become the folder's tensors in `dtype`:
 // a single tensor of that dtype is the memory-mapped one itself (no copy), a joined one is one new tensor.
@@ -86,6 +115,9 @@ void load_links(const std::string& dir, const HfFamily& family, const Safetensor
       names.erase(it);
     }
     const torch::Tensor value = parts.size() == 1 ? parts[0] : torch::cat(parts, 0);
+    if (mode.share && parts.size() > 1) {
+      for (const torch::Tensor& part : parts) drop_pages(part);
+    }
     const torch::Tensor* param = params.find(link.dlm);
     TORCH_CHECK(param, "hf link to a parameter the model lacks: ", link.dlm);
     if (value.sizes() != param->sizes()) {
@@ -95,6 +127,7 @@ void load_links(const std::string& dir, const HfFamily& family, const Safetensor
     }
     if (mode.share) {
       param->set_data(value);  // the parameter is the mapped tensor (or the one joined tensor)
+      release_freed_memory();  // the fresh weights it replaces go back to the system, not to the heap
     } else {
       param->copy_(value);  // a handle to the parameter itself
     }

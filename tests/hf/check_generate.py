@@ -23,7 +23,7 @@ sys.path.insert(0, HERE)
 import diffusion_lms  # noqa: E402
 
 # The prompt of each fixture, chosen so that every step's argmaxes and cuts are clear (see above).
-PROMPTS = {"llada_mha": "the cat sat on the mat", "llada_gqa": "the cat sat on the mat", "dream": "the old man and the sea",
+PROMPTS = {"llada_mha": "the cat sat on the mat", "llada_gqa": "the sun is hot today", "dream": "the old man and the sea",
            "dream_tied": "the old man and the sea"}
 LOGIT_GAP, CUT_GAP = 1e-3, 1e-4
 

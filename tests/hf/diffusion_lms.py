@@ -176,8 +176,8 @@ FIXTURES = {
     "llada_mha": (write_llada, dict(seed=11, mask_wins="never")),
     "llada_gqa": (write_llada, dict(seed=12, n_kv_heads=2, mlp_hidden_size=None, mlp_ratio=2, qkv_bias=True,
                                     tied=True, mask_wins="somewhere")),
-    "dream": (write_dream, dict(seed=13, tied=False, mask_wins="never")),
-    "dream_tied": (write_dream, dict(seed=14, tied=True, kv_heads=4, mask_wins="somewhere")),
+    "dream": (write_dream, dict(seed=14, tied=False, mask_wins="never")),
+    "dream_tied": (write_dream, dict(seed=17, tied=True, kv_heads=4, mask_wins="somewhere")),
 }
 
 

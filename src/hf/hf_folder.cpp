@@ -206,12 +206,12 @@ SafetensorsFolder open_weights(const std::string& dir) {
   return weights;
 }
 
-void load_weights(const std::string& dir, DenoiserImpl& model, LoadMode mode) {
-  const SafetensorsFolder weights = open_weights(dir);
-  const auto [family, arch] = read_folder_config(dir);
-  std::map<std::string, std::string> names = canonical_names(weights, *family);
-  const bool has_head = family->head_probe().empty() || names.count(family->head_probe()) > 0;
-  load_links(dir, *family, weights, std::move(names), arch.model, !has_head, model, mode);
+// The folder's tensors (`weights`, opened by open_weights) into `model`, per its family and config.json.
+void load_weights(const std::string& dir, const SafetensorsFolder& weights, const HfFamily& family, const HfArch& arch,
+                  DenoiserImpl& model, LoadMode mode) {
+  std::map<std::string, std::string> names = canonical_names(weights, family);
+  const bool has_head = family.head_probe().empty() || names.count(family.head_probe()) > 0;
+  load_links(dir, family, weights, std::move(names), arch.model, !has_head, model, mode);
   if (!has_head) {
     fresh_head(model);
     log::info(
@@ -253,11 +253,15 @@ std::shared_ptr<DenoiserImpl> make_model_in(torch::ScalarType dtype, const Model
 
 }  // namespace
 
-void load_hf_weights(const std::string& dir, DenoiserImpl& model) { load_weights(dir, model, LoadMode{}); }
+void load_hf_weights(const std::string& dir, DenoiserImpl& model) {
+  const SafetensorsFolder weights = open_weights(dir);
+  const auto [family, arch] = read_folder_config(dir);
+  load_weights(dir, weights, *family, arch, model, LoadMode{});
+}
 
 LoadedModel load_hf_folder(const std::string& dir, const torch::Device& device) {
   const SafetensorsFolder weights = open_weights(dir);
-  const HfArch arch = read_folder_config(dir).second;
+  const auto [family, arch] = read_folder_config(dir);
   LoadedModel out;
   out.tokenizer = load_hf_tokenizer(dir, hf_special_ids(arch));
   out.config.name = fs::path(dir).filename().string();
@@ -270,7 +274,7 @@ LoadedModel load_hf_folder(const std::string& dir, const torch::Device& device) 
   out.config.sample = folder_sample_config(sampler, dir);
   const torch::ScalarType dtype = inference_dtype(weights, device);
   out.model = make_model_in(dtype, out.config.model, out.tokenizer->vocab_size(), arch.max_len);
-  load_weights(dir, *out.model, LoadMode{true, dtype});
+  load_weights(dir, weights, *family, arch, *out.model, LoadMode{true, dtype});
   out.model->to(device);
   out.model->eval();
   return out;

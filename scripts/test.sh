@@ -48,7 +48,8 @@ if [ "$flavour" != debian ]; then
   fi
   # The Hugging Face oracle (CTest hf.oracle, this flavour only) needs transformers and tokenizers beside
   # torch, and the real all-MiniLM-L6-v2 folder.
-  if ! .venv-torch2/bin/python -c 'import transformers; assert transformers.__version__ == "4.57.6"' 2>/dev/null; then
+  # The installed versions, read without importing them (an import of transformers takes seconds).
+  if ! .venv-torch2/bin/python -c 'import importlib.metadata as m; assert m.version("transformers") == "4.57.6"; m.version("tokenizers")' 2>/dev/null; then
     phase "transformers (pip)" .venv-torch2/bin/pip install -q --disable-pip-version-check --no-compile \
       transformers==4.57.6 tokenizers==0.22.2
   fi

@@ -170,11 +170,11 @@ def dgen_ids(dgen, m, flags):
     return row["prompt_ids"], row["gen_ids"]
 
 
-def main():
+def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--dgen", required=True)
     ap.add_argument("--fixtures", required=True)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     models = {}
 
     def model(name):

@@ -207,7 +207,7 @@ def check_diffusion_lm(args, name):
           f"max |diff| logits {d_export:.2e}")
 
 
-def main():
+def main(argv=None):
     p = argparse.ArgumentParser()
     p.add_argument("--dgen", required=True)
     p.add_argument("--dtrain", required=True)
@@ -215,7 +215,7 @@ def main():
     p.add_argument("--work", required=True)
     p.add_argument("--minilm")
     p.add_argument("--texts", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "mixed.txt"))
-    args = p.parse_args()
+    args = p.parse_args(argv)
     os.makedirs(args.work, exist_ok=True)
     torch.set_num_threads(1)
     check_export(args, "bert", "F32")

@@ -94,14 +94,14 @@ def report(folder, what, texts, problems):
     return bool(problems)
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dgen", required=True, help="path to the dgen binary")
     parser.add_argument("--folder", action="append", default=[], help="a folder with tokenizer.json")
     parser.add_argument("--slow-folder", action="append", default=[],
                         help="a folder of the slow Qwen2Tokenizer's files (vocab.json, merges.txt)")
     parser.add_argument("--texts", action="append", help="a file of one text per line (default: mixed.txt)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     from transformers import AutoTokenizer, Qwen2Tokenizer
 

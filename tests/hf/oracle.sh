@@ -4,13 +4,15 @@
 # Qwen2-style fast and slow, Llama-3-style, with their --chat ids) and models and exports
 # (check_models.py) against transformers and tokenizers, dgen's --sampler llada and dream
 # (check_generate.py) against a loop written from their rules, and the real all-MiniLM-L6-v2 folder
-# when data/minilm holds it (scripts/test.sh fetches it with scripts/fetch_minilm.sh).
+# in data/minilm (scripts/test.sh fetches it with scripts/fetch_minilm.sh). The steps run in one Python
+# process (oracle.py), which imports torch and transformers once.
 # Usage: oracle.sh PYTHON DGEN DTRAIN WORK_DIR
 set -euo pipefail
 python=$1 dgen=$2 dtrain=$3 work=$4
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-if ! "$python" -c 'import transformers, tokenizers; assert transformers.__version__ == "4.57.6"' 2>/dev/null; then
+# The installed versions, read without importing them (an import of transformers takes seconds).
+if ! "$python" -c 'import importlib.metadata as m; assert m.version("transformers") == "4.57.6"; m.version("tokenizers")' 2>/dev/null; then
   echo "hf.oracle: $python lacks transformers==4.57.6 (scripts/test.sh --torch pip installs it beside torch)" >&2
   exit 1
 fi
@@ -18,10 +20,4 @@ minilm=$root/data/minilm
 [ -s "$minilm/model.safetensors" ] || { echo "hf.oracle: no $minilm; run scripts/fetch_minilm.sh" >&2; exit 1; }
 rm -rf "$work" && mkdir -p "$work"
 export OMP_NUM_THREADS=1 TOKENIZERS_PARALLELISM=false
-"$python" "$here/make_fixtures.py" "$work/fixtures"
-"$python" "$here/check_tokenizers.py" --dgen "$dgen" --texts "$here/mixed.txt" \
-  --folder "$minilm" --folder "$work/fixtures/roberta_tok" --folder "$work/fixtures/bert_tok" \
-  --folder "$work/fixtures/qwen2_tok" --folder "$work/fixtures/llama3_tok" --slow-folder "$work/fixtures/qwen2_slow_tok"
-"$python" "$here/check_models.py" --dgen "$dgen" --dtrain "$dtrain" --fixtures "$work/fixtures" --work "$work/models" \
-  --minilm "$minilm"
-"$python" "$here/check_generate.py" --dgen "$dgen" --fixtures "$work/fixtures"
+"$python" "$here/oracle.py" "$dgen" "$dtrain" "$work" "$minilm"

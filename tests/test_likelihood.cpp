@@ -1,11 +1,19 @@
 // Likelihood: the diffusion bound equals its analytic value on a model whose predictions are known,
-// autoregressive perplexity equals the vocabulary size on a uniform model, and the bound never
-// masks the protected prefix.
+// autoregressive perplexity equals the vocabulary size on a uniform model, the bound never masks the
+// protected prefix, and the training loss runs the head only where it scores.
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
 
+#include "dlm/config.h"
+#include "dlm/diffusion/collator.h"
+#include "dlm/diffusion/likelihood.h"
 #include "dlm/diffusion/process.h"
+#include "dlm/model/model.h"
 #include "dlm/train/evaluate.h"
 
 namespace {
@@ -161,6 +169,76 @@ TEST(Likelihood, ArScoresEachTokenGivenTheTokensBeforeIt) {
   const double right = std::log(std::exp(4.0) + kVocab - 1) - 4.0;
   EXPECT_EQ(got.tokens, 14);
   EXPECT_NEAR(got.nats_per_token(), right, 1e-6);
+}
+
+// Delegates to a model and counts the positions its head is given.
+class HeadCounter : public dlm::DenoiserImpl {
+ public:
+  explicit HeadCounter(std::shared_ptr<dlm::DenoiserImpl> inner) : inner_(register_module("inner", std::move(inner))) {}
+  torch::Tensor forward(const torch::Tensor& ids, const torch::Tensor& t) override { return inner_->forward(ids, t); }
+  torch::Tensor hidden(const torch::Tensor& ids, const torch::Tensor& t, const torch::Tensor& key_valid) override {
+    return inner_->hidden(ids, t, key_valid);
+  }
+  torch::Tensor head(const torch::Tensor& hidden) override {
+    positions_ += hidden.numel() / hidden.size(-1);
+    return inner_->head(hidden);
+  }
+  bool positionwise_head() const override { return inner_->positionwise_head(); }
+  int64_t max_len() const override { return inner_->max_len(); }
+  int64_t positions_ = 0;
+
+ private:
+  std::shared_ptr<dlm::DenoiserImpl> inner_;
+};
+
+TEST(Likelihood, TheTrainingLossRunsTheHeadWhereItScoresAndEqualsTheLossOverEveryPosition) {
+  torch::manual_seed(5);
+  std::vector<dlm::Example> data(3);
+  data[0].ids = {5, 6, 7, 8, 3, 0, 0, 0, 0, 0};
+  data[0].n_content = 5;
+  data[1].ids = {9, 4, 2, 7, 6, 5, 8, 3, 0, 0};
+  data[1].n_content = 8;
+  data[1].n_prompt = 3;  // never masked, never scored
+  data[2].ids = {2, 3, 4, 5, 6, 7, 8, 9, 10, 3};
+  data[2].n_content = 10;
+  std::vector<const dlm::Example*> batch;
+  for (int i = 0; i < 6; ++i) batch.push_back(&data[i % 3]);
+  dlm::ModelConfig transformer;
+  transformer.d_model = 24;
+  transformer.n_layer = 1;
+  transformer.n_head = 3;
+  transformer.dropout = 0.0;
+  dlm::ModelConfig mlp = transformer;
+  mlp.type = dlm::ModelType::kMlp;
+  for (const auto& [loss_on, weighting] :
+       {std::pair{dlm::LossOn::kMasked, dlm::Weighting::kElbo}, std::pair{dlm::LossOn::kMasked, dlm::Weighting::kNone},
+        std::pair{dlm::LossOn::kAll, dlm::Weighting::kNone}}) {
+    for (const auto& model_config : {transformer, mlp}) {
+      const bool positionwise = model_config.type == dlm::ModelType::kTransformer;
+      SCOPED_TRACE(std::string(positionwise ? "transformer" : "mlp") +
+                   (loss_on == dlm::LossOn::kAll ? ", all" : ", masked") +
+                   (weighting == dlm::Weighting::kElbo ? ", elbo" : ""));
+      dlm::DiffusionConfig dc;
+      dc.loss_on = loss_on;
+      dc.weighting = weighting;
+      torch::Generator gen = at::detail::createCPUGenerator(7);
+      const dlm::Batch b = dlm::collate(batch, dc, kMask, gen);
+      HeadCounter model(dlm::make_model(model_config, kVocab, 10));
+      const auto params = model.parameters();
+      const torch::Tensor hidden = model.hidden(b.input, b.t, {});
+      const torch::Tensor every = (dlm::token_ce(model.head(hidden), b.target) * b.loss_weight).sum() / b.loss_norm;
+      const auto every_grads = torch::autograd::grad({every}, params, {}, /*retain_graph=*/true);
+      model.positions_ = 0;
+      const torch::Tensor scored = dlm::scored_loss(model, hidden, b);
+      const auto scored_grads = torch::autograd::grad({scored}, params);
+      EXPECT_NEAR(scored.item<double>(), every.item<double>(), 1e-6);
+      for (size_t i = 0; i < params.size(); ++i)
+        EXPECT_LT((scored_grads[i] - every_grads[i]).abs().max().item<double>(), 1e-6) << "parameter " << i;
+      const int64_t weighted = b.loss_weight.ne(0).sum().item<int64_t>();
+      EXPECT_LT(weighted, 6 * 10);  // padding or the prompt is never scored, so the head saw fewer
+      EXPECT_EQ(model.positions_, positionwise ? weighted : 6 * 10);
+    }
+  }
 }
 
 }  // namespace

@@ -34,7 +34,7 @@ class ToyProcess : public dlm::Process {
   }
   torch::Tensor loss(const torch::Tensor& hidden, dlm::DenoiserImpl& model, const dlm::Batch& batch) const override {
     ++losses;
-    return dlm::weighted_loss(dlm::head_ce(model, hidden, batch.target), batch);
+    return dlm::scored_loss(model, hidden, batch);
   }
 
   bool has_bound() const override { return false; }

@@ -21,8 +21,15 @@ torch::Tensor head_ce(DenoiserImpl& model, const torch::Tensor& hidden, const to
   return token_ce(model.head(hidden), target);
 }
 
-torch::Tensor weighted_loss(const torch::Tensor& ce, const Batch& batch) {
-  return (ce * batch.loss_weight.to(ce.device())).sum() / batch.loss_norm;
+torch::Tensor scored_loss(DenoiserImpl& model, const torch::Tensor& hidden, const Batch& batch) {
+  const torch::Tensor w = batch.loss_weight.to(hidden.device());
+  const torch::Tensor target = batch.target.to(hidden.device());
+  if (!model.positionwise_head()) return (head_ce(model, hidden, target) * w).sum() / batch.loss_norm;
+  // The head is a small model's largest GEMM at a subword vocabulary: run it where the loss is.
+  const torch::Tensor at = w.reshape({-1}).nonzero().reshape({-1});
+  const torch::Tensor scored = hidden.reshape({-1, hidden.size(-1)}).index_select(0, at);
+  const torch::Tensor ce = head_ce(model, scored, target.reshape({-1}).index_select(0, at));
+  return (ce * w.reshape({-1}).index_select(0, at)).sum() / batch.loss_norm;
 }
 
 void for_each_batch(int64_t n, int64_t batch_size, const std::function<void(int64_t begin, int64_t end)>& fn) {

@@ -22,8 +22,10 @@ torch::Tensor token_ce(const torch::Tensor& logits, const torch::Tensor& target)
 // fused head-and-loss kernel replaces (the processes' losses and bounds call it).
 torch::Tensor head_ce(DenoiserImpl& model, const torch::Tensor& hidden, const torch::Tensor& target);
 
-// A batch's training loss from its per-position cross-entropy `ce` (B, L) and weights: sum(w * ce) / loss_norm.
-torch::Tensor weighted_loss(const torch::Tensor& ce, const Batch& batch);
+// A batch's training loss from the model's final hidden states (B, L, D): sum(w * ce) / loss_norm over
+// the positions of nonzero weight, the only ones that go through the head when it is positionwise
+// (with diffusion.loss_on masked, the masked positions: MDLM's loss needs nothing else).
+torch::Tensor scored_loss(DenoiserImpl& model, const torch::Tensor& hidden, const Batch& batch);
 
 // Calls fn(begin, end) for the consecutive batches [begin, end) of at most `batch_size` of `n` items.
 void for_each_batch(int64_t n, int64_t batch_size, const std::function<void(int64_t begin, int64_t end)>& fn);

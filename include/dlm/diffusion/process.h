@@ -50,7 +50,7 @@ class Process {
   virtual torch::Tensor hidden(DenoiserImpl& model, const Batch& batch, const torch::Device& device) const;
   // The training loss from those hidden states and the model's output head (`model.head`): the sum of
   // per-position terms / batch.loss_norm. Cross-entropy goes through head_ce (likelihood.h), the one
-  // place a fused head-and-loss kernel replaces.
+  // place a fused head-and-loss kernel replaces; scored_loss runs it at the scored positions only.
   virtual torch::Tensor loss(const torch::Tensor& hidden, DenoiserImpl& model, const Batch& batch) const = 0;
 
   // Whether bound() gives figures at all (the simplex has none), and whether they are the exact

@@ -41,6 +41,9 @@ class DenoiserImpl : public torch::nn::Module {
     return key_valid.defined() ? forward_rows(ids, t, key_valid) : forward(ids, t);
   }
   virtual torch::Tensor head(const torch::Tensor& hidden) { return hidden; }
+  // Whether head() maps each position's hidden vector on its own (any leading shape, e.g. (N, D) of
+  // gathered positions), so that a loss may run it only where it scores.
+  virtual bool positionwise_head() const { return true; }
 };
 
 class BlockImpl : public torch::nn::Module {
@@ -126,6 +129,7 @@ class MlpDenoiserImpl : public DenoiserImpl {
   // so that the head knows L; key_valid is ignored, as in forward_rows.
   torch::Tensor hidden(const torch::Tensor& ids, const torch::Tensor& t, const torch::Tensor& key_valid = {}) override;
   torch::Tensor head(const torch::Tensor& hidden) override;
+  bool positionwise_head() const override { return false; }  // one output layer maps the whole row
   int64_t max_len() const override { return max_len_; }
 
  private:

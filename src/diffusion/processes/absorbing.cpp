@@ -22,7 +22,7 @@ class AbsorbingProcess : public Process {
   }
 
   torch::Tensor loss(const torch::Tensor& hidden, DenoiserImpl& model, const Batch& batch) const override {
-    return weighted_loss(head_ce(model, hidden, batch.target.to(hidden.device())), batch);
+    return scored_loss(model, hidden, batch);
   }
 
   std::string bound_method(int64_t t_samples, uint64_t seed) const override {

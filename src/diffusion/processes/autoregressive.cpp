@@ -24,7 +24,7 @@ class AutoregressiveProcess : public Process {
   }
 
   torch::Tensor loss(const torch::Tensor& hidden, DenoiserImpl& model, const Batch& batch) const override {
-    return weighted_loss(head_ce(model, hidden, batch.target.to(hidden.device())), batch);
+    return scored_loss(model, hidden, batch);
   }
 
   bool exact_likelihood() const override { return true; }

@@ -79,7 +79,7 @@ class SimplexProcess : public Process {
   }
 
   torch::Tensor loss(const torch::Tensor& hidden, DenoiserImpl& model, const Batch& batch) const override {
-    return weighted_loss(head_ce(model, hidden, batch.target.to(hidden.device())), batch);
+    return scored_loss(model, hidden, batch);
   }
 
   Likelihood bound(DenoiserImpl&, const std::vector<Example>&, int64_t, int64_t, uint64_t, int64_t,

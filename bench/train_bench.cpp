@@ -148,7 +148,8 @@ int run(int argc, char** argv) {
   const dlm::Dataset data = dlm::make_dataset(config.data, *tok, raw);
   torch::manual_seed(static_cast<uint64_t>(tc.seed));
   auto model = dlm::make_model(config.model, tok->vocab_size(), config.data.seq_len, false);
-  torch::optim::AdamW optimizer = dlm::make_optimizer(*model, tc);
+  const auto optimizer_owner = dlm::make_optimizer(*model, tc);
+  torch::optim::AdamW& optimizer = *optimizer_owner;
   const int64_t B = tc.batch_size, L = config.data.seq_len;
 
   const auto batch_at = [&](int64_t micro) {

@@ -36,7 +36,8 @@ esac
 
 packages=(g++ cmake ninja-build libcli11-dev nlohmann-json3-dev libspdlog-dev libgtest-dev libsentencepiece-dev pkg-config)
 if [ "$flavour" = debian ]; then
-  packages+=(libtorch-dev libopenblas0-openmp libgloo-dev)
+  # libsleef-dev: the header ATen's AVX2 and AVX-512 vector types include (dlm's CPU kernels use them).
+  packages+=(libtorch-dev libopenblas0-openmp libgloo-dev libsleef-dev)
 else
   python3 -m venv --help >/dev/null 2>&1 || packages+=(python3-venv python3-pip)
 fi

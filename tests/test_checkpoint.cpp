@@ -249,7 +249,8 @@ void expect_fixture_reads_alike(const std::string& name, const std::string& reco
 
   dlm::CheckpointReader reader(path);
   EXPECT_EQ(reader.state().step, 1) << name;
-  torch::optim::AdamW optimizer = dlm::make_optimizer(*loaded.model, reader.config().train);
+  const auto optimizer_owner = dlm::make_optimizer(*loaded.model, reader.config().train);
+  torch::optim::AdamW& optimizer = *optimizer_owner;
   dlm::restore_optimizer(reader, optimizer, *loaded.model, reader.config().train);
   double moments = 0.0;
   for (const auto& item : optimizer.state()) {

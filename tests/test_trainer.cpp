@@ -300,7 +300,8 @@ TEST(Trainer, ResumedOptimizerTakesItsHyperparametersFromTheConfig) {
   c.train.lr = 1e-2;
   c.train.weight_decay = 0.5;
   c.train.beta1 = 0.8;
-  torch::optim::AdamW written = dlm::make_optimizer(*model, c.train);
+  const auto written_owner = dlm::make_optimizer(*model, c.train);
+  torch::optim::AdamW& written = *written_owner;
   model->forward(torch::randint(0, 5, {2, 10}), torch::rand({2})).sum().backward();
   written.step();
   dlm::TrainState state;
@@ -311,7 +312,8 @@ TEST(Trainer, ResumedOptimizerTakesItsHyperparametersFromTheConfig) {
   resumed.lr = 3e-4;
   resumed.weight_decay = 0.01;
   resumed.beta1 = 0.9;
-  torch::optim::AdamW optimizer = dlm::make_optimizer(*model, resumed);
+  const auto optimizer_owner = dlm::make_optimizer(*model, resumed);
+  torch::optim::AdamW& optimizer = *optimizer_owner;
   dlm::CheckpointReader reader(dir + "/last.pt");
   dlm::restore_optimizer(reader, optimizer, *model, resumed);
   const auto& groups = optimizer.param_groups();

@@ -7,25 +7,9 @@
 #include <torch/version.h>
 
 #include "dlm/error.h"
+#include "dlm/model/fused.h"
 
 namespace dlm {
-namespace {
-
-// Rotates pairs (x1, x2) -> (-x2, x1) over the two halves of the last dimension.
-torch::Tensor rotate_half(const torch::Tensor& x) {
-  const auto halves = x.chunk(2, -1);
-  return torch::cat({-halves[1], halves[0]}, -1);
-}
-
-// Rotary positions on x (B, H, L, Dh) with the tables' cos and sin, in fp32 whatever x's type (a
-// bf16 model's angles would otherwise lose their low bits), returned in x's type.
-torch::Tensor rotate(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) {
-  if (x.scalar_type() == torch::kFloat32) return x * cos + rotate_half(x) * sin;
-  const torch::Tensor xf = x.to(torch::kFloat32);
-  return (xf * cos.to(torch::kFloat32) + rotate_half(xf) * sin.to(torch::kFloat32)).to(x.scalar_type());
-}
-
-}  // namespace
 
 AttentionKernel attention_kernel(AttentionKind attention) {
   if (attention == AttentionKind::kExplicit) return AttentionKernel::kExplicit;
@@ -98,14 +82,14 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
   const int64_t B = x.size(0), L = x.size(1), D = x.size(2), H = n_head_, Hkv = n_kv_head_, Dh = D / H;
   const torch::Tensor qkv = project(qkv_, qkv_t_, x, is_training()).view({B, L, H + 2 * Hkv, Dh}).transpose(1, 2);
   torch::Tensor q = qkv.slice(1, 0, H), k = qkv.slice(1, H, H + Hkv), v = qkv.slice(1, H + Hkv);  // (B, H|Hkv, L, Dh)
+  // Rotary positions, then unit-RMS queries and keys (the attention logits stay bounded however the
+  // weights grow), in one pass where both apply.
   if (rotary_) {
-    q = rotate(q, cos, sin);
-    k = rotate(k, cos, sin);
-  }
-  if (qk_norm_) {
-    // Unit-RMS queries and keys: the attention logits stay bounded however the weights grow.
-    q = rms_norm(q);
-    k = rms_norm(k);
+    q = fused_rotary(q, cos, sin, qk_norm_, 1e-6);
+    k = fused_rotary(k, cos, sin, qk_norm_, 1e-6);
+  } else if (qk_norm_) {
+    q = fused_rms_norm(q, {}, 1e-6);
+    k = fused_rms_norm(k, {}, 1e-6);
   }
   LayerCache* cache = pass.cache;
   switch (pass.mode) {

@@ -154,6 +154,17 @@ torch::optim::AdamWParamState* adamw_state(torch::optim::AdamW& optimizer, const
   return it == optimizer.state().end() ? nullptr : static_cast<torch::optim::AdamWParamState*>(it->second.get());
 }
 
+torch::optim::AdamWParamState& adamw_state_or_new(torch::optim::AdamW& optimizer, const torch::Tensor& param) {
+  if (torch::optim::AdamWParamState* s = adamw_state(optimizer, param)) return *s;
+  auto state = std::make_unique<torch::optim::AdamWParamState>();
+  state->step(0);
+  state->exp_avg(torch::zeros_like(param, torch::MemoryFormat::Preserve));
+  state->exp_avg_sq(torch::zeros_like(param, torch::MemoryFormat::Preserve));
+  torch::optim::AdamWParamState& out = *state;
+  optimizer.state()[state_key(param)] = std::move(state);
+  return out;
+}
+
 void save_checkpoint(const std::string& path, const Config& config, const Tokenizer& tokenizer, DenoiserImpl& model,
                      torch::optim::AdamW* optimizer, const TrainState& state) {
   const auto tensors = model_tensors(model);

@@ -2,12 +2,29 @@
 #include "dlm/model/layers.h"
 
 #include "dlm/error.h"
+#include "dlm/model/fused.h"
 
 namespace dlm {
 
 torch::Tensor rms_norm(const torch::Tensor& x, double eps) {
   const torch::Tensor xf = x.to(torch::kFloat32);
   return (xf * torch::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + eps)).to(x.scalar_type());
+}
+
+namespace {
+
+// Rotates pairs (x1, x2) -> (-x2, x1) over the two halves of the last dimension.
+torch::Tensor rotate_half(const torch::Tensor& x) {
+  const auto halves = x.chunk(2, -1);
+  return torch::cat({-halves[1], halves[0]}, -1);
+}
+
+}  // namespace
+
+torch::Tensor rotate(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) {
+  if (x.scalar_type() == torch::kFloat32) return x * cos + rotate_half(x) * sin;
+  const torch::Tensor xf = x.to(torch::kFloat32);
+  return (xf * cos.to(torch::kFloat32) + rotate_half(xf) * sin.to(torch::kFloat32)).to(x.scalar_type());
 }
 
 torch::Tensor activate(const torch::Tensor& h, Activation activation) {
@@ -17,7 +34,7 @@ torch::Tensor activate(const torch::Tensor& h, Activation activation) {
     case Activation::kGeluTanh:
       return torch::gelu(h, "tanh");
     case Activation::kRelu2:
-      return torch::relu(h).square();
+      return fused_relu2(h);
     case Activation::kSwiglu: {
       const auto parts = h.chunk(2, -1);
       return torch::silu(parts[0]) * parts[1];
@@ -34,10 +51,7 @@ RMSNormImpl::RMSNormImpl(int64_t dim, double eps, bool with_weight) : eps_(eps) 
   if (with_weight) weight = register_parameter("weight", torch::ones({dim}));  // cpu: parameters move with Module::to
 }
 
-torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
-  const torch::Tensor y = rms_norm(x, eps_);
-  return weight.defined() ? y * weight : y;
-}
+torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) { return fused_rms_norm(x, weight, eps_); }
 
 WeightedLayerNormImpl::WeightedLayerNormImpl(int64_t dim, double eps) : eps_(eps) {
   weight = register_parameter("weight", torch::ones({dim}));  // cpu: parameters move with Module::to

@@ -4,19 +4,48 @@
 #include <algorithm>
 #include <cmath>
 #include <memory>
+#include <tuple>
 #include <vector>
+
+#include "dlm/model/fused.h"
 
 namespace dlm {
 
-torch::optim::AdamW make_optimizer(DenoiserImpl& model, const TrainConfig& tc) {
+torch::Tensor FusedAdamW::step(LossClosure closure) {
+  torch::NoGradGuard no_grad;
+  bool fusable = true;
+  for (const auto& group : param_groups()) {
+    fusable &= !static_cast<const torch::optim::AdamWOptions&>(group.options()).amsgrad();
+    for (const auto& p : group.params()) fusable &= !p.grad().defined() || fused_adamw_takes(p, p.grad());
+  }
+  if (!fusable) return torch::optim::AdamW::step(closure);
+  torch::Tensor loss;
+  if (closure) {
+    torch::AutoGradMode grad_mode(true);
+    loss = closure();
+  }
+  for (auto& group : param_groups()) {
+    const auto& o = static_cast<const torch::optim::AdamWOptions&>(group.options());
+    for (auto& p : group.params()) {
+      if (!p.grad().defined()) continue;
+      torch::optim::AdamWParamState& s = adamw_state_or_new(*this, p);
+      s.step(s.step() + 1);
+      fused_adamw_step(p, p.grad(), s.exp_avg(), s.exp_avg_sq(), s.step(), o.lr(), std::get<0>(o.betas()),
+                       std::get<1>(o.betas()), o.eps(), o.weight_decay());
+    }
+  }
+  return loss;
+}
+
+std::unique_ptr<torch::optim::AdamW> make_optimizer(DenoiserImpl& model, const TrainConfig& tc) {
   // Two groups: no weight decay on biases and norm weights.
   std::vector<torch::Tensor> decay, no_decay;
   for (const auto& p : model.named_parameters()) (p.value().dim() >= 2 ? decay : no_decay).push_back(p.value());
   std::vector<torch::optim::OptimizerParamGroup> groups;
   groups.emplace_back(decay, std::make_unique<torch::optim::AdamWOptions>(tc.lr));
   groups.emplace_back(no_decay, std::make_unique<torch::optim::AdamWOptions>(tc.lr));
-  torch::optim::AdamW optimizer(std::move(groups));
-  set_hyperparameters(optimizer, tc, 0);
+  auto optimizer = std::make_unique<FusedAdamW>(std::move(groups));
+  set_hyperparameters(*optimizer, tc, 0);
   return optimizer;
 }
 

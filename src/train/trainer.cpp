@@ -158,7 +158,7 @@ void build_model(Session& s, CheckpointReader* reader) {
   s.model->to(s.device);
   if (s.is_main())
     s.run.check_space(static_cast<uint64_t>(count_parameters(*s.model)) * sizeof(float) * 9 + (16u << 20));
-  s.optimizer = std::make_unique<torch::optim::AdamW>(make_optimizer(*s.model, s.config.train));
+  s.optimizer = make_optimizer(*s.model, s.config.train);
   if (reader) {
     reader->load_model(*s.model, s.device);
     restore_optimizer(*reader, *s.optimizer, *s.model, s.config.train);

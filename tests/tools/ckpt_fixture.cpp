@@ -28,7 +28,8 @@ int main(int argc, char** argv) {
   const dlm::CharTokenizer tokenizer = dlm::CharTokenizer::build({"abcde"});
   torch::manual_seed(5);
   auto model = dlm::make_model(c.model, tokenizer.vocab_size(), c.data.seq_len);
-  torch::optim::AdamW optimizer = dlm::make_optimizer(*model, c.train);
+  const auto optimizer_owner = dlm::make_optimizer(*model, c.train);
+  torch::optim::AdamW& optimizer = *optimizer_owner;
   const auto ids = torch::tensor({5, 6, 1, 7, 1, 3}, torch::kInt64).view({1, 6});
   const auto t = torch::tensor({0.5f});
   model->forward(ids, t).pow(2).mean().backward();

@@ -27,6 +27,8 @@ struct TrainState {
 
 // The AdamW state of `param` in `optimizer`, or null before its first step.
 torch::optim::AdamWParamState* adamw_state(torch::optim::AdamW& optimizer, const torch::Tensor& param);
+// The same, made as LibTorch's AdamW makes it before a parameter's first step (step 0, zero moments).
+torch::optim::AdamWParamState& adamw_state_or_new(torch::optim::AdamW& optimizer, const torch::Tensor& param);
 
 // Saves atomically to `path` (via `path`.tmp + rename). `optimizer` may be null. Every tensor is
 // stored on the CPU by name, so the file reads alike in LibTorch 1.13 and 2.x and off a GPU.

@@ -13,6 +13,12 @@ namespace dlm {
 // x / rms(x) over the last dimension, computed in fp32 and returned in x's type.
 torch::Tensor rms_norm(const torch::Tensor& x, double eps = 1e-6);
 
+// Rotary positions on x (B, H, L, Dh) with the tables' cos and sin (broadcastable: (L, Dh) or
+// (B, 1, L, Dh)): x * cos + rotate_half(x) * sin, rotate_half(x) = (-x2, x1) over the last dimension's
+// halves; in fp32 whatever x's type (a bf16 model's angles would otherwise lose their low bits),
+// returned in x's type.
+torch::Tensor rotate(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin);
+
 // The MLP's nonlinearity on the first projection's output h: gelu(h) (exact or tanh's), relu(h)^2, or for swiglu
 // silu(gate) * value and for geglu gelu(gate) * value, with h = [gate, value] (h is twice the MLP width then).
 torch::Tensor activate(const torch::Tensor& h, Activation activation);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 
 #include <torch/torch.h>
 
@@ -15,9 +16,18 @@ namespace dlm {
 // Learning rate at `step` (0-based): linear warm-up to lr, then cosine decay to lr * min_lr_ratio.
 double learning_rate(const TrainConfig& config, int64_t step);
 
+// LibTorch's AdamW whose step runs dlm's fused kernel (model/fused.h) on contiguous fp32 CPU
+// parameters, one pass per parameter instead of several; its state and checkpoints are AdamW's own.
+// Other parameters (CUDA, bf16, amsgrad) take LibTorch's step.
+class FusedAdamW : public torch::optim::AdamW {
+ public:
+  using torch::optim::AdamW::AdamW;
+  torch::Tensor step(LossClosure closure = nullptr) override;
+};
+
 // AdamW over the model's parameters in two groups (weight decay on matrices only), with the
 // hyperparameters of `config` at step 0.
-torch::optim::AdamW make_optimizer(DenoiserImpl& model, const TrainConfig& config);
+std::unique_ptr<torch::optim::AdamW> make_optimizer(DenoiserImpl& model, const TrainConfig& config);
 
 // Sets every group's learning rate (for `step`), betas and weight decay from `config`.
 void set_hyperparameters(torch::optim::AdamW& optimizer, const TrainConfig& config, int64_t step);

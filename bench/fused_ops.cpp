@@ -1,0 +1,138 @@
+// fused_ops: each fused operation (include/dlm/model/fused.h) against the composition of ATen
+// operations it replaces, forward and backward at the shapes of configs/char6x384.json's training step
+// (batch 16 x 256 positions, width 384, MLP 1536, 6 heads of 64), on each instruction set of dlm's CPU kernels
+// this CPU runs, and AdamW's step (LibTorch's against dlm's). Prints milliseconds per forward+backward
+// or step (median of 20 after 3 untimed) and a JSON line.
+//   fused_ops [--threads N]   (default 2)
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+#include <nlohmann/json.hpp>
+
+#include "dlm/blas.h"
+#include "dlm/device.h"
+#include "dlm/error.h"
+#include "dlm/model/fused.h"
+#include "dlm/model/layers.h"
+#include "dlm/train/optimizer.h"
+
+namespace {
+
+constexpr int kWarmup = 3, kRepeats = 20;
+
+// Median milliseconds of fn(), which runs one forward and backward pass.
+double median_ms(const std::function<void()>& fn) {
+  for (int i = 0; i < kWarmup; ++i) fn();
+  std::vector<double> ms;
+  for (int i = 0; i < kRepeats; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    fn();
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+  }
+  std::sort(ms.begin(), ms.end());
+  return (ms[(kRepeats - 1) / 2] + ms[kRepeats / 2]) / 2;
+}
+
+struct Op {
+  std::string name;
+  std::function<torch::Tensor(const torch::Tensor&, const torch::Tensor&)> fused, composed;
+  std::vector<int64_t> shape;
+  bool weighted;
+};
+
+// One forward and backward pass of `f` on leaves made from x0 and w0.
+void pass(const std::function<torch::Tensor(const torch::Tensor&, const torch::Tensor&)>& f, const torch::Tensor& x0,
+          const torch::Tensor& w0, const torch::Tensor& dy) {
+  const torch::Tensor x = x0.detach().requires_grad_();
+  const torch::Tensor w = w0.defined() ? w0.detach().requires_grad_() : torch::Tensor();
+  f(x, w).backward(dy);
+}
+
+// A function that runs one step of a fresh optimizer of type `Optimizer` over two MLP-sized matrices
+// with gradients (the optimizer and tensors live as long as the function).
+template <typename Optimizer>
+std::function<void()> adamw_step() {
+  std::vector<torch::Tensor> params = {torch::randn({384, 1536}).requires_grad_(),
+                                       torch::randn({1536, 384}).requires_grad_()};
+  for (auto& p : params) p.mutable_grad() = torch::randn(p.sizes());
+  auto optimizer = std::make_shared<Optimizer>(params, torch::optim::AdamWOptions(1e-3).weight_decay(0.1));
+  return [optimizer] { optimizer->step(); };
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return dlm::run_tool("fused_ops", [&] {
+    const dlm::BlasStatus status = dlm::ensure_blas_kernels(argv);  // may restart the program once
+    int64_t threads = 2;
+    if (argc == 3 && std::string(argv[1]) == "--threads")
+      threads = std::stoll(argv[2]);
+    else if (argc != 1)
+      throw dlm::Error("usage: fused_ops [--threads N]");
+    threads = dlm::set_threads(threads);
+    std::printf("%s\n", status.line.c_str());
+    const auto rms = [](const torch::Tensor& x, const torch::Tensor& w) { return dlm::fused_rms_norm(x, w, 1e-6); };
+    const auto rms_composed = [](const torch::Tensor& x, const torch::Tensor& w) {
+      return w.defined() ? dlm::rms_norm(x, 1e-6) * w : dlm::rms_norm(x, 1e-6);
+    };
+    const auto relu2 = [](const torch::Tensor& x, const torch::Tensor&) { return dlm::fused_relu2(x); };
+    const auto relu2_composed = [](const torch::Tensor& x, const torch::Tensor&) { return torch::relu(x).square(); };
+    const torch::Tensor angles = torch::rand({256, 32}) * 6.0;
+    const torch::Tensor cos = torch::cat({angles.cos(), angles.cos()}, -1),
+                        sin = torch::cat({angles.sin(), angles.sin()}, -1);
+    const auto rotary = [&](const torch::Tensor& x, const torch::Tensor&) {
+      return dlm::fused_rotary(x, cos, sin, true, 1e-6);
+    };
+    const auto rotary_composed = [&](const torch::Tensor& x, const torch::Tensor&) {
+      return dlm::rms_norm(dlm::rotate(x, cos, sin), 1e-6);
+    };
+    const std::vector<Op> ops = {{"rms_norm", rms, rms_composed, {16, 256, 384}, false},
+                                 {"rms_norm weighted", rms, rms_composed, {16, 256, 384}, true},
+                                 {"relu2", relu2, relu2_composed, {16, 256, 1536}, false},
+                                 {"rotary + qk norm", rotary, rotary_composed, {16, 6, 256, 64}, false}};
+    nlohmann::ordered_json rows = nlohmann::ordered_json::array();
+    std::printf("%-20s %-8s %18s %12s %12s %8s\n", "op", "kernels", "shape", "composed ms", "fused ms", "speedup");
+    for (const std::string isa : {"default", "avx2", "avx512"}) {
+      dlm::limit_cpu_kernels(isa);
+      if (dlm::cpu_kernel_isa() != isa) continue;
+      for (const Op& op : ops) {
+        const torch::Tensor x = torch::randn(op.shape), dy = torch::randn(op.shape);
+        const torch::Tensor w = op.weighted ? torch::randn({op.shape.back()}) : torch::Tensor();
+        const double composed = median_ms([&] { pass(op.composed, x, w, dy); });
+        const double fused = median_ms([&] { pass(op.fused, x, w, dy); });
+        const std::string shape = c10::str(torch::IntArrayRef(op.shape));
+        std::printf("%-20s %-8s %18s %12.2f %12.2f %7.2fx\n", op.name.c_str(), isa.c_str(), shape.c_str(), composed,
+                    fused, composed / fused);
+        rows.push_back(
+            {{"op", op.name}, {"kernels", isa}, {"shape", op.shape}, {"composed_ms", composed}, {"fused_ms", fused}});
+      }
+    }
+    // AdamW: one step over a 384 x 1536 and a 1536 x 384 matrix (one block's MLP), LibTorch's against dlm's.
+    for (const std::string isa : {"default", "avx2", "avx512"}) {
+      dlm::limit_cpu_kernels(isa);
+      if (dlm::cpu_kernel_isa() != isa) continue;
+      const double composed = median_ms(adamw_step<torch::optim::AdamW>());
+      const double fused = median_ms(adamw_step<dlm::FusedAdamW>());
+      std::printf("%-20s %-8s %18s %12.2f %12.2f %7.2fx\n", "adamw step", isa.c_str(), "2 x [384, 1536]", composed,
+                  fused, composed / fused);
+      rows.push_back({{"op", "adamw step"},
+                      {"kernels", isa},
+                      {"shape", {2, 384, 1536}},
+                      {"composed_ms", composed},
+                      {"fused_ms", fused}});
+    }
+    const nlohmann::ordered_json line = {{"bench", "fused_ops"},
+                                         {"threads", threads},
+                                         {"repeats", kRepeats},
+                                         {"torch", TORCH_VERSION},
+                                         {"results", rows}};
+    std::printf("%s\n", line.dump().c_str());
+    return 0;
+  });
+}

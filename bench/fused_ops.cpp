@@ -65,6 +65,62 @@ std::function<void()> adamw_step() {
   return [optimizer] { optimizer->step(); };
 }
 
+// Prints one table row and adds it to `rows`.
+void report(nlohmann::ordered_json& rows, const std::string& op, const std::string& kernels, const std::string& shape,
+            double composed, double fused) {
+  std::printf("%-20s %-8s %20s %12.2f %12.2f %7.2fx\n", op.c_str(), kernels.c_str(), shape.c_str(), composed, fused,
+              composed / fused);
+  rows.push_back({{"op", op}, {"kernels", kernels}, {"shape", shape}, {"composed_ms", composed}, {"fused_ms", fused}});
+}
+
+// The elementwise operations at char6x384's shapes, on one kernel set.
+void time_elementwise(nlohmann::ordered_json& rows, const std::string& isa) {
+  const auto rms = [](const torch::Tensor& x, const torch::Tensor& w) { return dlm::fused_rms_norm(x, w, 1e-6); };
+  const auto rms_composed = [](const torch::Tensor& x, const torch::Tensor& w) {
+    return w.defined() ? dlm::rms_norm(x, 1e-6) * w : dlm::rms_norm(x, 1e-6);
+  };
+  const auto relu2 = [](const torch::Tensor& x, const torch::Tensor&) { return dlm::fused_relu2(x); };
+  const auto relu2_composed = [](const torch::Tensor& x, const torch::Tensor&) { return torch::relu(x).square(); };
+  const torch::Tensor angles = torch::rand({256, 32}) * 6.0;
+  const torch::Tensor cos = torch::cat({angles.cos(), angles.cos()}, -1);
+  const torch::Tensor sin = torch::cat({angles.sin(), angles.sin()}, -1);
+  const auto rotary = [&](const torch::Tensor& x, const torch::Tensor&) {
+    return dlm::fused_rotary(x, cos, sin, true, 1e-6);
+  };
+  const auto rotary_composed = [&](const torch::Tensor& x, const torch::Tensor&) {
+    return dlm::rms_norm(dlm::rotate(x, cos, sin), 1e-6);
+  };
+  const std::vector<Op> ops = {{"rms_norm", rms, rms_composed, {16, 256, 384}, false},
+                               {"rms_norm weighted", rms, rms_composed, {16, 256, 384}, true},
+                               {"relu2", relu2, relu2_composed, {16, 256, 1536}, false},
+                               {"rotary + qk norm", rotary, rotary_composed, {16, 6, 256, 64}, false}};
+  for (const Op& op : ops) {
+    const torch::Tensor x = torch::randn(op.shape), dy = torch::randn(op.shape);
+    const torch::Tensor w = op.weighted ? torch::randn({op.shape.back()}) : torch::Tensor();
+    const double composed = median_ms([&] { pass(op.composed, x, w, dy); });
+    const double fused = median_ms([&] { pass(op.fused, x, w, dy); });
+    report(rows, op.name, isa, c10::str(torch::IntArrayRef(op.shape)), composed, fused);
+  }
+}
+
+// The head's cross-entropy with half of a 16 x 256 batch masked, width 384, an 8,000-piece vocabulary
+// (its GEMMs and ATen's reductions: no kernel of dlm's).
+void time_head_ce(nlohmann::ordered_json& rows) {
+  namespace F = torch::nn::functional;
+  const torch::Tensor f = torch::randn({2048, 384}), w = torch::randn({8000, 384}) * 0.05;
+  const torch::Tensor target = torch::randint(0, 8000, {2048});
+  const auto ce_pass = [&](bool fused) {
+    const torch::Tensor fl = f.detach().requires_grad_(), wl = w.detach().requires_grad_();
+    const torch::Tensor ce =
+        fused ? dlm::fused_head_ce(fl, wl, {}, target)
+              : F::cross_entropy(F::linear(fl, wl), target, F::CrossEntropyFuncOptions().reduction(torch::kNone));
+    ce.sum().backward();
+  };
+  const double composed = median_ms([&] { ce_pass(false); });
+  const double fused = median_ms([&] { ce_pass(true); });
+  report(rows, "head cross-entropy", "aten", "[2048, 384] x 8000", composed, fused);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -77,56 +133,18 @@ int main(int argc, char** argv) {
       throw dlm::Error("usage: fused_ops [--threads N]");
     threads = dlm::set_threads(threads);
     std::printf("%s\n", status.line.c_str());
-    const auto rms = [](const torch::Tensor& x, const torch::Tensor& w) { return dlm::fused_rms_norm(x, w, 1e-6); };
-    const auto rms_composed = [](const torch::Tensor& x, const torch::Tensor& w) {
-      return w.defined() ? dlm::rms_norm(x, 1e-6) * w : dlm::rms_norm(x, 1e-6);
-    };
-    const auto relu2 = [](const torch::Tensor& x, const torch::Tensor&) { return dlm::fused_relu2(x); };
-    const auto relu2_composed = [](const torch::Tensor& x, const torch::Tensor&) { return torch::relu(x).square(); };
-    const torch::Tensor angles = torch::rand({256, 32}) * 6.0;
-    const torch::Tensor cos = torch::cat({angles.cos(), angles.cos()}, -1),
-                        sin = torch::cat({angles.sin(), angles.sin()}, -1);
-    const auto rotary = [&](const torch::Tensor& x, const torch::Tensor&) {
-      return dlm::fused_rotary(x, cos, sin, true, 1e-6);
-    };
-    const auto rotary_composed = [&](const torch::Tensor& x, const torch::Tensor&) {
-      return dlm::rms_norm(dlm::rotate(x, cos, sin), 1e-6);
-    };
-    const std::vector<Op> ops = {{"rms_norm", rms, rms_composed, {16, 256, 384}, false},
-                                 {"rms_norm weighted", rms, rms_composed, {16, 256, 384}, true},
-                                 {"relu2", relu2, relu2_composed, {16, 256, 1536}, false},
-                                 {"rotary + qk norm", rotary, rotary_composed, {16, 6, 256, 64}, false}};
     nlohmann::ordered_json rows = nlohmann::ordered_json::array();
-    std::printf("%-20s %-8s %18s %12s %12s %8s\n", "op", "kernels", "shape", "composed ms", "fused ms", "speedup");
+    std::printf("%-20s %-8s %20s %12s %12s %8s\n", "op", "kernels", "shape", "composed ms", "fused ms", "speedup");
     for (const std::string isa : {"default", "avx2", "avx512"}) {
       dlm::limit_cpu_kernels(isa);
       if (dlm::cpu_kernel_isa() != isa) continue;
-      for (const Op& op : ops) {
-        const torch::Tensor x = torch::randn(op.shape), dy = torch::randn(op.shape);
-        const torch::Tensor w = op.weighted ? torch::randn({op.shape.back()}) : torch::Tensor();
-        const double composed = median_ms([&] { pass(op.composed, x, w, dy); });
-        const double fused = median_ms([&] { pass(op.fused, x, w, dy); });
-        const std::string shape = c10::str(torch::IntArrayRef(op.shape));
-        std::printf("%-20s %-8s %18s %12.2f %12.2f %7.2fx\n", op.name.c_str(), isa.c_str(), shape.c_str(), composed,
-                    fused, composed / fused);
-        rows.push_back(
-            {{"op", op.name}, {"kernels", isa}, {"shape", op.shape}, {"composed_ms", composed}, {"fused_ms", fused}});
-      }
+      time_elementwise(rows, isa);
+      // AdamW over one block's MLP matrices, LibTorch's step against dlm's.
+      report(rows, "adamw step", isa, "2 x [384, 1536]", median_ms(adamw_step<torch::optim::AdamW>()),
+             median_ms(adamw_step<dlm::FusedAdamW>()));
     }
-    // AdamW: one step over a 384 x 1536 and a 1536 x 384 matrix (one block's MLP), LibTorch's against dlm's.
-    for (const std::string isa : {"default", "avx2", "avx512"}) {
-      dlm::limit_cpu_kernels(isa);
-      if (dlm::cpu_kernel_isa() != isa) continue;
-      const double composed = median_ms(adamw_step<torch::optim::AdamW>());
-      const double fused = median_ms(adamw_step<dlm::FusedAdamW>());
-      std::printf("%-20s %-8s %18s %12.2f %12.2f %7.2fx\n", "adamw step", isa.c_str(), "2 x [384, 1536]", composed,
-                  fused, composed / fused);
-      rows.push_back({{"op", "adamw step"},
-                      {"kernels", isa},
-                      {"shape", {2, 384, 1536}},
-                      {"composed_ms", composed},
-                      {"fused_ms", fused}});
-    }
+    dlm::limit_cpu_kernels("auto");
+    time_head_ce(rows);
     const nlohmann::ordered_json line = {{"bench", "fused_ops"},
                                          {"threads", threads},
                                          {"repeats", kRepeats},

@@ -133,6 +133,8 @@ AutocastGuard::~AutocastGuard() {
   set_autocast(type_, was_enabled_, was_dtype_);
 }
 
+bool autocast_active(const torch::Device& device) { return autocast_enabled(device.type()); }
+
 std::unique_ptr<AutocastGuard> autocast_for(Precision precision, const torch::Device& device) {
   if (precision == Precision::kFp32) return nullptr;
   return std::make_unique<AutocastGuard>(device, torch::kBFloat16);

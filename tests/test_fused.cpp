@@ -1,6 +1,7 @@
 // The fused operations against the compositions of ATen operations they replace (RMSNorm, relu^2,
-// rotary with and without QK-norm; AdamW's step against LibTorch's AdamW): values and gradients within 1e-5 in fp32,
-// over odd shapes, on every instruction set of dlm's CPU kernels this CPU runs.
+// rotary with and without QK-norm, the head's cross-entropy; AdamW's step against LibTorch's AdamW):
+// values and gradients within 1e-5 in fp32, over odd shapes, on every instruction set of dlm's CPU
+// kernels this CPU runs.
 #include <gtest/gtest.h>
 
 #include <ATen/Parallel.h>
@@ -173,6 +174,36 @@ TEST(Fused, AdamWStepFollowsLibTorchsAdamW) {
     expect_close(s->exp_avg_sq(), r->exp_avg_sq(), "second moment " + std::to_string(i));
   }
   EXPECT_FALSE(torch::equal(fused_params[0], start[0]));
+}
+
+TEST(Fused, HeadCrossEntropyMatchesTheComposition) {
+  torch::manual_seed(9);
+  namespace F = torch::nn::functional;
+  for (const int64_t vocab : {69L, 1000L}) {
+    for (const bool with_bias : {false, true}) {
+      SCOPED_TRACE(::testing::Message() << "vocabulary " << vocab << (with_bias ? ", bias" : ""));
+      const int64_t N = 37, D = 24;
+      const torch::Tensor f0 = torch::randn({N, D}), w0 = torch::randn({vocab, D}) * 0.3;
+      const torch::Tensor b0 = with_bias ? torch::randn({vocab}) : torch::Tensor();
+      const torch::Tensor target = torch::randint(0, vocab, {N}), dce = torch::rand({N});
+      torch::Tensor f = f0.clone().requires_grad_(), w = w0.clone().requires_grad_();
+      torch::Tensor fr = f0.clone().requires_grad_(), wr = w0.clone().requires_grad_();
+      torch::Tensor b = with_bias ? b0.clone().requires_grad_() : torch::Tensor();
+      torch::Tensor br = with_bias ? b0.clone().requires_grad_() : torch::Tensor();
+      ASSERT_TRUE(dlm::fused_head_ce_takes(f, w));
+      const torch::Tensor ce = dlm::fused_head_ce(f, w, b, target);
+      const torch::Tensor ce_r =
+          F::cross_entropy(F::linear(fr, wr, br), target, F::CrossEntropyFuncOptions().reduction(torch::kNone));
+      expect_close(ce, ce_r, "values");
+      (ce * dce).sum().backward({}, /*retain_graph=*/true);
+      (ce_r * dce).sum().backward();
+      expect_close(f.grad(), fr.grad(), "feature gradient");
+      expect_close(w.grad(), wr.grad(), "weight gradient");
+      if (with_bias) expect_close(b.grad(), br.grad(), "bias gradient");
+      // Backward reuses the logits' buffer: a second pass is refused, not computed from the wrong numbers.
+      EXPECT_THROW((ce * dce).sum().backward(), c10::Error);
+    }
+  }
 }
 
 }  // namespace

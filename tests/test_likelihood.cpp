@@ -183,6 +183,12 @@ class HeadCounter : public dlm::DenoiserImpl {
     positions_ += hidden.numel() / hidden.size(-1);
     return inner_->head(hidden);
   }
+  // The split the fused head-and-loss kernel takes (the transformer's): counted the same way.
+  OutputProjection output_projection() override { return inner_->output_projection(); }
+  torch::Tensor head_features(const torch::Tensor& hidden) override {
+    positions_ += hidden.numel() / hidden.size(-1);
+    return inner_->head_features(hidden);
+  }
   bool positionwise_head() const override { return inner_->positionwise_head(); }
   int64_t max_len() const override { return inner_->max_len(); }
   int64_t positions_ = 0;

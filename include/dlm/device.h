@@ -40,6 +40,9 @@ class AutocastGuard {
   torch::ScalarType was_dtype_ = torch::kFloat32;
 };
 
+// Whether autocast is on for `device`'s type now (e.g. inside autocast_for's guard).
+bool autocast_active(const torch::Device& device);
+
 // The autocast `precision` asks for on `device` while the returned guard lives (null for fp32).
 std::unique_ptr<AutocastGuard> autocast_for(Precision precision, const torch::Device& device);
 

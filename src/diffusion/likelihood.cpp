@@ -3,7 +3,9 @@
 
 #include <algorithm>
 
+#include "dlm/device.h"
 #include "dlm/error.h"
+#include "dlm/model/fused.h"
 #include "dlm/random.h"
 
 namespace dlm {
@@ -18,7 +20,15 @@ torch::Tensor token_ce(const torch::Tensor& logits, const torch::Tensor& target)
 }
 
 torch::Tensor head_ce(DenoiserImpl& model, const torch::Tensor& hidden, const torch::Tensor& target) {
-  return token_ce(model.head(hidden), target);
+  const DenoiserImpl::OutputProjection out = model.output_projection();
+  // Under autocast the head's GEMM runs in the reduced type, which the fused fp32 kernel would not.
+  if (!out.weight.defined() || autocast_active(hidden.device()) ||
+      !fused_head_ce_takes(hidden.reshape({-1, hidden.size(-1)}), out.weight)) {
+    return token_ce(model.head(hidden), target);
+  }
+  const torch::Tensor features = model.head_features(hidden);
+  return fused_head_ce(features.reshape({-1, features.size(-1)}), out.weight, out.bias, target.reshape({-1}))
+      .view(target.sizes());
 }
 
 torch::Tensor scored_loss(DenoiserImpl& model, const torch::Tensor& hidden, const Batch& batch) {

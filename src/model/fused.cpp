@@ -164,7 +164,46 @@ bool rotary_kernel_takes(const torch::Tensor& x, const torch::Tensor& cos, const
   return cos.sizes() == torch::IntArrayRef({L, Dh}) || cos.sizes() == torch::IntArrayRef({B, 1, L, Dh});
 }
 
+// The head's cross-entropy; an empty `bias` means none.
+class HeadCeFunction : public torch::autograd::Function<HeadCeFunction> {
+ public:
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& features, const torch::Tensor& weight,
+                               const torch::Tensor& bias, const torch::Tensor& target) {
+    torch::Tensor logits =
+        bias.numel() > 0 ? torch::addmm(bias, features, weight.t()) : torch::mm(features, weight.t());
+    const torch::Tensor lse = logits.logsumexp(1);                                    // (N)
+    const torch::Tensor ce = lse - logits.gather(1, target.unsqueeze(1)).squeeze(1);  // (N)
+    ctx->save_for_backward({features, weight, bias, target, logits, lse});
+    return ce;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    // Unpacking checks each saved tensor's version: a second backward pass over the same forward,
+    // after the logits were overwritten below, fails there with LibTorch's own message.
+    const auto saved = ctx->get_saved_variables();
+    const torch::Tensor &features = saved[0], &weight = saved[1], &bias = saved[2], &target = saved[3];
+    torch::Tensor logits = saved[4];
+    const torch::Tensor dce = grads[0].unsqueeze(1);  // (N, 1)
+    // d ce / d logits = softmax - onehot(target), scaled by each row's incoming gradient: in place.
+    logits.sub_(saved[5].unsqueeze(1)).exp_().mul_(dce);
+    logits.scatter_add_(1, target.unsqueeze(1), -dce);
+    return {torch::mm(logits, weight), torch::mm(logits.t(), features),
+            bias.numel() > 0 ? logits.sum(0) : torch::Tensor(), torch::Tensor()};
+  }
+};
+
 }  // namespace
+
+bool fused_head_ce_takes(const torch::Tensor& features, const torch::Tensor& weight) {
+  return features.dim() == 2 && cpu_fp32(features) && cpu_fp32(weight);
+}
+
+torch::Tensor fused_head_ce(const torch::Tensor& features, const torch::Tensor& weight, const torch::Tensor& bias,
+                            const torch::Tensor& target) {
+  TORCH_CHECK(fused_head_ce_takes(features, weight) && (!bias.defined() || cpu_fp32(bias)),
+              "fused_head_ce: fp32 CPU tensors, features (N, D)");
+  return HeadCeFunction::apply(features, weight, bias.defined() ? bias : torch::empty({0}, features.options()), target);
+}
 
 torch::Tensor fused_relu2(const torch::Tensor& x) {
   if (!cpu_fp32(x)) return torch::relu(x).square();

@@ -223,9 +223,16 @@ torch::Tensor TransformerImpl::trunk(const torch::Tensor& ids, const torch::Tens
   return norm_f_ ? norm_f_->forward(x) : x;
 }
 
+torch::Tensor TransformerImpl::head_features(const torch::Tensor& hidden) {
+  return head_dense_ ? head_norm_->forward(activate(head_dense_->forward(hidden), config_.head_activation)) : hidden;
+}
+
+DenoiserImpl::OutputProjection TransformerImpl::output_projection() {
+  return {head_ ? head_->weight : tok_emb_->weight, head_bias_};
+}
+
 torch::Tensor TransformerImpl::head(const torch::Tensor& hidden) {
-  torch::Tensor x = hidden;
-  if (head_dense_) x = head_norm_->forward(activate(head_dense_->forward(x), config_.head_activation));
+  torch::Tensor x = head_features(hidden);
   x = head_ ? head_->forward(x) : torch::matmul(x, tok_emb_->weight.t());  // (B, L, V)
   return head_bias_.defined() ? x + head_bias_ : x;
 }

@@ -23,6 +23,14 @@ torch::Tensor fused_relu2(const torch::Tensor& x);
 torch::Tensor fused_rotary(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin, bool norm,
                            double eps);
 
+// Per-row cross-entropy (N) of the logits features (N, D) · weight (V, D)ᵀ + bias (V; undefined: none)
+// against target (N): the output head's GEMM, log-softmax and loss keeping one (N, V) buffer, the
+// logits, which backward turns into their gradient in place (so one backward pass per forward).
+// fp32 on the CPU; fused_head_ce_takes says whether it applies.
+torch::Tensor fused_head_ce(const torch::Tensor& features, const torch::Tensor& weight, const torch::Tensor& bias,
+                            const torch::Tensor& target);
+bool fused_head_ce_takes(const torch::Tensor& features, const torch::Tensor& weight);
+
 // One AdamW step of LibTorch's AdamW (its arithmetic, at step `step` >= 1) on a contiguous fp32 CPU
 // parameter, its gradient and moments, in one pass: the optimizer's five to seven passes fused.
 void fused_adamw_step(const torch::Tensor& param, const torch::Tensor& grad, const torch::Tensor& exp_avg,

@@ -41,6 +41,14 @@ class DenoiserImpl : public torch::nn::Module {
     return key_valid.defined() ? forward_rows(ids, t, key_valid) : forward(ids, t);
   }
   virtual torch::Tensor head(const torch::Tensor& hidden) { return hidden; }
+  // The head split before its output projection, for a loss that runs the projection itself (the fused
+  // head-and-loss kernel): head(h) = head_features(h) · weightᵀ + bias (bias may be undefined). An
+  // undefined weight: the head has no such split.
+  struct OutputProjection {
+    torch::Tensor weight, bias;
+  };
+  virtual OutputProjection output_projection() { return {}; }
+  virtual torch::Tensor head_features(const torch::Tensor& hidden) { return hidden; }
   // Whether head() maps each position's hidden vector on its own (any leading shape, e.g. (N, D) of
   // gathered positions), so that a loss may run it only where it scores.
   virtual bool positionwise_head() const { return true; }
@@ -83,6 +91,8 @@ class TransformerImpl : public DenoiserImpl {
   torch::Tensor hidden(const torch::Tensor& ids, const torch::Tensor& t, const torch::Tensor& key_valid = {}) override;
   // Hidden states to logits: the head transform, if any, the output projection and the logit bias.
   torch::Tensor head(const torch::Tensor& hidden) override;
+  OutputProjection output_projection() override;
+  torch::Tensor head_features(const torch::Tensor& hidden) override;  // the head transform, if any
   // Causal models only: logits (B, L, V) of ids (B, L) placed after the cache's positions; their
   // keys and values are appended, so a sampler feeds each new token once.
   torch::Tensor forward_cached(const torch::Tensor& ids, KVCache& cache);

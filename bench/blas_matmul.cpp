@@ -15,6 +15,7 @@
 #include "dlm/blas.h"
 #include "dlm/device.h"
 #include "dlm/error.h"
+#include "median.h"
 
 namespace {
 
@@ -45,11 +46,9 @@ Timing time_matmul(int64_t threads) {
     torch::matmul(a, b);
     seconds.push_back(seconds_since(start));
   }
-  std::sort(seconds.begin(), seconds.end());
-  const double median = (seconds[(kRepeats - 1) / 2] + seconds[kRepeats / 2]) / 2;
   const double gflop = 2.0 * kN * kN * kN / 1e9;
-  t.median_gflops = gflop / median;
-  t.best_gflops = gflop / seconds.front();
+  t.median_gflops = gflop / median(seconds);
+  t.best_gflops = gflop / *std::min_element(seconds.begin(), seconds.end());
   return t;
 }
 

@@ -21,6 +21,7 @@
 #include "dlm/model/fused.h"
 #include "dlm/model/layers.h"
 #include "dlm/train/optimizer.h"
+#include "median.h"
 
 namespace {
 
@@ -35,8 +36,7 @@ double median_ms(const std::function<void()>& fn) {
     fn();
     ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
   }
-  std::sort(ms.begin(), ms.end());
-  return (ms[(kRepeats - 1) / 2] + ms[kRepeats / 2]) / 2;
+  return median(ms);
 }
 
 struct Op {

@@ -27,17 +27,13 @@
 #include "dlm/error.h"
 #include "dlm/random.h"
 #include "dlm/train/trainer.h"
+#include "median.h"
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
 double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return (v[(v.size() - 1) / 2] + v[v.size() / 2]) / 2;
-}
 
 // Resident set size now, from /proc (MiB).
 double rss_mib() {

@@ -7,6 +7,7 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -38,6 +39,19 @@ void expect_close(const torch::Tensor& got, const torch::Tensor& want, const std
   ASSERT_EQ(got.sizes(), want.sizes()) << what;
   const double err = (got - want).abs().max().item<double>();
   EXPECT_LE(err, 1e-5 * std::max(1.0, want.abs().max().item<double>())) << what;
+}
+
+// fused(x) against composed(x) on leaves cloned from x0: the values, then the gradients at x0 of the
+// sum of y * dy.
+void expect_matches(const std::function<torch::Tensor(const torch::Tensor&)>& fused,
+                    const std::function<torch::Tensor(const torch::Tensor&)>& composed, const torch::Tensor& x0,
+                    const torch::Tensor& dy) {
+  torch::Tensor x = x0.clone().requires_grad_(), xr = x0.clone().requires_grad_();
+  const torch::Tensor y = fused(x), yr = composed(xr);
+  expect_close(y, yr, "values");
+  (y * dy).sum().backward();
+  (yr * dy).sum().backward();
+  expect_close(x.grad(), xr.grad(), "input gradient");
 }
 
 TEST(Fused, RmsNormMatchesTheCompositionWithAndWithoutWeight) {
@@ -93,13 +107,8 @@ TEST(Fused, Relu2MatchesTheComposition) {
       SCOPED_TRACE(::testing::Message() << n << " elements");
       torch::Tensor x0 = torch::randn({n});
       if (n > 2) x0[1] = 0.0;  // relu's kink: both sides give 0 there
-      const torch::Tensor dy = torch::randn({n});
-      torch::Tensor x = x0.clone().requires_grad_(), xr = x0.clone().requires_grad_();
-      const torch::Tensor y = dlm::fused_relu2(x), yr = torch::relu(xr).square();
-      expect_close(y, yr, "values");
-      (y * dy).sum().backward();
-      (yr * dy).sum().backward();
-      expect_close(x.grad(), xr.grad(), "input gradient");
+      expect_matches([](const torch::Tensor& x) { return dlm::fused_relu2(x); },
+                     [](const torch::Tensor& x) { return torch::relu(x).square(); }, x0, torch::randn({n}));
     }
   });
 }
@@ -119,15 +128,14 @@ TEST(Fused, RotaryWithAndWithoutQkNormMatchesTheComposition) {
               torch::rand(per_row ? std::vector<int64_t>{B, 1, L, dh / 2} : std::vector<int64_t>{L, dh / 2}) * 6.0;
           const torch::Tensor cos = torch::cat({angles.cos(), angles.cos()}, -1);
           const torch::Tensor sin = torch::cat({angles.sin(), angles.sin()}, -1);
-          const torch::Tensor dy = torch::randn({B, H, L, dh});
-          torch::Tensor leaf = qkv.clone().requires_grad_(), leaf_r = qkv.clone().requires_grad_();
-          const torch::Tensor y = dlm::fused_rotary(leaf.slice(1, H, 2 * H), cos, sin, norm, 1e-6);
-          torch::Tensor yr = dlm::rotate(leaf_r.slice(1, H, 2 * H), cos, sin);
-          if (norm) yr = dlm::rms_norm(yr, 1e-6);
-          expect_close(y, yr, "values");
-          (y * dy).sum().backward();
-          (yr * dy).sum().backward();
-          expect_close(leaf.grad(), leaf_r.grad(), "input gradient");
+          const auto fused = [&](const torch::Tensor& leaf) {
+            return dlm::fused_rotary(leaf.slice(1, H, 2 * H), cos, sin, norm, 1e-6);
+          };
+          const auto composed = [&](const torch::Tensor& leaf) {
+            const torch::Tensor y = dlm::rotate(leaf.slice(1, H, 2 * H), cos, sin);
+            return norm ? dlm::rms_norm(y, 1e-6) : y;
+          };
+          expect_matches(fused, composed, qkv, torch::randn({B, H, L, dh}));
         }
       }
     }

@@ -118,6 +118,7 @@ const KeyTable<TrainConfig> kTrainKeys = {
         [](auto v) { return v >= 0; }),
     key("device", &TrainConfig::device),
     key("precision", &TrainConfig::precision),
+    key("recompute", &TrainConfig::recompute),
     key("time_limit", &TrainConfig::time_limit, "must be >= 0 seconds (0: no limit)", [](auto v) { return v >= 0; }),
     key("dist_backend", &TrainConfig::dist_backend),
     key("dist_timeout", &TrainConfig::dist_timeout, "must be > 0 seconds", [](auto v) { return v > 0; }),

@@ -135,6 +135,8 @@ AutocastGuard::~AutocastGuard() {
 
 bool autocast_active(const torch::Device& device) { return autocast_enabled(device.type()); }
 
+torch::ScalarType active_autocast_dtype(const torch::Device& device) { return autocast_dtype(device.type()); }
+
 std::unique_ptr<AutocastGuard> autocast_for(Precision precision, const torch::Device& device) {
   if (precision == Precision::kFp32) return nullptr;
   return std::make_unique<AutocastGuard>(device, torch::kBFloat16);

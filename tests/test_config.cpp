@@ -164,7 +164,7 @@ TEST(Config, EveryKeyRoundTripsThroughJson) {
                "eps": 0.25, "rng": "torch"},
     "train": {"steps": 77, "batch_size": 5, "grad_accum": 2, "lr": 0.0625, "min_lr_ratio": 0.5, "warmup": 3,
               "weight_decay": 0.125, "beta1": 0.5, "beta2": 0.75, "grad_clip": 2.0, "seed": 11, "eval_every": 13,
-              "log_every": 17, "threads": 1, "device": "cuda:1", "precision": "bf16", "time_limit": 60.0,
+              "log_every": 17, "threads": 1, "device": "cuda:1", "precision": "bf16", "recompute": true, "time_limit": 60.0,
               "dist_backend": "gloo", "dist_timeout": 30.0},
     "eval": {"t_samples": 3, "seed": 5, "batch_size": 4, "levels": [0.5]}
   })");

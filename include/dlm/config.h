@@ -257,6 +257,8 @@ struct TrainConfig {
   int64_t threads = 0;                            ///< CPU threads; 0 means OMP_NUM_THREADS, else the core count
   DeviceChoice device;                            ///< auto | cpu | cuda | cuda:N
   Precision precision = Precision::kFp32;         ///< fp32 | bf16 (autocast for training, validation and sampling)
+  bool recompute = false;                         ///< rerun each layer in the backward pass instead of keeping
+                                                  ///< its activations (less memory, one more forward pass)
   double time_limit = 0.0;                        ///< seconds of training (validation excluded) before a final
                                                   ///< validation and checkpoint; 0: train.steps alone decides
   DistBackend dist_backend = DistBackend::kAuto;  ///< auto | gloo | nccl, under torchrun (see distributed.h)

@@ -42,6 +42,8 @@ class AutocastGuard {
 
 // Whether autocast is on for `device`'s type now (e.g. inside autocast_for's guard).
 bool autocast_active(const torch::Device& device);
+// The type autocast casts to on `device`'s type (meaningful while autocast_active).
+torch::ScalarType active_autocast_dtype(const torch::Device& device);
 
 // The autocast `precision` asks for on `device` while the returned guard lives (null for fp32).
 std::unique_ptr<AutocastGuard> autocast_for(Precision precision, const torch::Device& device);

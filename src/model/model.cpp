@@ -7,6 +7,7 @@
 #include <torch/version.h>
 
 #include "dlm/error.h"
+#include "dlm/model/recompute.h"
 
 namespace dlm {
 namespace {
@@ -202,6 +203,7 @@ torch::Tensor TransformerImpl::trunk(const torch::Tensor& ids, const torch::Tens
   }
   if (cache && cache->layers.empty()) cache->layers.resize(blocks_->size());
   const torch::Tensor block_cond = config_.time_cond == TimeCond::kAdaln ? cond : torch::Tensor();
+  const bool recompute = recompute_ && is_training() && torch::GradMode::is_enabled() && !cache;
   for (size_t i = 0; i < blocks_->size(); ++i) {
     const bool local = is_local(static_cast<int64_t>(i));
     LayerPass pass;
@@ -210,7 +212,17 @@ torch::Tensor TransformerImpl::trunk(const torch::Tensor& ids, const torch::Tens
     pass.positions = positions;
     pass.key_valid = key_valid;
     if (local) pass.window = window;
-    x = blocks_[i]->as<Block>()->forward(x, local ? local_cos : cos, local ? local_sin : sin, block_cond, pass);
+    const std::shared_ptr<BlockImpl> block = blocks_->ptr<BlockImpl>(i);
+    const torch::Tensor c = local ? local_cos : cos, s = local ? local_sin : sin;
+    // The last layer's backward pass comes right after the forward pass: rerunning it would save nothing.
+    if (recompute && i + 1 < blocks_->size()) {
+      // The layer holds the block and the tables it reads until its backward pass has run.
+      x = recomputed([block, c, s, pass](const torch::Tensor& h,
+                                         const torch::Tensor& k) { return block->forward(h, c, s, k, pass); },
+                     x, block_cond);
+    } else {
+      x = block->forward(x, c, s, block_cond, pass);
+    }
   }
   if (config_.shift) {
     // Dream's predictions: position i reads the output at i - 1 (a causal LM's layout kept by a

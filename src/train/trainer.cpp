@@ -299,6 +299,7 @@ StepStats train_step(DenoiserImpl& model, torch::optim::AdamW& optimizer, const 
                      const Process& process, World* world) {
   set_hyperparameters(optimizer, tc, step);
   optimizer.zero_grad();
+  model.set_recompute(tc.recompute);
   const int64_t rank = world ? world->rank() : 0, ranks = world ? world->size() : 1;
   std::vector<Batch> batches;
   for (int64_t micro = step * tc.grad_accum; micro < (step + 1) * tc.grad_accum; ++micro) {

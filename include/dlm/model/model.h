@@ -52,6 +52,9 @@ class DenoiserImpl : public torch::nn::Module {
   // Whether head() maps each position's hidden vector on its own (any leading shape, e.g. (N, D) of
   // gathered positions), so that a loss may run it only where it scores.
   virtual bool positionwise_head() const { return true; }
+  // train.recompute: while training with gradients, each layer keeps only its input for the backward
+  // pass, which reruns it (dlm/model/recompute.h). A model without layers ignores it.
+  virtual void set_recompute(bool on) { (void)on; }
 };
 
 class BlockImpl : public torch::nn::Module {
@@ -86,6 +89,7 @@ class TransformerImpl : public DenoiserImpl {
   int64_t max_len() const override { return max_len_; }
   bool causal() const { return causal_; }
   int64_t n_layer() const { return static_cast<int64_t>(blocks_->size()); }
+  void set_recompute(bool on) override { recompute_ = on; }
   // The last hidden state (B, L, D) of ids (B, L): after the final norm of a pre-norm stack, before the
   // head (Hugging Face's last_hidden_state).
   torch::Tensor hidden(const torch::Tensor& ids, const torch::Tensor& t, const torch::Tensor& key_valid = {}) override;
@@ -116,6 +120,7 @@ class TransformerImpl : public DenoiserImpl {
   ModelConfig config_;
   int64_t max_len_;
   bool causal_;
+  bool recompute_ = false;
   torch::nn::Embedding tok_emb_{nullptr}, pos_emb_{nullptr}, type_emb_{nullptr};
   Norm emb_norm_{nullptr};
   torch::nn::Sequential time_mlp_{nullptr};

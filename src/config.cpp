@@ -23,6 +23,7 @@ const KeyTable<DataConfig> kDataKeys = {
     key("shuffle_seed", &DataConfig::shuffle_seed),
     key("val_path", &DataConfig::val_path),
     key("cache_dir", &DataConfig::cache_dir),
+    key("window_offsets", &DataConfig::window_offsets),
 };
 
 const KeyTable<TokenizerConfig> kTokenizerKeys = {

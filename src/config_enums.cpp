@@ -22,6 +22,10 @@ const EnumNames<DataFormat>& enum_names(DataFormat*) {
                                               {DataFormat::kTsv, "tsv"}};
   return names;
 }
+const EnumNames<WindowOffsets>& enum_names(WindowOffsets*) {
+  static const EnumNames<WindowOffsets> names = {{WindowOffsets::kFixed, "fixed"}, {WindowOffsets::kRandom, "random"}};
+  return names;
+}
 const EnumNames<TokenizerKind>& enum_names(TokenizerKind*) {
   static const EnumNames<TokenizerKind> names = {{TokenizerKind::kChar, "char"},
                                                  {TokenizerKind::kByte, "byte"},

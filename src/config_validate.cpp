@@ -32,6 +32,9 @@ void validate(const Config& c) {
   check(!c.data.path.empty(), "data.path", "\"\"", "a training file is required");
   check(c.data.kind != DataKind::kPairs || !c.data.separator.empty(), "data.separator", "\"\"",
         "pairs need a separator");
+  check(c.data.window_offsets == WindowOffsets::kFixed || c.data.kind == DataKind::kText ||
+            c.data.kind == DataKind::kCorpus,
+        "data.window_offsets", "\"random\"", "needs data.kind text or corpus (windows of running text)");
 
   check(c.tokenizer.kind != TokenizerKind::kBpe || !c.tokenizer.path.empty(), "tokenizer.path", "\"\"",
         "a bpe tokenizer needs the folder of its vocabulary files");

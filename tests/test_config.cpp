@@ -104,6 +104,14 @@ TEST(Config, ValidationRejectsOutOfRangeValuesWithTheValue) {
   EXPECT_NE(error_of([&] { dlm::validate(c); }).find("diffusion.rates[1]"), std::string::npos);
   c = dlm::Config();
   c.data.path = "x.txt";
+  c.data.window_offsets = dlm::WindowOffsets::kRandom;  // data.kind lines has no running text
+  const std::string windows = error_of([&] { dlm::validate(c); });
+  EXPECT_NE(windows.find("data.window_offsets"), std::string::npos) << windows;
+  EXPECT_NE(windows.find("text or corpus"), std::string::npos) << windows;
+  c.data.kind = dlm::DataKind::kText;
+  EXPECT_NO_THROW(dlm::validate(c));
+  c = dlm::Config();
+  c.data.path = "x.txt";
   const std::string names = error_of([&] { dlm::apply_override(c, "sample.schedule=wavy"); });
   EXPECT_NE(names.find("linear, cosine, exponential, loglinear"), std::string::npos) << names;
 }
@@ -142,7 +150,8 @@ TEST(Config, EveryKeyRoundTripsThroughJson) {
   const nlohmann::json doc = nlohmann::json::parse(R"({
     "name": "every-key", "objective": "ar",
     "data": {"kind": "pairs", "path": "d.txt", "format": "tsv", "separator": "|", "seq_len": 48,
-             "val_fraction": 0.25, "val_max": 7, "shuffle_seed": 9, "val_path": "v.txt", "cache_dir": "cache"},
+             "val_fraction": 0.25, "val_max": 7, "shuffle_seed": 9, "val_path": "v.txt", "cache_dir": "cache",
+             "window_offsets": "random"},
     "tokenizer": {"kind": "sentencepiece", "path": "t.model", "vocab_size": 500, "model_type": "bpe",
                   "character_coverage": 0.5, "train_max_bytes": 1000},
     "model": {"type": "mlp", "d_model": 96, "n_layer": 3, "n_head": 6, "d_ff": 200, "dropout": 0.25,

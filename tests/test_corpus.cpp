@@ -62,6 +62,14 @@ TEST(Corpus, BlocksReassembleToTheSourceTokens) {
   const dlm::BlockSource full(file, 0, file->n_tokens(), 7, tok.pad_id(), false);
   EXPECT_EQ(full.size(), file->n_tokens() / 7);
   EXPECT_EQ(full.block(full.size() - 1).n_content, 7);
+  // A window may start at any token (data.window_offsets random): the 7 tokens from there.
+  const dlm::BlockSource inner(file, 3, file->n_tokens(), 7, tok.pad_id(), false);
+  EXPECT_EQ(inner.window_starts(), file->n_tokens() - 3 - 7 + 1);
+  for (int64_t start : {int64_t{0}, int64_t{5}, inner.window_starts() - 1}) {
+    const dlm::Example w = inner.window(start);
+    EXPECT_EQ(w.n_content, 7);
+    EXPECT_EQ(w.ids, std::vector<int64_t>(expected.begin() + 3 + start, expected.begin() + 3 + start + 7)) << start;
+  }
   // Bytes per token: the documents' UTF-8 bytes over the tokens (bytes + one EOS each).
   size_t bytes = 0;
   for (const auto& d : kDocs) bytes += d.size();

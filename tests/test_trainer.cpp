@@ -69,11 +69,19 @@ void expect_same_weights(const std::string& a, const std::string& b) {
   }
 }
 
+// tiny_config's names as one running text, its windows at random offsets.
+dlm::Config random_windows(dlm::Config c) {
+  c.data.kind = dlm::DataKind::kText;
+  c.data.window_offsets = dlm::WindowOffsets::kRandom;
+  return c;
+}
+
 // A run under `process` stopped twice and resumed ends with the weights of the uninterrupted run.
-void expect_resume_is_exact(const std::string& process) {
-  const std::string root = testing::TempDir() + "/resume_test_" + process;
+void expect_resume_is_exact(const std::string& process, bool text_at_random_offsets = false) {
+  const std::string root = testing::TempDir() + "/resume_test_" + process + (text_at_random_offsets ? "_text" : "");
   fs::remove_all(root);
-  const dlm::Config c = with_process(tiny_config(root), process);
+  dlm::Config c = with_process(tiny_config(root), process);
+  if (text_at_random_offsets) c = random_windows(c);
   dlm::TrainOptions straight = quiet_run(root + "/straight");
   const auto s = dlm::train(c, straight);
   EXPECT_FALSE(s.interrupted);
@@ -106,6 +114,8 @@ TEST(Trainer, StoppedAndResumedRunEqualsTheUninterruptedOne) {
     SCOPED_TRACE(process);
     expect_resume_is_exact(process);
   }
+  SCOPED_TRACE("running text at random window offsets");
+  expect_resume_is_exact("absorbing", true);
 }
 
 TEST(Trainer, NonFiniteLossStopsAndKeepsTheLastGoodCheckpoint) {
@@ -327,6 +337,43 @@ TEST(Trainer, ResumedOptimizerTakesItsHyperparametersFromTheConfig) {
   // The moments themselves do come from the checkpoint.
   const auto& s = static_cast<torch::optim::AdamWParamState&>(*optimizer.state().begin()->second);
   EXPECT_EQ(s.step(), 1);
+}
+
+// data.window_offsets random: each row's window starts where (seed, its place in training) draws,
+// anywhere in the training text rather than every seq_len tokens; every TrainingBatches (a resumed run)
+// draws the same, and two ranks' halves are one process's batch.
+TEST(Trainer, RandomWindowOffsetsDrawEachStartFromTheSeedAndThePlace) {
+  const std::string root = testing::TempDir() + "/random_windows_test";
+  fs::remove_all(root);
+  dlm::Config c = random_windows(tiny_config(root));
+  c.train.batch_size = 4;
+  const int64_t L = c.data.seq_len;
+  const auto tok = dlm::CharTokenizer::build(dlm::vocabulary_texts(dlm::read_examples(c.data)));
+  const dlm::RunData data = dlm::load_run_data(c, tok, root + "/cache");
+  const std::vector<int64_t>& text = data.memory.train_tokens;
+  ASSERT_EQ(static_cast<int64_t>(text.size()), data.n_train * L);  // the fixed windows, end to end
+  dlm::TrainingBatches one(data, c, tok), again(data, c, tok), first(data, c, tok, 0, 2), second(data, c, tok, 1, 2);
+  std::set<int64_t> phases;
+  for (int64_t micro = 0; micro < 12; ++micro) {
+    const auto starts = one.window_starts(micro);
+    ASSERT_EQ(starts.size(), 4u);
+    EXPECT_EQ(again.window_starts(micro), starts);
+    auto halves = first.window_starts(micro);
+    const auto right = second.window_starts(micro);
+    halves.insert(halves.end(), right.begin(), right.end());
+    EXPECT_EQ(halves, starts);
+    const dlm::Batch b = one.at(micro);
+    for (size_t r = 0; r < starts.size(); ++r) {
+      ASSERT_LE(starts[r] + L, static_cast<int64_t>(text.size()));
+      phases.insert(starts[r] % L);
+      const std::vector<int64_t> window(text.begin() + starts[r], text.begin() + starts[r] + L);
+      EXPECT_TRUE(torch::equal(b.target[static_cast<int64_t>(r)], torch::tensor(window))) << "row " << r;
+    }
+  }
+  EXPECT_GT(phases.size(), 4u);  // fixed windows would all start at phase 0
+  dlm::Config reseeded = c;      // (TrainingBatches holds its config by reference)
+  reseeded.train.seed += 1;
+  EXPECT_NE(dlm::TrainingBatches(data, reseeded, tok).window_starts(0), one.window_starts(0));
 }
 
 }  // namespace

@@ -16,6 +16,8 @@ namespace dlm {
 enum class DataKind { kLines, kDocuments, kPairs, kText, kCorpus };
 // How a data file is read; auto picks by its extension (.jsonl, .tsv, else plain).
 enum class DataFormat { kAuto, kPlain, kJsonl, kTsv };
+// Where running text's training windows start: every seq_len tokens, or drawn anew for each window.
+enum class WindowOffsets { kFixed, kRandom };
 enum class TokenizerKind { kChar, kByte, kBpe, kSentencePiece, kHf };
 enum class SpmModelType { kUnigram, kBpe };  ///< the algorithm of a SentencePiece model trained on the data
 enum class ModelType { kTransformer, kMlp };
@@ -79,6 +81,7 @@ template <class E>
 using EnumNames = std::vector<std::pair<E, std::string>>;
 const EnumNames<DataKind>& enum_names(DataKind*);
 const EnumNames<DataFormat>& enum_names(DataFormat*);
+const EnumNames<WindowOffsets>& enum_names(WindowOffsets*);
 const EnumNames<TokenizerKind>& enum_names(TokenizerKind*);
 const EnumNames<SpmModelType>& enum_names(SpmModelType*);
 const EnumNames<ModelType>& enum_names(ModelType*);
@@ -134,6 +137,8 @@ struct DataConfig {
   int64_t shuffle_seed = 1234;            ///< seed of the deterministic shuffle before the split
   std::string val_path;                   ///< corpus: validation file; empty holds out the last documents
   std::string cache_dir;                  ///< corpus: token caches; empty means .token-cache beside the run
+  WindowOffsets window_offsets = WindowOffsets::kFixed;  ///< text, corpus: fixed | random (each window's start
+                                                         ///< drawn from the seed and its place in training)
 };
 
 struct TokenizerConfig {

@@ -10,7 +10,14 @@
 namespace dlm {
 
 // Named streams, so two uses of the same position never share numbers.
-enum class Stream : uint64_t { kMasking = 1, kDropout = 2, kSampling = 3, kExampleMasking = 4, kNoise = 5 };
+enum class Stream : uint64_t {
+  kMasking = 1,
+  kDropout = 2,
+  kSampling = 3,
+  kExampleMasking = 4,
+  kNoise = 5,
+  kWindows = 6
+};
 
 // A 64-bit seed mixed from (seed, stream, index) with SplitMix64; nearby inputs give unrelated seeds.
 uint64_t derive_seed(uint64_t seed, Stream stream, uint64_t index);

@@ -158,9 +158,11 @@ BlockSource::BlockSource(std::shared_ptr<const TokenFile> file, int64_t begin, i
   n_blocks_ = n / block_len_ + (keep_partial && n % block_len_ != 0 ? 1 : 0);
 }
 
-Example BlockSource::block(int64_t i) const {
+Example BlockSource::block(int64_t i) const { return window(i * block_len_); }
+
+Example BlockSource::window(int64_t offset) const {
   Example e;
-  const int64_t start = begin_ + i * block_len_;
+  const int64_t start = begin_ + offset;
   const int64_t stop = std::min(end_, start + block_len_);
   e.ids.assign(static_cast<size_t>(block_len_), pad_id_);
   for (int64_t k = start; k < stop; ++k) e.ids[static_cast<size_t>(k - start)] = (*file_)[k];

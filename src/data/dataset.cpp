@@ -116,6 +116,15 @@ std::vector<int64_t> shuffled_indices(int64_t n, uint64_t seed) {
   return idx;
 }
 
+Example text_window(const std::vector<int64_t>& tokens, int64_t start, int64_t seq_len, int64_t pad_id) {
+  const int64_t stop = std::min(static_cast<int64_t>(tokens.size()), start + seq_len);
+  Example e;
+  e.ids.assign(tokens.begin() + start, tokens.begin() + stop);
+  e.n_content = stop - start;
+  e.ids.resize(static_cast<size_t>(seq_len), pad_id);
+  return e;
+}
+
 Dataset make_dataset(const DataConfig& c, const Tokenizer& tok, const std::vector<TextExample>& examples) {
   const int64_t L = c.seq_len;
   std::vector<Example> all;
@@ -169,6 +178,10 @@ Dataset make_dataset(const DataConfig& c, const Tokenizer& tok, const std::vecto
   if (ds.val.empty()) {
     ds.val = ds.train;
     ds.val_is_train = true;
+  }
+  if (c.kind == DataKind::kText && c.window_offsets == WindowOffsets::kRandom) {
+    for (const auto& e : ds.train)
+      ds.train_tokens.insert(ds.train_tokens.end(), e.ids.begin(), e.ids.begin() + e.n_content);
   }
   return ds;
 }

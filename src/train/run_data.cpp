@@ -13,6 +13,15 @@ Example RunData::train_at(int64_t i) const {
   return is_corpus ? corpus.train->block(i) : memory.train[static_cast<size_t>(i)];
 }
 
+int64_t RunData::train_window_starts(int64_t seq_len) const {
+  if (is_corpus) return corpus.train->window_starts();
+  return std::max<int64_t>(1, static_cast<int64_t>(memory.train_tokens.size()) - seq_len + 1);
+}
+
+Example RunData::train_window(int64_t start, int64_t seq_len, int64_t pad_id) const {
+  return is_corpus ? corpus.train->window(start) : text_window(memory.train_tokens, start, seq_len, pad_id);
+}
+
 std::vector<Example> RunData::val_head(int64_t max) const {
   if (max <= 0 || max >= static_cast<int64_t>(val.size())) return val;
   return std::vector<Example>(val.begin(), val.begin() + max);
@@ -34,8 +43,9 @@ std::string RunData::describe(const Config& config, const Tokenizer& tokenizer) 
          tokenizer.vocab_size()});
   }
   return log::format(
-      "{} train / {} validation examples{}, {} tokens each; vocabulary {}",
+      "{} train / {} validation examples{}{}, {} tokens each; vocabulary {}",
       {n_train, val.size(), memory.val_is_train ? " (too few to hold out: validating on training data)" : "",
+       config.data.window_offsets == WindowOffsets::kRandom ? " (training windows at random offsets)" : "",
        config.data.seq_len, tokenizer.vocab_size()});
 }
 

@@ -268,7 +268,8 @@ TrainingBatches::TrainingBatches(const RunData& data, const Config& config, cons
       config_(config),
       process_(make_process(config, special_ids(tokenizer))),
       begin_(config.train.batch_size * rank / ranks),
-      end_(config.train.batch_size * (rank + 1) / ranks) {}
+      end_(config.train.batch_size * (rank + 1) / ranks),
+      pad_id_(tokenizer.pad_id()) {}
 
 std::vector<int64_t> TrainingBatches::example_indices(int64_t micro) {
   const int64_t n = data_.n_train, B = config_.train.batch_size;
@@ -286,9 +287,25 @@ std::vector<int64_t> TrainingBatches::example_indices(int64_t micro) {
   return out;
 }
 
+std::vector<int64_t> TrainingBatches::window_starts(int64_t micro) const {
+  const uint64_t starts = static_cast<uint64_t>(data_.train_window_starts(config_.data.seq_len));
+  std::vector<int64_t> out;
+  for (int64_t i = begin_; i < end_; ++i) {
+    const uint64_t global = static_cast<uint64_t>(micro * config_.train.batch_size + i);
+    out.push_back(static_cast<int64_t>(
+        derive_seed(static_cast<uint64_t>(config_.train.seed), Stream::kWindows, global) % starts));
+  }
+  return out;
+}
+
 Batch TrainingBatches::at(int64_t micro) {
   std::vector<Example> examples;
-  for (int64_t i : example_indices(micro)) examples.push_back(data_.train_at(i));
+  if (config_.data.window_offsets == WindowOffsets::kRandom) {
+    for (int64_t start : window_starts(micro))
+      examples.push_back(data_.train_window(start, config_.data.seq_len, pad_id_));
+  } else {
+    for (int64_t i : example_indices(micro)) examples.push_back(data_.train_at(i));
+  }
   std::vector<const Example*> group;
   for (const auto& e : examples) group.push_back(&e);
   return process_->noise(group, begin_, config_.train.batch_size, static_cast<uint64_t>(config_.train.seed), micro);

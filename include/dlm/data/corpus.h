@@ -3,6 +3,7 @@
 // blocks. Training streams blocks by index; nothing is tokenised twice.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -64,6 +65,10 @@ class BlockSource {
   int64_t size() const { return n_blocks_; }
   int64_t n_tokens() const { return end_ - begin_; }
   Example block(int64_t i) const;
+  // The block_len tokens from `start` (0-based within the range; fewer at its end), padded: a window
+  // at any offset. Starts run over 0 .. window_starts() - 1.
+  Example window(int64_t start) const;
+  int64_t window_starts() const { return std::max<int64_t>(1, end_ - begin_ - block_len_ + 1); }
   // UTF-8 bytes of text per token over the range, for converting nats/token to bits/byte.
   double bytes_per_token() const;
 

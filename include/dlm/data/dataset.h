@@ -30,7 +30,14 @@ struct Dataset {
   std::vector<Example> train;
   std::vector<Example> val;
   bool val_is_train = false;  ///< too few examples to hold any out: validation reuses training data
+  // data.kind text with window_offsets random: the training windows' ids in order, the running text a
+  // window may start anywhere in (text_window).
+  std::vector<int64_t> train_tokens;
 };
+
+// A window of running text: the ids [start, start + seq_len) of `tokens` (fewer at its end), padded
+// to seq_len; no prompt, no EOS added.
+Example text_window(const std::vector<int64_t>& tokens, int64_t start, int64_t seq_len, int64_t pad_id);
 
 // Reads the raw examples of `config`. Throws dlm::Error for a missing or unreadable file, invalid
 // UTF-8 (with the line number), malformed JSONL, and a file with no usable example.

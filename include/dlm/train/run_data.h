@@ -24,6 +24,9 @@ struct RunData {
   double val_bytes_per_token = 0.0;  ///< corpus: UTF-8 bytes per validation token (0: unknown)
 
   Example train_at(int64_t i) const;
+  // data.window_offsets random: the starts a training window may take, and the window at one.
+  int64_t train_window_starts(int64_t seq_len) const;
+  Example train_window(int64_t start, int64_t seq_len, int64_t pad_id) const;
   // The first `max` validation examples (all when max <= 0): training's periodic validation.
   std::vector<Example> val_head(int64_t max) const;
   // One line on what was loaded, for the log.

@@ -45,9 +45,10 @@ struct TrainSummary {
 
 // The micro-batches of a run, or of one rank of a data-parallel run: rank r of W takes rows
 // [r B / W, (r + 1) B / W) of each global batch of B = train.batch_size. Epoch e visits the training
-// examples in a fixed permutation seeded by (seed, e), and each example is masked from its place
-// (collate_share), so a batch is a function of the step, a resumed run sees the same ones, and W
-// ranks train on exactly what one process would.
+// examples in a fixed permutation seeded by (seed, e); with data.window_offsets random each row's
+// window of the running text starts where (seed, its place in training) draws instead. Each example is
+// masked from its place (collate_share), so a batch is a function of the step, a resumed run sees the
+// same ones, and W ranks train on exactly what one process would.
 class TrainingBatches {
  public:
   TrainingBatches(const RunData& data, const Config& config, const Tokenizer& tokenizer, int64_t rank = 0,
@@ -56,14 +57,17 @@ class TrainingBatches {
   Batch at(int64_t micro);
   // The process that noises them.
   const Process& process() const { return *process_; }
-  // The training examples (indices into the run's data) of that share.
+  // The training examples (indices into the run's data) of that share (window_offsets fixed).
   std::vector<int64_t> example_indices(int64_t micro);
+  // The starts of that share's windows in the training text (window_offsets random).
+  std::vector<int64_t> window_starts(int64_t micro) const;
 
  private:
   const RunData& data_;
   const Config& config_;
   std::unique_ptr<Process> process_;
   int64_t begin_, end_;  ///< this rank's rows of each global batch
+  int64_t pad_id_;
   std::vector<int64_t> order_;
   int64_t epoch_ = -1;
 };

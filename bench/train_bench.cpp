@@ -29,6 +29,7 @@
 #include "dlm/diffusion/collator.h"
 #include "dlm/error.h"
 #include "dlm/model/attention.h"
+#include "dlm/model/checkpoint.h"
 #include "dlm/random.h"
 #include "dlm/train/trainer.h"
 #include "median.h"
@@ -96,11 +97,10 @@ nlohmann::json memory_breakdown(dlm::DenoiserImpl& model, torch::optim::AdamW& o
                                 const dlm::Batch& batch, const dlm::Process& process) {
   std::vector<torch::Tensor> params = model.parameters(), moments;
   for (const auto& p : params) {
-    const auto it = optimizer.state().find(c10::guts::to_string(p.unsafeGetTensorImpl()));
-    if (it == optimizer.state().end()) continue;
-    const auto& s = static_cast<const torch::optim::AdamWParamState&>(*it->second);
-    moments.push_back(s.exp_avg());
-    moments.push_back(s.exp_avg_sq());
+    if (const torch::optim::AdamWParamState* s = dlm::adamw_state(optimizer, p)) {
+      moments.push_back(s->exp_avg());
+      moments.push_back(s->exp_avg_sq());
+    }
   }
   optimizer.zero_grad();
   model.set_recompute(config.train.recompute);

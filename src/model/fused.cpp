@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "dlm/model/layers.h"
 #include "model/kernels/cpu_kernels.h"
@@ -21,6 +22,9 @@ using torch::autograd::variable_list;
 constexpr int64_t kRowBlock = 64;
 // Elements per task of an elementwise kernel.
 constexpr int64_t kElementGrain = 32768;
+
+// Rows of width f per task, about kElementGrain elements each.
+int64_t rows_per_task(int64_t f) { return std::max<int64_t>(1, kElementGrain / std::max<int64_t>(1, f)); }
 
 bool cpu_fp32(const torch::Tensor& x) { return x.device().is_cpu() && x.scalar_type() == torch::kFloat32; }
 
@@ -102,6 +106,69 @@ class Relu2Function : public torch::autograd::Function<Relu2Function> {
                        end - begin);
     });
     return {dx};
+  }
+};
+
+// An elementwise nonlinearity (GELU, its tanh form, SiLU), keeping only x for backward.
+class ActFunction : public torch::autograd::Function<ActFunction> {
+ public:
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& input, int64_t kind) {
+    const torch::Tensor x = input.contiguous();
+    torch::Tensor y = torch::empty_like(x);
+    const auto& k = kernels::cpu_kernels();
+    at::parallel_for(0, x.numel(), kElementGrain, [&](int64_t begin, int64_t end) {
+      k.act(x.data_ptr<float>() + begin, y.data_ptr<float>() + begin, end - begin, static_cast<kernels::Act>(kind));
+    });
+    ctx->save_for_backward({x});
+    ctx->saved_data["kind"] = kind;
+    return y;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const torch::Tensor x = ctx->get_saved_variables()[0];
+    const torch::Tensor dy = grads[0].contiguous();
+    const auto kind = static_cast<kernels::Act>(ctx->saved_data["kind"].toInt());
+    torch::Tensor dx = torch::empty_like(x);
+    const auto& k = kernels::cpu_kernels();
+    at::parallel_for(0, x.numel(), kElementGrain, [&](int64_t begin, int64_t end) {
+      k.act_backward(x.data_ptr<float>() + begin, dy.data_ptr<float>() + begin, dx.data_ptr<float>() + begin,
+                     end - begin, kind);
+    });
+    return {dx, torch::Tensor()};
+  }
+};
+
+// A gated unit on h = [gate, value] (last dimension), keeping only h for backward.
+class GluFunction : public torch::autograd::Function<GluFunction> {
+ public:
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& input, int64_t kind) {
+    const torch::Tensor h = input.contiguous();
+    const int64_t f = h.size(-1) / 2, rows = f == 0 ? 0 : h.numel() / (2 * f);
+    std::vector<int64_t> shape = h.sizes().vec();
+    shape.back() = f;
+    torch::Tensor y = torch::empty(shape, h.options());
+    const auto& k = kernels::cpu_kernels();
+    at::parallel_for(0, rows, rows_per_task(f), [&](int64_t begin, int64_t end) {
+      k.glu(h.data_ptr<float>() + begin * 2 * f, y.data_ptr<float>() + begin * f, end - begin, f,
+            static_cast<kernels::Act>(kind));
+    });
+    ctx->save_for_backward({h});
+    ctx->saved_data["kind"] = kind;
+    return y;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const torch::Tensor h = ctx->get_saved_variables()[0];
+    const torch::Tensor dy = grads[0].contiguous();
+    const auto kind = static_cast<kernels::Act>(ctx->saved_data["kind"].toInt());
+    const int64_t f = h.size(-1) / 2, rows = f == 0 ? 0 : h.numel() / (2 * f);
+    torch::Tensor dh = torch::empty_like(h);
+    const auto& k = kernels::cpu_kernels();
+    at::parallel_for(0, rows, rows_per_task(f), [&](int64_t begin, int64_t end) {
+      k.glu_backward(h.data_ptr<float>() + begin * 2 * f, dy.data_ptr<float>() + begin * f,
+                     dh.data_ptr<float>() + begin * 2 * f, end - begin, f, kind);
+    });
+    return {dh, torch::Tensor()};
   }
 };
 
@@ -208,6 +275,20 @@ torch::Tensor fused_head_ce(const torch::Tensor& features, const torch::Tensor& 
 torch::Tensor fused_relu2(const torch::Tensor& x) {
   if (!cpu_fp32(x)) return torch::relu(x).square();
   return Relu2Function::apply(x);
+}
+
+torch::Tensor fused_gelu(const torch::Tensor& x, bool tanh) {
+  if (!cpu_fp32(x)) return tanh ? torch::gelu(x, "tanh") : torch::gelu(x);
+  return ActFunction::apply(x, static_cast<int64_t>(tanh ? kernels::Act::kGeluTanh : kernels::Act::kGelu));
+}
+
+torch::Tensor fused_glu(const torch::Tensor& h, Gate gate) {
+  TORCH_CHECK(h.dim() >= 1 && h.size(-1) % 2 == 0, "fused_glu: the last dimension holds gate and value, so it is even");
+  if (!cpu_fp32(h)) {
+    const auto parts = h.chunk(2, -1);
+    return (gate == Gate::kSilu ? torch::silu(parts[0]) : torch::gelu(parts[0])) * parts[1];
+  }
+  return GluFunction::apply(h, static_cast<int64_t>(gate == Gate::kSilu ? kernels::Act::kSilu : kernels::Act::kGelu));
 }
 
 torch::Tensor fused_rotary(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin, bool norm,

@@ -30,19 +30,15 @@ torch::Tensor rotate(const torch::Tensor& x, const torch::Tensor& cos, const tor
 torch::Tensor activate(const torch::Tensor& h, Activation activation) {
   switch (activation) {
     case Activation::kGelu:
-      return torch::gelu(h);
+      return fused_gelu(h, false);
     case Activation::kGeluTanh:
-      return torch::gelu(h, "tanh");
+      return fused_gelu(h, true);
     case Activation::kRelu2:
       return fused_relu2(h);
-    case Activation::kSwiglu: {
-      const auto parts = h.chunk(2, -1);
-      return torch::silu(parts[0]) * parts[1];
-    }
-    case Activation::kGeglu: {
-      const auto parts = h.chunk(2, -1);
-      return torch::gelu(parts[0]) * parts[1];
-    }
+    case Activation::kSwiglu:
+      return fused_glu(h, Gate::kSilu);
+    case Activation::kGeglu:
+      return fused_glu(h, Gate::kGelu);
   }
   throw Error("unknown activation");
 }

@@ -90,9 +90,7 @@ void time_elementwise(nlohmann::ordered_json& rows, const std::string& isa) {
   const auto rotary_composed = [&](const torch::Tensor& x, const torch::Tensor&) {
     return dlm::rms_norm(dlm::rotate(x, cos, sin), 1e-6);
   };
-  const auto gelu = [](const torch::Tensor& x, const torch::Tensor&) { return dlm::fused_gelu(x, false); };
-  const auto gelu_composed = [](const torch::Tensor& x, const torch::Tensor&) { return torch::gelu(x); };
-  const auto swiglu = [](const torch::Tensor& h, const torch::Tensor&) { return dlm::fused_glu(h, dlm::Gate::kSilu); };
+  const auto swiglu = [](const torch::Tensor& h, const torch::Tensor&) { return dlm::fused_swiglu(h); };
   const auto swiglu_composed = [](const torch::Tensor& h, const torch::Tensor&) {
     const auto parts = h.chunk(2, -1);
     return torch::silu(parts[0]) * parts[1];
@@ -100,7 +98,6 @@ void time_elementwise(nlohmann::ordered_json& rows, const std::string& isa) {
   const std::vector<Op> ops = {{"rms_norm", rms, rms_composed, {16, 256, 384}, false},
                                {"rms_norm weighted", rms, rms_composed, {16, 256, 384}, true},
                                {"relu2", relu2, relu2_composed, {16, 256, 1536}, false},
-                               {"gelu", gelu, gelu_composed, {16, 256, 1536}, false},
                                {"swiglu", swiglu, swiglu_composed, {16, 256, 2 * 1024}, false},
                                {"rotary + qk norm", rotary, rotary_composed, {16, 6, 256, 64}, false}};
   for (const Op& op : ops) {

@@ -109,39 +109,10 @@ class Relu2Function : public torch::autograd::Function<Relu2Function> {
   }
 };
 
-// An elementwise nonlinearity (GELU, its tanh form, SiLU), keeping only x for backward.
-class ActFunction : public torch::autograd::Function<ActFunction> {
+// SwiGLU on h = [gate, value] (last dimension), keeping only h for backward.
+class SwigluFunction : public torch::autograd::Function<SwigluFunction> {
  public:
-  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& input, int64_t kind) {
-    const torch::Tensor x = input.contiguous();
-    torch::Tensor y = torch::empty_like(x);
-    const auto& k = kernels::cpu_kernels();
-    at::parallel_for(0, x.numel(), kElementGrain, [&](int64_t begin, int64_t end) {
-      k.act(x.data_ptr<float>() + begin, y.data_ptr<float>() + begin, end - begin, static_cast<kernels::Act>(kind));
-    });
-    ctx->save_for_backward({x});
-    ctx->saved_data["kind"] = kind;
-    return y;
-  }
-
-  static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    const torch::Tensor x = ctx->get_saved_variables()[0];
-    const torch::Tensor dy = grads[0].contiguous();
-    const auto kind = static_cast<kernels::Act>(ctx->saved_data["kind"].toInt());
-    torch::Tensor dx = torch::empty_like(x);
-    const auto& k = kernels::cpu_kernels();
-    at::parallel_for(0, x.numel(), kElementGrain, [&](int64_t begin, int64_t end) {
-      k.act_backward(x.data_ptr<float>() + begin, dy.data_ptr<float>() + begin, dx.data_ptr<float>() + begin,
-                     end - begin, kind);
-    });
-    return {dx, torch::Tensor()};
-  }
-};
-
-// A gated unit on h = [gate, value] (last dimension), keeping only h for backward.
-class GluFunction : public torch::autograd::Function<GluFunction> {
- public:
-  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& input, int64_t kind) {
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& input) {
     const torch::Tensor h = input.contiguous();
     const int64_t f = h.size(-1) / 2, rows = f == 0 ? 0 : h.numel() / (2 * f);
     std::vector<int64_t> shape = h.sizes().vec();
@@ -149,26 +120,23 @@ class GluFunction : public torch::autograd::Function<GluFunction> {
     torch::Tensor y = torch::empty(shape, h.options());
     const auto& k = kernels::cpu_kernels();
     at::parallel_for(0, rows, rows_per_task(f), [&](int64_t begin, int64_t end) {
-      k.glu(h.data_ptr<float>() + begin * 2 * f, y.data_ptr<float>() + begin * f, end - begin, f,
-            static_cast<kernels::Act>(kind));
+      k.swiglu(h.data_ptr<float>() + begin * 2 * f, y.data_ptr<float>() + begin * f, end - begin, f);
     });
     ctx->save_for_backward({h});
-    ctx->saved_data["kind"] = kind;
     return y;
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     const torch::Tensor h = ctx->get_saved_variables()[0];
     const torch::Tensor dy = grads[0].contiguous();
-    const auto kind = static_cast<kernels::Act>(ctx->saved_data["kind"].toInt());
     const int64_t f = h.size(-1) / 2, rows = f == 0 ? 0 : h.numel() / (2 * f);
     torch::Tensor dh = torch::empty_like(h);
     const auto& k = kernels::cpu_kernels();
     at::parallel_for(0, rows, rows_per_task(f), [&](int64_t begin, int64_t end) {
-      k.glu_backward(h.data_ptr<float>() + begin * 2 * f, dy.data_ptr<float>() + begin * f,
-                     dh.data_ptr<float>() + begin * 2 * f, end - begin, f, kind);
+      k.swiglu_backward(h.data_ptr<float>() + begin * 2 * f, dy.data_ptr<float>() + begin * f,
+                        dh.data_ptr<float>() + begin * 2 * f, end - begin, f);
     });
-    return {dh, torch::Tensor()};
+    return {dh};
   }
 };
 
@@ -277,18 +245,14 @@ torch::Tensor fused_relu2(const torch::Tensor& x) {
   return Relu2Function::apply(x);
 }
 
-torch::Tensor fused_gelu(const torch::Tensor& x, bool tanh) {
-  if (!cpu_fp32(x)) return tanh ? torch::gelu(x, "tanh") : torch::gelu(x);
-  return ActFunction::apply(x, static_cast<int64_t>(tanh ? kernels::Act::kGeluTanh : kernels::Act::kGelu));
-}
-
-torch::Tensor fused_glu(const torch::Tensor& h, Gate gate) {
-  TORCH_CHECK(h.dim() >= 1 && h.size(-1) % 2 == 0, "fused_glu: the last dimension holds gate and value, so it is even");
+torch::Tensor fused_swiglu(const torch::Tensor& h) {
+  TORCH_CHECK(h.dim() >= 1 && h.size(-1) % 2 == 0,
+              "fused_swiglu: the last dimension holds gate and value, so it is even");
   if (!cpu_fp32(h)) {
     const auto parts = h.chunk(2, -1);
-    return (gate == Gate::kSilu ? torch::silu(parts[0]) : torch::gelu(parts[0])) * parts[1];
+    return torch::silu(parts[0]) * parts[1];
   }
-  return GluFunction::apply(h, static_cast<int64_t>(gate == Gate::kSilu ? kernels::Act::kSilu : kernels::Act::kGelu));
+  return SwigluFunction::apply(h);
 }
 
 torch::Tensor fused_rotary(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin, bool norm,

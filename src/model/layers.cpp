@@ -30,15 +30,17 @@ torch::Tensor rotate(const torch::Tensor& x, const torch::Tensor& cos, const tor
 torch::Tensor activate(const torch::Tensor& h, Activation activation) {
   switch (activation) {
     case Activation::kGelu:
-      return fused_gelu(h, false);
+      return torch::gelu(h);
     case Activation::kGeluTanh:
-      return fused_gelu(h, true);
+      return torch::gelu(h, "tanh");
     case Activation::kRelu2:
       return fused_relu2(h);
     case Activation::kSwiglu:
-      return fused_glu(h, Gate::kSilu);
-    case Activation::kGeglu:
-      return fused_glu(h, Gate::kGelu);
+      return fused_swiglu(h);
+    case Activation::kGeglu: {
+      const auto parts = h.chunk(2, -1);
+      return torch::gelu(parts[0]) * parts[1];
+    }
   }
   throw Error("unknown activation");
 }

@@ -17,13 +17,10 @@ torch::Tensor fused_rms_norm(const torch::Tensor& x, const torch::Tensor& weight
 // relu(x)^2, keeping only x for backward.
 torch::Tensor fused_relu2(const torch::Tensor& x);
 
-// gelu(x), exact (erf) or with `tanh` its tanh approximation, keeping only x for backward.
-torch::Tensor fused_gelu(const torch::Tensor& x, bool tanh);
-
-// The gated MLP units on h = [gate, value] (the last dimension's halves): silu(gate) * value (SwiGLU)
-// or gelu(gate) * value (GeGLU, exact GELU), keeping only h for backward.
-enum class Gate { kSilu, kGelu };
-torch::Tensor fused_glu(const torch::Tensor& h, Gate gate);
+// SwiGLU on h = [gate, value] (the last dimension's halves): silu(gate) * value, keeping only h for
+// backward. (GELU and GeGLU keep ATen's GELU kernel, which runs at memory speed where a kernel on
+// SLEEF's vector erf took 8 times as long: docs/performance.md.)
+torch::Tensor fused_swiglu(const torch::Tensor& h);
 
 // Rotary positions on x (B, H, L, Dh) with the tables cos and sin ((L, Dh) or (B, 1, L, Dh), as rotate()
 // in layers.h takes them), then with `norm` a weightless RMSNorm of each head's row: the attention's

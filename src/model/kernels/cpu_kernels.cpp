@@ -104,24 +104,14 @@ void relu2_backward(const float* x, const float* dy, float* dx, int64_t n) {
   for (; i < n; ++i) dx[i] = x[i] > 0.0f ? 2.0f * x[i] * dy[i] : 0.0f;
 }
 
-// act(x) and its slope act'(x), lane by lane.
+// silu(x) = x sigmoid(x) and its slope, lane by lane.
 struct Activated {
   Vec value, slope;
 };
-Activated activated(const Vec& x, Act kind) {
-  const Vec one(1.0f), half(0.5f);
-  if (kind == Act::kSilu) {
-    const Vec s = one / (one + x.neg().exp());  // sigmoid
-    return {x * s, s * (one + x * (one - s))};
-  }
-  if (kind == Act::kGeluTanh) {
-    const Vec k(0.7978845608028654f), c(0.044715f);  // sqrt(2 / pi)
-    const Vec x2 = x * x;
-    const Vec t = (k * (x + c * x2 * x)).tanh();
-    return {half * x * (one + t), half * (one + t) + half * x * (one - t * t) * k * (one + Vec(3.0f) * c * x2)};
-  }
-  const Vec cdf = half * (one + (x * Vec(0.7071067811865476f)).erf());                // 1 / sqrt(2)
-  return {x * cdf, cdf + x * Vec(0.3989422804014327f) * (Vec(-0.5f) * x * x).exp()};  // 1 / sqrt(2 pi)
+Activated silu(const Vec& x) {
+  const Vec one(1.0f);
+  const Vec s = one / (one + x.neg().exp());  // sigmoid
+  return {x * s, s * (one + x * (one - s))};
 }
 
 // fn(i, count) over [0, n) in vectors, the last one partial (count < Vec::size()): one code path for
@@ -131,32 +121,21 @@ void over_vectors(int64_t n, const Fn& fn) {
   for (int64_t i = 0; i < n; i += Vec::size()) fn(i, static_cast<int>(std::min<int64_t>(Vec::size(), n - i)));
 }
 
-void act(const float* x, float* y, int64_t n, Act kind) {
-  over_vectors(n, [&](int64_t i, int count) { activated(Vec::loadu(x + i, count), kind).value.store(y + i, count); });
-}
-
-void act_backward(const float* x, const float* dy, float* dx, int64_t n, Act kind) {
-  over_vectors(n, [&](int64_t i, int count) {
-    (activated(Vec::loadu(x + i, count), kind).slope * Vec::loadu(dy + i, count)).store(dx + i, count);
-  });
-}
-
-void glu(const float* h, float* y, int64_t rows, int64_t f, Act kind) {
+void swiglu(const float* h, float* y, int64_t rows, int64_t f) {
   for (int64_t r = 0; r < rows; ++r) {
     const float* gate = h + r * 2 * f;
     over_vectors(f, [&](int64_t i, int count) {
-      (activated(Vec::loadu(gate + i, count), kind).value * Vec::loadu(gate + f + i, count))
-          .store(y + r * f + i, count);
+      (silu(Vec::loadu(gate + i, count)).value * Vec::loadu(gate + f + i, count)).store(y + r * f + i, count);
     });
   }
 }
 
-void glu_backward(const float* h, const float* dy, float* dh, int64_t rows, int64_t f, Act kind) {
+void swiglu_backward(const float* h, const float* dy, float* dh, int64_t rows, int64_t f) {
   for (int64_t r = 0; r < rows; ++r) {
     const float* gate = h + r * 2 * f;
     float* dgate = dh + r * 2 * f;
     over_vectors(f, [&](int64_t i, int count) {
-      const Activated a = activated(Vec::loadu(gate + i, count), kind);
+      const Activated a = silu(Vec::loadu(gate + i, count));
       const Vec g = Vec::loadu(dy + r * f + i, count);
       (a.slope * Vec::loadu(gate + f + i, count) * g).store(dgate + i, count);
       (a.value * g).store(dgate + f + i, count);
@@ -244,17 +223,25 @@ void adamw(float* p, const float* g, float* m, float* v, int64_t n, const AdamWS
 
 }  // namespace
 
-const CpuKernels& table() {
 #if defined(CPU_CAPABILITY_AVX512)
-  static const CpuKernels kernels{"avx512",     rms_norm, rms_norm_backward, relu2,       relu2_backward,       act,
-                                  act_backward, glu,      glu_backward,      rotary_norm, rotary_norm_backward, adamw};
+constexpr const char* kIsa = "avx512";
 #elif defined(CPU_CAPABILITY_AVX2)
-  static const CpuKernels kernels{"avx2",       rms_norm, rms_norm_backward, relu2,       relu2_backward,       act,
-                                  act_backward, glu,      glu_backward,      rotary_norm, rotary_norm_backward, adamw};
+constexpr const char* kIsa = "avx2";
 #else
-  static const CpuKernels kernels{"default",    rms_norm, rms_norm_backward, relu2,       relu2_backward,       act,
-                                  act_backward, glu,      glu_backward,      rotary_norm, rotary_norm_backward, adamw};
+constexpr const char* kIsa = "default";
 #endif
+
+const CpuKernels& table() {
+  static const CpuKernels kernels{kIsa,
+                                  rms_norm,
+                                  rms_norm_backward,
+                                  relu2,
+                                  relu2_backward,
+                                  swiglu,
+                                  swiglu_backward,
+                                  rotary_norm,
+                                  rotary_norm_backward,
+                                  adamw};
   return kernels;
 }
 

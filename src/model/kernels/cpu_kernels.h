@@ -15,9 +15,6 @@ struct AdamWStep {
   float decay, beta1, beta2, step_size, bias2_sqrt, eps;
 };
 
-// The nonlinearity of gelu/glu: GELU (exact, with erf), GELU's tanh approximation, or SiLU.
-enum class Act : int { kGelu, kGeluTanh, kSilu };
-
 struct CpuKernels {
   const char* isa;  ///< "default", "avx2" or "avx512"
   // RMSNorm over rows of `dim`: y = x * rstd * w (w null: no weight), rstd = 1 / sqrt(mean(x^2) + eps)
@@ -29,13 +26,10 @@ struct CpuKernels {
   // relu(x)^2 over n floats, and its backward dx = 2 relu(x) dy.
   void (*relu2)(const float* x, float* y, int64_t n);
   void (*relu2_backward)(const float* x, const float* dy, float* dx, int64_t n);
-  // act(x) over n floats, and its backward dx = act'(x) dy.
-  void (*act)(const float* x, float* y, int64_t n, Act act);
-  void (*act_backward)(const float* x, const float* dy, float* dx, int64_t n, Act act);
-  // Gated units over rows of h = [gate, value], each of f floats: y = act(gate) * value (rows of f),
-  // SwiGLU with kSilu, GeGLU with kGelu; and the backward dh = [act'(gate) value dy, act(gate) dy].
-  void (*glu)(const float* h, float* y, int64_t rows, int64_t f, Act act);
-  void (*glu_backward)(const float* h, const float* dy, float* dh, int64_t rows, int64_t f, Act act);
+  // SwiGLU over rows of h = [gate, value], each of f floats: y = silu(gate) * value (rows of f); and its
+  // backward dh = [silu'(gate) value dy, silu(gate) dy].
+  void (*swiglu)(const float* h, float* y, int64_t rows, int64_t f);
+  void (*swiglu_backward)(const float* h, const float* dy, float* dh, int64_t rows, int64_t f);
   // Rotary positions on rows of `dim` (even, at most kMaxRotaryDim): element i pairs with i + dim/2,
   // y = x * cos + rotate_half(x) * sin, rotate_half(x) = (-x2, x1); then, when rstd is not null, a
   // weightless RMSNorm of the rotated row (rstd[r] kept for backward). Row r reads x + r * x_stride

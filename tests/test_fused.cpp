@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <ATen/Parallel.h>
+#include <torch/version.h>
 
 #include <algorithm>
 #include <functional>
@@ -160,7 +161,8 @@ TEST(Fused, RotaryWithAndWithoutQkNormMatchesTheComposition) {
   });
 }
 
-TEST(Fused, AdamWStepFollowsLibTorchsAdamW) {
+// FusedAdamW on `kernel` against LibTorch's AdamW over five steps.
+void expect_adamw_follows_libtorch(dlm::AdamWKernel kernel) {
   torch::manual_seed(8);
   // Two groups as dlm makes them (decay on matrices only), a parameter without gradient, an odd size.
   const std::vector<torch::Tensor> start = {torch::randn({37, 5}), torch::randn({9}), torch::randn({4, 4})};
@@ -179,6 +181,7 @@ TEST(Fused, AdamWStepFollowsLibTorchsAdamW) {
     return g;
   };
   dlm::FusedAdamW fused(groups(fused_params));
+  fused.force_kernel(kernel);
   torch::optim::AdamW reference(groups(reference_params));
   for (int step = 0; step < 5; ++step) {
     for (size_t i = 0; i < 2; ++i) {  // the last parameter never gets a gradient
@@ -201,6 +204,13 @@ TEST(Fused, AdamWStepFollowsLibTorchsAdamW) {
   }
   EXPECT_FALSE(torch::equal(fused_params[0], start[0]));
 }
+
+TEST(Fused, AdamWStepFollowsLibTorchsAdamW) { expect_adamw_follows_libtorch(dlm::AdamWKernel::kDlm); }
+
+#if TORCH_VERSION_MAJOR >= 2
+// ATen's fused AdamW, which FusedAdamW runs on CUDA, checked here on its CPU kernel.
+TEST(Fused, AtensFusedAdamWFollowsLibTorchsAdamW) { expect_adamw_follows_libtorch(dlm::AdamWKernel::kAten); }
+#endif
 
 TEST(Fused, HeadCrossEntropyMatchesTheComposition) {
   torch::manual_seed(9);

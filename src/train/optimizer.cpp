@@ -7,22 +7,40 @@
 #include <tuple>
 #include <vector>
 
+#include <torch/version.h>
+
+#include "dlm/error.h"
 #include "dlm/model/fused.h"
 
 namespace dlm {
 
+AdamWKernel FusedAdamW::choose() {
+  if (kernel_ != AdamWKernel::kAuto) return kernel_;
+  bool dlm = true, cuda = true;
+  for (const auto& group : param_groups()) {
+    if (static_cast<const torch::optim::AdamWOptions&>(group.options()).amsgrad()) return AdamWKernel::kLibTorch;
+    for (const auto& p : group.params()) {
+      if (!p.grad().defined()) continue;
+      dlm &= fused_adamw_takes(p, p.grad());
+      cuda &= p.is_cuda();
+    }
+  }
+  if (dlm) return AdamWKernel::kDlm;
+  return TORCH_VERSION_MAJOR >= 2 && cuda ? AdamWKernel::kAten : AdamWKernel::kLibTorch;
+}
+
 torch::Tensor FusedAdamW::step(LossClosure closure) {
   torch::NoGradGuard no_grad;
-  bool fusable = true;
-  for (const auto& group : param_groups()) {
-    fusable &= !static_cast<const torch::optim::AdamWOptions&>(group.options()).amsgrad();
-    for (const auto& p : group.params()) fusable &= !p.grad().defined() || fused_adamw_takes(p, p.grad());
-  }
-  if (!fusable) return torch::optim::AdamW::step(closure);
+  const AdamWKernel kernel = choose();
+  if (kernel == AdamWKernel::kLibTorch) return torch::optim::AdamW::step(closure);
   torch::Tensor loss;
   if (closure) {
     torch::AutoGradMode grad_mode(true);
     loss = closure();
+  }
+  if (kernel == AdamWKernel::kAten) {
+    step_aten();
+    return loss;
   }
   for (auto& group : param_groups()) {
     const auto& o = static_cast<const torch::optim::AdamWOptions&>(group.options());
@@ -35,6 +53,31 @@ torch::Tensor FusedAdamW::step(LossClosure closure) {
     }
   }
   return loss;
+}
+
+void FusedAdamW::step_aten() {
+#if TORCH_VERSION_MAJOR >= 2
+  for (auto& group : param_groups()) {
+    const auto& o = static_cast<const torch::optim::AdamWOptions&>(group.options());
+    std::vector<torch::Tensor> params, grads, exp_avgs, exp_avg_sqs, steps;
+    for (auto& p : group.params()) {
+      if (!p.grad().defined()) continue;
+      torch::optim::AdamWParamState& s = adamw_state_or_new(*this, p);
+      s.step(s.step() + 1);
+      params.push_back(p);
+      grads.push_back(p.grad());
+      exp_avgs.push_back(s.exp_avg());
+      exp_avg_sqs.push_back(s.exp_avg_sq());
+      // ATen reads each parameter's step as a float tensor on its device (PyTorch keeps them so).
+      steps.push_back(torch::full({}, static_cast<double>(s.step()), p.options().dtype(torch::kFloat32)));
+    }
+    if (params.empty()) continue;
+    at::_fused_adamw_(params, grads, exp_avgs, exp_avg_sqs, {}, steps, o.lr(), std::get<0>(o.betas()),
+                      std::get<1>(o.betas()), o.weight_decay(), o.eps(), /*amsgrad=*/false, /*maximize=*/false);
+  }
+#else
+  throw Error("ATen's fused AdamW needs LibTorch 2 (this is " TORCH_VERSION ")");
+#endif
 }
 
 std::unique_ptr<torch::optim::AdamW> make_optimizer(DenoiserImpl& model, const TrainConfig& tc) {

@@ -16,13 +16,25 @@ namespace dlm {
 // Learning rate at `step` (0-based): linear warm-up to lr, then cosine decay to lr * min_lr_ratio.
 double learning_rate(const TrainConfig& config, int64_t step);
 
-// LibTorch's AdamW whose step runs dlm's fused kernel (model/fused.h) on contiguous fp32 CPU
-// parameters, one pass per parameter instead of several; its state and checkpoints are AdamW's own.
-// Other parameters (CUDA, bf16, amsgrad) take LibTorch's step.
+// The step FusedAdamW runs: dlm's kernel (model/fused.h; contiguous fp32 CPU parameters), ATen's fused
+// AdamW (`_fused_adamw_`, LibTorch 2.x: one kernel over each group's list on CUDA), or LibTorch's AdamW.
+enum class AdamWKernel { kAuto, kDlm, kAten, kLibTorch };
+
+// LibTorch's AdamW whose step runs one fused pass per parameter instead of several; its state and
+// checkpoints are AdamW's own. kAuto picks dlm's kernel when every parameter with a gradient is a
+// contiguous fp32 CPU tensor, ATen's on 2.x when every one is on CUDA, and LibTorch's step otherwise
+// (mixed devices, amsgrad).
 class FusedAdamW : public torch::optim::AdamW {
  public:
   using torch::optim::AdamW::AdamW;
   torch::Tensor step(LossClosure closure = nullptr) override;
+  // Runs `kernel` whatever the parameters (tests compare the kernels on the CPU); kAuto chooses.
+  void force_kernel(AdamWKernel kernel) { kernel_ = kernel; }
+
+ private:
+  AdamWKernel kernel_ = AdamWKernel::kAuto;
+  AdamWKernel choose();
+  void step_aten();
 };
 
 // AdamW over the model's parameters in two groups (weight decay on matrices only), with the

@@ -23,11 +23,16 @@ uint64_t derive_seed(uint64_t seed, Stream stream, uint64_t index) {
 
 torch::Generator cpu_generator(uint64_t seed) { return at::detail::createCPUGenerator(seed); }
 
+std::optional<at::Generator> default_generator(const torch::Device& device) {
+  if (!device.is_cpu() && !device.is_cuda()) return std::nullopt;
+  return at::globalContext().defaultGenerator(device);
+}
+
 void seed_default_generator(const torch::Device& device, uint64_t seed) {
-  if (!device.is_cpu() && !device.is_cuda()) return;
-  at::Generator gen = at::globalContext().defaultGenerator(device);
-  std::lock_guard<std::mutex> lock(gen.mutex());
-  gen.set_current_seed(seed);
+  std::optional<at::Generator> gen = default_generator(device);
+  if (!gen) return;
+  std::lock_guard<std::mutex> lock(gen->mutex());
+  gen->set_current_seed(seed);
 }
 
 }  // namespace dlm

@@ -11,6 +11,7 @@
 #include "dlm/data/tokenizer.h"
 #include "dlm/diffusion/denoise.h"
 #include "dlm/model/model.h"
+#include "test_util.h"
 
 namespace dlm_test {
 
@@ -24,11 +25,8 @@ struct Denoising {
   std::shared_ptr<dlm::DenoiserImpl> model;
 
   explicit Denoising(dlm::ModelType type = dlm::ModelType::kTransformer) {
-    dlm::ModelConfig c;
+    dlm::ModelConfig c = dlm_test::tiny_model(2, 2, dlm::ModelConfig{}.dropout);
     c.type = type;
-    c.d_model = 32;
-    c.n_layer = 2;
-    c.n_head = 2;
     c.mlp_hidden = 32;
     c.pos = dlm::PosKind::kRotary;
     c.time_cond = dlm::TimeCond::kAdd;  // the time input must match too

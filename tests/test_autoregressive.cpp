@@ -14,11 +14,7 @@
 namespace {
 
 dlm::ModelConfig small(const std::string& pos) {
-  dlm::ModelConfig c;
-  c.d_model = 32;
-  c.n_layer = 2;
-  c.n_head = 4;
-  c.dropout = 0.0;
+  dlm::ModelConfig c = dlm_test::tiny_model(2, 4, 0.0);
   c.pos = dlm_test::enum_from<dlm::PosKind>(pos);
   return c;
 }

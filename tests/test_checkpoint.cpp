@@ -26,9 +26,7 @@ struct Fixture {
   Fixture() {
     config.data.path = "unused.txt";
     config.data.seq_len = 12;
-    config.model.d_model = 32;
-    config.model.n_layer = 2;
-    config.model.n_head = 4;
+    config.model = dlm_test::tiny_model(2, 4, dlm::ModelConfig{}.dropout);
     config.model.pos = dlm::PosKind::kRotary;
     config.model.time_cond = dlm::TimeCond::kAdaln;
     torch::manual_seed(3);

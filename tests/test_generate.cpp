@@ -28,12 +28,9 @@ struct Tiny {
   std::shared_ptr<dlm::DenoiserImpl> model;
   explicit Tiny(dlm::TimeCond time_cond = dlm::TimeCond::kNone) {
     config.data.kind = dlm::DataKind::kDocuments;
-    config.model.d_model = 32;
-    config.model.n_layer = 2;
-    config.model.n_head = 2;
+    config.model = dlm_test::tiny_model(2, 2, 0.0);
     config.model.pos = dlm::PosKind::kRotary;
     config.model.time_cond = time_cond;
-    config.model.dropout = 0.0;
     torch::manual_seed(3);
     model = dlm::make_model(config.model, tok.vocab_size(), kContext);
   }

@@ -17,14 +17,7 @@
 
 namespace {
 
-dlm::ModelConfig small() {
-  dlm::ModelConfig c;
-  c.d_model = 32;
-  c.n_layer = 2;
-  c.n_head = 4;
-  c.dropout = 0.0;
-  return c;
-}
+dlm::ModelConfig small() { return dlm_test::tiny_model(2, 4, 0.0); }
 
 TEST(Model, EveryVariantMapsIdsToLogits) {
   torch::manual_seed(0);
@@ -103,7 +96,10 @@ TEST(Model, TinyModelOverfitsATinyBatch) {
       const auto b = dlm::collate(batch, dc, 1, gen);
       torch::Tensor loss;
       {
-        const auto autocast = dlm::autocast_for(precision, torch::kCPU);
+        // The guard itself: autocast_for would run fp32 on a CPU without bf16 dot products.
+        const auto autocast = precision == dlm::Precision::kBf16
+                                  ? std::make_unique<dlm::AutocastGuard>(torch::kCPU, torch::kBFloat16)
+                                  : nullptr;
         const torch::Tensor hidden = model->hidden(b.input, b.t);
         if (step == 0 && precision == dlm::Precision::kBf16)
           EXPECT_EQ(model->head(hidden).scalar_type(), torch::kBFloat16);

@@ -3,16 +3,13 @@
 #include <gtest/gtest.h>
 
 #include "dlm/model/model.h"
+#include "test_util.h"
 
 namespace {
 
 // A LLaDA-shaped model: pre-norm RMSNorm, rotary, SwiGLU, no biases, an untied head.
 dlm::ModelConfig llm_config() {
-  dlm::ModelConfig c;
-  c.d_model = 32;
-  c.n_layer = 2;
-  c.n_head = 4;
-  c.dropout = 0.0;
+  dlm::ModelConfig c = dlm_test::tiny_model(2, 4, 0.0);
   c.norm = dlm::NormKind::kRmsNorm;
   c.pos = dlm::PosKind::kRotary;
   c.activation = dlm::Activation::kSwiglu;

@@ -19,10 +19,7 @@ struct Scorer {
   dlm::ModelConfig config;
   std::shared_ptr<dlm::TransformerImpl> model;
   Scorer() {
-    config.d_model = 32;
-    config.n_layer = 2;
-    config.n_head = 2;
-    config.dropout = 0.0;
+    config = dlm_test::tiny_model(2, 2, 0.0);
     torch::manual_seed(5);
     model = std::make_shared<dlm::TransformerImpl>(config, tok.vocab_size(), 16, /*causal=*/true);
   }

@@ -100,10 +100,7 @@ TEST(Sampler, EveryStrategyEndsWithNoMaskAndKeepsThePrefix) {
 
 TEST(Sampler, SameSeedGivesSameSamplesAndOtherSeedsDiffer) {
   torch::manual_seed(0);
-  dlm::ModelConfig mc;
-  mc.d_model = 32;
-  mc.n_layer = 1;
-  mc.n_head = 2;
+  dlm::ModelConfig mc = dlm_test::tiny_model(1, 2, dlm::ModelConfig{}.dropout);
   auto model = dlm::make_model(mc, 20, 12);
   dlm::SampleConfig o;
   o.sampling = dlm::Sampling::kTopK;

@@ -31,10 +31,7 @@ dlm::Config tiny_config(const std::string& dir) {
   c.data.path = dir + "/names.txt";
   c.data.seq_len = 10;
   c.data.val_fraction = 0.2;
-  c.model.d_model = 32;
-  c.model.n_layer = 1;
-  c.model.n_head = 2;
-  c.model.dropout = 0.1;  // dropout draws must repeat after a resume too
+  c.model = dlm_test::tiny_model(1, 2, /*dropout=*/0.1);  // dropout draws must repeat after a resume too
   c.train.steps = 24;
   c.train.batch_size = 8;
   c.train.warmup = 4;

@@ -15,6 +15,16 @@
 
 namespace dlm_test {
 
+// A 32-wide transformer, small enough for a test to run it many times; callers set what they test.
+inline dlm::ModelConfig tiny_model(int64_t n_layer, int64_t n_head, double dropout) {
+  dlm::ModelConfig c;
+  c.d_model = 32;
+  c.n_layer = n_layer;
+  c.n_head = n_head;
+  c.dropout = dropout;
+  return c;
+}
+
 // The meta device: tensors without storage, on which the device helpers must do nothing.
 inline const torch::Device kMeta(torch::kMeta);
 

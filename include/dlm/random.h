@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 
 #include <torch/torch.h>
 
@@ -24,6 +25,10 @@ uint64_t derive_seed(uint64_t seed, Stream stream, uint64_t index);
 
 // A fresh CPU generator (the collator and the samplers draw on the CPU).
 torch::Generator cpu_generator(uint64_t seed);
+
+// `device`'s default generator, which dropout draws from; none for a device without one dlm seeds
+// (meta).
+std::optional<at::Generator> default_generator(const torch::Device& device);
 
 // Reseeds `device`'s default generator, which dropout draws from; devices without one (meta) are
 // left alone.

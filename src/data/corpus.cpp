@@ -160,6 +160,8 @@ BlockSource::BlockSource(std::shared_ptr<const TokenFile> file, int64_t begin, i
 
 Example BlockSource::block(int64_t i) const { return window(i * block_len_); }
 
+// The layout of text_window (dataset.cpp), read from the mapped file instead of a vector: the
+// content, then padding to the block's length; n_content counts the content.
 Example BlockSource::window(int64_t offset) const {
   Example e;
   const int64_t start = begin_ + offset;

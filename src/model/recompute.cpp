@@ -8,18 +8,13 @@
 #include <utility>
 
 #include "dlm/device.h"
+#include "dlm/random.h"
 
 namespace dlm {
 namespace {
 
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
-
-// The state of `device`'s default generator (none for a device without one dlm seeds).
-std::optional<at::Generator> default_generator(const torch::Device& device) {
-  if (!device.is_cpu() && !device.is_cuda()) return std::nullopt;
-  return at::globalContext().defaultGenerator(device);
-}
 
 torch::Tensor generator_state(at::Generator& gen) {
   std::lock_guard<std::mutex> lock(gen.mutex());

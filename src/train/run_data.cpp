@@ -28,24 +28,25 @@ std::vector<Example> RunData::val_head(int64_t max) const {
 }
 
 std::string RunData::describe(const Config& config, const Tokenizer& tokenizer) const {
+  const std::string offsets =
+      config.data.window_offsets == WindowOffsets::kRandom ? " (training windows at random offsets)" : "";
   if (is_corpus && corpus.val_is_tail) {
     return log::format(
-        "{} training blocks ({} tokens), {} validation blocks (the last {} tokens: {} is one document), "
+        "{} training blocks ({} tokens){}, {} validation blocks (the last {} tokens: {} is one document), "
         "{} tokens each; vocabulary {}",
-        {n_train, corpus.train->n_tokens(), val.size(), corpus.val->n_tokens(), config.data.path, config.data.seq_len,
-         tokenizer.vocab_size()});
+        {n_train, corpus.train->n_tokens(), offsets, val.size(), corpus.val->n_tokens(), config.data.path,
+         config.data.seq_len, tokenizer.vocab_size()});
   }
   if (is_corpus) {
     return log::format(
-        "{} training blocks ({} tokens, {} documents), {} validation blocks ({} documents), {} tokens "
+        "{} training blocks ({} tokens, {} documents){}, {} validation blocks ({} documents), {} tokens "
         "each; vocabulary {}",
-        {n_train, corpus.train->n_tokens(), corpus.train_docs, val.size(), corpus.val_docs, config.data.seq_len,
-         tokenizer.vocab_size()});
+        {n_train, corpus.train->n_tokens(), corpus.train_docs, offsets, val.size(), corpus.val_docs,
+         config.data.seq_len, tokenizer.vocab_size()});
   }
   return log::format(
       "{} train / {} validation examples{}{}, {} tokens each; vocabulary {}",
-      {n_train, val.size(), memory.val_is_train ? " (too few to hold out: validating on training data)" : "",
-       config.data.window_offsets == WindowOffsets::kRandom ? " (training windows at random offsets)" : "",
+      {n_train, val.size(), memory.val_is_train ? " (too few to hold out: validating on training data)" : "", offsets,
        config.data.seq_len, tokenizer.vocab_size()});
 }
 

@@ -246,6 +246,8 @@ int main(int argc, char** argv) {
     const torch::Device dev = dlm::resolve_device(dlm::parse_device(flags.device));
     dlm::set_threads(flags.threads);
     dlm::LoadedModel loaded = dlm::load_any_model(flags.checkpoint, dev, dlm::make_process_model);
+    const std::string precision = dlm::precision_notice(loaded.config.train.precision, dev, dlm::cpu_has_bf16_dot());
+    if (!precision.empty()) dlm::log::info("{}", precision);
     if (!flags.dump_logits.empty() || !flags.dump_hidden.empty()) return dump_tensors(app, flags, loaded);
     return generate_samples(app, flags, loaded, dev);
   });

@@ -137,8 +137,31 @@ bool autocast_active(const torch::Device& device) { return autocast_enabled(devi
 
 torch::ScalarType active_autocast_dtype(const torch::Device& device) { return autocast_dtype(device.type()); }
 
+bool cpu_has_bf16_dot() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512bf16") || __builtin_cpu_supports("amx-bf16");
+#else
+  return false;  // other CPUs' bf16 instructions are not detected: fp32 is the safe choice
+#endif
+}
+
+Precision precision_for(Precision requested, const torch::Device& device, bool cpu_bf16_dot) {
+  if (requested == Precision::kBf16 && device.is_cpu() && !cpu_bf16_dot) return Precision::kFp32;
+  return requested;
+}
+
+std::string precision_notice(Precision requested, const torch::Device& device, bool cpu_bf16_dot) {
+  if (requested != Precision::kBf16 || !device.is_cpu()) return "";
+  if (!cpu_bf16_dot) {
+    return "train.precision bf16: this CPU has no bf16 dot products (AVX512-BF16 or AMX), where bf16 runs slower "
+           "than fp32; computing in fp32";
+  }
+  return "train.precision bf16: matrix products in bf16 on this CPU's bf16 dot products (AVX512-BF16 or AMX)";
+}
+
 std::unique_ptr<AutocastGuard> autocast_for(Precision precision, const torch::Device& device) {
-  if (precision == Precision::kFp32) return nullptr;
+  if (precision_for(precision, device, cpu_has_bf16_dot()) == Precision::kFp32) return nullptr;
   return std::make_unique<AutocastGuard>(device, torch::kBFloat16);
 }
 

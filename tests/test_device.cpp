@@ -29,6 +29,26 @@ TEST(Device, AutocastGuardRunsMatmulsInBf16AndRestoresTheState) {
   dlm::AutocastGuard meta(kMeta, torch::kBFloat16);  // no autocast on meta: a no-op, not an error
 }
 
+// bf16 on a CPU without bf16 dot products would be slower than fp32: such a run computes in fp32 and
+// says so; CUDA and CPUs with the instructions run bf16.
+TEST(Device, Bf16RunsInFp32WithANoticeOnACpuWithoutBf16DotProducts) {
+  using dlm::Precision;
+  const torch::Device cpu(torch::kCPU), cuda(torch::kCUDA);
+  EXPECT_EQ(dlm::precision_for(Precision::kBf16, cpu, false), Precision::kFp32);
+  EXPECT_EQ(dlm::precision_for(Precision::kBf16, cpu, true), Precision::kBf16);
+  EXPECT_EQ(dlm::precision_for(Precision::kBf16, cuda, false), Precision::kBf16);
+  EXPECT_EQ(dlm::precision_for(Precision::kFp32, cpu, true), Precision::kFp32);
+  const std::string fallback = dlm::precision_notice(Precision::kBf16, cpu, false);
+  EXPECT_NE(fallback.find("no bf16 dot products"), std::string::npos) << fallback;
+  EXPECT_NE(fallback.find("computing in fp32"), std::string::npos) << fallback;
+  EXPECT_NE(dlm::precision_notice(Precision::kBf16, cpu, true).find("bf16 dot products"), std::string::npos);
+  EXPECT_EQ(dlm::precision_notice(Precision::kFp32, cpu, false), "");
+  EXPECT_EQ(dlm::precision_notice(Precision::kBf16, cuda, false), "");
+  // autocast_for follows this CPU's flags.
+  EXPECT_EQ(dlm::autocast_for(Precision::kBf16, cpu) != nullptr, dlm::cpu_has_bf16_dot());
+  EXPECT_EQ(dlm::autocast_for(Precision::kFp32, cpu), nullptr);
+}
+
 // Threads 0 follows OMP_NUM_THREADS when it holds a positive count, else the cores.
 TEST(Device, ThreadsZeroFollowsOmpNumThreadsElseTheCores) {
   const char* before = std::getenv("OMP_NUM_THREADS");

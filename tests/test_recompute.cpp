@@ -8,15 +8,12 @@
 
 #include "dlm/device.h"
 #include "dlm/model/model.h"
+#include "test_util.h"
 
 namespace {
 
 dlm::ModelConfig small_config() {
-  dlm::ModelConfig c;
-  c.d_model = 32;
-  c.n_layer = 3;
-  c.n_head = 4;
-  c.dropout = 0.1;  // the rerun must draw the first run's masks
+  dlm::ModelConfig c = dlm_test::tiny_model(3, 4, /*dropout=*/0.1);  // the rerun must draw the first run's masks
   c.norm = dlm::NormKind::kRmsNorm;
   c.pos = dlm::PosKind::kRotary;
   c.activation = dlm::Activation::kRelu2;
@@ -68,7 +65,7 @@ Pass train_pass(const dlm::ModelConfig& c, bool recompute, bool bf16) {
   torch::manual_seed(5);  // dropout's stream
   Pass out;
   {
-    const auto autocast = dlm::autocast_for(bf16 ? dlm::Precision::kBf16 : dlm::Precision::kFp32, torch::kCPU);
+    const auto autocast = bf16 ? std::make_unique<dlm::AutocastGuard>(torch::kCPU, torch::kBFloat16) : nullptr;
     out.loss = (model->forward_rows(ids, t, key_valid).to(torch::kFloat32) * weights).sum();
   }
   out.reruns = count_nodes(out.loss, "Recomputed");

@@ -45,7 +45,20 @@ bool autocast_active(const torch::Device& device);
 // The type autocast casts to on `device`'s type (meaningful while autocast_active).
 torch::ScalarType active_autocast_dtype(const torch::Device& device);
 
-// The autocast `precision` asks for on `device` while the returned guard lives (null for fp32).
+// Whether this CPU has bf16 dot products (AVX512-BF16 or AMX-BF16). Without them LibTorch computes a
+// bf16 matrix product in fp32 arithmetic plus the casts: slower than fp32 itself.
+bool cpu_has_bf16_dot();
+
+// The precision a run asking for `requested` computes in on `device`: bf16 on CUDA and on a CPU with
+// bf16 dot products (`cpu_bf16_dot`), fp32 on other CPUs.
+Precision precision_for(Precision requested, const torch::Device& device, bool cpu_bf16_dot);
+
+// The line a run asking for `requested` on `device` logs at start: what the CPU has for bf16 and what
+// runs. Empty where there is nothing to say (fp32, CUDA).
+std::string precision_notice(Precision requested, const torch::Device& device, bool cpu_bf16_dot);
+
+// The autocast a run's `precision` asks for on `device`, as precision_for decides on this CPU, while
+// the returned guard lives (null for fp32).
 std::unique_ptr<AutocastGuard> autocast_for(Precision precision, const torch::Device& device);
 
 // Process-wide allocator tuning for training and sampling loops (glibc only; no-op elsewhere).

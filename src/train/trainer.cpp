@@ -213,6 +213,8 @@ Session open_session(const Config& config, const TrainOptions& options) {
     log::warn("{}", blas.line);
   else
     log::info("{}", blas.line);
+  const std::string precision = precision_notice(s.config.train.precision, s.device, cpu_has_bf16_dot());
+  if (!precision.empty()) log::info("{}", precision);
   log::info("model: {} {} with {} parameters on {} ({} threads{})", s.process->causal() ? "causal" : "bidirectional",
             enum_name(s.config.model.type), count_parameters(*s.model), s.device.str(), threads,
             s.world ? " per rank" : "");

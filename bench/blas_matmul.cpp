@@ -1,5 +1,6 @@
-// blas_matmul: fp32 matrix-product speed (1024 x 1024 @ 1024 x 1024, torch::matmul) on one thread and
-// on all cores, with the BLAS and kernel set it ran on. Restarts itself like dtrain and dgen, so
+// blas_matmul: matrix-product speed (1024 x 1024 @ 1024 x 1024, torch::matmul) on one thread and on all
+// cores, with the BLAS and kernel set it ran on; fp32, or bf16 operands with `--dtype bf16` (the
+// product LibTorch runs for bf16: oneDNN's on 2.x). Restarts itself like dtrain and dgen, so
 // DLM_BLAS_KERNELS=keep measures OpenBLAS's own kernel choice and the default measures dlm's.
 // `blas_matmul --kernels` prints only the OpenBLAS kernel set in use.
 #include <algorithm>
@@ -34,11 +35,11 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 }
 
 // `threads` = 0 uses every core.
-Timing time_matmul(int64_t threads) {
+Timing time_matmul(int64_t threads, torch::ScalarType dtype) {
   Timing t;
   t.threads = dlm::set_threads(threads);
   at::Generator gen = at::detail::createCPUGenerator(1);
-  const torch::Tensor a = torch::randn({kN, kN}, gen), b = torch::randn({kN, kN}, gen);
+  const torch::Tensor a = torch::randn({kN, kN}, gen).to(dtype), b = torch::randn({kN, kN}, gen).to(dtype);
   for (int i = 0; i < kWarmup; ++i) torch::matmul(a, b);
   std::vector<double> seconds;
   for (int i = 0; i < kRepeats; ++i) {
@@ -58,8 +59,8 @@ std::string kernels(const dlm::BlasInfo& info) {
   return info.cpu_capability.empty() ? "unknown" : "ATen " + info.cpu_capability;
 }
 
-void print_results(const dlm::BlasInfo& info, const std::vector<Timing>& timings) {
-  std::printf("fp32 matmul %ldx%ld @ %ldx%ld, GFLOP/s over %d runs after %d warm-up runs, kernels %s\n",
+void print_results(const dlm::BlasInfo& info, const std::string& dtype, const std::vector<Timing>& timings) {
+  std::printf("%s matmul %ldx%ld @ %ldx%ld, GFLOP/s over %d runs after %d warm-up runs, kernels %s\n", dtype.c_str(),
               static_cast<long>(kN), static_cast<long>(kN), static_cast<long>(kN), static_cast<long>(kN), kRepeats,
               kWarmup, kernels(info).c_str());
   std::printf("%8s %10s %10s\n", "threads", "median", "best");
@@ -68,13 +69,11 @@ void print_results(const dlm::BlasInfo& info, const std::vector<Timing>& timings
     std::printf("%8ld %10.1f %10.1f\n", static_cast<long>(t.threads), t.median_gflops, t.best_gflops);
     rows.push_back({{"threads", t.threads}, {"gflops_median", t.median_gflops}, {"gflops_best", t.best_gflops}});
   }
-  const nlohmann::ordered_json line = {{"bench", "blas_matmul"},
-                                       {"n", kN},
-                                       {"blas", info.library.empty() ? "unknown" : info.library},
-                                       {"version", info.version},
-                                       {"kernels", kernels(info)},
-                                       {"repeats", kRepeats},
-                                       {"results", rows}};
+  const nlohmann::ordered_json line = {
+      {"bench", "blas_matmul"},  {"n", kN},
+      {"dtype", dtype},          {"blas", info.library.empty() ? "unknown" : info.library},
+      {"version", info.version}, {"kernels", kernels(info)},
+      {"repeats", kRepeats},     {"results", rows}};
   std::printf("%s\n", line.dump().c_str());
 }
 
@@ -90,9 +89,12 @@ int main(int argc, char** argv) {
       std::printf("%s\n", info.library == "OpenBLAS" ? info.core.c_str() : "");
       return 0;
     }
+    const std::string dtype = argc == 3 && std::string(argv[1]) == "--dtype" ? argv[2] : argc == 1 ? "fp32" : "";
+    if (dtype != "fp32" && dtype != "bf16") throw dlm::Error("usage: blas_matmul [--kernels | --dtype fp32|bf16]");
     std::printf("%s\n", status.line.c_str());
-    const std::vector<Timing> timings = {time_matmul(1), time_matmul(0)};
-    print_results(dlm::detect_blas(), timings);
+    const torch::ScalarType type = dtype == "bf16" ? torch::kBFloat16 : torch::kFloat32;
+    const std::vector<Timing> timings = {time_matmul(1, type), time_matmul(0, type)};
+    print_results(dlm::detect_blas(), dtype, timings);
     return 0;
   });
 }

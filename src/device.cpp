@@ -13,6 +13,9 @@
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 
 #include "dlm/error.h"
 
@@ -137,10 +140,27 @@ bool autocast_active(const torch::Device& device) { return autocast_enabled(devi
 
 torch::ScalarType active_autocast_dtype(const torch::Device& device) { return autocast_dtype(device.type()); }
 
+#if defined(__x86_64__) || defined(__i386__)
+namespace {
+
+// AMX-BF16 from CPUID (clang's __builtin_cpu_supports has no name for it), usable only where the OS
+// saves the tile registers (XCR0 bits 17 and 18).
+bool cpu_has_amx_bf16() {
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || ((d >> 22) & 1u) == 0) return false;
+  if (!__get_cpuid(1, &a, &b, &c, &d) || ((c >> 27) & 1u) == 0) return false;  // OSXSAVE: XGETBV exists
+  unsigned lo = 0, hi = 0;
+  __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+  return (lo & (3u << 17)) == (3u << 17);
+}
+
+}  // namespace
+#endif
+
 bool cpu_has_bf16_dot() {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_cpu_init();
-  return __builtin_cpu_supports("avx512bf16") || __builtin_cpu_supports("amx-bf16");
+  return __builtin_cpu_supports("avx512bf16") || cpu_has_amx_bf16();
 #else
   return false;  // other CPUs' bf16 instructions are not detected: fp32 is the safe choice
 #endif

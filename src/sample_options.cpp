@@ -102,83 +102,109 @@ std::vector<SampleOption> reference_sampler_rows() {
   };
 }
 
+// What a step draws and how much it generates: the sampler, steps, order, token draw and length.
+std::vector<SampleOption> draw_rows() {
+  const Sampler dlm = Sampler::kDlm, dream = Sampler::kDream;
+  return {
+      option<Sampler>("sampler", &C::sampler,
+                      names_of<Sampler>() + ": dlm's loop, or the LLaDA or Dream reference's rules (their folders')"),
+      option<int64_t>("steps", &C::steps, "denoising steps (blocks share them)",
+                      always(
+                          &C::steps, [](auto v) { return v >= 1; }, "must be >= 1")),
+      option<Schedule>("schedule", &C::schedule, names_of<Schedule>() + ": share still masked as the steps go", nullptr,
+                       {dlm}),
+      option<Strategy>("strategy", &C::strategy, names_of<Strategy>() + ": which masked positions are revealed first"),
+      option<Sampling>("sampling", &C::sampling, names_of<Sampling>() + ": how a token is drawn", nullptr, {dlm}),
+      option<double>("temperature", &C::temperature,
+                     "softmax temperature of the token draw (llada, dream: 0 is greedy)",
+                     [](const C& c) {
+                       if (is_dlm(c)) return std::string(c.temperature > 0 ? "" : "must be > 0");
+                       return std::string(c.temperature >= 0 ? "" : "must be >= 0 (0: greedy)");
+                     }),
+      option<int64_t>("top_k", &C::top_k, "k for topk sampling (dream: keep the k likeliest, 0: off)",
+                      [](const C& c) {
+                        if (is_dlm(c)) return std::string(c.top_k >= 1 ? "" : "must be >= 1");
+                        return std::string(c.top_k >= 0 ? "" : "must be >= 0 (0: off)");
+                      },
+                      {dlm, dream}),
+      option<double>("top_p", &C::top_p, "p for nucleus sampling (dream: 1 is off)",
+                     always(
+                         &C::top_p, [](auto v) { return v > 0 && v <= 1; }, "must be in (0, 1]"),
+                     {dlm, dream}),
+      option<int64_t>("length", &C::length, "tokens to generate after the prefix (dlm: 0 fills the context)",
+                      [](const C& c) {
+                        if (is_dlm(c)) return std::string(c.length >= 0 ? "" : "must be >= 0 (0 fills the context)");
+                        return std::string(c.length >= 1 ? "" : "must be >= 1");
+                      }),
+  };
+}
+
+// The rules that reveal as many positions as they judge sure instead of the schedule's count.
+std::vector<SampleOption> reveal_rule_rows() {
+  const Sampler dlm = Sampler::kDlm, llada = Sampler::kLlada;
+  return {
+      option<double>("threshold", &C::threshold,
+                     "reveal every masked position whose probability is at least this, and at least one (0: off)",
+                     always(
+                         &C::threshold, [](auto v) { return v >= 0 && v <= 1; }, "must be in [0, 1] (0: off)"),
+                     {dlm, llada}),
+      option<double>("factor", &C::factor,
+                     "reveal the n first positions in the reveal order, n the largest count whose j-th has "
+                     "probability at least 1 - factor / (j + 1), and at least one (0: off)",
+                     always(
+                         &C::factor, [](auto v) { return v >= 0; }, "must be >= 0 (0: off)"),
+                     {dlm, llada}),
+      option<double>("entropy_bound", &C::entropy_bound,
+                     "reveal the most confident positions whose summed entropy minus its largest term stays within "
+                     "this (0: off)",
+                     always(
+                         &C::entropy_bound, [](auto v) { return v >= 0; }, "must be >= 0 (0: off)"),
+                     {dlm}),
+      option<double>("order_temperature", &C::order_temperature,
+                     "draw the positions to reveal by softmax(score / this) instead of taking the top (0: off)",
+                     always(
+                         &C::order_temperature, [](auto v) { return v >= 0; }, "must be >= 0 (0: off)"),
+                     {dlm}),
+  };
+}
+
+// How the passes run: blocks, caches, guidance, and where a sample stops.
+std::vector<SampleOption> pass_rows() {
+  const Sampler dlm = Sampler::kDlm, llada = Sampler::kLlada;
+  return {
+      option<int64_t>("block_length", &C::block_length,
+                      "generate blocks of this many positions left to right (0: one block)",
+                      always(
+                          &C::block_length, [](auto v) { return v >= 0; }, "must be >= 0 (0: one block)"),
+                      {dlm, llada}),
+      option<bool>("kv_cache", &C::kv_cache,
+                   "blocks: compute the keys and values outside the block once per block (approximate)", nullptr,
+                   {dlm}),
+      option<bool>("cache", &C::cache, "reuse a row's prediction while its canvas is unchanged (exact)", nullptr,
+                   {dlm}),
+      option<double>("cfg_scale", &C::cfg_scale, "classifier-free guidance scale (0: plain sampling)",
+                     always(
+                         &C::cfg_scale, [](auto v) { return v >= 0; }, "must be >= 0"),
+                     {dlm, llada}),
+      option<std::vector<std::string>>(
+          "stop", &C::stop, "end a sample at the first occurrence of this text (repeatable)",
+          always(
+              &C::stop,
+              [](const auto& v) {
+                return std::none_of(v.begin(), v.end(), [](const std::string& s) { return s.empty(); });
+              },
+              "stop strings must not be empty")),
+  };
+}
+
 }  // namespace
 
 const std::vector<SampleOption>& sample_options() {
   static const std::vector<SampleOption> table = [] {
-    const Sampler dlm = Sampler::kDlm, llada = Sampler::kLlada, dream = Sampler::kDream;
-    std::vector<SampleOption> rows = {
-        option<Sampler>("sampler", &C::sampler,
-                        names_of<Sampler>() + ": dlm's loop, or the LLaDA or Dream reference's rules (their folders')"),
-        option<int64_t>("steps", &C::steps, "denoising steps (blocks share them)",
-                        always(
-                            &C::steps, [](auto v) { return v >= 1; }, "must be >= 1")),
-        option<Schedule>("schedule", &C::schedule, names_of<Schedule>() + ": share still masked as the steps go",
-                         nullptr, {dlm}),
-        option<Strategy>("strategy", &C::strategy,
-                         names_of<Strategy>() + ": which masked positions are revealed first"),
-        option<Sampling>("sampling", &C::sampling, names_of<Sampling>() + ": how a token is drawn", nullptr, {dlm}),
-        option<double>("temperature", &C::temperature,
-                       "softmax temperature of the token draw (llada, dream: 0 is greedy)",
-                       [](const C& c) {
-                         if (is_dlm(c)) return std::string(c.temperature > 0 ? "" : "must be > 0");
-                         return std::string(c.temperature >= 0 ? "" : "must be >= 0 (0: greedy)");
-                       }),
-        option<int64_t>("top_k", &C::top_k, "k for topk sampling (dream: keep the k likeliest, 0: off)",
-                        [](const C& c) {
-                          if (is_dlm(c)) return std::string(c.top_k >= 1 ? "" : "must be >= 1");
-                          return std::string(c.top_k >= 0 ? "" : "must be >= 0 (0: off)");
-                        },
-                        {dlm, dream}),
-        option<double>("top_p", &C::top_p, "p for nucleus sampling (dream: 1 is off)",
-                       always(
-                           &C::top_p, [](auto v) { return v > 0 && v <= 1; }, "must be in (0, 1]"),
-                       {dlm, dream}),
-        option<int64_t>("length", &C::length, "tokens to generate after the prefix (dlm: 0 fills the context)",
-                        [](const C& c) {
-                          if (is_dlm(c)) return std::string(c.length >= 0 ? "" : "must be >= 0 (0 fills the context)");
-                          return std::string(c.length >= 1 ? "" : "must be >= 1");
-                        }),
-        option<double>("threshold", &C::threshold,
-                       "reveal every masked position whose probability is at least this, and at least one (0: off)",
-                       always(
-                           &C::threshold, [](auto v) { return v >= 0 && v <= 1; }, "must be in [0, 1] (0: off)"),
-                       {dlm, llada}),
-        option<double>("entropy_bound", &C::entropy_bound,
-                       "reveal the most confident positions whose summed entropy minus its largest term stays within "
-                       "this (0: off)",
-                       always(
-                           &C::entropy_bound, [](auto v) { return v >= 0; }, "must be >= 0 (0: off)"),
-                       {dlm}),
-        option<double>("order_temperature", &C::order_temperature,
-                       "draw the positions to reveal by softmax(score / this) instead of taking the top (0: off)",
-                       always(
-                           &C::order_temperature, [](auto v) { return v >= 0; }, "must be >= 0 (0: off)"),
-                       {dlm}),
-        option<int64_t>("block_length", &C::block_length,
-                        "generate blocks of this many positions left to right (0: one block)",
-                        always(
-                            &C::block_length, [](auto v) { return v >= 0; }, "must be >= 0 (0: one block)"),
-                        {dlm, llada}),
-        option<bool>("kv_cache", &C::kv_cache,
-                     "blocks: compute the keys and values outside the block once per block (approximate)", nullptr,
-                     {dlm}),
-        option<bool>("cache", &C::cache, "reuse a row's prediction while its canvas is unchanged (exact)", nullptr,
-                     {dlm}),
-        option<double>("cfg_scale", &C::cfg_scale, "classifier-free guidance scale (0: plain sampling)",
-                       always(
-                           &C::cfg_scale, [](auto v) { return v >= 0; }, "must be >= 0"),
-                       {dlm, llada}),
-        option<std::vector<std::string>>(
-            "stop", &C::stop, "end a sample at the first occurrence of this text (repeatable)",
-            always(
-                &C::stop,
-                [](const auto& v) {
-                  return std::none_of(v.begin(), v.end(), [](const std::string& s) { return s.empty(); });
-                },
-                "stop strings must not be empty")),
-    };
-    for (SampleOption& o : reference_sampler_rows()) rows.push_back(std::move(o));
+    std::vector<SampleOption> rows;
+    for (auto part : {draw_rows(), reveal_rule_rows(), pass_rows(), reference_sampler_rows()}) {
+      for (SampleOption& o : part) rows.push_back(std::move(o));
+    }
     return rows;
   }();
   return table;
@@ -200,6 +226,8 @@ json sample_json(const SampleConfig& c) {
   return j;
 }
 
+bool reveals_adaptively(const SampleConfig& c) { return c.threshold > 0 || c.entropy_bound > 0 || c.factor > 0; }
+
 void check_sample(const SampleConfig& c) {
   for (const auto& o : sample_options()) {
     const std::string rule = o.broken_rule(c);
@@ -207,13 +235,13 @@ void check_sample(const SampleConfig& c) {
   }
   check_sampler_rules(c);
   if (!is_dlm(c)) return;
-  if (c.threshold > 0 && c.entropy_bound > 0) {
-    throw Error("config keys 'sample.threshold' and 'sample.entropy_bound': choose one reveal rule");
+  if ((c.threshold > 0) + (c.entropy_bound > 0) + (c.factor > 0) > 1) {
+    throw Error("config keys 'sample.threshold', 'sample.entropy_bound' and 'sample.factor': choose one reveal rule");
   }
-  if ((c.threshold > 0 || c.entropy_bound > 0 || c.block_length > 0) && c.strategy == Strategy::kRemask) {
+  if ((reveals_adaptively(c) || c.block_length > 0) && c.strategy == Strategy::kRemask) {
     throw Error(
-        "config key 'sample.strategy' = remask: re-masks at random, so it takes no threshold, entropy bound "
-        "or blocks");
+        "config key 'sample.strategy' = remask: re-masks at random, so it takes no threshold, entropy bound, "
+        "factor or blocks");
   }
   if (c.kv_cache && c.block_length == 0)
     throw Error("config key 'sample.kv_cache' = true: needs sample.block_length > 0");

@@ -144,6 +144,9 @@ void check_sampler_rules(const SampleConfig& c) {
     check_strategy(c, {Strategy::kConfidence, Strategy::kRandom},
                    "confidence or random (--remasking low_confidence | random)");
     check_llada_layout(c);
+    if (c.threshold > 0 && c.factor > 0) {
+      throw Error("config keys 'sample.threshold' and 'sample.factor': choose one reveal rule");
+    }
   } else {
     check_strategy(c, {Strategy::kOrigin, Strategy::kConfidence, Strategy::kMargin, Strategy::kEntropy},
                    "origin, confidence, margin or entropy (--alg origin | maskgit_plus | topk_margin | entropy)");

@@ -172,6 +172,10 @@ TEST(ReferenceSamplers, TopConfidenceTakesKOrTheThresholdAndAtLeastOne) {
   EXPECT_EQ(as_vector(dlm::top_confidence(c, 0)), std::vector<int64_t>{});
   EXPECT_EQ(as_vector(dlm::top_confidence(c, 0, 0.9)), (std::vector<int64_t>{2, 4}));
   EXPECT_EQ(as_vector(dlm::top_confidence(c, 0, 0.99)), (std::vector<int64_t>{2}));  // at least one
+  // factor 1: bars 0.5, 0.667, 0.75 for the 1st, 2nd, 3rd best (0.95, 0.91, 0.5): two.
+  EXPECT_EQ(as_vector(dlm::top_confidence(c, 0, 0.0, 1.0)), (std::vector<int64_t>{2, 4}));
+  EXPECT_EQ(as_vector(dlm::top_confidence(c, 0, 0.0, 3.0)), (std::vector<int64_t>{2, 4, 3}));     // 0.2 < 0.4
+  EXPECT_EQ(as_vector(dlm::top_confidence(c, 0, 0.0, 5.0)), (std::vector<int64_t>{2, 4, 3, 0}));  // never a -inf
 }
 
 // Blocks of 4 in 2 steps each: the first block's two most confident positions, then its other two,
@@ -221,6 +225,20 @@ TEST(ReferenceSamplers, LladaThresholdRevealsAllSureOnesAndAtLeastOne) {
   o.length = 4;
   o.steps = 4;
   o.threshold = 0.9;
+  const auto steps = run(model, one_row({1}, 4), o);
+  ASSERT_EQ(steps.size(), 4u);  // start, then {1, 2}, {3}, {4}
+  EXPECT_EQ(revealed(steps[0], steps[1]), (std::vector<int64_t>{1, 2}));
+  EXPECT_EQ(revealed(steps[1], steps[2]), (std::vector<int64_t>{3}));
+  EXPECT_EQ(revealed(steps[2], steps[3]), (std::vector<int64_t>{4}));
+}
+
+// The factor rule in llada's loop: each step reveals the block's sure run, at least one, until it is full.
+TEST(ReferenceSamplers, LladaFactorRevealsTheSureRunAndAtLeastOne) {
+  FixedModel model({1, 2, 3, 1, 2}, {0, 12, 11, 1, 0.5});
+  dlm::SampleConfig o = dlm::sampler_defaults(dlm::Sampler::kLlada);
+  o.length = 4;
+  o.steps = 4;
+  o.factor = 0.5;
   const auto steps = run(model, one_row({1}, 4), o);
   ASSERT_EQ(steps.size(), 4u);  // start, then {1, 2}, {3}, {4}
   EXPECT_EQ(revealed(steps[0], steps[1]), (std::vector<int64_t>{1, 2}));
@@ -311,6 +329,17 @@ TEST(ReferenceSamplers, EachSamplerHasItsDefaultsAndRefusesWhatItDoesNotRead) {
   EXPECT_NE(error_of([&] { with({{"sampler", "dream"}, {"rng", "torch"}}); }).find("--rng torch"), std::string::npos);
   EXPECT_EQ(error_of([&] { with({{"sampler", "dream"}, {"rng", "torch"}, {"temperature", 0.0}}); }), "");
   EXPECT_NE(error_of([&] { with({{"rng", "torch"}}); }).find("--rng"), std::string::npos);
+  // One reveal rule at a time; dream reads no factor (its counts are Dream's).
+  EXPECT_NE(error_of([&] {
+              with({{"sampler", "llada"}, {"threshold", 0.9}, {"factor", 1.0}});
+            }).find("choose one reveal rule"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] {
+              with({{"threshold", 0.9}, {"factor", 1.0}});
+            }).find("choose one reveal rule"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { with({{"sampler", "dream"}, {"factor", 1.0}}); }).find("--factor"), std::string::npos);
+  EXPECT_NE(error_of([&] { with({{"strategy", "remask"}, {"factor", 1.0}}); }).find("factor"), std::string::npos);
   // A saved llada config keeps its values; the sampler's aliases are not written back.
   dlm::SampleConfig saved = llada;
   saved.steps = 64;

@@ -142,6 +142,33 @@ TEST(Sampler, OrderTemperatureDrawsPositionsBySoftmaxOfTheirScores) {
     EXPECT_TRUE(torch::equal(dlm::pick_reveals(c, scores, 2, o, g), torch::tensor({0, 1}, torch::kInt64)));
 }
 
+// The factor rule: the longest run from the first whose j-th confidence is at least 1 - F / (j + 1),
+// at least one; pick_reveals applies it along the priority order, not the confidences' own.
+TEST(Sampler, FactorRevealsTheLongestSureRunInPriorityOrder) {
+  const auto count = [](std::vector<double> c, double f) {
+    return dlm::factor_count(torch::tensor(c, torch::kFloat64), f);
+  };
+  // F = 1: the bars are 0.5, 0.667, 0.75, 0.8 for j = 1..4.
+  EXPECT_EQ(count({0.99, 0.9, 0.8, 0.5}, 1.0), 3);
+  EXPECT_EQ(count({0.99, 0.9, 0.76, 0.5}, 1.0), 3);
+  EXPECT_EQ(count({0.99, 0.9, 0.74, 0.99}, 1.0), 2);  // a run: the 4th cannot follow a 3rd that fails
+  EXPECT_EQ(count({0.99, 0.9, 0.8, 0.8}, 1.0), 4);    // at the bar counts
+  EXPECT_EQ(count({0.99, 0.9}, 0.1), 1);              // F = 0.1: 0.95, then 0.967
+  EXPECT_EQ(count({0.3, 0.2}, 1.0), 1);               // none sure: still one
+  EXPECT_EQ(count({}, 1.0), 0);
+  dlm::Candidates c;
+  c.confidence = torch::tensor({0.55, 0.99, 0.98, 0.97}, torch::kFloat64);
+  c.positions = torch::arange(4);
+  const torch::Tensor scores = torch::tensor({4.0, 3.0, 2.0, 1.0}, torch::kFloat64);  // e.g. margins
+  dlm::SampleConfig o;
+  o.factor = 1.0;
+  torch::Generator g = dlm::cpu_generator(1);
+  // In priority order the confidences are 0.55, 0.99, 0.98, 0.97: 0.55 passes j = 1 (0.5), all pass.
+  EXPECT_TRUE(torch::equal(dlm::pick_reveals(c, scores, 0, o, g), torch::tensor({0, 1, 2, 3}, torch::kInt64)));
+  c.confidence = torch::tensor({0.99, 0.6, 0.98, 0.97}, torch::kFloat64);  // the 2nd fails 0.667
+  EXPECT_TRUE(torch::equal(dlm::pick_reveals(c, scores, 0, o, g), torch::tensor({0}, torch::kInt64)));
+}
+
 TEST(Sampler, ChosenTokensFollowGreedyTopKNucleusAndTemperature) {
   at::Generator gen = at::detail::createCPUGenerator(11);
   // Probabilities 0.5, 0.3, 0.15, 0.05 for tokens 0..3.

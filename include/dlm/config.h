@@ -233,6 +233,7 @@ struct SampleConfig {
   int64_t length = 0;                         ///< tokens to generate after the prefix; 0 fills the context
   double threshold = 0.0;                     ///< reveal every position whose probability reaches it (0: off)
   double entropy_bound = 0.0;                 ///< reveal the most confident set within this summed entropy (0: off)
+  double factor = 0.0;                        ///< reveal the n first, the j-th at least 1 - factor/(j+1) (0: off)
   double order_temperature = 0.0;             ///< draw positions by softmax(score / it) instead of the top (0: off)
   int64_t block_length = 0;                   ///< semi-autoregressive blocks of this many positions (0: one block)
   bool kv_cache = false;                      ///< blocks: reuse the keys and values outside the block (approximate)

@@ -40,4 +40,8 @@ nlohmann::json sample_json(const SampleConfig& config);
 // the flag of a setting its sampler does not read that is away from the sampler's default.
 void check_sample(const SampleConfig& config);
 
+// Whether a reveal rule decides each step's count as the step goes (threshold, entropy bound,
+// factor) instead of the schedule: such a sampler runs until its canvas (or block) is full.
+bool reveals_adaptively(const SampleConfig& config);
+
 }  // namespace dlm

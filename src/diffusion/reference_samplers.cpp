@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 
+#include "dlm/diffusion/sampler.h"
 #include "dlm/error.h"
 
 namespace dlm {
@@ -37,10 +38,14 @@ std::pair<torch::Tensor, torch::Tensor> llada_choose(const torch::Tensor& logits
   return {x0, confidence};
 }
 
-torch::Tensor top_confidence(const torch::Tensor& confidence, int64_t k, double threshold) {
+torch::Tensor top_confidence(const torch::Tensor& confidence, int64_t k, double threshold, double factor) {
   // Descending, ties by position (stable), -inf last; only finite entries are candidates.
   const torch::Tensor order = std::get<1>(confidence.sort(/*stable=*/true, /*dim=*/0, /*descending=*/true));
   const int64_t candidates = torch::isfinite(confidence).sum().item<int64_t>();
+  if (factor > 0.0) {
+    const torch::Tensor best = order.narrow(0, 0, candidates);
+    return best.narrow(0, 0, factor_count(confidence.index_select(0, best), factor));
+  }
   if (threshold > 0.0) {
     if (candidates == 0) return order.narrow(0, 0, 0);
     const int64_t sure = confidence.index_select(0, order).narrow(0, 0, candidates).ge(threshold).sum().item<int64_t>();

@@ -92,6 +92,7 @@ torch::Tensor pick_reveals(const Candidates& c, const torch::Tensor& scores, int
     const torch::Tensor sure = c.confidence.index_select(0, order).ge(o.threshold);
     return sure.any().item<bool>() ? order.masked_select(sure) : order.narrow(0, 0, 1);
   }
+  if (o.factor > 0.0) return order.narrow(0, 0, factor_count(c.confidence.index_select(0, order), o.factor));
   if (o.entropy_bound > 0.0) {
     // The excess (sum minus largest term) only grows along the order, so the allowed set is a prefix.
     const torch::Tensor h = entropies(c.probs).index_select(0, order);
@@ -105,6 +106,15 @@ torch::Tensor pick_reveals(const Candidates& c, const torch::Tensor& scores, int
     return torch::multinomial(weights, k, /*replacement=*/false, gen);
   }
   return order.narrow(0, 0, k);
+}
+
+int64_t factor_count(const torch::Tensor& ordered_confidence, double factor) {
+  const int64_t n = ordered_confidence.size(0);
+  if (n == 0) return 0;
+  const torch::Tensor rank = torch::arange(1, n + 1, ordered_confidence.options().dtype(torch::kFloat64));
+  const torch::Tensor sure = ordered_confidence.to(torch::kFloat64).ge(1.0 - factor / (rank + 1.0));
+  // The longest run of sure ones from the first: cumprod stays 1 until the first that is not.
+  return std::max<int64_t>(1, sure.to(torch::kInt64).cumprod(0).sum().item<int64_t>());
 }
 
 torch::Tensor guided_logits(const torch::Tensor& c, const torch::Tensor& u, double scale) {

@@ -26,8 +26,9 @@ std::pair<torch::Tensor, torch::Tensor> llada_choose(const torch::Tensor& logits
 
 // The positions to reveal: the `k` highest of `confidence` (n) (-inf where not a candidate), ties in
 // torch.topk's order; with `threshold` > 0 (Fast-dLLM) instead every candidate at or above it, and
-// at least the best one. Returns positions (int64), best first.
-torch::Tensor top_confidence(const torch::Tensor& confidence, int64_t k, double threshold = 0.0);
+// at least the best one; with `factor` > 0 the best factor_count (sampler.h) of them. Returns
+// positions (int64), best first.
+torch::Tensor top_confidence(const torch::Tensor& confidence, int64_t k, double threshold = 0.0, double factor = 0.0);
 
 // Dream: the timesteps torch.linspace(1, eps, steps + 1) in float32, filled as torch's CPU kernel does
 // (the first half from 1, the second from eps, each as one fused multiply-add).

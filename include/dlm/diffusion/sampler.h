@@ -42,12 +42,18 @@ torch::Tensor entropies(const torch::Tensor& probs);
 
 // The candidates to reveal now, as indices into them (int64, ascending by priority order):
 //   threshold > 0: those whose confidence is at least the threshold, or else the top one;
+//   factor > 0: the first factor_count of them in priority order;
 //   entropy_bound > 0: the longest run of the top-priority candidates whose summed entropy minus
 //     its largest term is at most the bound (at least one);
 //   otherwise `scheduled` of them (may be 0), the top ones, or with order_temperature > 0 drawn
 //   without replacement in proportion to softmax(score / order_temperature).
 torch::Tensor pick_reveals(const Candidates& c, const torch::Tensor& scores, int64_t scheduled,
                            const SampleConfig& options, torch::Generator& generator);
+
+// The factor rule (after Fast-dLLM's paper): of confidences (n) in reveal order, the largest count n'
+// whose j-th (1-based) confidence is at least 1 - factor / (j + 1) for every j <= n'; at least one
+// (none of none).
+int64_t factor_count(const torch::Tensor& ordered_confidence, double factor);
 
 // How many of n_pending masked positions (of n_region generated ones) to reveal at step `step` of
 // `steps` under `schedule`: the schedule's masked share of n_region stays masked. At least one,

@@ -5,6 +5,7 @@
 
 #include "dlm/error.h"
 #include "dlm/random.h"
+#include "dlm/sample_options.h"
 #include "processes.h"
 #include "reference_loop.h"
 
@@ -49,7 +50,7 @@ class AbsorbingProcess : public Process {
   // The schedule's steps, unless a reveal rule decides how many as it goes.
   int64_t planned_steps(const SampleConfig& o, const DenoiseRows&) const override {
     if (o.sampler == Sampler::kDream) return o.steps;
-    return o.threshold == 0.0 && o.entropy_bound == 0.0 ? o.steps : 0;
+    return reveals_adaptively(o) ? 0 : o.steps;
   }
 
  protected:

@@ -6,6 +6,7 @@
 
 #include "dlm/diffusion/reference_samplers.h"
 #include "dlm/diffusion/sampler.h"
+#include "dlm/sample_options.h"
 #include "reference_loop.h"
 
 namespace dlm {
@@ -24,14 +25,15 @@ torch::Tensor llada_logits(ReferenceGroup& group, const std::vector<int64_t>& wh
   return guided_logits(both.narrow(0, 0, n), both.narrow(0, n, n), cfg_scale);
 }
 
-// One step of member g: the block ends at `block_end`; k is the scheduled count (unused with a threshold).
+// One step of member g: the block ends at `block_end`; k is the scheduled count (unused with a threshold
+// or factor).
 void llada_step(ReferenceGroup& group, int64_t g, const torch::Tensor& logits, int64_t block_end, int64_t k,
                 const SampleConfig& o, int64_t mask_id) {
   auto [x0, confidence] = llada_choose(logits, o.temperature, o.strategy, group.generator(g));
   const torch::Tensor candidate = group.x()[g].eq(mask_id);
   candidate.narrow(0, block_end, candidate.size(0) - block_end).fill_(false);
   confidence.masked_fill_(candidate.logical_not(), -std::numeric_limits<double>::infinity());
-  group.reveal(g, top_confidence(confidence, k, o.threshold), x0);
+  group.reveal(g, top_confidence(confidence, k, o.threshold, o.factor), x0);
 }
 
 // The block's masked count of member g.
@@ -43,6 +45,7 @@ void run_llada(ReferenceGroup& group, const SampleConfig& o, int64_t mask_id) {
   const int64_t n_new = o.length, block = o.block_length > 0 ? o.block_length : o.length;
   const int64_t blocks = n_new / block, steps = o.steps / blocks, start = group.prompt_length();
   const torch::Tensor prompt = group.x().ne(mask_id);  // guidance masks what was given
+  const bool adaptive = reveals_adaptively(o);
   int64_t step = 0;
   for (int64_t b = 0; b < blocks; ++b) {
     const int64_t begin = start + b * block, end = begin + block;
@@ -51,15 +54,15 @@ void run_llada(ReferenceGroup& group, const SampleConfig& o, int64_t mask_id) {
       counts.push_back(llada_reveal_counts(masked_in(group, g, begin, block, mask_id), steps));
     }
     for (int64_t i = 0;; ++i) {
-      std::vector<int64_t> active;  // with a threshold, the rows whose block still has masks
+      std::vector<int64_t> active;  // with a threshold or factor, the rows whose block still has masks
       for (int64_t g = 0; g < group.size(); ++g) {
-        if (o.threshold > 0.0 ? masked_in(group, g, begin, block, mask_id) > 0 : i < steps) active.push_back(g);
+        if (adaptive ? masked_in(group, g, begin, block, mask_id) > 0 : i < steps) active.push_back(g);
       }
       if (active.empty()) break;
       const torch::Tensor logits = llada_logits(group, active, prompt, o.cfg_scale, mask_id);
       for (size_t a = 0; a < active.size(); ++a) {
         const int64_t g = active[a];
-        const int64_t k = o.threshold > 0.0 ? 0 : counts[static_cast<size_t>(g)][static_cast<size_t>(i)];
+        const int64_t k = adaptive ? 0 : counts[static_cast<size_t>(g)][static_cast<size_t>(i)];
         llada_step(group, g, logits[static_cast<int64_t>(a)], end, k, o, mask_id);
       }
       group.end_step(step++, active);

@@ -110,7 +110,8 @@ class SimplexProcess : public Process {
     }
   }
   std::vector<std::string> unused_settings() const override {
-    return {"sampler", "strategy", "threshold", "entropy_bound", "order_temperature", "kv_cache", "cfg_scale"};
+    return {"sampler", "strategy",          "threshold", "entropy_bound",
+            "factor",  "order_temperature", "kv_cache",  "cfg_scale"};
   }
 
  private:

@@ -148,7 +148,7 @@ class UniformProcess : public Process {
     return {"diffusion.loss_on", "diffusion.weighting", "diffusion.cfg_dropout", "diffusion.block_length"};
   }
   std::vector<std::string> unused_settings() const override {
-    return {"sampler",           "strategy",     "threshold", "entropy_bound",
+    return {"sampler",           "strategy",     "threshold", "entropy_bound", "factor",
             "order_temperature", "block_length", "kv_cache",  "cfg_scale"};
   }
 

@@ -16,7 +16,9 @@
 #include "dlm/model/checkpoint.h"
 #include "dlm/model/fused.h"
 #include "dlm/model/layers.h"
+#include "dlm/model/model.h"
 #include "dlm/train/optimizer.h"
+#include "test_util.h"
 
 namespace {
 
@@ -206,6 +208,36 @@ void expect_adamw_follows_libtorch(dlm::AdamWKernel kernel) {
 }
 
 TEST(Fused, AdamWStepFollowsLibTorchsAdamW) { expect_adamw_follows_libtorch(dlm::AdamWKernel::kDlm); }
+
+// dlm's AdamW kernel writes the weights through raw pointers; an inference pass after its step (whose
+// transposed weights are cached by the weights' version) must see the new weights, as a fresh model
+// holding them does. (Without the version bump, validation during training ran on stale weights.)
+TEST(Fused, AnInferencePassAfterTheAdamWStepSeesTheNewWeights) {
+  torch::manual_seed(3);
+  const dlm::ModelConfig c = dlm_test::tiny_model(2, 2, 0.0);
+  auto model = dlm::make_model(c, 20, 8);
+  dlm::FusedAdamW optimizer(model->parameters(), torch::optim::AdamWOptions(1e-2));
+  optimizer.force_kernel(dlm::AdamWKernel::kDlm);
+  const torch::Tensor ids = torch::randint(0, 20, {2, 8}), t = torch::full({2}, 0.5);
+  const auto infer = [&](dlm::DenoiserImpl& m) {
+    const dlm::InferenceScope scope(m);
+    return m.forward(ids, t);
+  };
+  const torch::Tensor before = infer(*model);  // fills the transposed-weight cache
+  const int64_t version = model->parameters()[0]._version();
+  model->forward(ids, t).square().mean().backward();
+  optimizer.step();
+  EXPECT_GT(model->parameters()[0]._version(), version);
+  const torch::Tensor after = infer(*model);
+  auto fresh = dlm::make_model(c, 20, 8);
+  {
+    torch::NoGradGuard no_grad;
+    const auto from = model->parameters(), to = fresh->parameters();
+    for (size_t i = 0; i < from.size(); ++i) to[i].copy_(from[i]);
+  }
+  EXPECT_TRUE(torch::equal(after, infer(*fresh)));
+  EXPECT_FALSE(torch::allclose(after, before));
+}
 
 #if TORCH_VERSION_MAJOR >= 2
 // ATen's fused AdamW, which FusedAdamW runs on CUDA, checked here on its CPU kernel.

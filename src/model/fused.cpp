@@ -294,6 +294,10 @@ void fused_adamw_step(const torch::Tensor& param, const torch::Tensor& grad, con
     k.adamw(param.data_ptr<float>() + begin, grad.data_ptr<float>() + begin, exp_avg.data_ptr<float>() + begin,
             exp_avg_sq.data_ptr<float>() + begin, end - begin, s);
   });
+  // The kernel writes through raw pointers, which LibTorch's version counters do not see. Bump them as
+  // an in-place op would: caches keyed on a weight's version (the inference pass's transposed weights,
+  // layers.cpp) would otherwise keep serving the weights they were made from.
+  for (const torch::Tensor* t : {&param, &exp_avg, &exp_avg_sq}) t->unsafeGetTensorImpl()->bump_version();
 }
 
 std::string cpu_kernel_isa() { return kernels::cpu_kernels().isa; }

@@ -158,12 +158,16 @@ bool cpu_has_amx_bf16() {
 #endif
 
 bool cpu_has_bf16_dot() {
+  // Asked at every autocast scope (each training step): the CPU's answer is read once.
+  static const bool has = [] {
 #if defined(__x86_64__) || defined(__i386__)
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx512bf16") || cpu_has_amx_bf16();
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512bf16") || cpu_has_amx_bf16();
 #else
-  return false;  // other CPUs' bf16 instructions are not detected: fp32 is the safe choice
+    return false;  // other CPUs' bf16 instructions are not detected: fp32 is the safe choice
 #endif
+  }();
+  return has;
 }
 
 Precision precision_for(Precision requested, const torch::Device& device, bool cpu_bf16_dot) {

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdint>
 #include <fstream>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <vector>
@@ -218,13 +219,14 @@ TEST(ReferenceSamplers, LladaAndDreamKeepTheMaskIdInTheirArgmax) {
   }
 }
 
-// A threshold reveals every candidate of the block at or above it, at least one, until the block is full.
-TEST(ReferenceSamplers, LladaThresholdRevealsAllSureOnesAndAtLeastOne) {
+// LLaDA with an adaptive rule (`set` turns it on) over positions 1 and 2 nearly sure, 3 and 4 not:
+// the sure two at once, then one a step (at least one) until the block is full.
+void expect_sure_ones_then_one_a_step(const std::function<void(dlm::SampleConfig&)>& set) {
   FixedModel model({1, 2, 3, 1, 2}, {0, 12, 11, 1, 0.5});
   dlm::SampleConfig o = dlm::sampler_defaults(dlm::Sampler::kLlada);
   o.length = 4;
   o.steps = 4;
-  o.threshold = 0.9;
+  set(o);
   const auto steps = run(model, one_row({1}, 4), o);
   ASSERT_EQ(steps.size(), 4u);  // start, then {1, 2}, {3}, {4}
   EXPECT_EQ(revealed(steps[0], steps[1]), (std::vector<int64_t>{1, 2}));
@@ -232,18 +234,14 @@ TEST(ReferenceSamplers, LladaThresholdRevealsAllSureOnesAndAtLeastOne) {
   EXPECT_EQ(revealed(steps[2], steps[3]), (std::vector<int64_t>{4}));
 }
 
+// A threshold reveals every candidate of the block at or above it, at least one, until the block is full.
+TEST(ReferenceSamplers, LladaThresholdRevealsAllSureOnesAndAtLeastOne) {
+  expect_sure_ones_then_one_a_step([](dlm::SampleConfig& o) { o.threshold = 0.9; });
+}
+
 // The factor rule in llada's loop: each step reveals the block's sure run, at least one, until it is full.
 TEST(ReferenceSamplers, LladaFactorRevealsTheSureRunAndAtLeastOne) {
-  FixedModel model({1, 2, 3, 1, 2}, {0, 12, 11, 1, 0.5});
-  dlm::SampleConfig o = dlm::sampler_defaults(dlm::Sampler::kLlada);
-  o.length = 4;
-  o.steps = 4;
-  o.factor = 0.5;
-  const auto steps = run(model, one_row({1}, 4), o);
-  ASSERT_EQ(steps.size(), 4u);  // start, then {1, 2}, {3}, {4}
-  EXPECT_EQ(revealed(steps[0], steps[1]), (std::vector<int64_t>{1, 2}));
-  EXPECT_EQ(revealed(steps[1], steps[2]), (std::vector<int64_t>{3}));
-  EXPECT_EQ(revealed(steps[2], steps[3]), (std::vector<int64_t>{4}));
+  expect_sure_ones_then_one_a_step([](dlm::SampleConfig& o) { o.factor = 0.5; });
 }
 
 // Dream reveals int(n (1 - t[i+1] / t[i])) by entropy each step; origin draws one uniform per masked

@@ -178,8 +178,10 @@ void print_samples(const Flags& f, const dlm::GenerateOptions& go, const dlm::Co
   }
   if (scored && f.format == "text") std::fprintf(stderr, "%s\n", dlm::score_summary(scores, report.samples).c_str());
   if (f.verbose) {
-    std::fprintf(stderr, "%zu samples in %.3f s, %ld model calls\n", report.samples.size(), report.seconds,
+    std::fprintf(stderr, "%zu samples in %.3f s, %ld model calls", report.samples.size(), report.seconds,
                  static_cast<long>(report.forward_calls));
+    if (report.cache_bytes > 0) std::fprintf(stderr, ", a KV cache of %.1f MiB", report.cache_bytes / 1048576.0);
+    std::fprintf(stderr, "\n");
   }
 }
 

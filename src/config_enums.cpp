@@ -122,6 +122,10 @@ const EnumNames<Rng>& enum_names(Rng*) {
   static const EnumNames<Rng> names = {{Rng::kDlm, "dlm"}, {Rng::kTorch, "torch"}};
   return names;
 }
+const EnumNames<KvCacheMode>& enum_names(KvCacheMode*) {
+  static const EnumNames<KvCacheMode> names = {{KvCacheMode::kDual, "dual"}, {KvCacheMode::kPrefix, "prefix"}};
+  return names;
+}
 const EnumNames<Sampling>& enum_names(Sampling*) {
   static const EnumNames<Sampling> names = {
       {Sampling::kGreedy, "greedy"}, {Sampling::kTopK, "topk"}, {Sampling::kNucleus, "nucleus"}};

@@ -141,19 +141,19 @@ std::vector<SampleOption> draw_rows() {
 
 // The rules that reveal as many positions as they judge sure instead of the schedule's count.
 std::vector<SampleOption> reveal_rule_rows() {
-  const Sampler dlm = Sampler::kDlm, llada = Sampler::kLlada;
+  const Sampler dlm = Sampler::kDlm, llada = Sampler::kLlada, dream = Sampler::kDream;
   return {
       option<double>("threshold", &C::threshold,
                      "reveal every masked position whose probability is at least this, and at least one (0: off)",
                      always(
                          &C::threshold, [](auto v) { return v >= 0 && v <= 1; }, "must be in [0, 1] (0: off)"),
-                     {dlm, llada}),
+                     {dlm, llada, dream}),
       option<double>("factor", &C::factor,
                      "reveal the n first positions in the reveal order, n the largest count whose j-th has "
                      "probability at least 1 - factor / (j + 1), and at least one (0: off)",
                      always(
                          &C::factor, [](auto v) { return v >= 0; }, "must be >= 0 (0: off)"),
-                     {dlm, llada}),
+                     {dlm, llada, dream}),
       option<double>("entropy_bound", &C::entropy_bound,
                      "reveal the most confident positions whose summed entropy minus its largest term stays within "
                      "this (0: off)",
@@ -170,16 +170,21 @@ std::vector<SampleOption> reveal_rule_rows() {
 
 // How the passes run: blocks, caches, guidance, and where a sample stops.
 std::vector<SampleOption> pass_rows() {
-  const Sampler dlm = Sampler::kDlm, llada = Sampler::kLlada;
+  const Sampler dlm = Sampler::kDlm, llada = Sampler::kLlada, dream = Sampler::kDream;
   return {
       option<int64_t>("block_length", &C::block_length,
                       "generate blocks of this many positions left to right (0: one block)",
                       always(
                           &C::block_length, [](auto v) { return v >= 0; }, "must be >= 0 (0: one block)"),
-                      {dlm, llada}),
+                      {dlm, llada, dream}),
       option<bool>("kv_cache", &C::kv_cache,
                    "blocks: compute the keys and values outside the block once per block (approximate)", nullptr,
-                   {dlm}),
+                   {dlm, llada, dream}),
+      option<KvCacheMode>("kv_cache_mode", &C::kv_cache_mode,
+                          names_of<KvCacheMode>() +
+                              ": with --kv-cache, keep the keys and values on both sides of the block and pass over "
+                              "it alone, or keep those before it and pass over the block and the rest",
+                          nullptr, {llada, dream}),
       option<bool>("cache", &C::cache, "reuse a row's prediction while its canvas is unchanged (exact)", nullptr,
                    {dlm}),
       option<double>("cfg_scale", &C::cfg_scale, "classifier-free guidance scale (0: plain sampling)",

@@ -35,12 +35,13 @@ std::string flags_read_by(Sampler s) {
   return list;
 }
 
-void check_llada_layout(const SampleConfig& c) {
+// llada and dream: blocks of equal length, sharing the steps equally.
+void check_block_layout(const SampleConfig& c) {
   const int64_t n = c.length, b = c.block_length > 0 ? c.block_length : c.length;
   if (n % b != 0 || c.steps % (n / b) != 0) {
-    throw Error("indivisible llada layout: --length " + std::to_string(n) + " must be a multiple of --block-length " +
-                std::to_string(b) + " and --steps " + std::to_string(c.steps) + " of the " +
-                std::to_string(n / std::max<int64_t>(b, 1)) + " blocks");
+    throw Error("indivisible " + enum_name(c.sampler) + " layout: --length " + std::to_string(n) +
+                " must be a multiple of --block-length " + std::to_string(b) + " and --steps " +
+                std::to_string(c.steps) + " of the " + std::to_string(n / std::max<int64_t>(b, 1)) + " blocks");
   }
 }
 
@@ -143,13 +144,20 @@ void check_sampler_rules(const SampleConfig& c) {
   if (c.sampler == Sampler::kLlada) {
     check_strategy(c, {Strategy::kConfidence, Strategy::kRandom},
                    "confidence or random (--remasking low_confidence | random)");
-    check_llada_layout(c);
-    if (c.threshold > 0 && c.factor > 0) {
-      throw Error("config keys 'sample.threshold' and 'sample.factor': choose one reveal rule");
-    }
   } else {
     check_strategy(c, {Strategy::kOrigin, Strategy::kConfidence, Strategy::kMargin, Strategy::kEntropy},
                    "origin, confidence, margin or entropy (--alg origin | maskgit_plus | topk_margin | entropy)");
+    if (c.strategy == Strategy::kOrigin && (c.threshold > 0 || c.factor > 0)) {
+      throw Error("--alg origin reveals each position by a draw: it takes no --threshold or --factor");
+    }
+  }
+  check_block_layout(c);
+  if (c.threshold > 0 && c.factor > 0) {
+    throw Error("config keys 'sample.threshold' and 'sample.factor': choose one reveal rule");
+  }
+  if (c.kv_cache_mode != KvCacheMode::kDual && !c.kv_cache) {
+    throw Error("config key 'sample.kv_cache_mode' = \"" + enum_name(c.kv_cache_mode) +
+                "\": needs sample.kv_cache = true (--kv-cache)");
   }
   if (c.rng == Rng::kTorch && (c.temperature > 0 || c.alg_temp > 0)) {
     throw Error("--rng torch replicates torch's uniform draws only: it takes --temperature 0 and --alg-temp 0 (got " +

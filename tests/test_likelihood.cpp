@@ -176,8 +176,9 @@ class HeadCounter : public dlm::DenoiserImpl {
  public:
   explicit HeadCounter(std::shared_ptr<dlm::DenoiserImpl> inner) : inner_(register_module("inner", std::move(inner))) {}
   torch::Tensor forward(const torch::Tensor& ids, const torch::Tensor& t) override { return inner_->forward(ids, t); }
-  torch::Tensor hidden(const torch::Tensor& ids, const torch::Tensor& t, const torch::Tensor& key_valid) override {
-    return inner_->hidden(ids, t, key_valid);
+  torch::Tensor hidden(const torch::Tensor& ids, const torch::Tensor& t, const torch::Tensor& key_valid = {},
+                       const torch::Tensor& out = {}) override {
+    return inner_->hidden(ids, t, key_valid, out);
   }
   torch::Tensor head(const torch::Tensor& hidden) override {
     positions_ += hidden.numel() / hidden.size(-1);

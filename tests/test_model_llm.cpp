@@ -119,6 +119,30 @@ TEST(ModelLlm, ShiftedPredictionsReadThePositionBefore) {
   EXPECT_TRUE(torch::allclose(at.select(1, 1).select(0, 1), s[1][2]));
 }
 
+// A shifted model's block pass shifts along its rows: over positions b - 1 .. e - 1 of an unchanged
+// canvas it gives the full pass's logits at b .. e - 1 (rows 1 ..), and the hidden states there too.
+TEST(ModelLlm, AShiftedBlockPassPredictsFromThePositionBefore) {
+  torch::manual_seed(6);
+  auto c = llm_config();
+  c.shift = true;
+  c.n_kv_head = 2;
+  auto model = build(c);
+  torch::NoGradGuard no_grad;
+  const auto ids = torch::randint(0, 40, {2, 12});
+  const auto t = torch::zeros({2});
+  const auto full = model->forward(ids, t);
+  dlm::KVCache cache;
+  model->forward_store(ids, t, {}, cache);
+  const auto pos = torch::arange(3, 9).expand({2, 6});  // block 4 .. 8, from the position before
+  const auto out = torch::arange(1, 6).expand({2, 5});
+  const auto block = model->forward_block(ids.narrow(1, 3, 6), pos, t, {}, cache, out);
+  EXPECT_LT((block - full.narrow(1, 4, 5)).abs().max().item<double>(), 1e-5);
+  const auto hidden = model->hidden_block(ids.narrow(1, 3, 6), pos, t, {}, cache, out);
+  EXPECT_TRUE(torch::allclose(model->head(hidden), block));
+  // Unshifted rows would be the position's own prediction: a different one.
+  EXPECT_GT((block - full.narrow(1, 3, 5)).abs().max().item<double>(), 1e-3);
+}
+
 // A bf16 model runs in bf16 (parameters and logits), close to the same weights in fp32: norms,
 // rotary positions and softmax are computed in fp32 inside.
 TEST(ModelLlm, Bf16ModelRunsInItsOwnDtype) {

@@ -72,6 +72,12 @@ std::vector<std::vector<int64_t>> run(dlm::DenoiserImpl& model, const dlm::Denoi
   return canvases;
 }
 
+// An int64 tensor's entries.
+std::vector<int64_t> as_vector(const torch::Tensor& t) {
+  const torch::Tensor c = t.contiguous();
+  return std::vector<int64_t>(c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel());
+}
+
 // Positions whose id changed from one canvas to the next.
 std::vector<int64_t> revealed(const std::vector<int64_t>& before, const std::vector<int64_t>& after) {
   std::vector<int64_t> out;
@@ -151,23 +157,33 @@ TEST(ReferenceSamplers, LladaChoiceCoversTheMaskIdAndScoresInFloat64) {
   logits[0][kMask] = 4.0;  // the mask id wins: LLaDA does not ban it
   logits[1][2] = 1.0;
   torch::Generator gen = dlm::cpu_generator(1);
-  const auto [x0, confidence] = dlm::llada_choose(logits, 0.0, dlm::Strategy::kConfidence, gen);
+  const auto [x0, confidence] = dlm::llada_choose(logits, 0.0, gen);
   EXPECT_EQ(x0[0].item<int64_t>(), kMask);
   EXPECT_EQ(x0[1].item<int64_t>(), 2);
   EXPECT_EQ(confidence.scalar_type(), torch::kFloat64);
   EXPECT_NEAR(confidence[1].item<double>(), std::exp(1.0) / (std::exp(1.0) + kV - 1), 1e-12);
-  // random: one float32 draw per position, in torch.rand's order.
-  torch::Generator a = dlm::cpu_generator(7), b = dlm::cpu_generator(7);
-  const torch::Tensor drawn = dlm::llada_choose(logits, 0.0, dlm::Strategy::kRandom, a).second;
-  EXPECT_TRUE(torch::equal(drawn, torch::rand({2}, b, torch::kFloat32).to(torch::kFloat64)));
+}
+
+TEST(ReferenceSamplers, DreamSurePositionsTakeTheFirstInOrderAndTheSureOnes) {
+  const double inf = std::numeric_limits<double>::infinity();
+  // Entropy-like confidences: position 2 first, then 1, then 3; 0 and 4 are not candidates.
+  const torch::Tensor confidence = torch::tensor({-inf, -0.5, -0.1, -2.0, -inf});
+  const torch::Tensor probability = torch::tensor({0.0, 0.6, 0.95, 0.99, 0.0});
+  const auto sure = [&](double threshold, double factor) {
+    return as_vector(dlm::dream_sure_positions(confidence, probability, threshold, factor));
+  };
+  EXPECT_EQ(sure(0.9, 0.0), (std::vector<int64_t>{2, 3}));
+  EXPECT_EQ(sure(0.97, 0.0), (std::vector<int64_t>{2, 3}));  // the first in order, sure or not
+  EXPECT_EQ(sure(0.999, 0.0), (std::vector<int64_t>{2}));
+  EXPECT_EQ(sure(0.0, 1.0), (std::vector<int64_t>{2}));        // the second (0.6) is below 1 - 1/3
+  EXPECT_EQ(sure(0.0, 2.0), (std::vector<int64_t>{2, 1, 3}));  // 0.95 >= 0, 0.6 >= 1/3, 0.99 >= 1/2
+  const torch::Tensor none = torch::full({3}, -inf);
+  EXPECT_EQ(dlm::dream_sure_positions(none, torch::zeros({3}), 0.9, 0.0).numel(), 0);
 }
 
 TEST(ReferenceSamplers, TopConfidenceTakesKOrTheThresholdAndAtLeastOne) {
   const double inf = std::numeric_limits<double>::infinity();
   const torch::Tensor c = torch::tensor({0.2, -inf, 0.95, 0.5, 0.91, -inf}, torch::kFloat64);
-  const auto as_vector = [](const torch::Tensor& t) {
-    return std::vector<int64_t>(t.data_ptr<int64_t>(), t.data_ptr<int64_t>() + t.numel());
-  };
   EXPECT_EQ(as_vector(dlm::top_confidence(c, 2)), (std::vector<int64_t>{2, 4}));
   EXPECT_EQ(as_vector(dlm::top_confidence(c, 9)), (std::vector<int64_t>{2, 4, 3, 0}));  // never a -inf
   EXPECT_EQ(as_vector(dlm::top_confidence(c, 0)), std::vector<int64_t>{});
@@ -219,29 +235,71 @@ TEST(ReferenceSamplers, LladaAndDreamKeepTheMaskIdInTheirArgmax) {
   }
 }
 
-// LLaDA with an adaptive rule (`set` turns it on) over positions 1 and 2 nearly sure, 3 and 4 not:
+// A sampler with an adaptive rule (`set` turns it on) over positions 1 and 2 nearly sure, 3 and 4 not:
 // the sure two at once, then one a step (at least one) until the block is full.
-void expect_sure_ones_then_one_a_step(const std::function<void(dlm::SampleConfig&)>& set) {
+void expect_sure_ones_then_one_a_step(dlm::Sampler sampler, const std::function<void(dlm::SampleConfig&)>& set) {
   FixedModel model({1, 2, 3, 1, 2}, {0, 12, 11, 1, 0.5});
-  dlm::SampleConfig o = dlm::sampler_defaults(dlm::Sampler::kLlada);
+  dlm::SampleConfig o = dlm::sampler_defaults(sampler);
   o.length = 4;
   o.steps = 4;
+  o.temperature = 0.0;
+  o.top_p = 1.0;
   set(o);
   const auto steps = run(model, one_row({1}, 4), o);
-  ASSERT_EQ(steps.size(), 4u);  // start, then {1, 2}, {3}, {4}
-  EXPECT_EQ(revealed(steps[0], steps[1]), (std::vector<int64_t>{1, 2}));
-  EXPECT_EQ(revealed(steps[1], steps[2]), (std::vector<int64_t>{3}));
-  EXPECT_EQ(revealed(steps[2], steps[3]), (std::vector<int64_t>{4}));
+  ASSERT_EQ(steps.size(), 4u) << dlm::enum_name(sampler);  // start, then {1, 2}, {3}, {4}
+  EXPECT_EQ(revealed(steps[0], steps[1]), (std::vector<int64_t>{1, 2})) << dlm::enum_name(sampler);
+  EXPECT_EQ(revealed(steps[1], steps[2]), (std::vector<int64_t>{3})) << dlm::enum_name(sampler);
+  EXPECT_EQ(revealed(steps[2], steps[3]), (std::vector<int64_t>{4})) << dlm::enum_name(sampler);
 }
 
 // A threshold reveals every candidate of the block at or above it, at least one, until the block is full.
-TEST(ReferenceSamplers, LladaThresholdRevealsAllSureOnesAndAtLeastOne) {
-  expect_sure_ones_then_one_a_step([](dlm::SampleConfig& o) { o.threshold = 0.9; });
+TEST(ReferenceSamplers, ThresholdRevealsAllSureOnesAndAtLeastOne) {
+  for (const dlm::Sampler s : {dlm::Sampler::kLlada, dlm::Sampler::kDream})
+    expect_sure_ones_then_one_a_step(s, [](dlm::SampleConfig& o) { o.threshold = 0.9; });
 }
 
-// The factor rule in llada's loop: each step reveals the block's sure run, at least one, until it is full.
-TEST(ReferenceSamplers, LladaFactorRevealsTheSureRunAndAtLeastOne) {
-  expect_sure_ones_then_one_a_step([](dlm::SampleConfig& o) { o.factor = 0.5; });
+// The factor rule: each step reveals the block's sure run, at least one, until it is full.
+TEST(ReferenceSamplers, FactorRevealsTheSureRunAndAtLeastOne) {
+  for (const dlm::Sampler s : {dlm::Sampler::kLlada, dlm::Sampler::kDream})
+    expect_sure_ones_then_one_a_step(s, [](dlm::SampleConfig& o) { o.factor = 0.5; });
+}
+
+// --remasking random: one float32 draw per canvas position (torch.rand((1, W))'s order), prompt
+// included, and the step reveals the candidates with the largest.
+TEST(ReferenceSamplers, LladaRandomRemaskingDrawsOnePerCanvasPosition) {
+  FixedModel model({1, 2, 3, 1, 2, 3}, {0, 1, 1, 1, 1, 1});
+  dlm::SampleConfig o = dlm::sampler_defaults(dlm::Sampler::kLlada);
+  o.length = 5;
+  o.steps = 5;
+  o.strategy = dlm::Strategy::kRandom;
+  o.rng = dlm::Rng::kTorch;
+  const auto steps = run(model, one_row({1}, 5, 9), o);
+  torch::Generator gen = dlm::cpu_generator(9);
+  const torch::Tensor draws = torch::rand({6}, gen, torch::kFloat32);
+  const int64_t first = 1 + draws.narrow(0, 1, 5).argmax().item<int64_t>();
+  EXPECT_EQ(revealed(steps[0], steps[1]), (std::vector<int64_t>{first}));
+}
+
+// Dream in blocks: each block its own S / blocks timesteps counting its own masks, and nothing revealed
+// outside the current block even where the model is surest.
+TEST(ReferenceSamplers, DreamBlocksKeepTheirOwnScheduleAndPositions) {
+  //                     prompt  block 1 (less sure)   block 2 (surer)
+  FixedModel model({1, 2, 3, 1, 2, 3, 1, 2, 3}, {0, 1.0, 1.5, 1.2, 1.1, 5, 6, 7, 8});
+  dlm::SampleConfig o = dlm::sampler_defaults(dlm::Sampler::kDream);
+  o.length = 8;
+  o.block_length = 4;
+  o.steps = 4;  // two a block
+  o.temperature = 0.0;
+  o.top_p = 1.0;
+  const std::vector<float> t = dlm::dream_timesteps(o.eps, 2);
+  const int64_t k = dlm::dream_reveal_count(4, t, 0);
+  ASSERT_EQ(k, 1);
+  const auto steps = run(model, one_row({1}, 8), o);
+  ASSERT_EQ(steps.size(), 5u);
+  EXPECT_EQ(revealed(steps[0], steps[1]), (std::vector<int64_t>{2}));  // block 1's surest
+  EXPECT_EQ(revealed(steps[1], steps[2]), (std::vector<int64_t>{1, 3, 4}));
+  EXPECT_EQ(revealed(steps[2], steps[3]), (std::vector<int64_t>{8}));
+  EXPECT_EQ(revealed(steps[3], steps[4]), (std::vector<int64_t>{5, 6, 7}));
 }
 
 // Dream reveals int(n (1 - t[i+1] / t[i])) by entropy each step; origin draws one uniform per masked
@@ -301,8 +359,18 @@ TEST(ReferenceSamplers, EachSamplerHasItsDefaultsAndRefusesWhatItDoesNotRead) {
   EXPECT_EQ(error_of([&] { with({{"sampler", "llada"}, {"cache", true}}); }).rfind("--cache does not apply to", 0), 0u);
   EXPECT_NE(error_of([&] { with({{"sampler", "dream"}, {"cfg_scale", 1.0}}); }).find("--cfg-scale"), std::string::npos);
   EXPECT_NE(error_of([&] {
-              with({{"sampler", "dream"}, {"block_length", 8}});
-            }).find("--block-length"),
+              with({{"sampler", "dream"}, {"length", 30}, {"block_length", 8}});
+            }).find("indivisible dream layout"),
+            std::string::npos);
+  EXPECT_EQ(error_of([&] { with({{"sampler", "dream"}, {"block_length", 32}, {"kv_cache", true}}); }), "");
+  EXPECT_NE(error_of([&] {
+              with({{"sampler", "dream"}, {"kv_cache_mode", "prefix"}});
+            }).find("needs sample.kv_cache = true"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { with({{"kv_cache_mode", "prefix"}}); }).find("--kv-cache-mode"), std::string::npos);
+  EXPECT_NE(error_of([&] {
+              with({{"sampler", "dream"}, {"alg", "origin"}, {"threshold", 0.9}});
+            }).find("--alg origin"),
             std::string::npos);
   EXPECT_NE(error_of([&] {
               with({{"sampler", "dream"}, {"remasking", "random"}});
@@ -327,7 +395,7 @@ TEST(ReferenceSamplers, EachSamplerHasItsDefaultsAndRefusesWhatItDoesNotRead) {
   EXPECT_NE(error_of([&] { with({{"sampler", "dream"}, {"rng", "torch"}}); }).find("--rng torch"), std::string::npos);
   EXPECT_EQ(error_of([&] { with({{"sampler", "dream"}, {"rng", "torch"}, {"temperature", 0.0}}); }), "");
   EXPECT_NE(error_of([&] { with({{"rng", "torch"}}); }).find("--rng"), std::string::npos);
-  // One reveal rule at a time; dream reads no factor (its counts are Dream's).
+  // One reveal rule at a time.
   EXPECT_NE(error_of([&] {
               with({{"sampler", "llada"}, {"threshold", 0.9}, {"factor", 1.0}});
             }).find("choose one reveal rule"),
@@ -336,7 +404,10 @@ TEST(ReferenceSamplers, EachSamplerHasItsDefaultsAndRefusesWhatItDoesNotRead) {
               with({{"threshold", 0.9}, {"factor", 1.0}});
             }).find("choose one reveal rule"),
             std::string::npos);
-  EXPECT_NE(error_of([&] { with({{"sampler", "dream"}, {"factor", 1.0}}); }).find("--factor"), std::string::npos);
+  EXPECT_NE(error_of([&] {
+              with({{"sampler", "dream"}, {"threshold", 0.9}, {"factor", 1.0}});
+            }).find("choose one reveal rule"),
+            std::string::npos);
   EXPECT_NE(error_of([&] { with({{"strategy", "remask"}, {"factor", 1.0}}); }).find("factor"), std::string::npos);
   // A saved llada config keeps its values; the sampler's aliases are not written back.
   dlm::SampleConfig saved = llada;
@@ -420,6 +491,115 @@ TEST(ReferenceSamplers, BatchedRowsOfDifferentWidthsEqualTheirSingleRuns) {
       const torch::Tensor alone = process->sample(model, rows_of({r}), o).tokens;
       EXPECT_TRUE(torch::equal(all[static_cast<int64_t>(r)], alone[0])) << dlm::enum_name(s) << " row " << r;
       EXPECT_FALSE(alone.eq(mask).any().item<bool>()) << dlm::enum_name(s) << " row " << r;
+    }
+  }
+}
+
+// Rows of the char tokenizer's prompts, each followed by `n` masks, padded to the longest.
+dlm::DenoiseRows prompt_rows(const dlm_test::Denoising& d, const std::vector<std::string>& prompts, int64_t n) {
+  const int64_t B = static_cast<int64_t>(prompts.size());
+  int64_t W = 0;
+  for (const auto& p : prompts) W = std::max(W, static_cast<int64_t>(d.tok.encode(p).size()) + n);
+  dlm::DenoiseRows r = dlm_test::masked_rows(B, W, d.tok.mask_id());
+  r.tokens.fill_(d.tok.pad_id());
+  r.generate.fill_(false);
+  r.valid.fill_(false);
+  r.seeds.clear();
+  for (int64_t b = 0; b < B; ++b) {
+    const std::vector<int64_t> ids = d.tok.encode(prompts[static_cast<size_t>(b)]);
+    const int64_t P = static_cast<int64_t>(ids.size());
+    for (int64_t p = 0; p < P; ++p) r.tokens[b][p] = ids[static_cast<size_t>(p)];
+    r.tokens[b].narrow(0, P, n).fill_(d.tok.mask_id());
+    r.generate[b].narrow(0, P, n).fill_(true);
+    r.valid[b].narrow(0, 0, P + n).fill_(true);
+    r.seeds.push_back(100 + static_cast<uint64_t>(P));
+  }
+  return r;
+}
+
+// The settings of the cache tests: blocks of 4 of 8 positions; `mode` none, dual or prefix.
+dlm::SampleConfig cached(dlm::Sampler s, const std::string& mode, bool adaptive) {
+  dlm::SampleConfig o = dlm::sampler_defaults(s);
+  o.length = 8;
+  o.block_length = 4;
+  o.steps = 4;
+  o.temperature = 0.0;
+  o.top_p = 1.0;
+  o.threshold = adaptive ? 0.5 : 0.0;
+  o.kv_cache = mode != "none";
+  if (o.kv_cache) o.kv_cache_mode = dlm_test::enum_from<dlm::KvCacheMode>(mode);
+  return o;
+}
+
+// A float64 transformer of the char tokenizer's vocabulary for the cache tests: grouped-query
+// attention, rotary positions, shifted predictions (Dream's) or not, no time input. `peaked`: logits
+// x 20 and the mask id's far below, so that thresholds fire at some steps and the mask never wins.
+std::shared_ptr<dlm::DenoiserImpl> cache_model(const dlm_test::Denoising& d, int64_t n_layer, bool shift, bool peaked) {
+  dlm::ModelConfig c = dlm_test::tiny_model(n_layer, 2, 0.0);
+  c.pos = dlm::PosKind::kRotary;
+  c.n_kv_head = 1;
+  c.shift = shift;
+  c.head_bias = true;
+  torch::manual_seed(8);
+  const auto model = dlm::make_model(c, d.tok.vocab_size(), dlm_test::kDenoiseContext);
+  model->to(torch::kFloat64);
+  if (peaked) {
+    torch::NoGradGuard no_grad;
+    auto params = model->named_parameters();
+    params["norm_f.layer_norm.weight"].mul_(20.0);
+    params["head_bias"][d.tok.mask_id()].fill_(-100.0);
+  }
+  return model;
+}
+
+// One layer without a time input: a position's keys and values depend on its own id and place alone,
+// so the cached ones of unchanged positions are exact and every cache mode must give the ids of the
+// full passes, shifted (Dream) or not, by count or threshold, for the same number of model calls and
+// fewer full-canvas equivalents; the cache's size is reported.
+TEST(ReferenceSamplers, ACacheOnAOneLayerModelGivesTheFullPassesIds) {
+  const dlm_test::Denoising d;
+  const dlm::DenoiseRows rows = prompt_rows(d, {"ab", "hgf", "cd"}, 8);
+  dlm::Config config;
+  const auto process = dlm::make_process(config, d.ids);
+  for (const dlm::Sampler s : {dlm::Sampler::kLlada, dlm::Sampler::kDream}) {
+    const auto model = cache_model(d, 1, s == dlm::Sampler::kDream, false);
+    for (bool adaptive : {false, true}) {
+      const dlm::DenoiseResult full = process->sample(*model, rows, cached(s, "none", adaptive));
+      for (const std::string mode : {"dual", "prefix"}) {
+        const std::string what = dlm::enum_name(s) + " " + mode + (adaptive ? " threshold" : "");
+        const dlm::DenoiseResult got = process->sample(*model, rows, cached(s, mode, adaptive));
+        EXPECT_TRUE(torch::equal(got.tokens, full.tokens)) << what;
+        EXPECT_EQ(got.forward_calls, full.forward_calls) << what;
+        EXPECT_LT(got.rows[0].equivalents, full.rows[0].equivalents) << what;
+        // The largest group's cache: 2 rows of width 10, one layer, keys and values of 1 kv head of 16,
+        // in float64.
+        EXPECT_EQ(got.cache_bytes, 2 * 2 * 10 * 16 * 8) << what;
+        EXPECT_EQ(full.cache_bytes, 0) << what;
+      }
+    }
+  }
+}
+
+// Rows of different prompts batched give what they give alone in every cache mode (a row's cache is
+// its own, and a pass over some rows reads theirs), on a two-layer model where the cache approximates.
+TEST(ReferenceSamplers, BatchedRowsEqualTheirSingleRunsInEveryCacheMode) {
+  const dlm_test::Denoising d;
+  const std::vector<std::string> prompts = {"ab", "hgf", "cd"};
+  dlm::Config config;
+  const auto process = dlm::make_process(config, d.ids);
+  for (const dlm::Sampler s : {dlm::Sampler::kLlada, dlm::Sampler::kDream}) {
+    const auto model = cache_model(d, 2, s == dlm::Sampler::kDream, true);
+    for (const std::string mode : {"dual", "prefix"}) {
+      for (bool adaptive : {false, true}) {
+        const dlm::SampleConfig o = cached(s, mode, adaptive);
+        const torch::Tensor all = process->sample(*model, prompt_rows(d, prompts, 8), o).tokens;
+        for (size_t r = 0; r < prompts.size(); ++r) {
+          const torch::Tensor alone = process->sample(*model, prompt_rows(d, {prompts[r]}, 8), o).tokens;
+          const int64_t W = alone.size(1);
+          EXPECT_TRUE(torch::equal(all[static_cast<int64_t>(r)].narrow(0, 0, W), alone[0]))
+              << dlm::enum_name(s) << " " << mode << (adaptive ? " threshold" : "") << " row " << r;
+        }
+      }
     }
   }
 }

@@ -55,6 +55,9 @@ enum class Sampler { kDlm, kLlada, kDream };
 // The uniform draws of llada's and dream's samplers: dlm's streams, or torch's CPU stream after
 // torch.manual_seed(seed), in the references' count and order.
 enum class Rng { kDlm, kTorch };
+// What a block cache keeps (--kv-cache-mode): dual (Fast-dLLM's: the keys and values before and after
+// the block, passes run the block alone) or prefix (those before it; passes run the block and the rest).
+enum class KvCacheMode { kDual, kPrefix };
 
 // Arithmetic of the forward pass: fp32, or bf16 autocast (matmuls in bf16; weights, optimizer state
 // and reductions stay fp32).
@@ -102,6 +105,7 @@ const EnumNames<Strategy>& enum_names(Strategy*);
 const EnumNames<Sampling>& enum_names(Sampling*);
 const EnumNames<Sampler>& enum_names(Sampler*);
 const EnumNames<Rng>& enum_names(Rng*);
+const EnumNames<KvCacheMode>& enum_names(KvCacheMode*);
 
 // The config name of an enum value (for messages and to_json).
 template <class E>
@@ -237,13 +241,14 @@ struct SampleConfig {
   double order_temperature = 0.0;             ///< draw positions by softmax(score / it) instead of the top (0: off)
   int64_t block_length = 0;                   ///< semi-autoregressive blocks of this many positions (0: one block)
   bool kv_cache = false;                      ///< blocks: reuse the keys and values outside the block (approximate)
-  bool cache = true;                          ///< reuse a row's prediction while its canvas is unchanged (exact)
-  double cfg_scale = 0.0;                     ///< classifier-free guidance scale (0: plain sampling)
-  std::vector<std::string> stop;              ///< a sample ends at the first occurrence of any of these
-  Sampler sampler = Sampler::kDlm;            ///< dlm | llada | dream (LLaDA's and Dream's folders: theirs)
-  double alg_temp = 0.0;                      ///< dream: draw the positions by softmax(confidence / it) (0: top)
-  double eps = 1e-3;                          ///< dream: the last of the timesteps linspace(1, eps, steps + 1)
-  Rng rng = Rng::kDlm;                        ///< llada/dream: dlm | torch (torch.manual_seed(--seed)'s stream)
+  KvCacheMode kv_cache_mode = KvCacheMode::kDual;  ///< dual | prefix: what the cache keeps
+  bool cache = true;                               ///< reuse a row's prediction while its canvas is unchanged (exact)
+  double cfg_scale = 0.0;                          ///< classifier-free guidance scale (0: plain sampling)
+  std::vector<std::string> stop;                   ///< a sample ends at the first occurrence of any of these
+  Sampler sampler = Sampler::kDlm;                 ///< dlm | llada | dream (LLaDA's and Dream's folders: theirs)
+  double alg_temp = 0.0;                           ///< dream: draw the positions by softmax(confidence / it) (0: top)
+  double eps = 1e-3;                               ///< dream: the last of the timesteps linspace(1, eps, steps + 1)
+  Rng rng = Rng::kDlm;                             ///< llada/dream: dlm | torch (torch.manual_seed(--seed)'s stream)
 };
 
 struct TrainConfig {

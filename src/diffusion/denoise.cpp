@@ -207,6 +207,7 @@ DenoiseResult Loop::run(const StepCallback& on_step, const StopCheck& stop) {
   result.tokens = x_;
   for (const auto& r : state_) result.rows.push_back(r.stats);
   result.forward_calls = forward_calls_;
+  result.cache_bytes = cache_bytes(kv_);
   return result;
 }
 

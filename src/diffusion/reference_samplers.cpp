@@ -17,7 +17,7 @@ std::vector<int64_t> llada_reveal_counts(int64_t masked, int64_t steps) {
   return counts;
 }
 
-std::pair<torch::Tensor, torch::Tensor> llada_choose(const torch::Tensor& logits, double temperature, Strategy strategy,
+std::pair<torch::Tensor, torch::Tensor> llada_choose(const torch::Tensor& logits, double temperature,
                                                      torch::Generator& generator) {
   const torch::Tensor l = logits.to(torch::kFloat64);  // (L, V)
   torch::Tensor x0;
@@ -28,14 +28,7 @@ std::pair<torch::Tensor, torch::Tensor> llada_choose(const torch::Tensor& logits
   } else {
     x0 = logits.argmax(-1);
   }
-  torch::Tensor confidence;
-  if (strategy == Strategy::kRandom) {
-    // torch.rand((B, L)): one float32 draw per position, whether masked or not.
-    confidence = torch::rand({logits.size(0)}, generator, logits.options().dtype(torch::kFloat32)).to(torch::kFloat64);
-  } else {
-    confidence = torch::softmax(l, -1).gather(-1, x0.unsqueeze(-1)).squeeze(-1);
-  }
-  return {x0, confidence};
+  return {x0, torch::softmax(l, -1).gather(-1, x0.unsqueeze(-1)).squeeze(-1)};
 }
 
 torch::Tensor top_confidence(const torch::Tensor& confidence, int64_t k, double threshold, double factor) {
@@ -117,6 +110,18 @@ torch::Tensor dream_confidence(const torch::Tensor& probs, const torch::Tensor& 
       break;
   }
   throw Error("dream has no confidence rule '" + enum_name(strategy) + "'");
+}
+
+torch::Tensor dream_sure_positions(const torch::Tensor& confidence, const torch::Tensor& probability, double threshold,
+                                   double factor) {
+  const torch::Tensor order = std::get<1>(confidence.sort(/*stable=*/true, /*dim=*/0, /*descending=*/true));
+  const torch::Tensor best = order.narrow(0, 0, torch::isfinite(confidence).sum().item<int64_t>());
+  if (best.size(0) == 0) return best;
+  const torch::Tensor p = probability.index_select(0, best);
+  if (factor > 0.0) return best.narrow(0, 0, factor_count(p, factor));
+  torch::Tensor sure = p.ge(threshold);
+  sure[0] = true;  // the first in the sampler's order, sure or not
+  return best.masked_select(sure);
 }
 
 }  // namespace dlm

@@ -258,6 +258,7 @@ void run_batch(DenoiserImpl& model, const Process& process, const Tokenizer& tok
   }
   const DenoiseResult result = process.sample(model, rows, o.sample, show, stop);
   report.forward_calls += result.forward_calls;
+  report.cache_bytes = std::max(report.cache_bytes, result.cache_bytes);
   for (int64_t r = 0; r < B; ++r) {
     const Layout& l = *layouts[static_cast<size_t>(r)];
     const torch::Tensor row = result.tokens[r];

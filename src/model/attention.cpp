@@ -11,6 +11,14 @@
 
 namespace dlm {
 
+int64_t cache_bytes(const KVCache& cache) {
+  int64_t bytes = 0;
+  for (const auto& l : cache.layers) {
+    for (const auto* t : {&l.k, &l.v}) bytes += t->defined() ? t->numel() * static_cast<int64_t>(t->element_size()) : 0;
+  }
+  return bytes;
+}
+
 AttentionKernel attention_kernel(AttentionKind attention) {
   if (attention == AttentionKind::kExplicit) return AttentionKernel::kExplicit;
 #if TORCH_VERSION_MAJOR >= 2

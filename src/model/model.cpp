@@ -226,9 +226,9 @@ torch::Tensor TransformerImpl::trunk(const torch::Tensor& ids, const torch::Tens
   }
   if (config_.shift) {
     // Dream's predictions: position i reads the output at i - 1 (a causal LM's layout kept by a
-    // bidirectional model); position 0, which has none before it, keeps its own.
-    TORCH_CHECK(mode == CacheMode::kNone || mode == CacheMode::kStore,
-                "model.shift needs the whole canvas in a pass (no incremental or block pass)");
+    // bidirectional model); position 0, which has none before it, keeps its own. A block pass shifts
+    // along its rows (consecutive positions, forward_block says).
+    TORCH_CHECK(mode != CacheMode::kAppend, "model.shift has no incremental pass");
     x = torch::cat({x.slice(1, 0, 1), x.slice(1, 0, L - 1)}, 1);
   }
   if (out.defined()) x = x.gather(1, out.unsqueeze(-1).expand({-1, -1, x.size(-1)}));
@@ -253,10 +253,10 @@ torch::Tensor TransformerImpl::forward(const torch::Tensor& ids, const torch::Te
   return head(trunk(ids, t, 0, {}, {}, nullptr, CacheMode::kNone));
 }
 
-torch::Tensor TransformerImpl::hidden(const torch::Tensor& ids, const torch::Tensor& t,
-                                      const torch::Tensor& key_valid) {
+torch::Tensor TransformerImpl::hidden(const torch::Tensor& ids, const torch::Tensor& t, const torch::Tensor& key_valid,
+                                      const torch::Tensor& out) {
   TORCH_CHECK(!causal_ || !key_valid.defined(), "hidden with key_valid needs a bidirectional model");
-  return trunk(ids, t, 0, {}, key_valid, nullptr, CacheMode::kNone);
+  return trunk(ids, t, 0, {}, key_valid, nullptr, CacheMode::kNone, out);
 }
 
 torch::Tensor TransformerImpl::forward_rows(const torch::Tensor& ids, const torch::Tensor& t,
@@ -274,20 +274,31 @@ torch::Tensor TransformerImpl::forward_cached(const torch::Tensor& ids, KVCache&
   return logits;
 }
 
-torch::Tensor TransformerImpl::forward_store(const torch::Tensor& ids, const torch::Tensor& t,
-                                             const torch::Tensor& key_valid, KVCache& cache, const torch::Tensor& out) {
+torch::Tensor TransformerImpl::hidden_store(const torch::Tensor& ids, const torch::Tensor& t,
+                                            const torch::Tensor& key_valid, KVCache& cache, const torch::Tensor& out) {
   TORCH_CHECK(!causal_, "forward_store needs a bidirectional model");
   cache.layers.clear();
-  const torch::Tensor logits = head(trunk(ids, t, 0, {}, key_valid, &cache, CacheMode::kStore, out));
+  const torch::Tensor h = trunk(ids, t, 0, {}, key_valid, &cache, CacheMode::kStore, out);
   cache.length = ids.size(1);
-  return logits;
+  return h;
+}
+
+torch::Tensor TransformerImpl::hidden_block(const torch::Tensor& ids, const torch::Tensor& positions,
+                                            const torch::Tensor& t, const torch::Tensor& key_valid, KVCache& cache,
+                                            const torch::Tensor& out) {
+  TORCH_CHECK(!causal_ && cache.length > 0, "forward_block needs a bidirectional model and a stored cache");
+  return trunk(ids, t, 0, positions, key_valid, &cache, CacheMode::kUpdate, out);
+}
+
+torch::Tensor TransformerImpl::forward_store(const torch::Tensor& ids, const torch::Tensor& t,
+                                             const torch::Tensor& key_valid, KVCache& cache, const torch::Tensor& out) {
+  return head(hidden_store(ids, t, key_valid, cache, out));
 }
 
 torch::Tensor TransformerImpl::forward_block(const torch::Tensor& ids, const torch::Tensor& positions,
                                              const torch::Tensor& t, const torch::Tensor& key_valid, KVCache& cache,
                                              const torch::Tensor& out) {
-  TORCH_CHECK(!causal_ && cache.length > 0, "forward_block needs a bidirectional model and a stored cache");
-  return head(trunk(ids, t, 0, positions, key_valid, &cache, CacheMode::kUpdate, out));
+  return head(hidden_block(ids, positions, t, key_valid, cache, out));
 }
 
 MlpDenoiserImpl::MlpDenoiserImpl(const ModelConfig& c, int64_t vocab_size, int64_t max_len)
@@ -301,7 +312,9 @@ torch::Tensor MlpDenoiserImpl::forward(const torch::Tensor& ids, const torch::Te
   return head(hidden(ids, t));
 }
 
-torch::Tensor MlpDenoiserImpl::hidden(const torch::Tensor& ids, const torch::Tensor& t, const torch::Tensor&) {
+torch::Tensor MlpDenoiserImpl::hidden(const torch::Tensor& ids, const torch::Tensor& t, const torch::Tensor&,
+                                      const torch::Tensor& out) {
+  TORCH_CHECK(!out.defined(), "the MLP denoiser's head maps whole rows: no hidden states at chosen positions");
   // The MLP sees a fixed-size canvas: shorter inputs are padded with id 0 (pad) and cut back by the head.
   const int64_t B = ids.size(0), L = ids.size(1);
   TORCH_CHECK(L <= max_len_, "sequence of ", L, " tokens exceeds the model's context of ", max_len_);

@@ -121,46 +121,65 @@ def top_p_probs(logits, top_p):
     return torch.softmax(logits, -1)
 
 
-def dream(m, steps, length, alg, eps=1e-3, top_p=0.95, seed=None):
+def dream(m, steps, length, alg, eps=1e-3, top_p=0.95, seed=None, block=None, threshold=None):
     """Dream's rules at temperature 0: timesteps linspace(1, eps, steps + 1) in float32; at step i the masked
     positions' argmax, and int(n (1 - t[i+1] / t[i])) of them (all at the last step) revealed by confidence, or
-    (origin) each by a uniform draw below 1 - t[i+1] / t[i]."""
+    (origin) each by a uniform draw below 1 - t[i+1] / t[i]. With `block`: blocks left to right, each over its own
+    steps // blocks timesteps, counting its own masked positions; with `threshold`: the first in confidence order
+    and every one whose token's probability reaches it, until the block is full."""
     x = list(m.prompt) + [m.mask] * length
     P = len(m.prompt)
-    t = torch.linspace(1, eps, steps + 1)
+    blocks = length // block if block else 1
+    per_block = steps // blocks
+    t = torch.linspace(1, eps, per_block + 1)
     if seed is not None:
         torch.manual_seed(seed)
-    for i in range(steps):
-        where = f"dream {alg} step {i}"
-        logits = m.logits(x)
-        masked = [p for p in range(len(x)) if x[p] == m.mask]
-        m.check_argmax(logits, masked, where)
-        mine = logits[masked]
-        last = i == steps - 1
-        share = torch.tensor(1.0) if last else 1 - t[i + 1] / t[i]
-        if alg == "origin":
-            reveal = torch.rand(len(masked)) < share
-            chosen = [p for p, r in zip(masked, reveal.tolist()) if r]
-            x0 = top_p_probs(logits[chosen], top_p).argmax(-1) if chosen else []
-            for p, token in zip(chosen, list(x0)):
-                m.place(x, p, token)
-            continue
-        probs = top_p_probs(mine, top_p)
-        x0 = probs.argmax(-1)
-        if alg == "maskgit_plus":
-            confidence = probs.gather(-1, x0[:, None])[:, 0]
-        elif alg == "topk_margin":
-            top = torch.sort(probs, -1, descending=True).values
-            confidence = top[:, 0] - top[:, 1]
-        else:
-            confidence = (probs * torch.log(probs + 1e-10)).sum(-1)
-        n = len(masked)
-        k = n if last else int(torch.tensor(float(n)) * share)
-        order = sorted(range(n), key=lambda j: -float(confidence[j]))
-        check_cut(confidence, order, k, where)
-        for j in order[:k]:
-            m.place(x, masked[j], x0[j])
+    for b in range(blocks):
+        lo, hi = (P + b * block, P + (b + 1) * block) if block else (0, len(x))
+        i = 0
+        while (i < per_block) if threshold is None else any(x[p] == m.mask for p in range(lo, hi)):
+            dream_step(m, x, [p for p in range(lo, hi) if x[p] == m.mask], t, i, per_block, alg, top_p, threshold)
+            i += 1
     return x[P:]
+
+
+def dream_step(m, x, masked, t, i, steps, alg, top_p, threshold):
+    """One of dream()'s steps over the candidates `masked`."""
+    where = f"dream {alg} step {i}"
+    logits = m.logits(x)
+    m.check_argmax(logits, masked, where)
+    last = i == steps - 1
+    share = torch.tensor(1.0) if last else 1 - t[i + 1] / t[i]
+    if alg == "origin":
+        reveal = torch.rand(len(masked)) < share
+        chosen = [p for p, r in zip(masked, reveal.tolist()) if r]
+        x0 = top_p_probs(logits[chosen], top_p).argmax(-1) if chosen else []
+        for p, token in zip(chosen, list(x0)):
+            m.place(x, p, token)
+        return
+    probs = top_p_probs(logits[masked], top_p)
+    x0 = probs.argmax(-1)
+    chosen_p = probs.gather(-1, x0[:, None])[:, 0]
+    if alg == "maskgit_plus":
+        confidence = chosen_p
+    elif alg == "topk_margin":
+        top = torch.sort(probs, -1, descending=True).values
+        confidence = top[:, 0] - top[:, 1]
+    else:
+        confidence = (probs * torch.log(probs + 1e-10)).sum(-1)
+    n = len(masked)
+    order = sorted(range(n), key=lambda j: -float(confidence[j]))
+    if threshold is not None:
+        for j in order:
+            gap = abs(float(chosen_p[j]) - threshold) / threshold
+            assert gap >= CUT_GAP, f"{where}: probability {float(chosen_p[j])} at the threshold (bad fixture)"
+        picks = order[:1] + [j for j in order[1:] if float(chosen_p[j]) >= threshold]
+    else:
+        k = n if last else int(torch.tensor(float(n)) * share)
+        check_cut(confidence, order, k, where)
+        picks = order[:k]
+    for j in picks:
+        m.place(x, masked[j], x0[j])
 
 
 def dgen_ids(dgen, m, flags):
@@ -202,6 +221,10 @@ def main(argv=None):
         ("dream", "--steps 32 --length 32 --temperature 0 --alg origin --rng torch --seed 7",
          lambda m: dream(m, 32, 32, "origin", seed=7), False),
         ("dream_tied", "--steps 20 --length 32 --temperature 0", lambda m: dream(m, 20, 32, "entropy"), True),
+        ("dream", "--steps 32 --length 32 --block-length 16 --temperature 0 --alg topk_margin",
+         lambda m: dream(m, 32, 32, "topk_margin", block=16), False),
+        ("dream", "--steps 32 --length 32 --block-length 8 --temperature 0 --alg entropy --threshold 0.5",
+         lambda m: dream(m, 32, 32, "entropy", block=8, threshold=0.5), False),
     ]
     failed = 0
     for name, flags, loop, mask_wins in cases:

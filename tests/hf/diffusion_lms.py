@@ -59,8 +59,8 @@ def mask_token(folder):
     return AutoTokenizer.from_pretrained(folder).convert_ids_to_tokens(_config(folder)["mask_token_id"])
 
 
-def _normal(shape, g):
-    return STD * torch.randn(shape, generator=g)
+def _normal(shape, g, std=STD):
+    return std * torch.randn(shape, generator=g)
 
 
 def _norm(dim, g):
@@ -85,9 +85,11 @@ def _write(out_dir, config, tensors):
 
 
 def write_llada(out_dir, work, seed=1, d_model=16, n_heads=4, n_kv_heads=4, n_layers=2, mlp_hidden_size=24,
-                mlp_ratio=4, qkv_bias=False, tied=False, mask_wins="never", extra_rows=3):
+                mlp_ratio=4, qkv_bias=False, tied=False, mask_wins="never", extra_rows=3, std=STD, max_len=64,
+                rope_theta=5000.0):
     """A LLaDA folder (LLaDAModelLM's config and names). mlp_hidden_size None: mlp_ratio * d_model.
-    `extra_rows`: embedding_size exceeds vocab_size (the tokenizer's size) by this many rows."""
+    `extra_rows`: embedding_size exceeds vocab_size (the tokenizer's size) by this many rows. `std`, `max_len`
+    and `rope_theta` serve the benchmark's full-size folders (bench/llada_dream_speed.py)."""
     os.makedirs(out_dir, exist_ok=True)
     tok, mask_id, eos_id = tokenizer_folder(out_dir, work, "llada")
     vocab = len(tok)
@@ -95,26 +97,26 @@ def write_llada(out_dir, work, seed=1, d_model=16, n_heads=4, n_kv_heads=4, n_la
     hidden = mlp_hidden_size if mlp_hidden_size is not None else mlp_ratio * d_model
     hd = d_model // n_heads
     g = torch.Generator().manual_seed(seed)
-    t = {"model.transformer.wte.weight": _normal((rows, d_model), g)}
+    t = {"model.transformer.wte.weight": _normal((rows, d_model), g, std)}
     for i in range(n_layers):
         b = f"model.transformer.blocks.{i}."
         t[b + "attn_norm.weight"] = _norm(d_model, g)
-        t[b + "q_proj.weight"] = _normal((d_model, d_model), g)
-        t[b + "k_proj.weight"] = _normal((n_kv_heads * hd, d_model), g)
-        t[b + "v_proj.weight"] = _normal((n_kv_heads * hd, d_model), g)
+        t[b + "q_proj.weight"] = _normal((d_model, d_model), g, std)
+        t[b + "k_proj.weight"] = _normal((n_kv_heads * hd, d_model), g, std)
+        t[b + "v_proj.weight"] = _normal((n_kv_heads * hd, d_model), g, std)
         if qkv_bias:
-            t[b + "q_proj.bias"] = _normal((d_model,), g)
-            t[b + "k_proj.bias"] = _normal((n_kv_heads * hd,), g)
-            t[b + "v_proj.bias"] = _normal((n_kv_heads * hd,), g)
-        t[b + "attn_out.weight"] = _normal((d_model, d_model), g)
+            t[b + "q_proj.bias"] = _normal((d_model,), g, std)
+            t[b + "k_proj.bias"] = _normal((n_kv_heads * hd,), g, std)
+            t[b + "v_proj.bias"] = _normal((n_kv_heads * hd,), g, std)
+        t[b + "attn_out.weight"] = _normal((d_model, d_model), g, std)
         t[b + "ff_norm.weight"] = _norm(d_model, g)
-        t[b + "ff_proj.weight"] = _normal((hidden, d_model), g)
-        t[b + "up_proj.weight"] = _normal((hidden, d_model), g)
-        t[b + "ff_out.weight"] = _normal((d_model, hidden), g)
+        t[b + "ff_proj.weight"] = _normal((hidden, d_model), g, std)
+        t[b + "up_proj.weight"] = _normal((hidden, d_model), g, std)
+        t[b + "ff_out.weight"] = _normal((d_model, hidden), g, std)
     t["model.transformer.ln_f.weight"] = _norm(d_model, g)
     head = "model.transformer.wte.weight" if tied else "model.transformer.ff_out.weight"
     if not tied:
-        t[head] = _normal((rows, d_model), g)
+        t[head] = _normal((rows, d_model), g, std)
     _set_mask_row(t[head], mask_id, mask_wins)
     config = {
         "architectures": ["LLaDAModelLM"], "model_type": "llada", "activation_type": "silu", "alibi": False,
@@ -124,10 +126,10 @@ def write_llada(out_dir, work, seed=1, d_model=16, n_heads=4, n_kv_heads=4, n_la
         "eos_token_id": eos_id, "flash_attention": False, "include_bias": False, "include_qkv_bias": qkv_bias,
         "init_cutoff_factor": None, "init_device": "meta", "init_fn": "mitchell", "init_std": 0.02,
         "input_emb_norm": False, "layer_norm_type": "rms", "layer_norm_with_affine": True,
-        "mask_token_id": mask_id, "max_sequence_length": 64, "mlp_hidden_size": mlp_hidden_size,
+        "mask_token_id": mask_id, "max_sequence_length": max_len, "mlp_hidden_size": mlp_hidden_size,
         "mlp_ratio": mlp_ratio, "multi_query_attention": None, "n_heads": n_heads, "n_kv_heads": n_kv_heads,
         "n_layers": n_layers, "pad_token_id": eos_id, "precision": "amp_bf16", "residual_dropout": 0.0,
-        "rms_norm_eps": 1e-6, "rope": True, "rope_full_precision": True, "rope_theta": 5000.0,
+        "rms_norm_eps": 1e-6, "rope": True, "rope_full_precision": True, "rope_theta": rope_theta,
         "scale_logits": False, "use_cache": False, "vocab_size": vocab, "weight_tying": tied,
         "torch_dtype": "float32"}
     _write(out_dir, config, t)
@@ -135,37 +137,37 @@ def write_llada(out_dir, work, seed=1, d_model=16, n_heads=4, n_kv_heads=4, n_la
 
 
 def write_dream(out_dir, work, seed=2, hidden_size=16, heads=4, kv_heads=2, layers=2, intermediate=24, tied=False,
-                mask_wins="never", extra_rows=3):
+                mask_wins="never", extra_rows=3, std=STD, max_len=64, rope_theta=7000.0):
     """A Dream folder (DreamModel's config: Qwen2's keys; Qwen2's tensor names, q/k/v biases, none on o_proj)."""
     os.makedirs(out_dir, exist_ok=True)
     tok, mask_id, eos_id = tokenizer_folder(out_dir, work, "dream")
     rows = len(tok) + extra_rows
     hd = hidden_size // heads
     g = torch.Generator().manual_seed(seed)
-    t = {"model.embed_tokens.weight": _normal((rows, hidden_size), g)}
+    t = {"model.embed_tokens.weight": _normal((rows, hidden_size), g, std)}
     for i in range(layers):
         b = f"model.layers.{i}."
         t[b + "input_layernorm.weight"] = _norm(hidden_size, g)
         for name, out in (("q", hidden_size), ("k", kv_heads * hd), ("v", kv_heads * hd)):
-            t[b + f"self_attn.{name}_proj.weight"] = _normal((out, hidden_size), g)
-            t[b + f"self_attn.{name}_proj.bias"] = _normal((out,), g)
-        t[b + "self_attn.o_proj.weight"] = _normal((hidden_size, hidden_size), g)
+            t[b + f"self_attn.{name}_proj.weight"] = _normal((out, hidden_size), g, std)
+            t[b + f"self_attn.{name}_proj.bias"] = _normal((out,), g, std)
+        t[b + "self_attn.o_proj.weight"] = _normal((hidden_size, hidden_size), g, std)
         t[b + "post_attention_layernorm.weight"] = _norm(hidden_size, g)
-        t[b + "mlp.gate_proj.weight"] = _normal((intermediate, hidden_size), g)
-        t[b + "mlp.up_proj.weight"] = _normal((intermediate, hidden_size), g)
-        t[b + "mlp.down_proj.weight"] = _normal((hidden_size, intermediate), g)
+        t[b + "mlp.gate_proj.weight"] = _normal((intermediate, hidden_size), g, std)
+        t[b + "mlp.up_proj.weight"] = _normal((intermediate, hidden_size), g, std)
+        t[b + "mlp.down_proj.weight"] = _normal((hidden_size, intermediate), g, std)
     t["model.norm.weight"] = _norm(hidden_size, g)
     head = "model.embed_tokens.weight" if tied else "lm_head.weight"
     if not tied:
-        t[head] = _normal((rows, hidden_size), g)
+        t[head] = _normal((rows, hidden_size), g, std)
     _set_mask_row(t[head], mask_id, mask_wins)
     config = {
         "architectures": ["DreamModel"], "model_type": "Dream", "attention_dropout": 0.0, "bos_token_id": eos_id,
         "eos_token_id": eos_id, "hidden_act": "silu", "hidden_size": hidden_size, "initializer_range": 0.02,
-        "intermediate_size": intermediate, "mask_token_id": mask_id, "max_position_embeddings": 64,
+        "intermediate_size": intermediate, "mask_token_id": mask_id, "max_position_embeddings": max_len,
         "max_window_layers": layers, "num_attention_heads": heads, "num_hidden_layers": layers,
         "num_key_value_heads": kv_heads, "pad_token_id": eos_id, "rms_norm_eps": 1e-6, "rope_scaling": None,
-        "rope_theta": 7000.0, "sliding_window": 4096, "tie_word_embeddings": tied, "torch_dtype": "float32",
+        "rope_theta": rope_theta, "sliding_window": 4096, "tie_word_embeddings": tied, "torch_dtype": "float32",
         "use_cache": False, "use_sliding_window": False, "vocab_size": rows}
     _write(out_dir, config, t)
     return out_dir

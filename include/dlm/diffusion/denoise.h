@@ -44,6 +44,7 @@ struct DenoiseResult {
   torch::Tensor tokens;        ///< (B, W) final canvases (cpu)
   std::vector<RowStats> rows;  ///< per row
   int64_t forward_calls = 0;   ///< batched model calls
+  int64_t cache_bytes = 0;     ///< the KV cache held (--kv-cache: every layer's keys and values), 0: none
 };
 
 // A sampler's step as its watcher sees it; every sampler (each process's, the autoregressive loop)

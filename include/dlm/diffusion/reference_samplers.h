@@ -17,11 +17,12 @@ namespace dlm {
 // the first n mod s steps, floor(n/s) after.
 std::vector<int64_t> llada_reveal_counts(int64_t masked, int64_t steps);
 
-// LLaDA: the tokens and their confidence at every position of logits (L, V). x0 is the argmax of the
+// LLaDA: the tokens and their confidence at positions with logits (L, V). x0 is the argmax of the
 // logits, or for temperature > 0 of exp(l) / (-log r)^T with r uniform per logit in float64 from
-// `generator`; confidence is softmax(l) at x0 in float64 (kConfidence) or one uniform float32 draw per
-// position (kRandom, torch.rand's order). Returns {x0 (L) int64, confidence (L) float64}.
-std::pair<torch::Tensor, torch::Tensor> llada_choose(const torch::Tensor& logits, double temperature, Strategy strategy,
+// `generator`; confidence is softmax(l) at x0 in float64. Rows are independent, so a loop may call it
+// on chunks of positions. (--remasking random's confidence is one float32 draw per canvas position,
+// torch.rand's order, drawn by the loop after the tokens.) Returns {x0 (L) int64, confidence (L) float64}.
+std::pair<torch::Tensor, torch::Tensor> llada_choose(const torch::Tensor& logits, double temperature,
                                                      torch::Generator& generator);
 
 // The positions to reveal: the `k` highest of `confidence` (n) (-inf where not a candidate), ties in
@@ -50,5 +51,12 @@ torch::Tensor dream_probs(const torch::Tensor& logits, double temperature, doubl
 // (kConfidence, maskgit_plus), top-1 minus top-2 (kMargin, topk_margin) or sum p log(p + 1e-10)
 // (kEntropy).
 torch::Tensor dream_confidence(const torch::Tensor& probs, const torch::Tensor& x0, Strategy strategy);
+
+// Dream with --threshold or --factor: the positions (int64) to reveal, from each candidate's confidence
+// under --alg and its chosen token's probability (both (W); confidence -inf where not a candidate).
+// threshold: the first in confidence order and every candidate whose probability reaches it; factor:
+// the first factor_count (sampler.h) in confidence order, counted on their probabilities.
+torch::Tensor dream_sure_positions(const torch::Tensor& confidence, const torch::Tensor& probability, double threshold,
+                                   double factor);
 
 }  // namespace dlm

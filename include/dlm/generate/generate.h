@@ -40,6 +40,7 @@ struct GenerateReport {
   std::vector<TextSample> samples;  ///< in input order
   double seconds = 0.0;             ///< wall time of the whole call
   int64_t forward_calls = 0;        ///< batched model calls
+  int64_t cache_bytes = 0;          ///< the largest KV cache a batch held (0: none)
 };
 
 // The samplers' steps (dlm::StepCallback) as the timeline shows them: step 0 is the starting canvas;

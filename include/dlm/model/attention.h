@@ -20,6 +20,8 @@ struct KVCache {
   std::vector<LayerCache> layers;
   int64_t length = 0;  ///< positions held
 };
+// The bytes a cache's keys and values occupy.
+int64_t cache_bytes(const KVCache& cache);
 
 // How a pass uses a layer's cache: none; append its keys and values (causal decoding); store them
 // for the whole canvas (a bidirectional block cache's refresh); or overwrite the cached ones at

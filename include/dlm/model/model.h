@@ -37,8 +37,10 @@ class DenoiserImpl : public torch::nn::Module {
   // hidden states (the transformer's (B, L, D) after the final norm; key_valid as in forward_rows) and
   // the head that maps them to logits. head(hidden(ids, t)) is forward(ids, t), bit for bit. This
   // default is for a model without a separate head: its hidden states are its logits.
-  virtual torch::Tensor hidden(const torch::Tensor& ids, const torch::Tensor& t, const torch::Tensor& key_valid = {}) {
-    return key_valid.defined() ? forward_rows(ids, t, key_valid) : forward(ids, t);
+  // `out` (B, K), if defined, keeps the hidden states at those positions only, as in forward_rows.
+  virtual torch::Tensor hidden(const torch::Tensor& ids, const torch::Tensor& t, const torch::Tensor& key_valid = {},
+                               const torch::Tensor& out = {}) {
+    return key_valid.defined() || out.defined() ? forward_rows(ids, t, key_valid, out) : forward(ids, t);
   }
   virtual torch::Tensor head(const torch::Tensor& hidden) { return hidden; }
   // The head split before its output projection, for a loss that runs the projection itself (the fused
@@ -88,11 +90,13 @@ class TransformerImpl : public DenoiserImpl {
   // then being their mix of the token embeddings (the simplex process).
   int64_t max_len() const override { return max_len_; }
   bool causal() const { return causal_; }
+  bool shifted() const { return config_.shift; }  ///< model.shift: position i predicted from the output at i - 1
   int64_t n_layer() const { return static_cast<int64_t>(blocks_->size()); }
   void set_recompute(bool on) override { recompute_ = on; }
   // The last hidden state (B, L, D) of ids (B, L): after the final norm of a pre-norm stack, before the
   // head (Hugging Face's last_hidden_state).
-  torch::Tensor hidden(const torch::Tensor& ids, const torch::Tensor& t, const torch::Tensor& key_valid = {}) override;
+  torch::Tensor hidden(const torch::Tensor& ids, const torch::Tensor& t, const torch::Tensor& key_valid = {},
+                       const torch::Tensor& out = {}) override;
   // Hidden states to logits: the head transform, if any, the output projection and the logit bias.
   torch::Tensor head(const torch::Tensor& hidden) override;
   OutputProjection output_projection() override;
@@ -106,10 +110,18 @@ class TransformerImpl : public DenoiserImpl {
   // (B, K) into L when given); their keys and values replace the cached ones there and they attend
   // to the whole cached canvas. The other positions' keys and values are those of the last
   // forward_store: exact when nothing else changed since, an approximation once it has (Fast-dLLM).
+  // A shifted model (model.shift) shifts a block pass's outputs along its rows, so that pass must run
+  // consecutive positions starting one before the first it predicts.
   torch::Tensor forward_store(const torch::Tensor& ids, const torch::Tensor& t, const torch::Tensor& key_valid,
                               KVCache& cache, const torch::Tensor& out = {});
   torch::Tensor forward_block(const torch::Tensor& ids, const torch::Tensor& positions, const torch::Tensor& t,
                               const torch::Tensor& key_valid, KVCache& cache, const torch::Tensor& out = {});
+  // The same two passes up to the hidden states (before the head), for a sampler that runs the head
+  // itself in chunks of positions.
+  torch::Tensor hidden_store(const torch::Tensor& ids, const torch::Tensor& t, const torch::Tensor& key_valid,
+                             KVCache& cache, const torch::Tensor& out = {});
+  torch::Tensor hidden_block(const torch::Tensor& ids, const torch::Tensor& positions, const torch::Tensor& t,
+                             const torch::Tensor& key_valid, KVCache& cache, const torch::Tensor& out = {});
 
  private:
   // The shared pass: ids at `positions` (B, L) or at offset .. offset + L - 1, through every block
@@ -142,7 +154,9 @@ class MlpDenoiserImpl : public DenoiserImpl {
   torch::Tensor forward(const torch::Tensor& ids, const torch::Tensor& t) override;
   // The one hidden vector of each row, seen at each of its L positions (B, L, H) (an expanded view),
   // so that the head knows L; key_valid is ignored, as in forward_rows.
-  torch::Tensor hidden(const torch::Tensor& ids, const torch::Tensor& t, const torch::Tensor& key_valid = {}) override;
+  // `out` must be undefined: the head maps whole rows.
+  torch::Tensor hidden(const torch::Tensor& ids, const torch::Tensor& t, const torch::Tensor& key_valid = {},
+                       const torch::Tensor& out = {}) override;
   torch::Tensor head(const torch::Tensor& hidden) override;
   bool positionwise_head() const override { return false; }  // one output layer maps the whole row
   int64_t max_len() const override { return max_len_; }

@@ -1,7 +1,9 @@
 // --sampler llada: LLaDA's generate() with Fast-dLLM's confidence threshold, a masking sampler of the
 // absorbing process. Blocks of B positions left to right, S / (N / B) steps each; a step reveals the
 // block's scheduled count (or, with a threshold, every candidate at or above it) of the masked positions
-// before the block's end, the prompt's own masks included, by confidence or at random.
+// before the block's end, the prompt's own masks included, by confidence or at random. With --kv-cache
+// a block's first step is a full pass that stores every layer's keys and values, the rest pass over
+// the block (or the block and the rest: --kv-cache-mode prefix) attending to them (Fast-dLLM).
 #include <limits>
 
 #include "dlm/diffusion/reference_samplers.h"
@@ -12,58 +14,57 @@
 namespace dlm {
 namespace {
 
-// Logits (n, W, V) for the members `which`; with guidance W > 0 one pass also holds each canvas with
-// its prompt masked, and l = u + (W + 1)(c - u).
-torch::Tensor llada_logits(ReferenceGroup& group, const std::vector<int64_t>& which, const torch::Tensor& prompt,
-                           double cfg_scale, int64_t mask_id) {
-  const torch::Tensor index = torch::tensor(which, torch::kInt64);  // cpu: indices into the CPU canvases
-  const torch::Tensor x = group.x().index_select(0, index);
-  if (cfg_scale <= 0.0) return group.pass(x, which);
-  const torch::Tensor unconditional = x.masked_fill(prompt.index_select(0, index), mask_id);
-  const torch::Tensor both = group.pass(torch::cat({x, unconditional}, 0), which);
-  const int64_t n = x.size(0);
-  return guided_logits(both.narrow(0, 0, n), both.narrow(0, n, n), cfg_scale);
-}
-
-// One step of member g: the block ends at `block_end`; k is the scheduled count (unused with a threshold
-// or factor).
-void llada_step(ReferenceGroup& group, int64_t g, const torch::Tensor& logits, int64_t block_end, int64_t k,
-                const SampleConfig& o, int64_t mask_id) {
-  auto [x0, confidence] = llada_choose(logits, o.temperature, o.strategy, group.generator(g));
-  const torch::Tensor candidate = group.x()[g].eq(mask_id);
-  candidate.narrow(0, block_end, candidate.size(0) - block_end).fill_(false);
-  confidence.masked_fill_(candidate.logical_not(), -std::numeric_limits<double>::infinity());
+// One step of member g (the pass's a-th row), whose candidates are `asked`, the masked positions
+// before its block's end: tokens and confidences chunk by chunk, then the k most confident (with a
+// threshold or factor, the rule's) revealed.
+void llada_step(ReferenceGroup& group, int64_t g, const Predictions& predictions, int64_t a,
+                const std::vector<int64_t>& asked, int64_t k, const SampleConfig& o) {
+  const int64_t W = group.width();
+  const torch::Tensor at = torch::tensor(asked, torch::kInt64);  // cpu: positions in the CPU canvas
+  torch::Tensor x0 = torch::zeros({W}, torch::kInt64);           // cpu: as the canvas
+  torch::Tensor confidence = torch::full({W}, -std::numeric_limits<double>::infinity(), torch::kFloat64);  // cpu
+  predictions.each_chunk(a, at.size(0), [&](int64_t from, const torch::Tensor& logits) {
+    const auto [x, c] = llada_choose(logits, o.temperature, group.generator(g));
+    const torch::Tensor where = at.narrow(0, from, logits.size(0));
+    x0.index_put_({where}, x);
+    confidence.index_put_({where}, c);
+  });
+  if (o.strategy == Strategy::kRandom) {
+    // torch.rand((1, W)) after the token draws: one float32 per position, candidate or not.
+    // cpu: the row's stream
+    const torch::Tensor drawn = torch::rand({W}, group.generator(g), torch::kFloat32).to(torch::kFloat64);
+    confidence.index_put_({at}, drawn.index_select(0, at));
+  }
   group.reveal(g, top_confidence(confidence, k, o.threshold, o.factor), x0);
 }
 
-// The block's masked count of member g.
-int64_t masked_in(const ReferenceGroup& group, int64_t g, int64_t begin, int64_t length, int64_t mask_id) {
-  return group.x()[g].narrow(0, begin, length).eq(mask_id).sum().item<int64_t>();
-}
-
-void run_llada(ReferenceGroup& group, const SampleConfig& o, int64_t mask_id) {
+void run_llada(ReferenceGroup& group, const SampleConfig& o) {
   const int64_t n_new = o.length, block = o.block_length > 0 ? o.block_length : o.length;
   const int64_t blocks = n_new / block, steps = o.steps / blocks, start = group.prompt_length();
-  const torch::Tensor prompt = group.x().ne(mask_id);  // guidance masks what was given
   const bool adaptive = reveals_adaptively(o);
   int64_t step = 0;
   for (int64_t b = 0; b < blocks; ++b) {
     const int64_t begin = start + b * block, end = begin + block;
     std::vector<std::vector<int64_t>> counts;
     for (int64_t g = 0; g < group.size(); ++g) {
-      counts.push_back(llada_reveal_counts(masked_in(group, g, begin, block, mask_id), steps));
+      const int64_t masked = static_cast<int64_t>(group.masked(g, begin, end).size());
+      counts.push_back(llada_reveal_counts(masked, steps));
     }
     for (int64_t i = 0;; ++i) {
-      std::vector<int64_t> active;  // with a threshold or factor, the rows whose block still has masks
+      // With a threshold or factor, the rows whose block still has masks, for at most as many steps as
+      // the block has positions (a step reveals one at least, unless the model keeps choosing the mask id).
+      std::vector<int64_t> active;
       for (int64_t g = 0; g < group.size(); ++g) {
-        if (adaptive ? masked_in(group, g, begin, block, mask_id) > 0 : i < steps) active.push_back(g);
+        if (adaptive ? i < block && !group.masked(g, begin, end).empty() : i < steps) active.push_back(g);
       }
       if (active.empty()) break;
-      const torch::Tensor logits = llada_logits(group, active, prompt, o.cfg_scale, mask_id);
+      std::vector<std::vector<int64_t>> asked;
+      for (int64_t g : active) asked.push_back(group.masked(g, 0, end));
+      const Predictions predictions = group.predict(active, asked, begin, end, /*refresh=*/i == 0);
       for (size_t a = 0; a < active.size(); ++a) {
         const int64_t g = active[a];
         const int64_t k = adaptive ? 0 : counts[static_cast<size_t>(g)][static_cast<size_t>(i)];
-        llada_step(group, g, logits[static_cast<int64_t>(a)], end, k, o, mask_id);
+        llada_step(group, g, predictions, static_cast<int64_t>(a), asked[a], k, o);
       }
       group.end_step(step++, active);
     }
@@ -74,8 +75,7 @@ void run_llada(ReferenceGroup& group, const SampleConfig& o, int64_t mask_id) {
 
 DenoiseResult llada_sample(DenoiserImpl& model, const DenoiseRows& rows, const SampleConfig& options, int64_t mask_id,
                            const StepCallback& on_step) {
-  return run_groups(model, rows, options, mask_id, on_step,
-                    [&](ReferenceGroup& group) { run_llada(group, options, mask_id); });
+  return run_groups(model, rows, options, mask_id, on_step, [&](ReferenceGroup& group) { run_llada(group, options); });
 }
 
 }  // namespace dlm

@@ -56,17 +56,17 @@ def folder(work, name):
 
 
 def prompt_text(path, n, offset=0):
-    """Words from WORDS (rotated by offset) whose encoding by the folder's tokenizer is n ids long."""
+    """The shortest start of WORDS (rotated by offset) whose encoding by the folder's tokenizer is n ids long."""
     from transformers import AutoTokenizer
     tok = AutoTokenizer.from_pretrained(path)
-    words = [WORDS[(offset + i) % len(WORDS)] for i in range(4 * n)]
-    for k in range(1, len(words)):
-        ids = tok(" ".join(words[:k]))["input_ids"]
+    text = " ".join(WORDS[(offset + i) % len(WORDS)] for i in range(4 * n))
+    for end in range(1, len(text) + 1):
+        ids = tok(text[:end].rstrip())["input_ids"]
         if len(ids) == n:
-            return " ".join(words[:k])
+            return text[:end].rstrip()
         if len(ids) > n:
             break
-    raise SystemExit(f"no prefix of {n} ids from the word list for {path}")
+    raise SystemExit(f"no start of the word list is {n} ids long for {path}")
 
 
 def reference_steps(model, shift, path, text, blocks, probe=0):

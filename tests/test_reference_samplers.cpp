@@ -554,7 +554,8 @@ std::shared_ptr<dlm::DenoiserImpl> cache_model(const dlm_test::Denoising& d, int
 
 // One layer without a time input: a position's keys and values depend on its own id and place alone,
 // so the cached ones of unchanged positions are exact and every cache mode must give the ids of the
-// full passes, shifted (Dream) or not, by count or threshold, for the same number of model calls and
+// full passes, shifted (Dream) or not, by count or threshold, guided (llada: each row's unconditional
+// twin has its own cache) or not, for the same number of model calls (one a step, guided too) and
 // fewer full-canvas equivalents; the cache's size is reported.
 TEST(ReferenceSamplers, ACacheOnAOneLayerModelGivesTheFullPassesIds) {
   const dlm_test::Denoising d;
@@ -563,19 +564,27 @@ TEST(ReferenceSamplers, ACacheOnAOneLayerModelGivesTheFullPassesIds) {
   const auto process = dlm::make_process(config, d.ids);
   for (const dlm::Sampler s : {dlm::Sampler::kLlada, dlm::Sampler::kDream}) {
     const auto model = cache_model(d, 1, s == dlm::Sampler::kDream, false);
-    for (bool adaptive : {false, true}) {
-      const dlm::DenoiseResult full = process->sample(*model, rows, cached(s, "none", adaptive));
+    for (const int variant : {0, 1, 2}) {                       // by count, by threshold, guided
+      if (variant == 2 && s == dlm::Sampler::kDream) continue;  // dream has no guidance
+      const auto settings = [&](const std::string& mode) {
+        dlm::SampleConfig o = cached(s, mode, variant == 1);
+        o.cfg_scale = variant == 2 ? 1.0 : 0.0;
+        return o;
+      };
+      const dlm::DenoiseResult full = process->sample(*model, rows, settings("none"));
       for (const std::string mode : {"dual", "prefix"}) {
-        const std::string what = dlm::enum_name(s) + " " + mode + (adaptive ? " threshold" : "");
-        const dlm::DenoiseResult got = process->sample(*model, rows, cached(s, mode, adaptive));
+        const std::string what = dlm::enum_name(s) + " " + mode + " variant " + std::to_string(variant);
+        const dlm::DenoiseResult got = process->sample(*model, rows, settings(mode));
         EXPECT_TRUE(torch::equal(got.tokens, full.tokens)) << what;
         EXPECT_EQ(got.forward_calls, full.forward_calls) << what;
         EXPECT_LT(got.rows[0].equivalents, full.rows[0].equivalents) << what;
-        // The largest group's cache: 2 rows of width 10, one layer, keys and values of 1 kv head of 16,
-        // in float64.
-        EXPECT_EQ(got.cache_bytes, 2 * 2 * 10 * 16 * 8) << what;
+        // The largest group's cache: 2 rows (guided: 4) of width 10, one layer, keys and values of 1 kv
+        // head of 16, in float64.
+        EXPECT_EQ(got.cache_bytes, (variant == 2 ? 2 : 1) * 2 * 2 * 10 * 16 * 8) << what;
         EXPECT_EQ(full.cache_bytes, 0) << what;
       }
+      // Two groups (widths 10 and 11), each 2 blocks of 2 steps (by count): one model call a step, guided or not.
+      if (variant != 1) EXPECT_EQ(full.forward_calls, 2 * 4) << dlm::enum_name(s);
     }
   }
 }

@@ -191,6 +191,9 @@ std::vector<SampleOption> pass_rows() {
                      always(
                          &C::cfg_scale, [](auto v) { return v >= 0; }, "must be >= 0"),
                      {dlm, llada}),
+      option<bool>("stop_at_eos", &C::stop_at_eos,
+                   "once a decoded block holds EOS, decode no later block (their ids become EOS)", nullptr,
+                   {llada, dream}),
       option<std::vector<std::string>>(
           "stop", &C::stop, "end a sample at the first occurrence of this text (repeatable)",
           always(

@@ -168,7 +168,7 @@ TEST(Config, EveryKeyRoundTripsThroughJson) {
                   "cfg_dropout": 0.125},
     "sample": {"steps": 12, "schedule": "loglinear", "strategy": "margin", "sampling": "nucleus",
                "temperature": 0.5, "top_k": 3, "top_p": 0.75, "length": 9, "threshold": 0.5,
-               "entropy_bound": 0.25, "factor": 0.75, "order_temperature": 0.5, "block_length": 8, "kv_cache": true, "kv_cache_mode": "prefix",
+               "entropy_bound": 0.25, "factor": 0.75, "order_temperature": 0.5, "block_length": 8, "kv_cache": true, "kv_cache_mode": "prefix", "stop_at_eos": true,
                "cache": false, "cfg_scale": 1.5, "stop": ["END", "\n\n"], "sampler": "dream", "alg_temp": 0.5,
                "eps": 0.25, "rng": "torch"},
     "train": {"steps": 77, "batch_size": 5, "grad_accum": 2, "lr": 0.0625, "min_lr_ratio": 0.5, "warmup": 3,

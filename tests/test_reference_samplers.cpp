@@ -280,6 +280,32 @@ TEST(ReferenceSamplers, LladaRandomRemaskingDrawsOnePerCanvasPosition) {
   EXPECT_EQ(revealed(steps[0], steps[1]), (std::vector<int64_t>{first}));
 }
 
+// --stop-at-eos: the second block holds EOS (id 4), so the third is never decoded and becomes EOS;
+// the ids up to the EOS are the full run's, and the model is called for two blocks' steps only.
+TEST(ReferenceSamplers, StopAtEosDecodesNoBlockAfterTheOneHoldingIt) {
+  //                     prompt  block 1    block 2    block 3
+  FixedModel model({1, 1, 2, 3, 1, 4, 2, 3, 3, 3}, {0, 3, 2, 1, 3, 2, 1, 3, 2, 1});
+  for (const dlm::Sampler s : {dlm::Sampler::kLlada, dlm::Sampler::kDream}) {
+    dlm::SampleConfig o = dlm::sampler_defaults(s);
+    o.length = 9;
+    o.block_length = 3;
+    o.steps = 9;
+    o.temperature = 0.0;
+    o.top_p = 1.0;
+    dlm::Config c;
+    c.sample = o;
+    const auto process = dlm::make_process(c, kIds);
+    const dlm::DenoiseResult full = process->sample(model, one_row({1}, 9), o);
+    o.stop_at_eos = true;
+    const dlm::DenoiseResult stopped = process->sample(model, one_row({1}, 9), o);
+    const std::string what = dlm::enum_name(s);
+    EXPECT_EQ(as_vector(full.tokens[0]), (std::vector<int64_t>{1, 1, 2, 3, 1, 4, 2, 3, 3, 3})) << what;
+    EXPECT_EQ(as_vector(stopped.tokens[0]), (std::vector<int64_t>{1, 1, 2, 3, 1, 4, 2, 4, 4, 4})) << what;
+    EXPECT_EQ(stopped.forward_calls, 6) << what;  // two blocks of 3 steps
+    EXPECT_EQ(full.forward_calls, 9) << what;
+  }
+}
+
 // Dream in blocks: each block its own S / blocks timesteps counting its own masks, and nothing revealed
 // outside the current block even where the model is surest.
 TEST(ReferenceSamplers, DreamBlocksKeepTheirOwnScheduleAndPositions) {

@@ -249,6 +249,7 @@ struct SampleConfig {
   double alg_temp = 0.0;                           ///< dream: draw the positions by softmax(confidence / it) (0: top)
   double eps = 1e-3;                               ///< dream: the last of the timesteps linspace(1, eps, steps + 1)
   Rng rng = Rng::kDlm;                             ///< llada/dream: dlm | torch (torch.manual_seed(--seed)'s stream)
+  bool stop_at_eos = false;                        ///< llada/dream: blocks after one holding EOS are not decoded
 };
 
 struct TrainConfig {

@@ -40,9 +40,10 @@ class AbsorbingProcess : public Process {
   DenoiseResult sample(DenoiserImpl& model, const DenoiseRows& rows, const SampleConfig& options,
                        const StepCallback& on_step, const StopCheck& stop) const override {
     // The references' samplers (reference_loop.h) cover the row as LLaDA's and Dream's code does:
-    // no stop strings mid-way (the text is cut after), nothing padded at EOS.
-    if (options.sampler == Sampler::kLlada) return llada_sample(model, rows, options, ids_.mask, on_step);
-    if (options.sampler == Sampler::kDream) return dream_sample(model, rows, options, ids_.mask, on_step);
+    // no stop strings mid-way (the text is cut after), nothing padded at EOS (with --stop-at-eos the
+    // blocks after one holding it are EOS, undecoded).
+    if (options.sampler == Sampler::kLlada) return llada_sample(model, rows, options, ids_, on_step);
+    if (options.sampler == Sampler::kDream) return dream_sample(model, rows, options, ids_, on_step);
     if (on_step) on_step({-1, rows.tokens, {}});
     return denoise(model, rows, options, ids_, on_step, stop, c_.time_steps);
   }

@@ -88,7 +88,7 @@ void run_dream(ReferenceGroup& group, const SampleConfig& o) {
       std::vector<std::vector<int64_t>> asked;
       for (int64_t g = 0; g < group.size(); ++g) {
         std::vector<int64_t> masked = group.masked(g, lo, hi);
-        if (adaptive && masked.empty()) continue;
+        if (group.stopped(g) || (adaptive && masked.empty())) continue;
         active.push_back(g);
         asked.push_back(std::move(masked));
       }
@@ -105,14 +105,15 @@ void run_dream(ReferenceGroup& group, const SampleConfig& o) {
       }
       group.end_step(step++, active);
     }
+    group.end_block(end);
   }
 }
 
 }  // namespace
 
-DenoiseResult dream_sample(DenoiserImpl& model, const DenoiseRows& rows, const SampleConfig& options, int64_t mask_id,
-                           const StepCallback& on_step) {
-  return run_groups(model, rows, options, mask_id, on_step, [&](ReferenceGroup& group) { run_dream(group, options); });
+DenoiseResult dream_sample(DenoiserImpl& model, const DenoiseRows& rows, const SampleConfig& options,
+                           const SpecialIds& ids, const StepCallback& on_step) {
+  return run_groups(model, rows, options, ids, on_step, [&](ReferenceGroup& group) { run_dream(group, options); });
 }
 
 }  // namespace dlm

@@ -55,6 +55,7 @@ void run_llada(ReferenceGroup& group, const SampleConfig& o) {
       // the block has positions (a step reveals one at least, unless the model keeps choosing the mask id).
       std::vector<int64_t> active;
       for (int64_t g = 0; g < group.size(); ++g) {
+        if (group.stopped(g)) continue;
         if (adaptive ? i < block && !group.masked(g, begin, end).empty() : i < steps) active.push_back(g);
       }
       if (active.empty()) break;
@@ -68,14 +69,15 @@ void run_llada(ReferenceGroup& group, const SampleConfig& o) {
       }
       group.end_step(step++, active);
     }
+    group.end_block(end);
   }
 }
 
 }  // namespace
 
-DenoiseResult llada_sample(DenoiserImpl& model, const DenoiseRows& rows, const SampleConfig& options, int64_t mask_id,
-                           const StepCallback& on_step) {
-  return run_groups(model, rows, options, mask_id, on_step, [&](ReferenceGroup& group) { run_llada(group, options); });
+DenoiseResult llada_sample(DenoiserImpl& model, const DenoiseRows& rows, const SampleConfig& options,
+                           const SpecialIds& ids, const StepCallback& on_step) {
+  return run_groups(model, rows, options, ids, on_step, [&](ReferenceGroup& group) { run_llada(group, options); });
 }
 
 }  // namespace dlm

@@ -63,20 +63,22 @@ std::vector<std::pair<int64_t, std::vector<int64_t>>> rows_by_width(const Denois
 }
 
 ReferenceGroup::ReferenceGroup(DenoiserImpl& model, const DenoiseRows& rows, std::vector<int64_t> members,
-                               int64_t width, const SampleConfig& options, int64_t mask_id, DenoiseResult& result,
+                               int64_t width, const SampleConfig& options, const SpecialIds& ids, DenoiseResult& result,
                                const StepCallback& on_step)
     : model_(model),
       transformer_(dynamic_cast<TransformerImpl*>(&model)),
       o_(options),
       members_(std::move(members)),
       width_(width),
-      mask_id_(mask_id),
+      mask_id_(ids.mask),
+      eos_id_(ids.eos),
+      stopped_(members_.size(), false),
       result_(result),
       on_step_(on_step) {
   if (o_.kv_cache && !transformer_) throw Error("--kv-cache needs a transformer");
   const torch::Tensor index = torch::tensor(members_, torch::kInt64);  // cpu: row indices of the CPU canvases
   x_ = rows.tokens.index_select(0, index).narrow(1, 0, width).clone();
-  given_ = x_.ne(mask_id);
+  given_ = x_.ne(mask_id_);
   // Canvases are laid out as the prompt's ids, then the generated positions: the first generated one.
   const torch::Tensor generated = rows.generate[members_[0]].narrow(0, 0, width).nonzero();
   prompt_length_ = generated.size(0) > 0 ? generated[0][0].item<int64_t>() : width;
@@ -192,6 +194,16 @@ void ReferenceGroup::reveal(int64_t g, const torch::Tensor& positions, const tor
   if (positions.numel() == 0) return;
   torch::Tensor row = x_[g];
   row.index_put_({positions}, x0.index_select(0, positions));
+}
+
+void ReferenceGroup::end_block(int64_t end) {
+  if (!o_.stop_at_eos || eos_id_ < 0) return;
+  for (int64_t g = 0; g < size(); ++g) {
+    if (stopped(g) || !x_[g].narrow(0, prompt_length_, end - prompt_length_).eq(eos_id_).any().item<bool>()) continue;
+    stopped_[static_cast<size_t>(g)] = true;
+    x_[g].narrow(0, end, width_ - end).fill_(eos_id_);
+    result_.tokens[members_[static_cast<size_t>(g)]].narrow(0, 0, width_).copy_(x_[g]);
+  }
 }
 
 void ReferenceGroup::end_step(int64_t step, const std::vector<int64_t>& which) {

@@ -42,7 +42,8 @@ class Predictions {
 class ReferenceGroup {
  public:
   ReferenceGroup(DenoiserImpl& model, const DenoiseRows& rows, std::vector<int64_t> members, int64_t width,
-                 const SampleConfig& options, int64_t mask_id, DenoiseResult& result, const StepCallback& on_step);
+                 const SampleConfig& options, const SpecialIds& ids, DenoiseResult& result,
+                 const StepCallback& on_step);
 
   // The members' canvases (G, width) int64 on the CPU; edits go through reveal().
   const torch::Tensor& x() const { return x_; }
@@ -66,13 +67,19 @@ class ReferenceGroup {
   void end_step(int64_t step, const std::vector<int64_t>& which);
   // The bytes of the group's KV cache (0 without --kv-cache).
   int64_t cache_bytes() const { return dlm::cache_bytes(cache_); }
+  // --stop-at-eos: whether member g stopped at an earlier block (its later blocks are not decoded).
+  bool stopped(int64_t g) const { return stopped_[static_cast<size_t>(g)]; }
+  // Ends the blocks up to `end`: with --stop-at-eos, a member whose generated positions before `end` hold
+  // EOS stops, and its positions from `end` on become EOS.
+  void end_block(int64_t end);
 
  private:
   DenoiserImpl& model_;
   TransformerImpl* transformer_ = nullptr;  ///< the model, when it is one (caches need it)
   const SampleConfig& o_;
   std::vector<int64_t> members_;
-  int64_t width_ = 0, prompt_length_ = 0, mask_id_ = -1;
+  int64_t width_ = 0, prompt_length_ = 0, mask_id_ = -1, eos_id_ = -1;
+  std::vector<bool> stopped_;
   torch::Tensor x_;
   torch::Tensor given_;  ///< (G, W) bool: what guidance's unconditional rows mask
   std::vector<torch::Generator> gens_;
@@ -89,15 +96,15 @@ class ReferenceGroup {
 
 // Splits rows by their width and runs `run` on each group in turn; fills the result's tokens and stats.
 template <class Run>
-DenoiseResult run_groups(DenoiserImpl& model, const DenoiseRows& rows, const SampleConfig& options, int64_t mask_id,
-                         const StepCallback& on_step, Run run);
+DenoiseResult run_groups(DenoiserImpl& model, const DenoiseRows& rows, const SampleConfig& options,
+                         const SpecialIds& ids, const StepCallback& on_step, Run run);
 
 // The groups' rows: (width, member indices), widths ascending.
 std::vector<std::pair<int64_t, std::vector<int64_t>>> rows_by_width(const DenoiseRows& rows);
 
 template <class Run>
-DenoiseResult run_groups(DenoiserImpl& model, const DenoiseRows& rows, const SampleConfig& options, int64_t mask_id,
-                         const StepCallback& on_step, Run run) {
+DenoiseResult run_groups(DenoiserImpl& model, const DenoiseRows& rows, const SampleConfig& options,
+                         const SpecialIds& ids, const StepCallback& on_step, Run run) {
   InferenceScope scope(model);
   torch::NoGradGuard no_grad;
   DenoiseResult result;
@@ -105,7 +112,7 @@ DenoiseResult run_groups(DenoiserImpl& model, const DenoiseRows& rows, const Sam
   result.rows.resize(static_cast<size_t>(rows.tokens.size(0)));
   if (on_step) on_step({-1, result.tokens, {}});
   for (auto& [width, members] : rows_by_width(rows)) {
-    ReferenceGroup group(model, rows, members, width, options, mask_id, result, on_step);
+    ReferenceGroup group(model, rows, members, width, options, ids, result, on_step);
     run(group);
     result.cache_bytes = std::max(result.cache_bytes, group.cache_bytes());
   }
@@ -114,11 +121,11 @@ DenoiseResult run_groups(DenoiserImpl& model, const DenoiseRows& rows, const Sam
 
 // LLaDA's generate() (with Fast-dLLM's threshold): blocks left to right, each revealing its masked
 // positions in S / blocks steps; see dlm/diffusion/reference_samplers.h for each rule.
-DenoiseResult llada_sample(DenoiserImpl& model, const DenoiseRows& rows, const SampleConfig& options, int64_t mask_id,
-                           const StepCallback& on_step);
+DenoiseResult llada_sample(DenoiserImpl& model, const DenoiseRows& rows, const SampleConfig& options,
+                           const SpecialIds& ids, const StepCallback& on_step);
 // Dream's diffusion_generate(): S steps over the timesteps linspace(1, eps, S + 1), or with blocks
 // S / blocks steps in each block over its own timesteps.
-DenoiseResult dream_sample(DenoiserImpl& model, const DenoiseRows& rows, const SampleConfig& options, int64_t mask_id,
-                           const StepCallback& on_step);
+DenoiseResult dream_sample(DenoiserImpl& model, const DenoiseRows& rows, const SampleConfig& options,
+                           const SpecialIds& ids, const StepCallback& on_step);
 
 }  // namespace dlm

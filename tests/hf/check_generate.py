@@ -65,6 +65,15 @@ def check_cut(confidence, order, k, where):
         assert gap >= CUT_GAP, f"{where}: confidence gap {gap:.2e} at the cut (k={k}) < {CUT_GAP} (bad fixture)"
 
 
+def threshold_picks(order, probability, threshold, where):
+    """The first of `order` and every later one whose probability reaches the threshold, each clear of it by
+    CUT_GAP (relative)."""
+    for j in order:
+        gap = abs(float(probability[j]) - threshold) / threshold
+        assert gap >= CUT_GAP, f"{where}: probability {float(probability[j])} at the threshold (bad fixture)"
+    return order[:1] + [j for j in order[1:] if float(probability[j]) >= threshold]
+
+
 def llada(m, steps, length, block, cfg=0.0, threshold=None, remasking="low_confidence", seed=None):
     """LLaDA's rules: blocks of `block` left to right in steps // (length // block) steps each; a step reveals
     the scheduled count (or all at or above the threshold, at least one) of the masked positions before the
@@ -96,10 +105,7 @@ def llada(m, steps, length, block, cfg=0.0, threshold=None, remasking="low_confi
             m.check_argmax(logits, candidates, where)
             order = sorted(candidates, key=lambda p: -float(confidence[p]))
             if threshold is not None:
-                for p in order:
-                    gap = abs(float(confidence[p]) - threshold) / threshold
-                    assert gap >= CUT_GAP, f"{where}: confidence {float(confidence[p])} at the threshold (bad fixture)"
-                picks = order[:1] + [p for p in order[1:] if float(confidence[p]) >= threshold]
+                picks = threshold_picks(order, confidence, threshold, where)
             else:
                 check_cut(confidence, order, counts[i], where)
                 picks = order[:counts[i]]
@@ -170,10 +176,7 @@ def dream_step(m, x, masked, t, i, steps, alg, top_p, threshold):
     n = len(masked)
     order = sorted(range(n), key=lambda j: -float(confidence[j]))
     if threshold is not None:
-        for j in order:
-            gap = abs(float(chosen_p[j]) - threshold) / threshold
-            assert gap >= CUT_GAP, f"{where}: probability {float(chosen_p[j])} at the threshold (bad fixture)"
-        picks = order[:1] + [j for j in order[1:] if float(chosen_p[j]) >= threshold]
+        picks = threshold_picks(order, chosen_p, threshold, where)
     else:
         k = n if last else int(torch.tensor(float(n)) * share)
         check_cut(confidence, order, k, where)

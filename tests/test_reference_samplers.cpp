@@ -78,6 +78,17 @@ std::vector<int64_t> as_vector(const torch::Tensor& t) {
   return std::vector<int64_t>(c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel());
 }
 
+// A sampler's defaults made greedy and unfiltered, generating `length` in blocks of `block` over `steps`.
+dlm::SampleConfig greedy_blocks(dlm::Sampler s, int64_t length, int64_t block, int64_t steps) {
+  dlm::SampleConfig o = dlm::sampler_defaults(s);
+  o.length = length;
+  o.block_length = block;
+  o.steps = steps;
+  o.temperature = 0.0;
+  o.top_p = 1.0;
+  return o;
+}
+
 // Positions whose id changed from one canvas to the next.
 std::vector<int64_t> revealed(const std::vector<int64_t>& before, const std::vector<int64_t>& after) {
   std::vector<int64_t> out;
@@ -286,12 +297,7 @@ TEST(ReferenceSamplers, StopAtEosDecodesNoBlockAfterTheOneHoldingIt) {
   //                     prompt  block 1    block 2    block 3
   FixedModel model({1, 1, 2, 3, 1, 4, 2, 3, 3, 3}, {0, 3, 2, 1, 3, 2, 1, 3, 2, 1});
   for (const dlm::Sampler s : {dlm::Sampler::kLlada, dlm::Sampler::kDream}) {
-    dlm::SampleConfig o = dlm::sampler_defaults(s);
-    o.length = 9;
-    o.block_length = 3;
-    o.steps = 9;
-    o.temperature = 0.0;
-    o.top_p = 1.0;
+    dlm::SampleConfig o = greedy_blocks(s, 9, 3, 9);
     dlm::Config c;
     c.sample = o;
     const auto process = dlm::make_process(c, kIds);
@@ -545,12 +551,7 @@ dlm::DenoiseRows prompt_rows(const dlm_test::Denoising& d, const std::vector<std
 
 // The settings of the cache tests: blocks of 4 of 8 positions; `mode` none, dual or prefix.
 dlm::SampleConfig cached(dlm::Sampler s, const std::string& mode, bool adaptive) {
-  dlm::SampleConfig o = dlm::sampler_defaults(s);
-  o.length = 8;
-  o.block_length = 4;
-  o.steps = 4;
-  o.temperature = 0.0;
-  o.top_p = 1.0;
+  dlm::SampleConfig o = greedy_blocks(s, 8, 4, 4);
   o.threshold = adaptive ? 0.5 : 0.0;
   o.kv_cache = mode != "none";
   if (o.kv_cache) o.kv_cache_mode = dlm_test::enum_from<dlm::KvCacheMode>(mode);
